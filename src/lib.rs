@@ -1,0 +1,9 @@
+//! smtprobe: tells you exactly why your SMTP submission setup fails, and how to fix it.
+#![warn(missing_docs)]
+
+pub mod protocol;
+pub mod secret;
+pub mod stage;
+
+pub use secret::Secret;
+pub use stage::Stage;

@@ -1,0 +1,80 @@
+//! The stages of one check, in the order they run.
+
+use serde::Serialize;
+use std::fmt;
+
+/// One step of the SMTP submission conversation (plus the network steps before it).
+///
+/// `dns → connect → [tls if implicit] → greeting → ehlo → [starttls → tls → ehlo] → auth →
+/// [mail → rcpt → data] → quit`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Resolving the host name.
+    Dns,
+    /// Opening the TCP connection.
+    Connect,
+    /// The TLS handshake (implicit TLS, or after STARTTLS).
+    Tls,
+    /// Waiting for the server's 220 greeting (RFC 5321 §4.3.1).
+    Greeting,
+    /// EHLO and its capability list (RFC 5321 §4.1.1.1).
+    Ehlo,
+    /// The STARTTLS command (RFC 3207).
+    Starttls,
+    /// SMTP AUTH (RFC 4954).
+    Auth,
+    /// MAIL FROM.
+    Mail,
+    /// RCPT TO.
+    Rcpt,
+    /// DATA and the message body.
+    Data,
+    /// QUIT.
+    Quit,
+}
+
+impl Stage {
+    /// The lowercase name used in JSON, fixtures and the human report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Dns => "dns",
+            Stage::Connect => "connect",
+            Stage::Tls => "tls",
+            Stage::Greeting => "greeting",
+            Stage::Ehlo => "ehlo",
+            Stage::Starttls => "starttls",
+            Stage::Auth => "auth",
+            Stage::Mail => "mail",
+            Stage::Rcpt => "rcpt",
+            Stage::Data => "data",
+            Stage::Quit => "quit",
+        }
+    }
+
+    /// Every stage, in protocol order.
+    pub const ALL: [Stage; 11] = [
+        Stage::Dns,
+        Stage::Connect,
+        Stage::Tls,
+        Stage::Greeting,
+        Stage::Ehlo,
+        Stage::Starttls,
+        Stage::Auth,
+        Stage::Mail,
+        Stage::Rcpt,
+        Stage::Data,
+        Stage::Quit,
+    ];
+
+    /// Parses the lowercase name.
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
