@@ -1,0 +1,251 @@
+//! What went wrong, as typed evidence.
+//!
+//! Each layer reports its failure here with the evidence it had (the reply, the rustls
+//! error kind, the bytes that arrived, per-address connect errors). Turning a `Failure`
+//! into a diagnosis code happens in exactly one place: [`crate::diagnosis::diagnose`].
+
+use crate::protocol::{Reply, ReplyError};
+use crate::stage::Stage;
+use serde::Serialize;
+use std::net::SocketAddr;
+
+/// How the connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain connection, then STARTTLS (RFC 3207), usually port 587.
+    Starttls,
+    /// TLS from the first byte (RFC 8314), usually port 465.
+    Implicit,
+    /// No TLS at all (port 25 relay tests, lab servers).
+    None,
+}
+
+impl TlsMode {
+    /// The name used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Starttls => "starttls",
+            TlsMode::Implicit => "implicit",
+            TlsMode::None => "none",
+        }
+    }
+
+    /// The usual port for the mode: 587, 465, 25.
+    pub fn default_port(self) -> u16 {
+        match self {
+            TlsMode::Starttls => 587,
+            TlsMode::Implicit => 465,
+            TlsMode::None => 25,
+        }
+    }
+}
+
+/// Why name resolution failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsErrorKind {
+    /// The name does not exist (NXDOMAIN / EAI_NONAME), or has no address records.
+    NoSuchHost,
+    /// The resolver could not answer (no network, SERVFAIL, timeout).
+    LookupFailed,
+}
+
+/// Why one TCP connect attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectErrorKind {
+    /// RST: nothing listens there, or a firewall rejects.
+    Refused,
+    /// No answer before the deadline: usually a firewall that drops.
+    Timeout,
+    /// No route (e.g. no IPv6 connectivity).
+    Unreachable,
+    /// Anything else (the detail says what).
+    Other,
+}
+
+/// One connect attempt to one resolved address.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectAttempt {
+    /// The address tried.
+    pub addr: SocketAddr,
+    /// `None` when it connected.
+    pub error: Option<ConnectErrorKind>,
+    /// The OS error text, for the evidence line.
+    pub detail: String,
+    /// How long the attempt took.
+    pub ms: f64,
+}
+
+/// The parts of a certificate a person needs to see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct CertSummary {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// DNS names and IP addresses from subjectAltName.
+    pub sans: Vec<String>,
+    /// notBefore, RFC 3339.
+    pub not_before: String,
+    /// notAfter, RFC 3339.
+    pub not_after: String,
+}
+
+/// Why a TLS handshake failed, from the typed rustls error (never from message text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum TlsFailureKind {
+    /// The server answered the ClientHello with clear text (e.g. `220 …`): it speaks
+    /// STARTTLS or plain SMTP on this port.
+    ClearTextReply {
+        /// The first line it sent, escaped.
+        first_line: String,
+    },
+    /// The certificate chain does not lead to a trusted root.
+    UntrustedIssuer,
+    /// The certificate has expired.
+    Expired,
+    /// The certificate is not valid yet.
+    NotYetValid,
+    /// The certificate does not name the host we asked for.
+    NameMismatch,
+    /// Another certificate problem (revoked, bad signature, unsupported).
+    BadCertificate {
+        /// What rustls said.
+        detail: String,
+    },
+    /// The handshake failed for another reason (alert, protocol version, no shared cipher).
+    Handshake {
+        /// What rustls said.
+        detail: String,
+    },
+    /// The server accepted the connection, then closed it during the handshake.
+    ClosedDuringHandshake,
+}
+
+/// A failed TLS handshake, with the certificate the server presented when there was one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsFailure {
+    /// What went wrong.
+    pub kind: TlsFailureKind,
+    /// The server's leaf certificate, when it got that far.
+    pub certificate: Option<CertSummary>,
+    /// True when this was the handshake after STARTTLS (false: implicit TLS).
+    pub after_starttls: bool,
+}
+
+/// Everything that can end a check early. Each variant carries its evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// Name resolution failed.
+    Dns {
+        /// What failed.
+        kind: DnsErrorKind,
+        /// The resolver's message.
+        detail: String,
+    },
+    /// Every resolved address failed to connect.
+    Connect {
+        /// One entry per address tried, in order.
+        attempts: Vec<ConnectAttempt>,
+    },
+    /// The TLS handshake failed.
+    Tls(TlsFailure),
+    /// Plain/STARTTLS client waited for a greeting that never came, and a second,
+    /// credential-free connection found the port speaks TLS from the first byte.
+    TlsExpectedByServer,
+    /// No reply within the deadline at this stage.
+    Timeout {
+        /// Where it waited.
+        stage: Stage,
+    },
+    /// The server closed the connection.
+    Closed {
+        /// Where it happened.
+        stage: Stage,
+        /// A partial line that had arrived before the close, escaped.
+        partial: Option<String>,
+    },
+    /// The server's bytes are not a valid SMTP reply.
+    Malformed {
+        /// Where it happened.
+        stage: Stage,
+        /// What the parser found.
+        error: ReplyError,
+    },
+    /// A reply that ends the check: negative, or not what the protocol allows here.
+    Reply {
+        /// The stage whose command it answered.
+        stage: Stage,
+        /// The reply.
+        reply: Reply,
+    },
+    /// The server did not announce STARTTLS, so credentials cannot be protected.
+    StartTlsNotOffered,
+    /// Bytes arrived after the 220 to STARTTLS, before the handshake (RFC 3207 §5).
+    StartTlsInjection {
+        /// The injected bytes, escaped.
+        bytes: String,
+    },
+    /// The server did not announce AUTH (after TLS, where TLS is used).
+    AuthNotOffered {
+        /// True when AUTH is missing on an encrypted session.
+        tls: bool,
+    },
+    /// No mechanism both sides support (or the one forced with `--auth` is not offered).
+    MechanismUnsupported {
+        /// What the user asked for, if anything.
+        wanted: Option<String>,
+        /// What the server offered.
+        offered: Vec<String>,
+    },
+    /// `--user` given on a connection without TLS, and `--allow-plaintext-auth` not set.
+    PlaintextAuthRefused,
+    /// The server's AUTH exchange broke the protocol (success before credentials, a
+    /// third LOGIN prompt, an unexpected challenge…).
+    AuthProtocol {
+        /// The reply that broke it.
+        reply: Reply,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
+    /// The server sent a second reply that no command asked for, or bytes when it had
+    /// nothing to say (e.g. before the greeting's reply was consumed).
+    Unsolicited {
+        /// Where it happened.
+        stage: Stage,
+        /// The bytes, escaped.
+        bytes: String,
+    },
+}
+
+impl Failure {
+    /// The stage the failure belongs to.
+    pub fn stage(&self) -> Stage {
+        match self {
+            Failure::Dns { .. } => Stage::Dns,
+            Failure::Connect { .. } => Stage::Connect,
+            Failure::Tls(_) | Failure::TlsExpectedByServer => Stage::Tls,
+            Failure::Timeout { stage }
+            | Failure::Closed { stage, .. }
+            | Failure::Malformed { stage, .. }
+            | Failure::Reply { stage, .. }
+            | Failure::Unsolicited { stage, .. } => *stage,
+            Failure::StartTlsNotOffered | Failure::StartTlsInjection { .. } => Stage::Starttls,
+            Failure::AuthNotOffered { .. }
+            | Failure::MechanismUnsupported { .. }
+            | Failure::PlaintextAuthRefused
+            | Failure::AuthProtocol { .. } => Stage::Auth,
+        }
+    }
+
+    /// The reply that caused the failure, if one did.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Failure::Reply { reply, .. } | Failure::AuthProtocol { reply, .. } => Some(reply),
+            _ => None,
+        }
+    }
+}
