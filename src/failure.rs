@@ -211,6 +211,14 @@ pub enum Failure {
         /// What was wrong with it.
         reason: &'static str,
     },
+    /// An OAuth bearer token was refused: the server's error challenge (decoded JSON for
+    /// Google's XOAUTH2) and the final failure reply.
+    OAuthRejected {
+        /// The decoded challenge, escaped (`{"status":"400",...}`).
+        challenge: String,
+        /// The final reply after the client's empty response.
+        reply: Reply,
+    },
     /// The server sent a second reply that no command asked for, or bytes when it had
     /// nothing to say (e.g. before the greeting's reply was consumed).
     Unsolicited {
@@ -237,14 +245,17 @@ impl Failure {
             Failure::AuthNotOffered { .. }
             | Failure::MechanismUnsupported { .. }
             | Failure::PlaintextAuthRefused
-            | Failure::AuthProtocol { .. } => Stage::Auth,
+            | Failure::AuthProtocol { .. }
+            | Failure::OAuthRejected { .. } => Stage::Auth,
         }
     }
 
     /// The reply that caused the failure, if one did.
     pub fn reply(&self) -> Option<&Reply> {
         match self {
-            Failure::Reply { reply, .. } | Failure::AuthProtocol { reply, .. } => Some(reply),
+            Failure::Reply { reply, .. }
+            | Failure::AuthProtocol { reply, .. }
+            | Failure::OAuthRejected { reply, .. } => Some(reply),
             _ => None,
         }
     }

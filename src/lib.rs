@@ -4,6 +4,7 @@
 pub mod failure;
 pub mod protocol;
 pub mod secret;
+pub mod session;
 pub mod stage;
 pub mod transcript;
 

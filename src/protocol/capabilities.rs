@@ -31,7 +31,7 @@ impl Capabilities {
             .filter_map(|t| {
                 // Old servers announce `AUTH=LOGIN PLAIN`: treat `=` as a separator.
                 let mut words = t
-                    .split(|c: char| c == ' ' || c == '=')
+                    .split([' ', '='])
                     .filter(|w| !w.is_empty());
                 let keyword = words.next()?.to_ascii_uppercase();
                 Some(Extension {

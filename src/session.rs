@@ -1,0 +1,1571 @@
+//! The sans-IO SMTP client session: a state machine that consumes server bytes and
+//! produces what to send, when to start TLS, transcript records and the outcome.
+//!
+//! It never touches a socket or reads the clock (DESIGN habit 1): the transport feeds it
+//! with [`Session::handle_input`], [`Session::handle_tls_established`],
+//! [`Session::handle_eof`] and [`Session::handle_timeout`], and drains
+//! [`Session::poll_event`] after each call. Same bytes in, same events out.
+//!
+//! Security rules enforced here (each has a test below):
+//! - STARTTLS (RFC 3207): only a 220 starts TLS; bytes received after that reply and
+//!   before the handshake abort the session (`starttls.injection`); everything learned
+//!   before TLS is discarded and EHLO is sent again; STARTTLS is never sent twice; a
+//!   missing or refused STARTTLS stops the session, never continuing in clear.
+//! - No credentials on an unencrypted connection unless explicitly allowed.
+//! - One AUTH attempt, no fallback to another mechanism after a failure.
+//! - A success reply before the credentials were sent is a failure, never "OK".
+
+use crate::failure::{Failure, TlsMode};
+use crate::protocol::command::encode_data;
+use crate::protocol::sasl::{self, Encoded};
+use crate::protocol::{
+    escape_bytes, Capabilities, Command, Mechanism, Reply, ReplyError, ReplyParser,
+};
+use crate::secret::Secret;
+use crate::stage::Stage;
+use crate::transcript::Direction;
+use std::collections::VecDeque;
+
+/// Which SASL mechanism to use for a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthChoice {
+    /// PLAIN when offered, else LOGIN (PLAIN costs one round trip less).
+    #[default]
+    Auto,
+    /// PLAIN only.
+    Plain,
+    /// LOGIN only.
+    Login,
+}
+
+/// The credential for AUTH.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A password (or app password) used with PLAIN or LOGIN.
+    Password {
+        /// The password.
+        secret: Secret,
+        /// The mechanism to use.
+        choice: AuthChoice,
+    },
+    /// An OAuth 2.0 bearer token: XOAUTH2 when offered, else OAUTHBEARER (RFC 7628).
+    OAuthToken(Secret),
+}
+
+/// What to authenticate with.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The user name, as typed (for Gmail, the full address).
+    pub user: String,
+    /// The password or token.
+    pub credential: Credential,
+}
+
+/// The optional test message.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// MAIL FROM address.
+    pub from: String,
+    /// RCPT TO addresses (at least one).
+    pub to: Vec<String>,
+    /// The complete message (headers and body), LF or CRLF line ends; it is dot-stuffed
+    /// and CRLF-normalised when sent.
+    pub message: String,
+}
+
+/// Everything the session needs to know. Values are validated before the session
+/// exists (see [`crate::protocol::command::check_line_safe`]).
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The EHLO name.
+    pub helo: String,
+    /// The connection's security mode. With `Implicit`, the transport has already
+    /// completed the TLS handshake when the session starts.
+    pub mode: TlsMode,
+    /// Credentials; `None` skips the auth stage.
+    pub auth: Option<AuthConfig>,
+    /// Permit AUTH on a connection without TLS (`--allow-plaintext-auth`).
+    pub allow_plaintext_auth: bool,
+    /// The test message; `None` skips MAIL/RCPT/DATA.
+    pub mail: Option<MailConfig>,
+    /// Use RFC 2920 pipelining for MAIL/RCPT/DATA when the server offers it.
+    pub pipelining: bool,
+}
+
+/// What the session asks of the transport, and what it reports.
+#[derive(Debug, PartialEq)]
+pub enum Event {
+    /// Write these bytes to the connection (may contain credentials: never log them;
+    /// the matching [`Event::Record`] holds the redacted text).
+    Transmit(Vec<u8>),
+    /// Perform the TLS handshake now, then call [`Session::handle_tls_established`].
+    StartTls,
+    /// A transcript line: already redacted and escaped.
+    Record {
+        /// Who sent it.
+        dir: Direction,
+        /// The stage it belongs to.
+        stage: Stage,
+        /// True inside TLS.
+        tls: bool,
+        /// The text.
+        text: String,
+    },
+    /// A stage began (the transport starts its timer).
+    StageStarted(Stage),
+    /// A stage passed.
+    StagePassed(Stage),
+    /// The session is over: close the connection. `Err` carries the first failure.
+    Finished(Result<(), Failure>),
+}
+
+/// What the session waits for. Transitions consume the old state (DESIGN habit 2).
+#[derive(Debug)]
+enum State {
+    AwaitGreeting,
+    AwaitEhlo,
+    AwaitStartTls,
+    AwaitTlsHandshake,
+    Auth(AuthState),
+    /// Replies to MAIL/RCPT/DATA in order (several outstanding when pipelined).
+    AwaitTransaction,
+    AwaitDataEnd,
+    /// A lone "." was sent after a pipelined group failed; then QUIT with this failure.
+    AwaitEmptyDataEnd(Failure),
+    /// QUIT sent; the outcome is decided, the reply is awaited only out of courtesy.
+    AwaitQuit(Result<(), Failure>),
+    Done,
+}
+
+#[derive(Debug)]
+enum AuthState {
+    /// PLAIN sent with its initial response (or the credentials after a 334).
+    PlainSent,
+    /// `AUTH PLAIN` sent without initial response: expecting an empty 334.
+    PlainAwaitChallenge,
+    /// `AUTH LOGIN` sent: expecting the first 334 (user name).
+    LoginAwaitFirst,
+    /// User name sent: expecting the second 334 (password).
+    LoginAwaitSecond,
+    /// Password sent: expecting 235.
+    LoginSent,
+    /// Bearer token sent.
+    OAuthSent,
+    /// Error challenge answered; expecting the final failure.
+    OAuthAwaitFinal { challenge: String },
+    /// We cancelled with `*` (RFC 4954 §4); the failure is decided.
+    Cancelled(Failure),
+}
+
+/// The sans-IO client session.
+#[derive(Debug)]
+pub struct Session {
+    cfg: SessionConfig,
+    state: State,
+    parser: ReplyParser,
+    events: VecDeque<Event>,
+    tls: bool,
+    stage: Stage,
+    greeting: Option<Reply>,
+    caps: Option<Capabilities>,
+    mechanism: Option<Mechanism>,
+    /// Stages of MAIL/RCPT/DATA commands whose replies are outstanding, in order.
+    pending: VecDeque<Stage>,
+    /// The first failure in a pipelined transaction (later replies are still consumed).
+    txn_failure: Option<Failure>,
+    accepted_rcpts: usize,
+    starttls_sent: bool,
+    auth_done: bool,
+    message_accepted: bool,
+}
+
+impl Session {
+    /// A session at its start: waiting for the server's greeting.
+    pub fn new(cfg: SessionConfig) -> Session {
+        let tls = cfg.mode == TlsMode::Implicit;
+        let mut s = Session {
+            cfg,
+            state: State::AwaitGreeting,
+            parser: ReplyParser::new(),
+            events: VecDeque::new(),
+            tls,
+            stage: Stage::Greeting,
+            greeting: None,
+            caps: None,
+            mechanism: None,
+            pending: VecDeque::new(),
+            txn_failure: None,
+            accepted_rcpts: 0,
+            starttls_sent: false,
+            auth_done: false,
+            message_accepted: false,
+        };
+        s.events.push_back(Event::StageStarted(Stage::Greeting));
+        s
+    }
+
+    /// The next event, or `None` when the session needs input.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The stage currently running (the one a timeout or close belongs to).
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// True once [`Event::Finished`] has been queued.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// True while only QUIT's reply is awaited (the transport may use a shorter deadline).
+    pub fn is_quitting(&self) -> bool {
+        matches!(self.state, State::AwaitQuit(_))
+    }
+
+    /// True when the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The server's greeting, once received.
+    pub fn greeting(&self) -> Option<&Reply> {
+        self.greeting.as_ref()
+    }
+
+    /// The capabilities from the last EHLO (after TLS, where TLS is used).
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.caps.as_ref()
+    }
+
+    /// The SASL mechanism used, once AUTH has been sent.
+    pub fn mechanism(&self) -> Option<Mechanism> {
+        self.mechanism
+    }
+
+    /// True when the server accepted the credentials.
+    pub fn authenticated(&self) -> bool {
+        self.auth_done
+    }
+
+    /// True when the test message was accepted for delivery.
+    pub fn message_accepted(&self) -> bool {
+        self.message_accepted
+    }
+
+    /// Bytes arrived from the server.
+    pub fn handle_input(&mut self, bytes: &[u8]) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        if matches!(self.state, State::AwaitTlsHandshake) {
+            // The transport owns the stream during the handshake; bytes here mean the
+            // server talked past its 220 (RFC 3207 §5).
+            let shown = escape_bytes(bytes);
+            self.record(Direction::Server, shown.clone());
+            self.finish(Err(Failure::StartTlsInjection { bytes: shown }));
+            return;
+        }
+        self.parser.push(bytes);
+        while !matches!(self.state, State::Done | State::AwaitTlsHandshake) {
+            match self.parser.next_reply() {
+                None => break,
+                Some(Err(error)) => {
+                    if let State::AwaitQuit(outcome) =
+                        std::mem::replace(&mut self.state, State::Done)
+                    {
+                        self.finish(outcome);
+                    } else {
+                        self.state = State::Done;
+                        let shown = match &error {
+                            ReplyError::Malformed { line, .. } => line.clone(),
+                            ReplyError::LineTooLong { start } => format!("{start}…"),
+                            ReplyError::ReplyTooLarge { .. } => "…".to_owned(),
+                        };
+                        self.record(Direction::Server, shown);
+                        self.record_event(format!("unparseable reply: {error}"));
+                        self.finish(Err(Failure::Malformed {
+                            stage: self.stage,
+                            error,
+                        }));
+                    }
+                }
+                Some(Ok(reply)) => {
+                    for line in reply.display_lines() {
+                        self.record(Direction::Server, line);
+                    }
+                    self.on_reply(reply);
+                }
+            }
+        }
+    }
+
+    /// The TLS handshake after STARTTLS completed: send EHLO again (RFC 3207 §4.2).
+    pub fn handle_tls_established(&mut self) {
+        if !matches!(self.state, State::AwaitTlsHandshake) {
+            return;
+        }
+        self.tls = true;
+        self.events.push_back(Event::StagePassed(Stage::Tls));
+        self.send_ehlo();
+    }
+
+    /// The server closed the connection (or the handshake failed and the transport
+    /// reports it through its own error).
+    pub fn handle_eof(&mut self) {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => {}
+            State::AwaitQuit(outcome) => self.finish(outcome),
+            _ => {
+                let partial = self.parser.discard();
+                let partial = (!partial.is_empty()).then(|| escape_bytes(&partial));
+                self.record_event("connection closed by server".into());
+                self.finish(Err(Failure::Closed {
+                    stage: self.stage,
+                    partial,
+                }));
+            }
+        }
+    }
+
+    /// The deadline for the current wait passed.
+    pub fn handle_timeout(&mut self) {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => {}
+            State::AwaitQuit(outcome) => {
+                self.record_event("no reply to QUIT; closing anyway".into());
+                self.finish(outcome)
+            }
+            _ => {
+                self.record_event("no reply before the deadline".into());
+                self.finish(Err(Failure::Timeout { stage: self.stage }));
+            }
+        }
+    }
+
+    // ---- reply handling -------------------------------------------------------------
+
+    fn on_reply(&mut self, reply: Reply) {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        match state {
+            State::AwaitGreeting => self.on_greeting(reply),
+            State::AwaitEhlo => self.on_ehlo(reply),
+            State::AwaitStartTls => self.on_starttls(reply),
+            State::Auth(a) => self.on_auth(a, reply),
+            State::AwaitTransaction => self.on_transaction(reply),
+            State::AwaitDataEnd => {
+                if reply.code() == 250 {
+                    self.message_accepted = true;
+                    self.pass(Stage::Data);
+                    self.after_talk_check(Self::quit_ok);
+                } else {
+                    self.fail_and_quit(Failure::Reply {
+                        stage: Stage::Data,
+                        reply,
+                    });
+                }
+            }
+            State::AwaitEmptyDataEnd(failure) => self.fail_and_quit(failure),
+            State::AwaitQuit(outcome) => self.finish(outcome),
+            State::AwaitTlsHandshake | State::Done => {
+                self.state = state;
+            }
+        }
+    }
+
+    /// Any reply code 421 means the server is closing the channel (RFC 5321 §3.8):
+    /// stop at once, without QUIT.
+    fn closing(&mut self, reply: &Reply, stage: Stage) -> bool {
+        if reply.code() == 421 {
+            self.finish(Err(Failure::Reply {
+                stage,
+                reply: reply.clone(),
+            }));
+            true
+        } else {
+            false
+        }
+    }
+
+    fn on_greeting(&mut self, reply: Reply) {
+        self.greeting = Some(reply.clone());
+        if self.closing(&reply, Stage::Greeting) {
+            return;
+        }
+        if reply.code() != 220 {
+            // RFC 5321 §3.1: a 554 greeting means "no service here"; we QUIT politely.
+            return self.fail_and_quit(Failure::Reply {
+                stage: Stage::Greeting,
+                reply,
+            });
+        }
+        self.pass(Stage::Greeting);
+        self.after_talk_check(Self::send_ehlo);
+    }
+
+    fn on_ehlo(&mut self, reply: Reply) {
+        if self.closing(&reply, Stage::Ehlo) {
+            return;
+        }
+        if reply.code() != 250 {
+            return self.fail_and_quit(Failure::Reply {
+                stage: Stage::Ehlo,
+                reply,
+            });
+        }
+        let caps = Capabilities::from_ehlo(&reply);
+        self.pass(Stage::Ehlo);
+        let need_starttls = self.cfg.mode == TlsMode::Starttls && !self.tls;
+        if need_starttls {
+            if self.starttls_sent {
+                // Unreachable by construction (tls is set before the second EHLO), but a
+                // second STARTTLS must never be sent (RFC 3207 §4.2).
+                return self.finish(Err(Failure::StartTlsNotOffered));
+            }
+            if !caps.has("STARTTLS") {
+                self.caps = Some(caps);
+                return self.fail_and_quit(Failure::StartTlsNotOffered);
+            }
+            self.caps = Some(caps);
+            return self.after_talk_check(|s| {
+                s.starttls_sent = true;
+                s.start_stage(Stage::Starttls);
+                s.send_command(Command::StartTls);
+                s.state = State::AwaitStartTls;
+            });
+        }
+        self.caps = Some(caps);
+        self.after_talk_check(Self::after_ehlo);
+    }
+
+    fn on_starttls(&mut self, reply: Reply) {
+        if self.closing(&reply, Stage::Starttls) {
+            return;
+        }
+        if reply.code() != 220 {
+            return self.fail_and_quit(Failure::Reply {
+                stage: Stage::Starttls,
+                reply,
+            });
+        }
+        if !self.parser.is_idle() {
+            // RFC 3207 §5: anything after the 220, before the handshake, may be an
+            // attacker's injection. Abort; never use it.
+            let injected = escape_bytes(&self.parser.discard());
+            self.record(Direction::Server, injected.clone());
+            self.record_event("bytes after the 220 to STARTTLS, before TLS: aborting".into());
+            return self.finish(Err(Failure::StartTlsInjection { bytes: injected }));
+        }
+        self.pass(Stage::Starttls);
+        // RFC 3207 §4.2: discard all knowledge obtained before TLS.
+        self.caps = None;
+        self.parser = ReplyParser::new();
+        self.start_stage(Stage::Tls);
+        self.state = State::AwaitTlsHandshake;
+        self.events.push_back(Event::StartTls);
+    }
+
+    fn after_ehlo(&mut self) {
+        if self.cfg.auth.is_some() {
+            self.begin_auth();
+        } else {
+            self.begin_mail();
+        }
+    }
+
+    fn begin_auth(&mut self) {
+        self.start_stage(Stage::Auth);
+        let Some(auth) = self.cfg.auth.clone() else {
+            return self.begin_mail();
+        };
+        if !self.tls && !self.cfg.allow_plaintext_auth {
+            self.record_event(
+                "not sending credentials over an unencrypted connection (use TLS, or --allow-plaintext-auth on a lab server)".into(),
+            );
+            return self.fail_and_quit(Failure::PlaintextAuthRefused);
+        }
+        let caps = self.caps.clone().unwrap_or_default();
+        if !caps.offers_auth() {
+            return self.fail_and_quit(Failure::AuthNotOffered { tls: self.tls });
+        }
+        let offered = caps.auth_mechanisms();
+        let has = |m: Mechanism| offered.iter().any(|o| o == m.name());
+        let mech = match &auth.credential {
+            Credential::Password { choice, .. } => match choice {
+                AuthChoice::Auto if has(Mechanism::Plain) => Some(Mechanism::Plain),
+                AuthChoice::Auto if has(Mechanism::Login) => Some(Mechanism::Login),
+                AuthChoice::Plain if has(Mechanism::Plain) => Some(Mechanism::Plain),
+                AuthChoice::Login if has(Mechanism::Login) => Some(Mechanism::Login),
+                _ => None,
+            },
+            Credential::OAuthToken(_) if has(Mechanism::XOAuth2) => Some(Mechanism::XOAuth2),
+            Credential::OAuthToken(_) if has(Mechanism::OAuthBearer) => {
+                Some(Mechanism::OAuthBearer)
+            }
+            Credential::OAuthToken(_) => None,
+        };
+        let Some(mech) = mech else {
+            let wanted = match &auth.credential {
+                Credential::Password {
+                    choice: AuthChoice::Plain,
+                    ..
+                } => Some("PLAIN".to_owned()),
+                Credential::Password {
+                    choice: AuthChoice::Login,
+                    ..
+                } => Some("LOGIN".to_owned()),
+                Credential::Password { .. } => None,
+                Credential::OAuthToken(_) => Some("XOAUTH2 or OAUTHBEARER".to_owned()),
+            };
+            return self.fail_and_quit(Failure::MechanismUnsupported { wanted, offered });
+        };
+        self.mechanism = Some(mech);
+        let user = auth.user.as_str();
+        match (&auth.credential, mech) {
+            (Credential::Password { secret, .. }, Mechanism::Plain) => {
+                match sasl::plain_initial(user, secret) {
+                    Some(enc) => {
+                        self.send_encoded(enc);
+                        self.state = State::Auth(AuthState::PlainSent);
+                    }
+                    None => {
+                        self.send_encoded(sasl::plain_command_without_ir());
+                        self.state = State::Auth(AuthState::PlainAwaitChallenge);
+                    }
+                }
+            }
+            (Credential::Password { .. }, _) => {
+                self.send_encoded(sasl::login_command());
+                self.state = State::Auth(AuthState::LoginAwaitFirst);
+            }
+            (Credential::OAuthToken(token), Mechanism::OAuthBearer) => {
+                self.send_encoded(sasl::oauthbearer_initial(user, token));
+                self.state = State::Auth(AuthState::OAuthSent);
+            }
+            (Credential::OAuthToken(token), _) => {
+                self.send_encoded(sasl::xoauth2_initial(user, token));
+                self.state = State::Auth(AuthState::OAuthSent);
+            }
+        }
+    }
+
+    fn on_auth(&mut self, state: AuthState, reply: Reply) {
+        if self.closing(&reply, Stage::Auth) {
+            return;
+        }
+        let (user, secret) = match self.cfg.auth.as_ref().map(|a| (&a.user, &a.credential)) {
+            Some((u, Credential::Password { secret, .. })) => (u.clone(), Some(secret.clone())),
+            Some((u, Credential::OAuthToken(_))) => (u.clone(), None),
+            None => return self.finish(Err(Failure::AuthNotOffered { tls: self.tls })),
+        };
+        let code = reply.code();
+        match state {
+            AuthState::Cancelled(failure) => self.fail_and_quit(failure),
+            AuthState::PlainSent
+            | AuthState::LoginSent
+            | AuthState::OAuthSent
+            | AuthState::OAuthAwaitFinal { .. }
+                if code == 235 =>
+            {
+                self.auth_done = true;
+                self.pass(Stage::Auth);
+                self.after_talk_check(Self::begin_mail);
+            }
+            AuthState::PlainAwaitChallenge
+            | AuthState::LoginAwaitFirst
+            | AuthState::LoginAwaitSecond
+                if reply.is_positive() =>
+            {
+                // A 2yz before the credentials were sent proves nothing about them.
+                self.cancel_or_fail(
+                    Failure::AuthProtocol {
+                        reply,
+                        reason: "the server reported success before the credentials were sent",
+                    },
+                    false,
+                );
+            }
+            AuthState::PlainAwaitChallenge if code == 334 => {
+                if let Some(secret) = secret {
+                    self.send_encoded(sasl::plain_response(&user, &secret));
+                }
+                self.state = State::Auth(AuthState::PlainSent);
+            }
+            AuthState::LoginAwaitFirst | AuthState::LoginAwaitSecond if code == 334 => {
+                // LOGIN answers by step, not by prompt text (servers word prompts
+                // differently), but the challenge must at least be valid base64.
+                let text = reply.raw_texts().next().unwrap_or(&[]);
+                if sasl::decode_challenge(text).is_none() {
+                    return self.cancel_or_fail(
+                        Failure::AuthProtocol {
+                            reply,
+                            reason: "the server's 334 challenge is not valid base64",
+                        },
+                        true,
+                    );
+                }
+                if matches!(state, AuthState::LoginAwaitFirst) {
+                    self.send_encoded(sasl::login_username(&user));
+                    self.state = State::Auth(AuthState::LoginAwaitSecond);
+                } else {
+                    if let Some(secret) = secret {
+                        self.send_encoded(sasl::login_password(&secret));
+                    }
+                    self.state = State::Auth(AuthState::LoginSent);
+                }
+            }
+            AuthState::PlainSent | AuthState::LoginSent if code == 334 => {
+                self.cancel_or_fail(
+                    Failure::AuthProtocol {
+                        reply,
+                        reason: "the server asked for more after the credentials were sent",
+                    },
+                    true,
+                );
+            }
+            AuthState::OAuthSent if code == 334 => {
+                // Google sends base64 JSON describing the error; RFC 7628 §3.2.2: the
+                // client answers (XOAUTH2: empty line; OAUTHBEARER: %x01) and the server
+                // then sends the final failure.
+                let text = reply.raw_texts().next().unwrap_or(&[]);
+                let challenge = match sasl::decode_challenge(text) {
+                    Some(bytes) => escape_bytes(&bytes),
+                    None => escape_bytes(text),
+                };
+                self.record_event(format!(
+                    "server's OAuth error challenge decodes to {challenge}"
+                ));
+                if self.mechanism == Some(Mechanism::OAuthBearer) {
+                    self.send_encoded(sasl::oauthbearer_ack());
+                } else {
+                    self.send_encoded(sasl::empty_response());
+                }
+                self.state = State::Auth(AuthState::OAuthAwaitFinal { challenge });
+            }
+            AuthState::OAuthAwaitFinal { challenge } => {
+                self.fail_and_quit(Failure::OAuthRejected { challenge, reply })
+            }
+            _ => self.fail_and_quit(Failure::Reply {
+                stage: Stage::Auth,
+                reply,
+            }),
+        }
+    }
+
+    /// Ends the AUTH exchange after a protocol violation. With `cancel`, the client is
+    /// in the middle of an exchange and answers `*` first (RFC 4954 §4), then waits for
+    /// the server's 501 before QUIT.
+    fn cancel_or_fail(&mut self, failure: Failure, cancel: bool) {
+        if cancel {
+            self.send_encoded(sasl::cancel());
+            self.state = State::Auth(AuthState::Cancelled(failure));
+        } else {
+            self.fail_and_quit(failure);
+        }
+    }
+
+    fn begin_mail(&mut self) {
+        let Some(mail) = self.cfg.mail.clone() else {
+            return self.quit_ok();
+        };
+        let caps = self.caps.clone().unwrap_or_default();
+        let size = caps
+            .has("SIZE")
+            .then_some(encode_data(&mail.message).len() as u64);
+        let pipelining = self.cfg.pipelining && caps.has("PIPELINING");
+        self.start_stage(Stage::Mail);
+        self.send_command(Command::MailFrom {
+            addr: mail.from.clone(),
+            size,
+        });
+        self.pending.push_back(Stage::Mail);
+        self.state = State::AwaitTransaction;
+        if pipelining {
+            // RFC 2920 §3.1: MAIL, RCPT… and DATA may be sent as one group; DATA is the
+            // last command of the group.
+            for to in &mail.to {
+                self.send_command(Command::RcptTo(to.clone()));
+                self.pending.push_back(Stage::Rcpt);
+            }
+            self.send_command(Command::Data);
+            self.pending.push_back(Stage::Data);
+        }
+    }
+
+    fn on_transaction(&mut self, reply: Reply) {
+        let Some(stage) = self.pending.pop_front() else {
+            return self.finish(Err(Failure::Unsolicited {
+                stage: self.stage,
+                bytes: reply.display_lines().join("\\r\\n"),
+            }));
+        };
+        self.stage = stage;
+        if self.closing(&reply, stage) {
+            return;
+        }
+        let pipelined = !self.pending.is_empty() || stage == Stage::Data;
+        let ok = match stage {
+            Stage::Mail => reply.code() == 250,
+            Stage::Rcpt => (250..=252).contains(&reply.code()),
+            _ => reply.code() == 354,
+        };
+        let mail = self.cfg.mail.clone();
+        let Some(mail) = mail else {
+            return self.quit_ok();
+        };
+        if stage == Stage::Data {
+            if self.txn_failure.is_some() || !ok {
+                if reply.code() == 354 {
+                    // RFC 2920 §3.1: DATA was accepted though an earlier command of the
+                    // group failed; end the (empty) message with "." alone, take the
+                    // server's answer to it, then QUIT with the earlier failure.
+                    self.transmit_recorded(b".\r\n".to_vec(), ".".into());
+                    let failure = self.txn_failure.take().unwrap_or(Failure::Reply {
+                        stage: Stage::Data,
+                        reply,
+                    });
+                    self.state = State::AwaitEmptyDataEnd(failure);
+                    return;
+                }
+                let failure = self.txn_failure.take().unwrap_or(Failure::Reply {
+                    stage: Stage::Data,
+                    reply,
+                });
+                return self.fail_and_quit(failure);
+            }
+            if !self.parser.is_idle() {
+                // A server that sends more after 354 is out of turn; never send the body.
+                return self.after_talk_check(|_| {});
+            }
+            self.pass(Stage::Data);
+            self.start_stage(Stage::Data);
+            let body = encode_data(&mail.message);
+            let lines = mail.message.lines().count();
+            self.transmit_recorded(
+                body.clone(),
+                format!("<message: {lines} lines, {} bytes>", body.len()),
+            );
+            self.state = State::AwaitDataEnd;
+            return;
+        }
+        if !ok {
+            if self.txn_failure.is_none() {
+                self.txn_failure = Some(Failure::Reply { stage, reply });
+            }
+        } else {
+            if stage == Stage::Rcpt {
+                self.accepted_rcpts += 1;
+            }
+            if self.txn_failure.is_none() {
+                self.pass(stage);
+            }
+        }
+        if pipelined {
+            self.state = State::AwaitTransaction;
+            return;
+        }
+        // Not pipelined: one command at a time.
+        if let Some(f) = self.txn_failure.take() {
+            return self.fail_and_quit(f);
+        }
+        let sent_rcpts = match stage {
+            Stage::Mail => 0,
+            _ => self.accepted_rcpts,
+        };
+        self.after_talk_check(move |s| {
+            if let Some(to) = mail.to.get(sent_rcpts) {
+                s.start_stage(Stage::Rcpt);
+                s.send_command(Command::RcptTo(to.clone()));
+                s.pending.push_back(Stage::Rcpt);
+            } else {
+                s.start_stage(Stage::Data);
+                s.send_command(Command::Data);
+                s.pending.push_back(Stage::Data);
+            }
+            s.state = State::AwaitTransaction;
+        });
+    }
+
+    // ---- helpers --------------------------------------------------------------------
+
+    /// Runs `next` (which sends the next command) only if the server has not sent
+    /// anything beyond the reply just handled: a server may not talk out of turn
+    /// (RFC 5321 §4.1; pipelined groups are handled separately).
+    fn after_talk_check(&mut self, next: impl FnOnce(&mut Self)) {
+        if self.parser.is_idle() {
+            next(self);
+        } else {
+            let bytes = escape_bytes(&self.parser.discard());
+            self.record(Direction::Server, bytes.clone());
+            self.record_event("the server sent data nobody asked for; stopping".into());
+            self.finish(Err(Failure::Unsolicited {
+                stage: self.stage,
+                bytes,
+            }));
+        }
+    }
+
+    fn send_ehlo(&mut self) {
+        self.start_stage(Stage::Ehlo);
+        self.send_command(Command::Ehlo(self.cfg.helo.clone()));
+        self.state = State::AwaitEhlo;
+    }
+
+    fn quit_ok(&mut self) {
+        self.send_quit(Ok(()));
+    }
+
+    fn fail_and_quit(&mut self, failure: Failure) {
+        self.send_quit(Err(failure));
+    }
+
+    fn send_quit(&mut self, outcome: Result<(), Failure>) {
+        // The failing stage stays the reported one; QUIT gets its own timer.
+        let keep = self.stage;
+        self.events.push_back(Event::StageStarted(Stage::Quit));
+        self.stage = Stage::Quit;
+        self.send_command(Command::Quit);
+        if outcome.is_err() {
+            self.stage = keep;
+        }
+        self.state = State::AwaitQuit(outcome);
+    }
+
+    fn start_stage(&mut self, stage: Stage) {
+        self.stage = stage;
+        self.events.push_back(Event::StageStarted(stage));
+    }
+
+    fn pass(&mut self, stage: Stage) {
+        self.events.push_back(Event::StagePassed(stage));
+    }
+
+    fn finish(&mut self, outcome: Result<(), Failure>) {
+        if outcome.is_ok() {
+            self.events.push_back(Event::StagePassed(Stage::Quit));
+        }
+        self.state = State::Done;
+        self.events.push_back(Event::Finished(outcome));
+    }
+
+    fn send_command(&mut self, cmd: Command) {
+        let text = cmd.line();
+        self.transmit_recorded(cmd.to_wire(), text);
+    }
+
+    fn send_encoded(&mut self, enc: Encoded) {
+        self.transmit_recorded(enc.wire, enc.shown);
+    }
+
+    fn transmit_recorded(&mut self, wire: Vec<u8>, shown: String) {
+        self.record(Direction::Client, shown);
+        self.events.push_back(Event::Transmit(wire));
+    }
+
+    fn record(&mut self, dir: Direction, text: String) {
+        self.events.push_back(Event::Record {
+            dir,
+            stage: self.stage,
+            tls: self.tls,
+            text,
+        });
+    }
+
+    fn record_event(&mut self, text: String) {
+        self.record(Direction::Event, text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Session tests written as RFC-style `C:`/`S:` traces (DESIGN: imap-next style).
+    //! Each trace is run with the server's bytes fed whole, one byte at a time, and in
+    //! odd-sized chunks; all runs must produce the same transcript and outcome.
+
+    use super::*;
+    use crate::failure::Failure;
+
+    const PW: &str = "abcd efgh ijkl mnop";
+
+    fn cfg(mode: TlsMode) -> SessionConfig {
+        SessionConfig {
+            helo: "client.example".into(),
+            mode,
+            auth: Some(AuthConfig {
+                user: "you@gmail.com".into(),
+                credential: Credential::Password {
+                    secret: Secret::new(PW),
+                    choice: AuthChoice::Auto,
+                },
+            }),
+            allow_plaintext_auth: false,
+            mail: None,
+            pipelining: true,
+        }
+    }
+
+    struct Run {
+        lines: Vec<String>,
+        wire: Vec<u8>,
+        outcome: Option<Result<(), Failure>>,
+    }
+
+    /// Drives the session through `script`. `S:` groups are fed in chunks of `chunk`
+    /// bytes; `* TLS` completes a requested handshake; `* EOF` / `* TIMEOUT` end the
+    /// connection. Returns the recorded C/S lines and the outcome.
+    fn drive(cfg: SessionConfig, script: &str, chunk: usize) -> Run {
+        let mut s = Session::new(cfg);
+        let mut run = Run {
+            lines: vec![],
+            wire: vec![],
+            outcome: None,
+        };
+        let mut starttls_requested = false;
+        let drain = |s: &mut Session, run: &mut Run, st: &mut bool| {
+            while let Some(ev) = s.poll_event() {
+                match ev {
+                    Event::Transmit(b) => run.wire.extend(b),
+                    Event::StartTls => *st = true,
+                    Event::Record { dir, text, .. } if dir != Direction::Event => {
+                        run.lines.push(format!("{}: {text}", dir.marker()))
+                    }
+                    Event::Finished(o) => run.outcome = Some(o),
+                    _ => {}
+                }
+            }
+        };
+        let mut pending = Vec::new();
+        let lines: Vec<&str> = script
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        for (i, line) in lines.iter().enumerate() {
+            if let Some(t) = line.strip_prefix("S: ") {
+                pending.extend_from_slice(t.as_bytes());
+                pending.extend_from_slice(b"\r\n");
+                let next_is_s = lines.get(i + 1).is_some_and(|l| l.starts_with("S: "));
+                if !next_is_s {
+                    for c in pending.chunks(chunk) {
+                        s.handle_input(c);
+                        drain(&mut s, &mut run, &mut starttls_requested);
+                    }
+                    pending.clear();
+                }
+            } else if *line == "* TLS" {
+                assert!(
+                    starttls_requested,
+                    "TLS in script but session did not ask for it"
+                );
+                s.handle_tls_established();
+            } else if *line == "* EOF" {
+                s.handle_eof();
+            } else if *line == "* TIMEOUT" {
+                s.handle_timeout();
+            }
+            drain(&mut s, &mut run, &mut starttls_requested);
+        }
+        run
+    }
+
+    /// Runs the script at several chunk sizes, checks the C/S lines equal the script's
+    /// and that every run agrees; returns the outcome.
+    fn check(cfg: SessionConfig, script: &str) -> (Result<(), Failure>, Vec<u8>) {
+        let expected: Vec<String> = script
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("C: ") || l.starts_with("S: "))
+            .map(str::to_string)
+            .collect();
+        let whole = drive(cfg.clone(), script, usize::MAX);
+        assert_eq!(whole.lines, expected, "transcript differs from the trace");
+        for chunk in [1, 2, 5, 11] {
+            let r = drive(cfg.clone(), script, chunk);
+            assert_eq!(r.lines, whole.lines, "chunk size {chunk}");
+            assert_eq!(r.outcome, whole.outcome, "chunk size {chunk}");
+            assert_eq!(r.wire, whole.wire, "chunk size {chunk}");
+        }
+        (whole.outcome.expect("session did not finish"), whole.wire)
+    }
+
+    const GREETING_587: &str = "
+        S: 220 smtp.gmail.com ESMTP t66sm6271302pjb.45 - gsmtp
+        C: EHLO client.example
+        S: 250-smtp.gmail.com at your service, [203.0.113.7]
+        S: 250-SIZE 35882577
+        S: 250-8BITMIME
+        S: 250-STARTTLS
+        S: 250-ENHANCEDSTATUSCODES
+        S: 250-PIPELINING
+        S: 250 SMTPUTF8
+        C: STARTTLS
+        S: 220 2.0.0 Ready to start TLS
+        * TLS
+        C: EHLO client.example
+        S: 250-smtp.gmail.com at your service, [203.0.113.7]
+        S: 250-SIZE 35882577
+        S: 250-AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH
+        S: 250-ENHANCEDSTATUSCODES
+        S: 250-PIPELINING
+        S: 250 SMTPUTF8
+    ";
+
+    #[test]
+    fn gmail_587_plain_success() {
+        let script = format!(
+            "{GREETING_587}
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 2.7.0 Accepted
+            C: QUIT
+            S: 221 2.0.0 closing connection t66sm6271302pjb.45 - gsmtp"
+        );
+        let (outcome, wire) = check(cfg(TlsMode::Starttls), &script);
+        assert_eq!(outcome, Ok(()));
+        // Exactly the protocol minimum: EHLO, STARTTLS, EHLO, AUTH, QUIT.
+        let wire = String::from_utf8(wire).unwrap();
+        assert_eq!(wire.matches("\r\n").count(), 5, "{wire}");
+        assert!(wire.contains("AUTH PLAIN AHlvdUBnbWFpbC5jb20AYWJjZCBlZmdoIGlqa2wgbW5vcA==\r\n"));
+    }
+
+    #[test]
+    fn gmail_bad_credentials_stops_at_auth_and_quits() {
+        let script = format!(
+            "{GREETING_587}
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 535-5.7.8 Username and Password not accepted. For more information, go to
+            S: 535 5.7.8  https://support.google.com/mail/?p=BadCredentials af79 - gsmtp
+            C: QUIT
+            S: 221 2.0.0 closing connection"
+        );
+        let (outcome, _) = check(cfg(TlsMode::Starttls), &script);
+        let f = outcome.unwrap_err();
+        assert_eq!(f.stage(), Stage::Auth);
+        assert_eq!(f.reply().unwrap().code(), 535);
+    }
+
+    #[test]
+    fn implicit_tls_login_by_step_not_prompt_text() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth.as_mut().unwrap().credential = Credential::Password {
+            secret: Secret::new(PW),
+            choice: AuthChoice::Login,
+        };
+        // Prompts reversed ("Password:" first): LOGIN answers by step, so the user name
+        // still goes first.
+        let script = "
+            S: 220 smtp.gmail.com ESMTP x - gsmtp
+            C: EHLO client.example
+            S: 250-smtp.gmail.com at your service
+            S: 250 AUTH LOGIN PLAIN
+            C: AUTH LOGIN
+            S: 334 UGFzc3dvcmQ6
+            C: <redacted username>
+            S: 334 VXNlcm5hbWU6
+            C: <redacted password>
+            S: 235 2.7.0 Accepted
+            C: QUIT
+            S: 221 bye";
+        let (outcome, wire) = check(c, script);
+        assert_eq!(outcome, Ok(()));
+        let wire = String::from_utf8(wire).unwrap();
+        assert!(wire.contains("\r\neW91QGdtYWlsLmNvbQ==\r\nYWJjZCBlZmdoIGlqa2wgbW5vcA==\r\n"));
+    }
+
+    #[test]
+    fn starttls_not_offered_never_continues_in_clear() {
+        let script = "
+            S: 220 mx ESMTP
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN LOGIN
+            C: QUIT
+            S: 221 bye";
+        let (outcome, wire) = check(cfg(TlsMode::Starttls), script);
+        assert_eq!(outcome, Err(Failure::StartTlsNotOffered));
+        assert!(!String::from_utf8(wire).unwrap().contains("AUTH"));
+    }
+
+    #[test]
+    fn starttls_refused_stops() {
+        let script = "
+            S: 220 mx ESMTP
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 STARTTLS
+            C: STARTTLS
+            S: 454 4.7.0 TLS not available due to temporary reason
+            C: QUIT
+            S: 221 bye";
+        let (outcome, _) = check(cfg(TlsMode::Starttls), script);
+        let f = outcome.unwrap_err();
+        assert_eq!(
+            (f.stage(), f.reply().unwrap().code()),
+            (Stage::Starttls, 454)
+        );
+    }
+
+    #[test]
+    fn starttls_odd_positive_replies_do_not_start_tls() {
+        for odd in ["250 OK", "354 go on", "221 bye"] {
+            let script = format!(
+                "S: 220 mx ESMTP
+                C: EHLO client.example
+                S: 250-mx
+                S: 250 STARTTLS
+                C: STARTTLS
+                S: {odd}
+                C: QUIT
+                S: 221 bye"
+            );
+            let (outcome, _) = check(cfg(TlsMode::Starttls), &script);
+            assert_eq!(outcome.unwrap_err().stage(), Stage::Starttls, "{odd}");
+        }
+    }
+
+    #[test]
+    fn starttls_injection_in_same_packet_aborts_without_credentials() {
+        let mut s = Session::new(cfg(TlsMode::Starttls));
+        s.handle_input(b"220 mx\r\n");
+        s.handle_input(b"250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n");
+        s.handle_input(b"220 Ready\r\n250-mx\r\n250 AUTH PLAIN\r\n");
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(!events.contains(&Event::StartTls));
+        let fin = events.iter().find_map(|e| match e {
+            Event::Finished(o) => Some(o.clone()),
+            _ => None,
+        });
+        assert!(
+            matches!(fin, Some(Err(Failure::StartTlsInjection { .. }))),
+            "{fin:?}"
+        );
+        assert!(s.is_done());
+    }
+
+    #[test]
+    fn starttls_injection_partial_line_aborts() {
+        let mut s = Session::new(cfg(TlsMode::Starttls));
+        s.handle_input(b"220 mx\r\n");
+        s.handle_input(b"250-mx\r\n250 STARTTLS\r\n");
+        s.handle_input(b"220 Ready\r\n235 fa");
+        let fin = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
+            Event::Finished(o) => Some(o),
+            _ => None,
+        });
+        assert!(matches!(fin, Some(Err(Failure::StartTlsInjection { .. }))));
+    }
+
+    #[test]
+    fn capabilities_before_tls_are_forgotten() {
+        // Before TLS the server lists AUTH PLAIN; after TLS only LOGIN. The session must
+        // use what it learned after TLS (RFC 3207 §4.2).
+        let script = "
+            S: 220 mx ESMTP
+            C: EHLO client.example
+            S: 250-mx
+            S: 250-AUTH PLAIN
+            S: 250 STARTTLS
+            C: STARTTLS
+            S: 220 go
+            * TLS
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH LOGIN
+            C: AUTH LOGIN
+            S: 334 VXNlcm5hbWU6
+            C: <redacted username>
+            S: 334 UGFzc3dvcmQ6
+            C: <redacted password>
+            S: 235 ok
+            C: QUIT
+            S: 221 bye";
+        assert_eq!(check(cfg(TlsMode::Starttls), script).0, Ok(()));
+    }
+
+    #[test]
+    fn plaintext_auth_refused_without_flag() {
+        let script = "
+            S: 220 mx ESMTP
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN LOGIN
+            C: QUIT
+            S: 221 bye";
+        let (outcome, wire) = check(cfg(TlsMode::None), script);
+        assert_eq!(outcome, Err(Failure::PlaintextAuthRefused));
+        assert!(!String::from_utf8(wire).unwrap().contains("AUTH"));
+        let mut allowed = cfg(TlsMode::None);
+        allowed.allow_plaintext_auth = true;
+        let script = "
+            S: 220 mx ESMTP
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN LOGIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: QUIT
+            S: 221 bye";
+        assert_eq!(check(allowed, script).0, Ok(()));
+    }
+
+    #[test]
+    fn success_before_credentials_is_a_failure() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth.as_mut().unwrap().credential = Credential::Password {
+            secret: Secret::new(PW),
+            choice: AuthChoice::Login,
+        };
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH LOGIN
+            C: AUTH LOGIN
+            S: 235 2.7.0 Accepted
+            C: QUIT
+            S: 221 bye";
+        let (outcome, wire) = check(c, script);
+        assert!(
+            matches!(outcome, Err(Failure::AuthProtocol { .. })),
+            "{outcome:?}"
+        );
+        assert!(
+            !String::from_utf8(wire).unwrap().contains("YWJj"),
+            "password sent"
+        );
+    }
+
+    #[test]
+    fn auth_503_is_a_failure_not_success() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 503 5.5.1 Error: already authenticated
+            C: QUIT
+            S: 221 bye";
+        let (outcome, _) = check(cfg(TlsMode::Implicit), script);
+        assert_eq!(outcome.unwrap_err().reply().unwrap().code(), 503);
+    }
+
+    #[test]
+    fn extra_challenge_after_plain_is_cancelled() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 334
+            C: *
+            S: 501 5.7.0 cancelled
+            C: QUIT
+            S: 221 bye";
+        let (outcome, _) = check(cfg(TlsMode::Implicit), script);
+        assert!(matches!(outcome, Err(Failure::AuthProtocol { .. })));
+    }
+
+    #[test]
+    fn invalid_base64_login_challenge_and_third_prompt_are_cancelled() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth.as_mut().unwrap().credential = Credential::Password {
+            secret: Secret::new(PW),
+            choice: AuthChoice::Login,
+        };
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH LOGIN
+            C: AUTH LOGIN
+            S: 334 not*base64!
+            C: *
+            S: 501 cancelled
+            C: QUIT
+            S: 221 bye";
+        assert!(matches!(
+            check(c.clone(), script).0,
+            Err(Failure::AuthProtocol { .. })
+        ));
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH LOGIN
+            C: AUTH LOGIN
+            S: 334 VXNlcm5hbWU6
+            C: <redacted username>
+            S: 334 UGFzc3dvcmQ6
+            C: <redacted password>
+            S: 334 T25lIG1vcmU6
+            C: *
+            S: 501 cancelled
+            C: QUIT
+            S: 221 bye";
+        assert!(matches!(
+            check(c, script).0,
+            Err(Failure::AuthProtocol { .. })
+        ));
+    }
+
+    #[test]
+    fn mechanism_forced_but_not_offered() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth.as_mut().unwrap().credential = Credential::Password {
+            secret: Secret::new(PW),
+            choice: AuthChoice::Plain,
+        };
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH LOGIN CRAM-MD5
+            C: QUIT
+            S: 221 bye";
+        let (outcome, _) = check(c, script);
+        assert_eq!(
+            outcome,
+            Err(Failure::MechanismUnsupported {
+                wanted: Some("PLAIN".into()),
+                offered: vec!["LOGIN".into(), "CRAM-MD5".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn xoauth2_error_challenge_is_answered_and_decoded() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth.as_mut().unwrap().credential = Credential::OAuthToken(Secret::new("ya29.tok"));
+        let script = "
+            S: 220 smtp.gmail.com ESMTP x - gsmtp
+            C: EHLO client.example
+            S: 250-smtp.gmail.com at your service
+            S: 250 AUTH LOGIN PLAIN XOAUTH2 OAUTHBEARER
+            C: AUTH XOAUTH2 <redacted: token for user you@gmail.com>
+            S: 334 eyJzdGF0dXMiOiI0MDAiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==
+            C: 
+            S: 535-5.7.8 Username and Password not accepted.
+            S: 535 5.7.8 https://support.google.com/mail/?p=BadCredentials x - gsmtp
+            C: QUIT
+            S: 221 bye";
+        // The empty client line trims to "C:"; compare without the trim.
+        let run = drive(c, script, 3);
+        match run.outcome {
+            Some(Err(Failure::OAuthRejected { challenge, reply })) => {
+                assert!(challenge.contains("\"status\":\"400\""), "{challenge}");
+                assert_eq!(reply.code(), 535);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn with_mail(mut c: SessionConfig, pipelining: bool) -> SessionConfig {
+        c.pipelining = pipelining;
+        c.mail = Some(MailConfig {
+            from: "you@gmail.com".into(),
+            to: vec!["friend@example.com".into()],
+            message: "Subject: t\n\n.hidden dot\nbye\n".into(),
+        });
+        c
+    }
+
+    #[test]
+    fn pipelined_send_when_offered() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250-PIPELINING
+            S: 250-SIZE 1000
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: MAIL FROM:<you@gmail.com> SIZE=36
+            C: RCPT TO:<friend@example.com>
+            C: DATA
+            S: 250 2.1.0 OK
+            S: 250 2.1.5 OK
+            S: 354  Go ahead
+            C: <message: 4 lines, 36 bytes>
+            S: 250 2.0.0 OK  1746829334 - gsmtp
+            C: QUIT
+            S: 221 bye";
+        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), true), script);
+        assert_eq!(outcome, Ok(()));
+        assert!(String::from_utf8(wire)
+            .unwrap()
+            .contains("Subject: t\r\n\r\n..hidden dot\r\nbye\r\n.\r\n"));
+    }
+
+    #[test]
+    fn sequential_send_without_pipelining_and_recipient_rejected() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: MAIL FROM:<you@gmail.com>
+            S: 250 ok
+            C: RCPT TO:<friend@example.com>
+            S: 550 5.1.1 no such user
+            C: QUIT
+            S: 221 bye";
+        let (outcome, _) = check(with_mail(cfg(TlsMode::Implicit), true), script);
+        let f = outcome.unwrap_err();
+        assert_eq!((f.stage(), f.reply().unwrap().code()), (Stage::Rcpt, 550));
+    }
+
+    #[test]
+    fn pipelined_group_failure_reports_first_failure_and_ends_empty_data() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250-PIPELINING
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: MAIL FROM:<you@gmail.com>
+            C: RCPT TO:<friend@example.com>
+            C: DATA
+            S: 530-5.7.0 Authentication Required. Learn more at
+            S: 530 5.7.0 https://support.google.com/mail/?p=WantAuthError x - gsmtp
+            S: 503 5.5.1 RCPT first
+            S: 354 go ahead anyway
+            C: .
+            S: 554 no valid recipients
+            C: QUIT
+            S: 221 bye";
+        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), true), script);
+        let f = outcome.unwrap_err();
+        assert_eq!((f.stage(), f.reply().unwrap().code()), (Stage::Mail, 530));
+        assert!(
+            !String::from_utf8(wire).unwrap().contains("hidden dot"),
+            "body must not be sent"
+        );
+    }
+
+    #[test]
+    fn data_without_354_sends_no_body() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: MAIL FROM:<you@gmail.com>
+            S: 250 ok
+            C: RCPT TO:<friend@example.com>
+            S: 250 ok
+            C: DATA
+            S: 250 thanks
+            C: QUIT
+            S: 221 bye";
+        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), false), script);
+        assert_eq!(outcome.unwrap_err().stage(), Stage::Data);
+        assert!(!String::from_utf8(wire).unwrap().contains("hidden dot"));
+    }
+
+    #[test]
+    fn service_unavailable_421_stops_without_quit() {
+        for stage_script in [
+            "S: 421 4.7.0 Try again later, closing connection. (EHLO) x - gsmtp",
+            "C: EHLO client.example\nS: 421 4.7.0 Try again later, closing connection. (EHLO) g4sm - gsmtp",
+        ] {
+            let script = if stage_script.starts_with("C:") {
+                format!("S: 220 mx\n{stage_script}")
+            } else {
+                stage_script.to_string()
+            };
+            let (outcome, _) = check(cfg(TlsMode::Implicit), &script);
+            assert_eq!(outcome.unwrap_err().reply().unwrap().code(), 421);
+        }
+    }
+
+    #[test]
+    fn silence_close_and_garbage() {
+        let (o, _) = check(cfg(TlsMode::Starttls), "* TIMEOUT");
+        assert_eq!(
+            o,
+            Err(Failure::Timeout {
+                stage: Stage::Greeting
+            })
+        );
+        let (o, _) = check(
+            cfg(TlsMode::Starttls),
+            "S: 220 mx\nC: EHLO client.example\n* EOF",
+        );
+        assert!(matches!(
+            o,
+            Err(Failure::Closed {
+                stage: Stage::Ehlo,
+                ..
+            })
+        ));
+        let (o, _) = check(cfg(TlsMode::Starttls), "S: SSH-2.0-OpenSSH_9.2p1");
+        assert!(matches!(
+            o,
+            Err(Failure::Malformed {
+                stage: Stage::Greeting,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn unsolicited_bytes_after_greeting_stop_the_session() {
+        let mut s = Session::new(cfg(TlsMode::Starttls));
+        s.handle_input(b"220 mx\r\n250 surprise\r\n");
+        let fin = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
+            Event::Finished(o) => Some(o),
+            _ => None,
+        });
+        assert!(matches!(fin, Some(Err(Failure::Unsolicited { .. }))));
+    }
+
+    #[test]
+    fn no_user_means_no_auth_stage() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth = None;
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN
+            C: QUIT
+            S: 221 bye";
+        assert_eq!(check(c, script).0, Ok(()));
+    }
+
+    #[test]
+    fn transcript_never_contains_the_password_or_its_base64() {
+        let script = format!(
+            "{GREETING_587}
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 2.7.0 Accepted
+            C: QUIT
+            S: 221 bye"
+        );
+        let mut s = Session::new(cfg(TlsMode::Starttls));
+        let mut texts = String::new();
+        for line in script.lines().map(str::trim) {
+            if let Some(t) = line.strip_prefix("S: ") {
+                s.handle_input(format!("{t}\r\n").as_bytes());
+            } else if line == "* TLS" {
+                s.handle_tls_established();
+            }
+            while let Some(ev) = s.poll_event() {
+                if let Event::Record { text, .. } = ev {
+                    texts.push_str(&text);
+                }
+            }
+        }
+        assert!(!texts.contains(PW) && !texts.contains("YWJjZCBl") && !texts.contains("AHlvdUBn"));
+        assert!(texts.contains("<redacted: user you@gmail.com>"));
+    }
+}
