@@ -1,1 +1,43 @@
-fn main() {}
+//! The `smtprobe` binary: parse flags, run, exit. Everything testable is in the library.
+
+use clap::{CommandFactory, Parser};
+use smtprobe::cli::{self, Cli, Command};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and errors to stderr (exit 2).
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() {
+                cli::exit::USAGE
+            } else {
+                cli::exit::OK
+            });
+        }
+    };
+    cli::init_tracing(cli.verbose);
+    let code = match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "smtprobe",
+                &mut std::io::stdout(),
+            );
+            cli::exit::OK
+        }
+        Command::Check(args) => runtime().block_on(cli::run_check(args)),
+    };
+    std::process::exit(code);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("smtprobe: cannot start the async runtime: {e}");
+            std::process::exit(cli::exit::INTERNAL)
+        })
+}

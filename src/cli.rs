@@ -1,0 +1,358 @@
+//! The command line: clap definitions, turned into a validated [`Config`]; the exit code
+//! is decided once, in [`exit_code`].
+
+use crate::probe::{Config, MailTarget, TlsChoice};
+use crate::report::{Report, Style};
+use crate::secret::Secret;
+use crate::session::{AuthChoice, AuthConfig, Credential};
+use crate::stage::Stage;
+use crate::transport::IpVersion;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Exit codes, listed in the README. Decided in one place.
+pub mod exit {
+    /// Every requested stage passed.
+    pub const OK: i32 = 0;
+    /// smtprobe itself failed (I/O on a local file, an internal error).
+    pub const INTERNAL: i32 = 1;
+    /// Bad flags or input: nothing was sent.
+    pub const USAGE: i32 = 2;
+    /// DNS or TCP connect failed.
+    pub const NETWORK: i32 = 3;
+    /// TLS or STARTTLS failed.
+    pub const TLS: i32 = 4;
+    /// The SMTP dialogue failed (greeting, EHLO, malformed or missing replies, QUIT).
+    pub const DIALOGUE: i32 = 5;
+    /// Authentication failed.
+    pub const AUTH: i32 = 6;
+    /// Sending the test message failed (MAIL, RCPT, DATA).
+    pub const SEND: i32 = 7;
+}
+
+/// The exit code for a finished check.
+pub fn exit_code(report: &Report) -> i32 {
+    match report.failed_stage {
+        None => exit::OK,
+        Some(Stage::Dns | Stage::Connect) => exit::NETWORK,
+        Some(Stage::Tls | Stage::Starttls) => exit::TLS,
+        Some(Stage::Greeting | Stage::Ehlo | Stage::Quit) => exit::DIALOGUE,
+        Some(Stage::Auth) => exit::AUTH,
+        Some(Stage::Mail | Stage::Rcpt | Stage::Data) => exit::SEND,
+    }
+}
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  SMTPROBE_PASSWORD='abcd efgh ijkl mnop' smtprobe check smtp.gmail.com --user you@gmail.com
+  smtprobe check smtp.gmail.com --port 465 --user you@gmail.com --password-file ~/.gmail-app-password
+  smtprobe check mail.example.org --user me --from me@example.org --to me@example.org
+  smtprobe check smtp.gmail.com            # no credentials: network, TLS and capabilities only
+
+Exit codes: 0 ok, 2 usage, 3 network, 4 TLS, 5 SMTP dialogue, 6 auth, 7 sending, 1 internal.";
+
+/// smtprobe: tells you exactly why your SMTP setup fails, and how to fix it.
+#[derive(Debug, Parser)]
+#[command(name = "smtprobe", version, about, long_about = None, after_help = CHECK_EXAMPLES)]
+pub struct Cli {
+    /// More tracing on stderr (-v, -vv, -vvv); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe a submission server stage by stage and explain the result.
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check(CheckArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `--tls` values.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TlsArg {
+    /// Implicit TLS on 465, STARTTLS otherwise; switches when the port speaks the other.
+    Auto,
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No encryption (lab servers, port 25 relays).
+    None,
+}
+
+/// `--auth` values.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum AuthArg {
+    /// PLAIN when offered, else LOGIN.
+    Auto,
+    /// AUTH PLAIN.
+    Plain,
+    /// AUTH LOGIN.
+    Login,
+}
+
+/// Flags of `smtprobe check`.
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// The SMTP server, e.g. smtp.gmail.com.
+    pub host: String,
+    /// Port (default: 587 for starttls/auto, 465 for implicit, 25 for none).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Connection security.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tls: TlsArg,
+    /// User name (for Gmail: the full address). Without it, AUTH is not tested.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Read the password from this file (a trailing newline is not part of it).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// The password on the command line: visible to other local users in the process
+    /// list. Prefer SMTPROBE_PASSWORD, --password-file or the prompt.
+    #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Use an OAuth 2.0 access token from this environment variable (XOAUTH2/OAUTHBEARER).
+    #[arg(long, value_name = "VAR")]
+    pub oauth2_token_env: Option<String>,
+    /// SASL mechanism.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub auth: AuthArg,
+    /// Send a test message from this address (needs --to).
+    #[arg(long, value_name = "ADDR", requires = "to")]
+    pub from: Option<String>,
+    /// Send the test message to this address (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub to: Vec<String>,
+    /// Extra trust anchors (PEM), besides the bundled web PKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Connect to this IP instead of resolving HOST; TLS still verifies HOST.
+    #[arg(long, value_name = "ADDR")]
+    pub connect_to: Option<IpAddr>,
+    /// Seconds to wait for each network step (connect, each reply, TLS handshake).
+    #[arg(long, value_name = "SECS", default_value = "15")]
+    pub timeout: f64,
+    /// EHLO name (default: this host's name if fully qualified, else its address literal).
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+    /// Use IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Print one JSON document instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+    /// Explain each transcript line (human output).
+    #[arg(long)]
+    pub annotate: bool,
+    /// Allow AUTH on an unencrypted connection (lab servers only: the password crosses
+    /// the network in clear).
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
+    /// Send MAIL/RCPT/DATA one at a time even when the server offers PIPELINING.
+    #[arg(long)]
+    pub no_pipelining: bool,
+}
+
+/// A usage error: printed to stderr, exit code 2, nothing sent.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a password can come from, in order of precedence.
+fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
+    if let Some(path) = &args.password_file {
+        let raw = std::fs::read(path).map_err(|e| {
+            UsageError(format!(
+                "cannot read --password-file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let mut text = String::from_utf8(raw).map_err(|_| {
+            UsageError(format!(
+                "--password-file {}: not UTF-8 text",
+                path.display()
+            ))
+        })?;
+        // The trailing newline an editor adds is not part of the password.
+        if text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        return Ok(Secret::new(text));
+    }
+    if let Some(p) = &args.password {
+        eprintln!(
+            "smtprobe: warning: --password is visible to other local users in the process list; prefer SMTPROBE_PASSWORD or --password-file"
+        );
+        return Ok(Secret::new(p.clone()));
+    }
+    if let Ok(p) = std::env::var("SMTPROBE_PASSWORD") {
+        return Ok(Secret::new(p));
+    }
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        let p = rpassword::prompt_password(format!("Password for {user}: "))
+            .map_err(|e| UsageError(format!("cannot read the password from the terminal: {e}")))?;
+        return Ok(Secret::new(p));
+    }
+    Err(UsageError(
+        "--user needs a password: set SMTPROBE_PASSWORD, use --password-file PATH, or run on a terminal to be prompted".into(),
+    ))
+}
+
+/// Turns `check` flags into a validated [`Config`].
+pub fn config_from_args(args: &CheckArgs) -> Result<Config, UsageError> {
+    let mut c = Config::new(args.host.clone());
+    c.port = args.port;
+    if args.port == Some(0) {
+        return Err(UsageError("--port must be between 1 and 65535".into()));
+    }
+    c.tls = match args.tls {
+        TlsArg::Auto => TlsChoice::Auto,
+        TlsArg::Starttls => TlsChoice::Starttls,
+        TlsArg::Implicit => TlsChoice::Implicit,
+        TlsArg::None => TlsChoice::None,
+    };
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
+        return Err(UsageError(
+            "--timeout must be a number of seconds above 0 and at most 3600".into(),
+        ));
+    }
+    c.timeout = Duration::from_secs_f64(args.timeout);
+    c.helo = args.helo.clone();
+    c.connect_to = args.connect_to;
+    c.ip = if args.ipv4 {
+        IpVersion::V4
+    } else if args.ipv6 {
+        IpVersion::V6
+    } else {
+        IpVersion::Any
+    };
+    c.allow_plaintext_auth = args.allow_plaintext_auth;
+    c.pipelining = !args.no_pipelining;
+    if let Some(path) = &args.ca_file {
+        c.extra_roots = crate::transport::load_ca_file(path)
+            .map_err(|e| UsageError(format!("--ca-file: {e}")))?;
+    }
+    if let Some(from) = &args.from {
+        c.mail = Some(MailTarget {
+            from: from.clone(),
+            to: args.to.clone(),
+        });
+    } else if !args.to.is_empty() {
+        return Err(UsageError("--to needs --from (the sender address)".into()));
+    }
+    if args.oauth2_token_env.is_some() && args.user.is_none() {
+        return Err(UsageError("--oauth2-token-env needs --user".into()));
+    }
+    // Validate everything else before asking for a password.
+    c.validate().map_err(|e| UsageError(e.to_string()))?;
+    if let Some(user) = &args.user {
+        crate::protocol::command::check_line_safe("--user", user)
+            .map_err(|e| UsageError(e.to_string()))?;
+        let credential = if let Some(var) = &args.oauth2_token_env {
+            let token = std::env::var(var).map_err(|_| {
+                UsageError(format!(
+                    "--oauth2-token-env: environment variable {var} is not set"
+                ))
+            })?;
+            Credential::OAuthToken(Secret::new(token))
+        } else {
+            Credential::Password {
+                secret: read_password(args, user)?,
+                choice: match args.auth {
+                    AuthArg::Auto => AuthChoice::Auto,
+                    AuthArg::Plain => AuthChoice::Plain,
+                    AuthArg::Login => AuthChoice::Login,
+                },
+            }
+        };
+        c.auth = Some(AuthConfig {
+            user: user.clone(),
+            credential,
+        });
+    }
+    c.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(c)
+}
+
+/// True when colour should be used on stdout (a terminal, and NO_COLOR unset or empty).
+pub fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Sets up tracing on stderr from `-v` and RUST_LOG.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,smtprobe=debug",
+        2 => "debug,smtprobe=trace",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Runs `smtprobe check` and returns the exit code.
+pub async fn run_check(args: CheckArgs) -> i32 {
+    let config = match config_from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("smtprobe: {e}");
+            return exit::USAGE;
+        }
+    };
+    let report = match crate::probe::check(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("smtprobe: {e}");
+            return exit::USAGE;
+        }
+    };
+    print_report(&report, args.json, args.annotate);
+    exit_code(&report)
+}
+
+/// Prints a report as JSON or for people. A closed pipe (`| head`) is not an error.
+pub fn print_report(report: &Report, json: bool, annotate: bool) {
+    use std::io::Write as _;
+    let text = if json {
+        let mut t = serde_json::to_string_pretty(&report.to_json()).unwrap_or_else(|_| "{}".into());
+        t.push('\n');
+        t
+    } else {
+        let mut style = Style::plain();
+        style.color = use_color();
+        style.annotate = annotate;
+        report.render(style)
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}

@@ -1,0 +1,534 @@
+//! One check, end to end: resolve, connect per address, run the session, and — when the
+//! TLS mode looks wrong — a second, credential-free connection to find out which mode the
+//! port speaks. With `--tls auto` a detected mismatch switches mode before any
+//! credential is sent; with an explicit mode it is only diagnosed.
+
+use crate::diagnosis::{self, CredentialShape};
+use crate::failure::{ConnectAttempt, Failure, TlsFailureKind, TlsMode};
+use crate::protocol::command::{check_helo_name, check_line_safe, check_mailbox, UnsafeValue};
+use crate::report::{Report, Settings};
+use crate::session::{AuthConfig, Credential, MailConfig, Session, SessionConfig};
+use crate::stage::Stage;
+use crate::transport::{
+    self, connected_event_text, Clock, IpVersion, Recorder, TlsInfo, TlsSettings,
+};
+use rustls::pki_types::CertificateDer;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `--tls`: how to secure the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsChoice {
+    /// Implicit TLS on 465, STARTTLS on every other port; a detected mismatch switches.
+    #[default]
+    Auto,
+    /// STARTTLS (RFC 3207).
+    Starttls,
+    /// TLS from the first byte (RFC 8314).
+    Implicit,
+    /// No TLS.
+    None,
+}
+
+impl TlsChoice {
+    /// The mode this choice starts with on `port`.
+    pub fn initial_mode(self, port: u16) -> TlsMode {
+        match self {
+            TlsChoice::Auto if port == 465 => TlsMode::Implicit,
+            TlsChoice::Auto | TlsChoice::Starttls => TlsMode::Starttls,
+            TlsChoice::Implicit => TlsMode::Implicit,
+            TlsChoice::None => TlsMode::None,
+        }
+    }
+
+    /// The port used when none is given: 587, 465 or 25.
+    pub fn default_port(self) -> u16 {
+        match self {
+            TlsChoice::Auto | TlsChoice::Starttls => 587,
+            TlsChoice::Implicit => 465,
+            TlsChoice::None => 25,
+        }
+    }
+}
+
+/// The test message's envelope.
+#[derive(Debug, Clone)]
+pub struct MailTarget {
+    /// MAIL FROM.
+    pub from: String,
+    /// RCPT TO (at least one).
+    pub to: Vec<String>,
+}
+
+/// Everything one check needs. Build with [`Config::new`] and set fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The host name the user configured (certificates are verified against it).
+    pub host: String,
+    /// The port; `None` picks the mode's default.
+    pub port: Option<u16>,
+    /// How to secure the connection.
+    pub tls: TlsChoice,
+    /// Credentials; `None` tests everything up to AUTH without logging in.
+    pub auth: Option<AuthConfig>,
+    /// Send a test message after AUTH.
+    pub mail: Option<MailTarget>,
+    /// Extra trust anchors (`--ca-file`), besides webpki-roots.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Connect to this address instead of resolving `host` (`--connect-to`).
+    pub connect_to: Option<IpAddr>,
+    /// Deadline for each network wait.
+    pub timeout: Duration,
+    /// The EHLO name; `None` picks a valid one for this host.
+    pub helo: Option<String>,
+    /// Address family restriction (`-4`/`-6`).
+    pub ip: IpVersion,
+    /// Permit AUTH without TLS.
+    pub allow_plaintext_auth: bool,
+    /// Pipeline MAIL/RCPT/DATA when the server offers PIPELINING (RFC 2920).
+    pub pipelining: bool,
+}
+
+impl Config {
+    /// A check of `host` with the defaults: auto TLS, port 587, 15 s per wait, no auth.
+    pub fn new(host: impl Into<String>) -> Config {
+        Config {
+            host: host.into(),
+            port: None,
+            tls: TlsChoice::Auto,
+            auth: None,
+            mail: None,
+            extra_roots: Vec::new(),
+            connect_to: None,
+            timeout: Duration::from_secs(15),
+            helo: None,
+            ip: IpVersion::Any,
+            allow_plaintext_auth: false,
+            pipelining: true,
+        }
+    }
+
+    /// The port the check uses.
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or_else(|| self.tls.default_port())
+    }
+
+    /// Refuses values that cannot be sent safely (CR/LF injection, empty names) before
+    /// anything touches the network.
+    pub fn validate(&self) -> Result<(), UnsafeValue> {
+        if self.host.is_empty() {
+            return Err(UnsafeValue {
+                what: "HOST",
+                reason: "is empty",
+            });
+        }
+        check_line_safe("HOST", &self.host)?;
+        if let Some(h) = &self.helo {
+            check_helo_name(h)?;
+        }
+        if let Some(a) = &self.auth {
+            check_line_safe("--user", &a.user)?;
+            if a.user.is_empty() {
+                return Err(UnsafeValue {
+                    what: "--user",
+                    reason: "is empty",
+                });
+            }
+        }
+        if let Some(m) = &self.mail {
+            check_mailbox("--from", &m.from)?;
+            if m.to.is_empty() {
+                return Err(UnsafeValue {
+                    what: "--to",
+                    reason: "is required with --from",
+                });
+            }
+            for t in &m.to {
+                check_mailbox("--to", t)?;
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err(UnsafeValue {
+                what: "--timeout",
+                reason: "must be more than zero",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Runs one check and returns its report. Fails only for an invalid [`Config`]; every
+/// network or protocol problem is a diagnosis inside the report.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use smtprobe::{check, Config, Secret};
+/// use smtprobe::session::{AuthConfig, AuthChoice, Credential};
+///
+/// let mut config = Config::new("smtp.gmail.com");
+/// config.auth = Some(AuthConfig {
+///     user: "you@gmail.com".into(),
+///     credential: Credential::Password {
+///         secret: Secret::new(std::env::var("SMTPROBE_PASSWORD")?),
+///         choice: AuthChoice::Auto,
+///     },
+/// });
+/// let report = check(config).await?;
+/// println!("{}: {}", report.diagnosis.code, report.diagnosis.summary);
+/// # Ok(()) }
+/// ```
+pub async fn check(config: Config) -> Result<Report, UnsafeValue> {
+    config.validate()?;
+    Ok(Probe::new(config).run().await)
+}
+
+struct Probe {
+    config: Config,
+    port: u16,
+    rec: Recorder,
+    attempts: Vec<ConnectAttempt>,
+    notes: Vec<String>,
+}
+
+impl Probe {
+    fn new(config: Config) -> Probe {
+        let port = config.effective_port();
+        Probe {
+            config,
+            port,
+            rec: Recorder::new(Clock::start()),
+            attempts: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    async fn run(mut self) -> Report {
+        let mut mode = self.config.tls.initial_mode(self.port);
+        let roots = Arc::new(transport::root_store(&self.config.extra_roots));
+        let tls = match TlsSettings::new(&self.config.host, roots) {
+            Ok(t) => t,
+            Err(detail) => {
+                let failure = Failure::Dns {
+                    kind: crate::failure::DnsErrorKind::NoSuchHost,
+                    detail,
+                };
+                self.rec.start(Stage::Dns);
+                self.rec.close(Some(Stage::Dns));
+                return self.finish(mode, Err(failure), None, None);
+            }
+        };
+
+        self.rec.start(Stage::Dns);
+        let addrs = match transport::resolve(
+            &self.config.host,
+            self.port,
+            self.config.connect_to,
+            self.config.ip,
+            self.config.timeout,
+        )
+        .await
+        {
+            Ok(a) => {
+                let list: Vec<String> = a.iter().map(|s| s.ip().to_string()).collect();
+                self.rec.event(
+                    Stage::Dns,
+                    false,
+                    format!("{} resolves to {}", self.config.host, list.join(", ")),
+                );
+                self.rec.end(Stage::Dns, true);
+                a
+            }
+            Err(f) => {
+                self.rec.close(Some(Stage::Dns));
+                return self.finish(mode, Err(f), None, None);
+            }
+        };
+
+        let mut switched = false;
+        loop {
+            let outcome = self.connection(&addrs, mode, &tls).await;
+            let (result, session, tls_info) = match outcome {
+                Err(f) => return self.finish(mode, Err(f), None, None),
+                Ok(o) => o,
+            };
+            // Wrong TLS mode, direction 1: we spoke TLS, the server greeted in clear.
+            let clear_text = matches!(
+                &result,
+                Err(Failure::Tls(t)) if matches!(t.kind, TlsFailureKind::ClearTextReply { .. })
+            );
+            if clear_text && self.config.tls == TlsChoice::Auto && !switched {
+                self.note(format!(
+                    "port {} answered in clear text: it speaks STARTTLS, not implicit TLS; trying STARTTLS",
+                    self.port
+                ));
+                mode = TlsMode::Starttls;
+                switched = true;
+                continue;
+            }
+            // Direction 2: we waited for a greeting, the server waits for a ClientHello.
+            let silent = matches!(
+                &result,
+                Err(Failure::Timeout {
+                    stage: Stage::Greeting
+                }) | Err(Failure::Closed {
+                    stage: Stage::Greeting,
+                    partial: None
+                })
+            );
+            if silent && mode != TlsMode::Implicit && !switched {
+                if self.speaks_tls(&addrs, &tls).await {
+                    if self.config.tls == TlsChoice::Auto {
+                        self.note(format!(
+                            "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
+                            self.port
+                        ));
+                        mode = TlsMode::Implicit;
+                        switched = true;
+                        continue;
+                    }
+                    return self.finish(
+                        mode,
+                        Err(Failure::TlsExpectedByServer),
+                        Some(session),
+                        tls_info,
+                    );
+                }
+            }
+            return self.finish(mode, result, Some(session), tls_info);
+        }
+    }
+
+    fn note(&mut self, text: String) {
+        self.rec.event(Stage::Connect, false, text.clone());
+        self.notes.push(text);
+    }
+
+    /// One connection: connect (every address in turn) and run the session.
+    async fn connection(
+        &mut self,
+        addrs: &[SocketAddr],
+        mode: TlsMode,
+        tls: &TlsSettings,
+    ) -> Result<(Result<(), Failure>, Session, Option<TlsInfo>), Failure> {
+        self.rec.start(Stage::Connect);
+        let (stream, attempts) = transport::connect(addrs, self.config.timeout).await;
+        for a in &attempts {
+            if a.error.is_some() {
+                self.rec.event(
+                    Stage::Connect,
+                    false,
+                    format!("connect to {} failed: {}", a.addr, a.detail),
+                );
+            }
+        }
+        self.attempts.extend(attempts.iter().cloned());
+        let Some(stream) = stream else {
+            self.rec.close(Some(Stage::Connect));
+            return Err(Failure::Connect { attempts });
+        };
+        let peer = stream.peer_addr().ok();
+        if let Some(p) = peer {
+            self.rec
+                .event(Stage::Connect, false, connected_event_text(p));
+        }
+        self.rec.end(Stage::Connect, true);
+        let helo = self
+            .config
+            .helo
+            .clone()
+            .unwrap_or_else(|| default_helo(stream.local_addr().ok()));
+        let session = Session::new(SessionConfig {
+            helo,
+            mode,
+            auth: self.config.auth.clone(),
+            allow_plaintext_auth: self.config.allow_plaintext_auth,
+            mail: self.config.mail.as_ref().map(|m| MailConfig {
+                from: m.from.clone(),
+                to: m.to.clone(),
+                message: test_message(&m.from, &m.to, &self.config.host),
+            }),
+            pipelining: self.config.pipelining,
+        });
+        let out = transport::run_connection(
+            stream,
+            session,
+            mode,
+            tls,
+            self.config.timeout,
+            &mut self.rec,
+        )
+        .await;
+        Ok((out.result, out.session, out.tls))
+    }
+
+    /// A credential-free TLS handshake on a fresh connection: does this port speak TLS
+    /// from the first byte? A certificate failure still proves it speaks TLS.
+    async fn speaks_tls(&mut self, addrs: &[SocketAddr], tls: &TlsSettings) -> bool {
+        let (stream, _) = transport::connect(addrs, self.config.timeout).await;
+        let Some(stream) = stream else { return false };
+        self.rec.event(
+            Stage::Tls,
+            false,
+            "no greeting: checking with a second connection (no credentials) whether the port expects TLS".into(),
+        );
+        let mut scratch = Recorder::new(self.rec.clock);
+        let session = Session::new(SessionConfig {
+            helo: "smtprobe.invalid".into(),
+            mode: TlsMode::Implicit,
+            auth: None,
+            allow_plaintext_auth: false,
+            mail: None,
+            pipelining: false,
+        });
+        // Run only the handshake and greeting; no credentials are configured.
+        let out = transport::run_connection(
+            stream,
+            session,
+            TlsMode::Implicit,
+            tls,
+            self.config.timeout,
+            &mut scratch,
+        )
+        .await;
+        let speaks = match &out.result {
+            Ok(()) => true,
+            Err(Failure::Tls(t)) => {
+                !matches!(
+                    t.kind,
+                    TlsFailureKind::ClearTextReply { .. } | TlsFailureKind::ClosedDuringHandshake
+                ) && !matches!(t.kind, TlsFailureKind::Handshake { .. })
+            }
+            Err(f) => f.stage() != Stage::Tls,
+        };
+        self.rec.event(
+            Stage::Tls,
+            false,
+            if speaks {
+                "the second connection completed a TLS handshake: the port expects TLS from the first byte".into()
+            } else {
+                "the second connection did not speak TLS either".into()
+            },
+        );
+        speaks
+    }
+
+    fn finish(
+        mut self,
+        mode: TlsMode,
+        result: Result<(), Failure>,
+        session: Option<Session>,
+        tls: Option<TlsInfo>,
+    ) -> Report {
+        let failure = result.err();
+        let banner = session
+            .as_ref()
+            .and_then(|s| s.greeting())
+            .map(|g| g.joined_text());
+        let shape = self.config.auth.as_ref().and_then(|a| match &a.credential {
+            Credential::Password { secret, .. } => Some(CredentialShape::inspect(secret)),
+            Credential::OAuthToken(_) => None,
+        });
+        let user = self.config.auth.as_ref().map(|a| a.user.clone());
+        let sent_message = session.as_ref().is_some_and(|s| s.message_accepted());
+        let diagnosis = diagnosis::diagnose(
+            failure.as_ref(),
+            &diagnosis::Context {
+                host: &self.config.host,
+                port: self.port,
+                mode,
+                banner: banner.as_deref(),
+                user: user.as_deref(),
+                credential: shape.as_ref(),
+                sent_message,
+            },
+        );
+        let settings = failure.is_none().then(|| Settings {
+            host: self.config.host.clone(),
+            port: self.port,
+            security: mode,
+            username: user.clone(),
+            mechanism: session
+                .as_ref()
+                .and_then(|s| s.mechanism())
+                .map(|m| m.name().to_owned()),
+        });
+        let capabilities = session
+            .as_ref()
+            .and_then(|s| s.capabilities())
+            .map(|c| {
+                c.extensions
+                    .iter()
+                    .map(|e| {
+                        std::iter::once(e.keyword.clone())
+                            .chain(e.params.iter().cloned())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.rec.close(None);
+        Report {
+            host: self.config.host.clone(),
+            port: self.port,
+            mode,
+            failed_stage: failure.as_ref().map(Failure::stage),
+            reply: failure.as_ref().and_then(Failure::reply).cloned(),
+            diagnosis,
+            stages: self.rec.stages,
+            tls,
+            transcript: self.rec.transcript,
+            connect_attempts: self.attempts,
+            auth_tested: self.config.auth.is_some(),
+            settings,
+            capabilities,
+            notes: self.notes,
+            failure,
+        }
+    }
+}
+
+/// A valid EHLO name for this host (RFC 5321 §4.1.1.1): the host name when it is a
+/// fully qualified domain, else the address literal of the local end of the connection.
+pub fn default_helo(local: Option<SocketAddr>) -> String {
+    if let Ok(name) = dns_lookup::get_hostname() {
+        let valid = name.contains('.')
+            && !name.ends_with('.')
+            && name
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if valid {
+            return name;
+        }
+    }
+    match local.map(|a| a.ip()) {
+        Some(IpAddr::V4(a)) => format!("[{a}]"),
+        Some(IpAddr::V6(a)) => format!("[IPv6:{a}]"),
+        None => "[127.0.0.1]".into(),
+    }
+}
+
+/// A small, valid RFC 5322 test message: Date, From, To, Subject, Message-ID.
+pub fn test_message(from: &str, to: &[String], host: &str) -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let date = ::time::OffsetDateTime::from_unix_timestamp(now.as_secs() as i64)
+        .ok()
+        .and_then(|d| {
+            d.format(&::time::format_description::well_known::Rfc2822)
+                .ok()
+        })
+        .unwrap_or_else(|| "Thu, 01 Jan 1970 00:00:00 +0000".into());
+    let id = format!("{:x}.{:x}", now.as_nanos(), std::process::id());
+    let domain = from
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("smtprobe.invalid");
+    format!(
+        "Date: {date}\r\nFrom: <{from}>\r\nTo: {}\r\nSubject: smtprobe test message {id}\r\nMessage-ID: <{id}@{domain}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nThis message was sent by smtprobe to verify the SMTP settings for {host}.\r\nNo action is needed.\r\n",
+        to.iter().map(|t| format!("<{t}>")).collect::<Vec<_>>().join(", ")
+    )
+}

@@ -1,0 +1,820 @@
+//! The tokio transport: name resolution, TCP connect per address, TLS (implicit or after
+//! STARTTLS) with certificate capture, and the loop that feeds the sans-IO session.
+//!
+//! Every network wait has a deadline. A reply's deadline starts when the command is sent
+//! and is not extended by bytes that trickle in: a server sending one byte a second cannot
+//! keep us waiting longer than `--timeout` for one reply.
+
+use crate::failure::{
+    CertSummary, ConnectAttempt, ConnectErrorKind, DnsErrorKind, Failure, TlsFailure,
+    TlsFailureKind, TlsMode,
+};
+use crate::protocol::escape_bytes;
+use crate::session::{Event, Session};
+use crate::stage::Stage;
+use crate::transcript::{Direction, Entry, Transcript, CONNECTED, TLS_ESTABLISHED};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::Serialize;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// Which address families to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpVersion {
+    /// Every address the name resolves to, in resolver order.
+    #[default]
+    Any,
+    /// IPv4 only (`-4`).
+    V4,
+    /// IPv6 only (`-6`).
+    V6,
+}
+
+/// What the TLS handshake established.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// The negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher: String,
+    /// True: the chain and host name were verified (always, on success).
+    pub verified: bool,
+    /// The server's leaf certificate.
+    pub certificate: Option<CertSummary>,
+}
+
+/// The clock of one check: every timestamp is milliseconds since its start.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock(Instant);
+
+impl Clock {
+    /// Starts the clock now.
+    pub fn start() -> Self {
+        Clock(Instant::now())
+    }
+
+    /// Milliseconds since the start, rounded to 0.1 ms.
+    pub fn ms(&self) -> f64 {
+        (self.0.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+    }
+}
+
+/// Resolves `host` (or uses `connect_to`) to socket addresses, bounded by `timeout`.
+pub async fn resolve(
+    host: &str,
+    port: u16,
+    connect_to: Option<IpAddr>,
+    ip: IpVersion,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, Failure> {
+    let wanted = |a: &IpAddr| match ip {
+        IpVersion::Any => true,
+        IpVersion::V4 => a.is_ipv4(),
+        IpVersion::V6 => a.is_ipv6(),
+    };
+    let literal = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok();
+    if let Some(ipaddr) = connect_to.or(literal) {
+        if !wanted(&ipaddr) {
+            return Err(Failure::Dns {
+                kind: DnsErrorKind::NoSuchHost,
+                detail: format!("{ipaddr} is not of the requested address family"),
+            });
+        }
+        return Ok(vec![SocketAddr::new(ipaddr, port)]);
+    }
+    let name = host.to_owned();
+    let lookup = tokio::task::spawn_blocking(move || {
+        let hints = dns_lookup::AddrInfoHints {
+            socktype: dns_lookup::SockType::Stream.into(),
+            ..Default::default()
+        };
+        dns_lookup::getaddrinfo(Some(&name), None, Some(hints)).map(|it| {
+            let mut out: Vec<IpAddr> = Vec::new();
+            for ai in it.flatten() {
+                let a = ai.sockaddr.ip();
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+            out
+        })
+    });
+    let result = match tokio::time::timeout(timeout, lookup).await {
+        Err(_) => {
+            return Err(Failure::Dns {
+                kind: DnsErrorKind::LookupFailed,
+                detail: format!("no answer from the resolver within {}s", timeout.as_secs()),
+            })
+        }
+        Ok(Err(join)) => {
+            return Err(Failure::Dns {
+                kind: DnsErrorKind::LookupFailed,
+                detail: join.to_string(),
+            })
+        }
+        Ok(Ok(r)) => r,
+    };
+    match result {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(wanted)
+                .map(|a| SocketAddr::new(a, port))
+                .collect();
+            if addrs.is_empty() {
+                Err(Failure::Dns {
+                    kind: DnsErrorKind::NoSuchHost,
+                    detail: format!("{host} has no address of the requested family"),
+                })
+            } else {
+                Ok(addrs)
+            }
+        }
+        Err(e) => {
+            use dns_lookup::LookupErrorKind as K;
+            let kind = match e.kind() {
+                K::NoName | K::NoData => DnsErrorKind::NoSuchHost,
+                _ => DnsErrorKind::LookupFailed,
+            };
+            let detail = io::Error::from(e).to_string();
+            Err(Failure::Dns { kind, detail })
+        }
+    }
+}
+
+/// Connects to each address in turn until one answers; reports every attempt.
+pub async fn connect(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> (Option<TcpStream>, Vec<ConnectAttempt>) {
+    let mut attempts = Vec::new();
+    for &addr in addrs {
+        let start = Instant::now();
+        let result = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
+        let ms = (start.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+        match result {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                attempts.push(ConnectAttempt {
+                    addr,
+                    error: None,
+                    detail: "connected".into(),
+                    ms,
+                });
+                return (Some(stream), attempts);
+            }
+            Ok(Err(e)) => {
+                let kind = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
+                    io::ErrorKind::TimedOut => ConnectErrorKind::Timeout,
+                    io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => {
+                        ConnectErrorKind::Unreachable
+                    }
+                    _ => match e.raw_os_error() {
+                        // ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL (no v6 address) on Linux.
+                        Some(101) | Some(113) | Some(99) => ConnectErrorKind::Unreachable,
+                        _ => ConnectErrorKind::Other,
+                    },
+                };
+                attempts.push(ConnectAttempt {
+                    addr,
+                    error: Some(kind),
+                    detail: e.to_string(),
+                    ms,
+                });
+            }
+            Err(_) => attempts.push(ConnectAttempt {
+                addr,
+                error: Some(ConnectErrorKind::Timeout),
+                detail: format!("no answer within {}s", timeout.as_secs()),
+                ms,
+            }),
+        }
+    }
+    (None, attempts)
+}
+
+/// Builds the trust store: webpki-roots plus the `--ca-file` anchors.
+pub fn root_store(extra: &[CertificateDer<'static>]) -> RootCertStore {
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for c in extra {
+        // A bad extra anchor was already reported when the file was read.
+        let _ = roots.add(c.clone());
+    }
+    roots
+}
+
+/// Reads PEM certificates from a file (for `--ca-file`). The error names the file.
+pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut data.as_slice()).collect();
+    let certs =
+        certs.map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate found", path.display()));
+    }
+    let mut store = RootCertStore::empty();
+    for c in &certs {
+        store.add(c.clone()).map_err(|e| {
+            format!(
+                "{}: certificate not usable as a trust anchor: {e}",
+                path.display()
+            )
+        })?;
+    }
+    Ok(certs)
+}
+
+/// A verifier that records the presented leaf certificate, then delegates every
+/// decision to rustls's WebPKI verifier. We need the certificate to explain a
+/// failure (who issued it, which names it covers, when it expired).
+#[derive(Debug)]
+struct CapturingVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    seen: Arc<Mutex<Option<CertificateDer<'static>>>>,
+}
+
+impl ServerCertVerifier for CapturingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(end_entity.clone().into_owned());
+        }
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// A stream wrapper that keeps the first bytes read, so a failed implicit-TLS handshake
+/// can tell "the server spoke clear-text SMTP" from other failures.
+struct Recording<S> {
+    inner: S,
+    /// Shared so the bytes survive the stream being dropped by a failed handshake.
+    first: Arc<Mutex<Vec<u8>>>,
+}
+
+const RECORD_FIRST: usize = 256;
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recording<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll {
+            if let Ok(mut first) = this.first.lock() {
+                let room = RECORD_FIRST.saturating_sub(first.len());
+                let new = &buf.filled()[before..];
+                first.extend_from_slice(&new[..new.len().min(room)]);
+            }
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recording<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+type TlsStream = tokio_rustls::client::TlsStream<Recording<TcpStream>>;
+
+/// The connection, plain or encrypted.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+    /// Transiently empty while the stream is moved into a handshake.
+    Gone,
+}
+
+impl Conn {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf).await,
+            Conn::Tls(s) => s.read(buf).await,
+            Conn::Gone => Ok(0),
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            Conn::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            Conn::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            Conn::Plain(s) => s.shutdown().await,
+            Conn::Tls(s) => s.shutdown().await,
+            Conn::Gone => Ok(()),
+        };
+    }
+}
+
+/// TLS settings shared by every handshake of one check.
+#[derive(Clone)]
+pub struct TlsSettings {
+    /// The name the certificate must carry (the host the user typed).
+    pub server_name: ServerName<'static>,
+    /// Trust anchors.
+    pub roots: Arc<RootCertStore>,
+}
+
+impl TlsSettings {
+    /// Settings for `host` with the given trust anchors.
+    pub fn new(host: &str, roots: Arc<RootCertStore>) -> Result<TlsSettings, String> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let server_name = ServerName::try_from(bare.to_owned())
+            .map_err(|_| format!("{host:?} is not a valid host name for TLS"))?;
+        Ok(TlsSettings { server_name, roots })
+    }
+
+    fn connector(&self) -> (TlsConnector, Arc<Mutex<Option<CertificateDer<'static>>>>) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            self.roots.clone(),
+            provider.clone(),
+        )
+        .build()
+        .expect("a root store built from webpki-roots is never empty");
+        let seen = Arc::new(Mutex::new(None));
+        let verifier = CapturingVerifier {
+            inner,
+            seen: seen.clone(),
+        };
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous() // only to install the capturing wrapper; it delegates every decision
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        (TlsConnector::from(Arc::new(config)), seen)
+    }
+}
+
+/// Runs a TLS handshake over `tcp` with a deadline. On success returns the stream and
+/// what was negotiated; on failure the typed reason and the certificate, if one came.
+async fn handshake(
+    tcp: TcpStream,
+    tls: &TlsSettings,
+    timeout: Duration,
+    after_starttls: bool,
+) -> Result<(TlsStream, TlsInfo), Failure> {
+    let (connector, seen) = tls.connector();
+    let first = Arc::new(Mutex::new(Vec::new()));
+    let recording = Recording {
+        inner: tcp,
+        first: first.clone(),
+    };
+    let fut = connector.connect(tls.server_name.clone(), recording);
+    let outcome = tokio::time::timeout(timeout, fut).await;
+    let cert = || {
+        seen.lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|c| summarize_certificate(c)))
+    };
+    match outcome {
+        Err(_) => Err(Failure::Timeout { stage: Stage::Tls }),
+        Ok(Ok(stream)) => {
+            let (_, conn) = stream.get_ref();
+            let version = match conn.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+                Some(v) => format!("{v:?}"),
+                None => "unknown".to_owned(),
+            };
+            let cipher = conn
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default();
+            let certificate = conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(summarize_certificate);
+            Ok((
+                stream,
+                TlsInfo {
+                    version,
+                    cipher,
+                    verified: true,
+                    certificate,
+                },
+            ))
+        }
+        Ok(Err(err)) => {
+            let first = first.lock().map(|f| f.clone()).unwrap_or_default();
+            Err(Failure::Tls(TlsFailure {
+                kind: classify_tls_error(&err, &first),
+                certificate: cert(),
+                after_starttls,
+            }))
+        }
+    }
+}
+
+/// Maps the typed rustls error inside tokio-rustls's `io::Error` to a failure kind
+/// (DESIGN: never from message text). `first` holds the first bytes the server sent.
+fn classify_tls_error(err: &io::Error, first: &[u8]) -> TlsFailureKind {
+    if looks_like_smtp(first) {
+        return TlsFailureKind::ClearTextReply {
+            first_line: first_line(first),
+        };
+    }
+    if let Some(rerr) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
+        use rustls::CertificateError as C;
+        return match rerr {
+            rustls::Error::InvalidCertificate(c) => match c {
+                C::UnknownIssuer | C::BadSignature => TlsFailureKind::UntrustedIssuer,
+                C::Expired | C::ExpiredContext { .. } => TlsFailureKind::Expired,
+                C::NotValidYet | C::NotValidYetContext { .. } => TlsFailureKind::NotYetValid,
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    TlsFailureKind::NameMismatch
+                }
+                other => TlsFailureKind::BadCertificate {
+                    detail: format!("{other:?}"),
+                },
+            },
+            other => TlsFailureKind::Handshake {
+                detail: other.to_string(),
+            },
+        };
+    }
+    if err.kind() == io::ErrorKind::UnexpectedEof || err.kind() == io::ErrorKind::ConnectionReset {
+        return TlsFailureKind::ClosedDuringHandshake;
+    }
+    TlsFailureKind::Handshake {
+        detail: err.to_string(),
+    }
+}
+
+/// True when bytes look like an SMTP reply line (`220 …`) rather than a TLS record
+/// (whose first byte is a content type, 0x14..=0x18).
+fn looks_like_smtp(first: &[u8]) -> bool {
+    first.len() >= 3 && first[..3].iter().all(u8::is_ascii_digit)
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(bytes.len());
+    escape_bytes(&bytes[..end])
+}
+
+/// Extracts subject, issuer, SANs and validity from a DER certificate.
+pub fn summarize_certificate(der: &CertificateDer<'_>) -> CertSummary {
+    use x509_parser::prelude::*;
+    let Ok((_, cert)) = X509Certificate::from_der(der.as_ref()) else {
+        return CertSummary {
+            subject: "(unparseable certificate)".into(),
+            ..CertSummary::default()
+        };
+    };
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for name in &ext.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => sans.push((*d).to_owned()),
+                GeneralName::IPAddress(b) => match b.len() {
+                    4 => sans
+                        .push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or([0; 4])).to_string()),
+                    16 => sans.push(
+                        IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or([0; 16])).to_string(),
+                    ),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    let rfc3339 = |t: &ASN1Time| {
+        ::time::OffsetDateTime::from_unix_timestamp(t.timestamp())
+            .ok()
+            .and_then(|d| {
+                d.format(&::time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+    };
+    CertSummary {
+        subject: escape_bytes(cert.subject().to_string().as_bytes()),
+        issuer: escape_bytes(cert.issuer().to_string().as_bytes()),
+        sans,
+        not_before: rfc3339(&cert.validity().not_before),
+        not_after: rfc3339(&cert.validity().not_after),
+    }
+}
+
+/// Per-stage timing as the session reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageResult {
+    /// The stage.
+    pub stage: Stage,
+    /// Whether it passed.
+    pub ok: bool,
+    /// Milliseconds from its start to its end.
+    pub ms: f64,
+}
+
+/// What one SMTP connection produced.
+pub struct ConnectionOutcome {
+    /// The session's verdict.
+    pub result: Result<(), Failure>,
+    /// The session, for capabilities, greeting and mechanism.
+    pub session: Session,
+    /// TLS details, when a handshake completed.
+    pub tls: Option<TlsInfo>,
+}
+
+/// Records transcript entries and stage timings against the check's clock.
+pub struct Recorder {
+    /// The check's clock.
+    pub clock: Clock,
+    /// Everything said, in order.
+    pub transcript: Transcript,
+    /// Stage results, in order.
+    pub stages: Vec<StageResult>,
+    open: Vec<(Stage, f64)>,
+}
+
+impl Recorder {
+    /// A recorder with a running clock.
+    pub fn new(clock: Clock) -> Self {
+        Recorder {
+            clock,
+            transcript: Transcript::new(),
+            stages: Vec::new(),
+            open: Vec::new(),
+        }
+    }
+
+    /// Records a line.
+    pub fn line(&mut self, dir: Direction, stage: Stage, tls: bool, text: String) {
+        let ms = self.clock.ms();
+        self.transcript.push(Entry {
+            ms,
+            dir,
+            tls,
+            stage,
+            text,
+        });
+    }
+
+    /// Records an event line.
+    pub fn event(&mut self, stage: Stage, tls: bool, text: String) {
+        self.line(Direction::Event, stage, tls, text);
+    }
+
+    /// A stage began.
+    pub fn start(&mut self, stage: Stage) {
+        self.open.push((stage, self.clock.ms()));
+    }
+
+    /// A stage ended.
+    pub fn end(&mut self, stage: Stage, ok: bool) {
+        let now = self.clock.ms();
+        let start = match self.open.iter().rposition(|(s, _)| *s == stage) {
+            Some(i) => self.open.remove(i).1,
+            None => now,
+        };
+        self.stages.push(StageResult {
+            stage,
+            ok,
+            ms: ((now - start) * 10.0).round() / 10.0,
+        });
+    }
+
+    /// Closes the books at the end of a connection: the failing stage is marked failed,
+    /// stages still open (QUIT after a failure) are dropped.
+    pub fn close(&mut self, failed: Option<Stage>) {
+        if let Some(stage) = failed {
+            self.end(stage, false);
+        }
+        self.open.clear();
+    }
+}
+
+/// Drives one SMTP session over an established TCP connection (already TLS-wrapped for
+/// implicit mode by [`run_connection`]).
+pub async fn run_connection(
+    tcp: TcpStream,
+    session: Session,
+    mode: TlsMode,
+    tls: &TlsSettings,
+    timeout: Duration,
+    rec: &mut Recorder,
+) -> ConnectionOutcome {
+    let mut session = session;
+    let mut tls_info = None;
+    let mut conn = if mode == TlsMode::Implicit {
+        rec.start(Stage::Tls);
+        match handshake(tcp, tls, timeout, false).await {
+            Ok((stream, info)) => {
+                rec.event(Stage::Tls, true, tls_event_text(&info));
+                rec.end(Stage::Tls, true);
+                tls_info = Some(info);
+                Conn::Tls(Box::new(stream))
+            }
+            Err(f) => {
+                rec.event(
+                    Stage::Tls,
+                    false,
+                    format!("TLS handshake failed: {}", describe_tls(&f)),
+                );
+                rec.close(Some(Stage::Tls));
+                return ConnectionOutcome {
+                    result: Err(f),
+                    session,
+                    tls: None,
+                };
+            }
+        }
+    } else {
+        Conn::Plain(tcp)
+    };
+
+    let quit_wait = timeout.min(Duration::from_secs(2));
+    let mut deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = vec![0u8; 16 * 1024];
+    let result = 'outer: loop {
+        // Drain everything the session wants done.
+        while let Some(ev) = session.poll_event() {
+            match ev {
+                Event::Record {
+                    dir,
+                    stage,
+                    tls,
+                    text,
+                } => rec.line(dir, stage, tls, text),
+                Event::StageStarted(s) => rec.start(s),
+                Event::StagePassed(s) => rec.end(s, true),
+                Event::Transmit(bytes) => {
+                    if let Err(e) = conn.write_all(&bytes).await {
+                        rec.event(
+                            session.stage(),
+                            session.is_tls(),
+                            format!("write failed: {e}"),
+                        );
+                        session.handle_eof();
+                        continue;
+                    }
+                    // A new command starts a new wait.
+                    let wait = if session.is_quitting() {
+                        quit_wait
+                    } else {
+                        timeout
+                    };
+                    deadline = tokio::time::Instant::now() + wait;
+                }
+                Event::StartTls => {
+                    let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Gone) else {
+                        break 'outer Err(Failure::StartTlsNotOffered);
+                    };
+                    match handshake(tcp, tls, timeout, true).await {
+                        Ok((stream, info)) => {
+                            rec.event(Stage::Tls, true, tls_event_text(&info));
+                            tls_info = Some(info);
+                            conn = Conn::Tls(Box::new(stream));
+                            session.handle_tls_established();
+                        }
+                        Err(f) => {
+                            rec.event(
+                                Stage::Tls,
+                                false,
+                                format!("TLS handshake failed: {}", describe_tls(&f)),
+                            );
+                            break 'outer Err(f);
+                        }
+                    }
+                }
+                Event::Finished(outcome) => break 'outer outcome,
+            }
+        }
+        let read = tokio::time::timeout_at(deadline, conn.read(&mut buf)).await;
+        match read {
+            Err(_) => session.handle_timeout(),
+            Ok(Ok(0)) => session.handle_eof(),
+            Ok(Ok(n)) => session.handle_input(&buf[..n]),
+            Ok(Err(e)) => {
+                rec.event(
+                    session.stage(),
+                    session.is_tls(),
+                    format!("read failed: {e}"),
+                );
+                session.handle_eof()
+            }
+        }
+    };
+    conn.shutdown().await;
+    rec.close(result.as_ref().err().map(Failure::stage));
+    ConnectionOutcome {
+        result,
+        session,
+        tls: tls_info,
+    }
+}
+
+/// The event line for a completed handshake (fixtures find the TLS boundary by its prefix).
+pub fn tls_event_text(info: &TlsInfo) -> String {
+    let cert = info
+        .certificate
+        .as_ref()
+        .map(|c| format!(", certificate {} (issuer {})", c.subject, c.issuer))
+        .unwrap_or_default();
+    format!("{TLS_ESTABLISHED}: {} {}{cert}", info.version, info.cipher)
+}
+
+/// The event line for an opened TCP connection.
+pub fn connected_event_text(addr: SocketAddr) -> String {
+    format!("{CONNECTED} {addr}")
+}
+
+fn describe_tls(f: &Failure) -> String {
+    match f {
+        Failure::Tls(t) => match &t.kind {
+            TlsFailureKind::ClearTextReply { first_line } => {
+                format!("the server answered in clear text: {first_line}")
+            }
+            TlsFailureKind::UntrustedIssuer => {
+                "certificate not issued by a trusted authority".into()
+            }
+            TlsFailureKind::Expired => "certificate expired".into(),
+            TlsFailureKind::NotYetValid => "certificate not yet valid".into(),
+            TlsFailureKind::NameMismatch => "certificate does not name this host".into(),
+            TlsFailureKind::BadCertificate { detail } | TlsFailureKind::Handshake { detail } => {
+                detail.clone()
+            }
+            TlsFailureKind::ClosedDuringHandshake => "the server closed the connection".into(),
+        },
+        Failure::Timeout { .. } => "no handshake reply before the deadline".into(),
+        other => format!("{other:?}"),
+    }
+}
