@@ -15,6 +15,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod certs;
 pub mod cli;
 pub mod diagnosis;
 pub mod failure;

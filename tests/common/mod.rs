@@ -1,0 +1,304 @@
+//! A scripted SMTP server on loopback for integration tests, and a runner for the
+//! `smtprobe` binary. Only 127.0.0.1 is ever used.
+#![allow(dead_code)]
+
+use smtprobe::certs::{ServerCert, TestPki};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// One step of the server's side.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Write these bytes (CRLF is not added).
+    Send(Vec<u8>),
+    /// Read one line; it must start with this prefix (case-insensitive), else the server
+    /// answers `500 unexpected` and stops.
+    Expect(&'static str),
+    /// Read one line, whatever it is.
+    Any,
+    /// TLS handshake now (after a 220 to STARTTLS).
+    StartTls,
+    /// Write bytes one at a time with a pause between them.
+    Trickle(Vec<u8>, Duration),
+    /// Wait.
+    Sleep(Duration),
+    /// Read the message body up to the lone ".".
+    Body,
+    /// Close the connection.
+    Close,
+}
+
+/// `S:` lines → a Send step with CRLF line ends.
+pub fn s(lines: &str) -> Step {
+    let mut out = Vec::new();
+    for l in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        out.extend_from_slice(l.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    Step::Send(out)
+}
+
+/// What the server saw.
+#[derive(Default, Debug, Clone)]
+pub struct Seen {
+    /// Every line received, as text (lossy).
+    pub lines: Vec<String>,
+    /// The body received after DATA.
+    pub body: String,
+    /// Connections accepted.
+    pub connections: usize,
+    /// True when the script ran to its end.
+    pub completed: bool,
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A scripted server for one or more connections (each connection runs the next script).
+pub struct Server {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+/// The test PKI, generated once per test (names localhost and 127.0.0.1).
+pub fn pki() -> TestPki {
+    TestPki::generate(&["localhost", "127.0.0.1"]).expect("test PKI")
+}
+
+impl Server {
+    /// Starts a server that plays `scripts[i]` on the i-th connection. A script that
+    /// starts with [`Step::StartTls`] is implicit TLS. `cert` picks the certificate.
+    pub async fn start(pki: &TestPki, cert: ServerCert, scripts: Vec<Vec<Step>>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let config = pki.server_config_for(cert).unwrap();
+        let seen2 = seen.clone();
+        tokio::spawn(async move {
+            for script in scripts {
+                let Ok(Ok((tcp, _))) =
+                    tokio::time::timeout(Duration::from_secs(60), listener.accept()).await
+                else {
+                    return;
+                };
+                seen2.lock().unwrap().connections += 1;
+                let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                let seen3 = seen2.clone();
+                tokio::spawn(async move {
+                    let stream: Box<dyn Io> = Box::new(tcp);
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(30),
+                        play(stream, script, acceptor, seen3),
+                    )
+                    .await;
+                });
+            }
+        });
+        Server { addr, seen }
+    }
+
+    pub fn seen(&self) -> Seen {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn play(
+    stream: Box<dyn Io>,
+    script: Vec<Step>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let mut reader = BufReader::new(stream);
+    for step in script {
+        match step {
+            Step::Send(b) => {
+                if reader.get_mut().write_all(&b).await.is_err() {
+                    return;
+                }
+            }
+            Step::Trickle(b, pause) => {
+                for byte in b {
+                    if reader.get_mut().write_all(&[byte]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }
+            Step::Sleep(d) => tokio::time::sleep(d).await,
+            Step::Expect(_) | Step::Any => {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                seen.lock().unwrap().lines.push(text.clone());
+                if let Step::Expect(prefix) = step {
+                    if !text
+                        .to_ascii_uppercase()
+                        .starts_with(&prefix.to_ascii_uppercase())
+                    {
+                        let _ = reader.get_mut().write_all(b"500 unexpected\r\n").await;
+                        return;
+                    }
+                }
+            }
+            Step::Body => {
+                let mut body = String::new();
+                loop {
+                    let mut line = Vec::new();
+                    match reader.read_until(b'\n', &mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    if line == b".\r\n" {
+                        break;
+                    }
+                    body.push_str(&String::from_utf8_lossy(&line));
+                }
+                seen.lock().unwrap().body = body;
+            }
+            Step::StartTls => {
+                let inner = reader.into_inner();
+                let tls = match acceptor.accept(UnboxIo(inner)).await {
+                    Ok(t) => t,
+                    Err(_) => return,
+                };
+                reader = BufReader::new(Box::new(tls));
+            }
+            Step::Close => return,
+        }
+    }
+    seen.lock().unwrap().completed = true;
+    // Keep the connection open briefly so the client's last read is not a reset.
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(
+        Duration::from_millis(500),
+        reader.read_until(b'\n', &mut rest),
+    )
+    .await;
+}
+
+/// Adapter: a boxed stream as a concrete type for the TLS acceptor.
+struct UnboxIo(Box<dyn Io>);
+
+impl AsyncRead for UnboxIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for UnboxIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
+}
+
+/// Writes the CA to a temp file and returns its path (kept alive by the TempDir).
+pub fn ca_file(pki: &TestPki) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, pki.ca_pem()).unwrap();
+    (dir, path)
+}
+
+/// Runs the smtprobe binary with arguments and environment; never inherits a password.
+pub async fn smtprobe(args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smtprobe"));
+        cmd.args(&args)
+            .env_remove("SMTPROBE_PASSWORD")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Builds the usual argument list: check localhost via 127.0.0.1 on the server's port.
+pub fn args(server: &Server, ca: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "check".into(),
+        "localhost".into(),
+        "--connect-to".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        server.addr.port().to_string(),
+        "--ca-file".into(),
+        ca.display().to_string(),
+        "--helo".into(),
+        "client.test".into(),
+        "--timeout".into(),
+        "3".into(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Parses stdout as the JSON report.
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A Gmail-like STARTTLS conversation up to the second EHLO's reply.
+pub fn gmail_starttls_prefix() -> Vec<Step> {
+    vec![
+        s("220 smtp.gmail.com ESMTP t66sm6271302pjb.45 - gsmtp"),
+        Step::Expect("EHLO client.test"),
+        s("250-smtp.gmail.com at your service, [127.0.0.1]
+           250-SIZE 35882577
+           250-8BITMIME
+           250-STARTTLS
+           250-ENHANCEDSTATUSCODES
+           250-PIPELINING
+           250-CHUNKING
+           250 SMTPUTF8"),
+        Step::Expect("STARTTLS"),
+        s("220 2.0.0 Ready to start TLS"),
+        Step::StartTls,
+        Step::Expect("EHLO client.test"),
+        s("250-smtp.gmail.com at your service, [127.0.0.1]
+           250-SIZE 35882577
+           250-8BITMIME
+           250-AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH
+           250-ENHANCEDSTATUSCODES
+           250-PIPELINING
+           250-CHUNKING
+           250 SMTPUTF8"),
+    ]
+}
