@@ -1,0 +1,198 @@
+//! The probe against a real Postfix + Dovecot on loopback, started by
+//! `scripts/real-mta.sh up` (which `.ci/run` runs). Without `SMTPROBE_REAL_MTA=1` these
+//! tests say they are skipped and pass; with it they run and must pass.
+
+use smtprobe::session::{AuthChoice, AuthConfig, Credential};
+use smtprobe::{check, Config, Report, Secret};
+use std::time::Duration;
+
+struct Mta {
+    host: String,
+    submission: u16,
+    submissions: u16,
+    smtp: u16,
+    ca: Vec<rustls::pki_types::CertificateDer<'static>>,
+    user: String,
+    password: String,
+    mailbox: String,
+}
+
+fn mta(test: &str) -> Option<Mta> {
+    if std::env::var("SMTPROBE_REAL_MTA").as_deref() != Ok("1") {
+        eprintln!(
+            "{test}: skipped: no real MTA (run `eval \"$(bash scripts/real-mta.sh up)\"` first)"
+        );
+        return None;
+    }
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let port = |k: &str| var(k).parse::<u16>().unwrap();
+    Some(Mta {
+        host: var("SMTPROBE_MTA_HOST"),
+        submission: port("SMTPROBE_MTA_SUBMISSION_PORT"),
+        submissions: port("SMTPROBE_MTA_SUBMISSIONS_PORT"),
+        smtp: port("SMTPROBE_MTA_SMTP_PORT"),
+        ca: smtprobe::transport::load_ca_file(std::path::Path::new(&var("SMTPROBE_MTA_CA")))
+            .unwrap(),
+        user: var("SMTPROBE_MTA_USER"),
+        password: var("SMTPROBE_MTA_PASSWORD"),
+        mailbox: var("SMTPROBE_MTA_MAILBOX"),
+    })
+}
+
+impl Mta {
+    fn config(&self, port: u16, tls: smtprobe::probe::TlsChoice) -> Config {
+        let mut c = Config::new(self.host.clone());
+        c.port = Some(port);
+        c.tls = tls;
+        c.connect_to = Some("127.0.0.1".parse().unwrap());
+        c.extra_roots = self.ca.clone();
+        c.timeout = Duration::from_secs(5);
+        c.helo = Some("client.test".into());
+        c
+    }
+
+    fn login(&self, c: &mut Config, password: &str, choice: AuthChoice) {
+        c.auth = Some(AuthConfig {
+            user: self.user.clone(),
+            credential: Credential::Password {
+                secret: Secret::new(password),
+                choice,
+            },
+        });
+    }
+}
+
+fn code(r: &Report) -> &str {
+    r.diagnosis.code
+}
+
+use smtprobe::probe::TlsChoice;
+
+#[tokio::test]
+async fn success_on_587_and_465_with_plain_and_login() {
+    let Some(m) = mta("success_on_587_and_465_with_plain_and_login") else {
+        return;
+    };
+    for (port, tls) in [
+        (m.submission, TlsChoice::Starttls),
+        (m.submissions, TlsChoice::Implicit),
+    ] {
+        for choice in [AuthChoice::Plain, AuthChoice::Login] {
+            let mut c = m.config(port, tls);
+            m.login(&mut c, &m.password, choice);
+            let r = check(c).await.unwrap();
+            assert_eq!(code(&r), "ok", "{port} {choice:?}: {:?}", r.failure);
+            let mech = r.settings.as_ref().and_then(|s| s.mechanism.clone());
+            let want = if choice == AuthChoice::Plain {
+                "PLAIN"
+            } else {
+                "LOGIN"
+            };
+            assert_eq!(mech.as_deref(), Some(want));
+            assert!(r.tls.as_ref().unwrap().verified);
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_is_bad_credentials() {
+    let Some(m) = mta("wrong_password_is_bad_credentials") else {
+        return;
+    };
+    let mut c = m.config(m.submission, TlsChoice::Starttls);
+    m.login(&mut c, "definitely-wrong", AuthChoice::Auto);
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "auth.bad-credentials", "{:?}", r.failure);
+    assert_eq!(r.reply.as_ref().unwrap().code(), 535);
+}
+
+#[tokio::test]
+async fn port_25_without_tls_or_auth() {
+    let Some(m) = mta("port_25_without_tls_or_auth") else {
+        return;
+    };
+    // STARTTLS demanded: port 25 here offers none.
+    let mut c = m.config(m.smtp, TlsChoice::Starttls);
+    m.login(&mut c, &m.password, AuthChoice::Auto);
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "starttls.not-offered");
+    // Plain with credentials: refused before anything is sent.
+    let mut c = m.config(m.smtp, TlsChoice::None);
+    m.login(&mut c, &m.password, AuthChoice::Auto);
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "auth.plaintext-refused");
+    // Plain, with the plaintext override: the server offers no AUTH at all.
+    let mut c = m.config(m.smtp, TlsChoice::None);
+    m.login(&mut c, &m.password, AuthChoice::Auto);
+    c.allow_plaintext_auth = true;
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "auth.not-offered");
+}
+
+#[tokio::test]
+async fn full_send_lands_in_the_mailbox_and_unknown_recipient_is_rejected() {
+    let Some(m) = mta("full_send_lands_in_the_mailbox") else {
+        return;
+    };
+    let mut c = m.config(m.submission, TlsChoice::Starttls);
+    m.login(&mut c, &m.password, AuthChoice::Auto);
+    c.mail = Some(smtprobe::probe::MailTarget {
+        from: m.user.clone(),
+        to: vec![m.user.clone()],
+    });
+    let count = |text: &str| text.matches("Subject: smtprobe test message").count();
+    let before = count(&std::fs::read_to_string(&m.mailbox).unwrap_or_default());
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "ok", "{:?}", r.failure);
+    let mut found = false;
+    for _ in 0..50 {
+        if count(&std::fs::read_to_string(&m.mailbox).unwrap_or_default()) > before {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "message not delivered to {}", m.mailbox);
+
+    let mut c = m.config(m.submission, TlsChoice::Starttls);
+    m.login(&mut c, &m.password, AuthChoice::Auto);
+    c.mail = Some(smtprobe::probe::MailTarget {
+        from: m.user.clone(),
+        to: vec!["nobody@localhost.test".into()],
+    });
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "send.recipient-rejected", "{:?}", r.failure);
+    assert_eq!(r.failed_stage, Some(smtprobe::Stage::Rcpt));
+}
+
+#[tokio::test]
+async fn wrong_tls_mode_both_ways() {
+    let Some(m) = mta("wrong_tls_mode_both_ways") else {
+        return;
+    };
+    let r = check(m.config(m.submission, TlsChoice::Implicit))
+        .await
+        .unwrap();
+    assert_eq!(code(&r), "tls.implicit-on-starttls-port");
+    let mut c = m.config(m.submissions, TlsChoice::Starttls);
+    c.timeout = Duration::from_secs(2);
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "tls.starttls-on-implicit-port");
+    // Auto mode finds the working mode.
+    let mut c = m.config(m.submissions, TlsChoice::Auto);
+    c.timeout = Duration::from_secs(2);
+    c.port = Some(m.submissions);
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "ok");
+}
+
+#[tokio::test]
+async fn certificate_not_trusted_without_ca_file() {
+    let Some(m) = mta("certificate_not_trusted_without_ca_file") else {
+        return;
+    };
+    let mut c = m.config(m.submission, TlsChoice::Starttls);
+    c.extra_roots.clear();
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "tls.untrusted-certificate");
+}
