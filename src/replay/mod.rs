@@ -14,7 +14,9 @@
 mod script;
 
 use crate::certs::{CertError, ServerCert, TestPki};
-use crate::fixture::{Fixture, FixtureError, Mismatch, MismatchKind, MAX_FIXTURE_BYTES};
+use crate::fixture::{
+    step_text, Fixture, FixtureError, Mismatch, MismatchKind, Step, StepLine, MAX_FIXTURE_BYTES,
+};
 use crate::protocol::escape::escape_bytes;
 use crate::protocol::{Command, LineEvent, LineReader};
 use script::{Action, Script};
@@ -528,13 +530,11 @@ impl Player<'_> {
                 m.line
             )
         };
-        self.deviations.push(Deviation {
-            line: m.line,
-            expected: m.expected,
-            got: format!("`{}`", shown(line, redact)),
-            answer: Some(answer.clone()),
-        });
-        tracing::info!(target: "smtprobe::replay", "{}", self.deviations.last().map(ToString::to_string).unwrap_or_default());
+        self.deviate(
+            m.expected,
+            format!("`{}`", shown(line, redact)),
+            Some(answer.clone()),
+        );
         let mut wire = answer.into_bytes();
         wire.extend_from_slice(b"\r\n");
         if self.write(conn, &wire).await.is_err() {
@@ -608,7 +608,7 @@ impl Player<'_> {
                 Some("500 5.5.6 Line too long"),
             ),
         };
-        let expected = self.expected_text();
+        let (_, expected) = self.expected_here();
         self.deviate(expected, got, answer.map(str::to_string));
         if let Some(a) = answer {
             let _ = self.write(conn, format!("{a}\r\n").as_bytes()).await;
@@ -616,26 +616,21 @@ impl Player<'_> {
         false
     }
 
-    fn expected_text(&self) -> String {
-        let pos = self.script.position();
-        match self.script_fixture_step(pos) {
-            Some((_, text)) => text,
-            None => "the end of the conversation".into(),
+    /// The fixture line and expected text at the current position (credentials as
+    /// placeholders).
+    fn expected_here(&self) -> (usize, String) {
+        match self.script.fixture().steps.get(self.script.position()) {
+            Some(StepLine {
+                line,
+                step: Step::Client { pattern, .. },
+            }) => (*line, pattern.text()),
+            Some(s) => (s.line, step_text(&s.step)),
+            None => (0, "the end of the conversation".into()),
         }
     }
 
-    fn script_fixture_step(&self, pos: usize) -> Option<(usize, String)> {
-        self.script
-            .fixture()
-            .steps
-            .get(pos)
-            .map(|s| (s.line, crate::fixture::step_text(&s.step)))
-    }
-
     fn deviate(&mut self, expected: String, got: String, answer: Option<String>) {
-        let line = self
-            .script_fixture_step(self.script.position())
-            .map_or(0, |(l, _)| l);
+        let (line, _) = self.expected_here();
         let d = Deviation {
             line,
             expected,
@@ -647,7 +642,7 @@ impl Player<'_> {
     }
 
     fn deviate_plain(&mut self, got: String) {
-        let expected = self.expected_text();
+        let (_, expected) = self.expected_here();
         self.deviate(expected, got, None);
     }
 }
