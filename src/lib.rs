@@ -19,8 +19,10 @@ pub mod certs;
 pub mod cli;
 pub mod diagnosis;
 pub mod failure;
+pub mod fixture;
 pub mod probe;
 pub mod protocol;
+pub mod replay;
 pub mod report;
 pub mod secret;
 pub mod session;
@@ -29,6 +31,7 @@ pub mod transcript;
 pub mod transport;
 
 pub use failure::{Failure, TlsMode};
+pub use fixture::Fixture;
 pub use probe::{check, Config};
 pub use report::Report;
 pub use secret::Secret;
