@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod certs;
+pub mod demo;
 pub mod cli;
 pub mod diagnosis;
 pub mod failure;
