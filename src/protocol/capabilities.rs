@@ -30,9 +30,7 @@ impl Capabilities {
         let extensions = texts
             .filter_map(|t| {
                 // Old servers announce `AUTH=LOGIN PLAIN`: treat `=` as a separator.
-                let mut words = t
-                    .split(|c: char| c == ' ' || c == '=')
-                    .filter(|w| !w.is_empty());
+                let mut words = t.split([' ', '=']).filter(|w| !w.is_empty());
                 let keyword = words.next()?.to_ascii_uppercase();
                 Some(Extension {
                     keyword,
