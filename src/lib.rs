@@ -1,6 +1,7 @@
 //! smtprobe: tells you exactly why your SMTP submission setup fails, and how to fix it.
 #![warn(missing_docs)]
 
+pub mod diagnosis;
 pub mod failure;
 pub mod protocol;
 pub mod secret;
