@@ -148,17 +148,16 @@ fn finish(d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> Diagn
     let code = d.info.code;
     let provider_fix = provider.and_then(|p| p.fix_for(code));
     let mut hints = Vec::new();
-    // Interception first: if someone else answered, every other advice is secondary.
-    if code != c::OK.code {
-        if let Some(p) = providers::banner_mismatch(ctx.host, ctx.banner) {
-            hints.push(format!(
-                "The server that answered does not look like {} (its greeting: {:?}). Your hosting provider or network is probably redirecting port {} to its own mail server, so {} never saw your login. Ask the hosting provider to allow direct outgoing SMTP (cPanel/WHM: disable 'SMTP Restrictions').",
-                p.display_name,
-                ctx.banner.unwrap_or_default(),
-                ctx.port,
-                p.display_name
-            ));
-        }
+    // Interception first: if someone else answered, every other advice is secondary. Also
+    // on success: the login and the mail then went to that server, not to the provider.
+    if let Some(p) = providers::banner_mismatch(ctx.host, ctx.banner) {
+        hints.push(format!(
+            "The server that answered does not look like {} (its greeting: {:?}). Your hosting provider or network is probably redirecting port {} to its own mail server, so your login and mail go there, not to {}. Ask the hosting provider to allow direct outgoing SMTP (cPanel/WHM: disable 'SMTP Restrictions').",
+            p.display_name,
+            ctx.banner.unwrap_or_default(),
+            ctx.port,
+            p.display_name
+        ));
     }
     let fix = match (d.fix, provider_fix) {
         (Some(specific), Some(pf)) => {
@@ -183,7 +182,7 @@ fn finish(d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> Diagn
         }
     }
     if is_credential_code(code) {
-        hints.extend(credential_hints(ctx, provider));
+        hints.extend(credential_hints(ctx, provider, provider_fix.is_some()));
     }
     if is_connection_code(code) {
         if let Some(p) = provider {
@@ -228,7 +227,14 @@ fn is_connection_code(code: &str) -> bool {
 }
 
 /// Observations about user name and password shape; never reveals the password.
-fn credential_hints(ctx: &Context, provider: Option<&'static Provider>) -> Vec<String> {
+///
+/// `fix_is_specific`: the provider's own fix text is shown, which already says how to get
+/// an app password, so the hint does not repeat it.
+fn credential_hints(
+    ctx: &Context,
+    provider: Option<&'static Provider>,
+    fix_is_specific: bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(user) = ctx.user {
         if let Some(p) = provider {
@@ -269,10 +275,11 @@ fn credential_hints(ctx: &Context, provider: Option<&'static Provider>) -> Vec<S
                         p.display_name
                     ));
                 } else {
+                    let how = if fix_is_specific { "" } else { ap.how };
                     out.push(format!(
-                        "This does not look like a {} app password ({n} letters; the spaces or hyphens between groups do not matter): it is probably your account password. {}",
-                        p.display_name, ap.how
-                    ));
+                        "This does not look like a {} app password ({n} letters; the spaces or hyphens between groups do not matter): it is probably your account password. {how}",
+                        p.display_name
+                    ).trim_end().to_owned());
                 }
             }
         }
@@ -460,11 +467,12 @@ fn connect(attempts: &[ConnectAttempt], ctx: &Context) -> Draft {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let n = attempts.len();
+    let n = judged.len();
+    let family = if ipv6_hint { "IPv4 " } else { "" };
     let addrs = if n == 1 {
-        "its address".to_owned()
+        format!("its {family}address")
     } else {
-        format!("all {n} addresses")
+        format!("all {n} {family}addresses")
     };
     let target = format!("{}:{}", ctx.host, ctx.port);
     let mut d = match kind {
@@ -481,7 +489,7 @@ fn connect(attempts: &[ConnectAttempt], ctx: &Context) -> Draft {
             format!("{target} is unreachable from this machine."),
         ),
         Some(ConnectErrorKind::Other) | None => {
-            if n == 0 {
+            if attempts.is_empty() {
                 Draft::new(
                     c::CONNECT_UNREACHABLE,
                     format!("{} resolved to no address to connect to.", ctx.host),
@@ -586,13 +594,12 @@ fn short_name(dn: &str) -> &str {
 fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
     let host_provider = providers::all().iter().find(|p| p.matches_host(ctx.host));
     let cert = t.certificate.as_ref();
-    let covers = cert.map(|c| c.sans.iter().any(|s| san_covers(s, ctx.host)));
     let when = if t.after_starttls {
         "after STARTTLS"
     } else {
         "at connect (implicit TLS)"
     };
-    let mut d = match &t.kind {
+    let d = match &t.kind {
         TlsFailureKind::ClearTextReply { first_line } => Draft::new(
             c::TLS_IMPLICIT_ON_STARTTLS_PORT,
             format!(
@@ -648,9 +655,13 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
             };
             if let Some(p) = host_provider {
                 s.push_str(&format!(
-                    " This is not {}'s certificate: it looks like interception by your hosting provider or network.",
+                    " It is not the certificate of {}: this looks like interception by your hosting provider or network.",
                     p.display_name
                 ));
+                return finish_tls(Draft::new(c::TLS_HOSTNAME_MISMATCH, s).fix(format!(
+                    "Something between you and {} answers in its place. Ask your hosting provider or network administrator to stop redirecting outgoing SMTP (cPanel/WHM: 'SMTP Restrictions'), or use their own relay as documented; never disable certificate checks to get around it.",
+                    p.display_name
+                )), t, ctx);
             }
             Draft::new(c::TLS_HOSTNAME_MISMATCH, s)
         }
@@ -669,6 +680,24 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
             d
         }
     };
+    finish_tls(d, t, ctx)
+}
+
+/// Adds the certificate as evidence, and notes a certificate for another name on a
+/// provider's host.
+fn finish_tls(mut d: Draft, t: &TlsFailure, ctx: &Context) -> Draft {
+    let host_provider = providers::all().iter().find(|p| p.matches_host(ctx.host));
+    let cert = t.certificate.as_ref();
+    let covers = cert.map(|c| c.sans.iter().any(|s| san_covers(s, ctx.host)));
+    if d.evidence.is_none() {
+        if let TlsFailureKind::Handshake { detail } | TlsFailureKind::BadCertificate { detail } =
+            &t.kind
+        {
+            if cert.is_none() {
+                d = d.evidence(detail.clone());
+            }
+        }
+    }
     if let Some(cert) = cert {
         if d.evidence.is_none() {
             d = d.evidence(cert_evidence(cert));
@@ -888,6 +917,13 @@ fn auth_reply(reply: &Reply, text: &str, ctx: &Context, who: &str, tag: &str) ->
     let oauth = ctx.mechanism.is_some_and(|m| {
         m.eq_ignore_ascii_case("XOAUTH2") || m.eq_ignore_ascii_case("OAUTHBEARER")
     });
+    // RFC 7628 §3.2.2: an error challenge (334 + base64 JSON) instead of a final reply.
+    if let Some(json) = oauth_error_challenge(reply) {
+        return Draft::new(
+            c::AUTH_OAUTH_TOKEN_REJECTED,
+            format!("{who} rejected the OAuth access token ({json})."),
+        );
+    }
     let oauth_error = oauth_error_in_transcript(ctx.transcript);
     // RFC 3207 §4 / RFC 4954 §6: 530 5.7.0 "Must issue a STARTTLS command first", 538
     // 5.7.11 "Encryption required for requested authentication mechanism".

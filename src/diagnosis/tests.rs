@@ -270,6 +270,11 @@ fn oauth_token_rejected_from_mechanism_or_transcript() {
         diagnose(Some(&f), &gmail()).code,
         "auth.oauth-token-rejected"
     );
+    let challenge = at(Stage::Auth, &["334 eyJzdGF0dXMiOiI0MDAiLCJzY2hlbWVzIjoiQmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ=="]);
+    assert_eq!(
+        diagnose(Some(&challenge), &gmail()).code,
+        "auth.oauth-token-rejected"
+    );
     let f = Failure::AuthProtocol {
         reply: reply(&["235 2.7.0 Accepted"]),
         reason: "success before credentials",
@@ -677,6 +682,7 @@ fn certificates() {
     );
     assert_eq!(d.code, "tls.handshake-failed");
     assert!(d.summary.contains("HandshakeFailure"));
+    assert!(d.evidence.unwrap_or_default().contains("HandshakeFailure"));
     assert_eq!(
         diagnose(
             Some(&tls_failure(TlsFailureKind::ClosedDuringHandshake, None)),
