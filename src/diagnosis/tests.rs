@@ -286,15 +286,9 @@ fn oauth_token_rejected_from_mechanism_or_transcript() {
 
 #[test]
 fn server_unavailable_at_any_stage() {
-    for stage in [
-        Stage::Greeting,
-        Stage::Ehlo,
-        Stage::Starttls,
-        Stage::Auth,
-        Stage::Mail,
-        Stage::Rcpt,
-        Stage::Data,
-    ] {
+    // Stage::ALL[3..10] is greeting through data: every stage with a server reply.
+    for stage in &Stage::ALL[3..10] {
+        let stage = *stage;
         let d = diagnose(Some(&at(stage, &["421 4.7.0 Try again later, closing connection. (MAIL) g4sm240722pgs.42 - gsmtp"])), &gmail());
         assert_eq!(d.code, "server.unavailable", "{stage}");
         assert!(
@@ -468,45 +462,45 @@ fn attempt(addr: &str, error: Option<ConnectErrorKind>, detail: &str) -> Connect
     }
 }
 
+/// A connect failure over several addresses, with the OS error text each kind produces.
+fn connect_failure(list: &[(&str, ConnectErrorKind)]) -> Failure {
+    let detail = |k| match k {
+        ConnectErrorKind::Refused => "Connection refused (os error 111)",
+        ConnectErrorKind::Timeout => "timed out",
+        ConnectErrorKind::Unreachable => "Network is unreachable (os error 101)",
+        ConnectErrorKind::Other => "Permission denied (os error 13)",
+    };
+    Failure::Connect {
+        attempts: list
+            .iter()
+            .map(|(addr, k)| attempt(addr, Some(*k), detail(*k)))
+            .collect(),
+    }
+}
+
 #[test]
 fn connect_is_judged_over_all_attempts() {
+    use ConnectErrorKind::*;
+    const V6: &str = "[2a00:1450:400c:c07::6c]:587";
     let g = gmail();
-    let refused = Failure::Connect {
-        attempts: vec![
-            attempt(
-                "142.250.0.108:587",
-                Some(ConnectErrorKind::Refused),
-                "Connection refused",
-            ),
-            attempt(
-                "142.250.0.109:587",
-                Some(ConnectErrorKind::Refused),
-                "Connection refused",
-            ),
-        ],
-    };
-    let d = diagnose(Some(&refused), &g);
+    let d = diagnose(
+        Some(&connect_failure(&[
+            ("142.250.0.108:587", Refused),
+            ("142.250.0.109:587", Refused),
+        ])),
+        &g,
+    );
     assert_eq!(d.code, "connect.refused");
-    assert!(d
-        .evidence
-        .unwrap()
-        .contains("142.250.0.109:587: Connection refused"));
+    let ev = d.evidence.unwrap_or_default();
+    assert!(ev.contains("142.250.0.109:587: Connection refused"), "{ev}");
 
-    let timeout = Failure::Connect {
-        attempts: vec![
-            attempt(
-                "142.250.0.108:587",
-                Some(ConnectErrorKind::Refused),
-                "Connection refused",
-            ),
-            attempt(
-                "142.250.0.109:587",
-                Some(ConnectErrorKind::Timeout),
-                "timed out",
-            ),
-        ],
-    };
-    let d = diagnose(Some(&timeout), &g);
+    let d = diagnose(
+        Some(&connect_failure(&[
+            ("142.250.0.108:587", Refused),
+            ("142.250.0.109:587", Timeout),
+        ])),
+        &g,
+    );
     assert_eq!(d.code, "connect.timeout");
     assert!(
         d.fix.contains("block") && d.fix.contains("465"),
@@ -514,75 +508,49 @@ fn connect_is_judged_over_all_attempts() {
         d.fix
     );
 
-    let v6 = Failure::Connect {
-        attempts: vec![
-            attempt(
-                "[2a00:1450:400c:c07::6c]:587",
-                Some(ConnectErrorKind::Unreachable),
-                "Network is unreachable",
-            ),
-            attempt(
-                "142.250.0.108:587",
-                Some(ConnectErrorKind::Timeout),
-                "timed out",
-            ),
-        ],
-    };
-    let d = diagnose(Some(&v6), &g);
+    let d = diagnose(
+        Some(&connect_failure(&[
+            (V6, Unreachable),
+            ("142.250.0.108:587", Timeout),
+        ])),
+        &g,
+    );
     assert_eq!(d.code, "connect.timeout");
+    assert!(d.summary.contains("IPv4"), "{}", d.summary);
     assert!(d.hints.iter().any(|h| h.contains("-4")), "{:?}", d.hints);
 
-    let v6r = Failure::Connect {
-        attempts: vec![
-            attempt(
-                "[2a00:1450:400c:c07::6c]:465",
-                Some(ConnectErrorKind::Unreachable),
-                "Network is unreachable",
-            ),
-            attempt(
-                "142.250.0.108:465",
-                Some(ConnectErrorKind::Refused),
-                "Connection refused",
-            ),
-        ],
-    };
-    let mut c465 = Context::new("smtp.gmail.com", 465, TlsMode::Implicit);
-    c465.banner = None;
-    let d = diagnose(Some(&v6r), &c465);
+    let c465 = Context::new("smtp.gmail.com", 465, TlsMode::Implicit);
+    let d = diagnose(
+        Some(&connect_failure(&[
+            ("[2a00:1450:400c:c07::6c]:465", Unreachable),
+            ("142.250.0.108:465", Refused),
+        ])),
+        &c465,
+    );
     assert_eq!(d.code, "connect.refused");
     assert!(d.fix.contains("587"), "{}", d.fix);
 
-    let unreachable = Failure::Connect {
-        attempts: vec![attempt(
-            "[2001:db8::1]:587",
-            Some(ConnectErrorKind::Unreachable),
-            "Network is unreachable",
-        )],
-    };
-    assert_eq!(diagnose(Some(&unreachable), &g).code, "connect.unreachable");
     assert_eq!(
-        diagnose(Some(&Failure::Connect { attempts: vec![] }), &g).code,
+        diagnose(Some(&connect_failure(&[(V6, Unreachable)])), &g).code,
         "connect.unreachable"
     );
-    let other = Failure::Connect {
-        attempts: vec![attempt(
-            "192.0.2.1:587",
-            Some(ConnectErrorKind::Other),
-            "Permission denied",
-        )],
-    };
-    assert_eq!(diagnose(Some(&other), &g).code, "connect.unreachable");
+    assert_eq!(
+        diagnose(Some(&connect_failure(&[])), &g).code,
+        "connect.unreachable"
+    );
+    assert_eq!(
+        diagnose(Some(&connect_failure(&[("192.0.2.1:587", Other)])), &g).code,
+        "connect.unreachable"
+    );
 
     let c25 = Context::new("mail.example.org", 25, TlsMode::None);
-    let t25 = Failure::Connect {
-        attempts: vec![attempt(
-            "192.0.2.1:25",
-            Some(ConnectErrorKind::Timeout),
-            "timed out",
-        )],
-    };
-    let d = diagnose(Some(&t25), &c25);
+    let d = diagnose(Some(&connect_failure(&[("192.0.2.1:25", Timeout)])), &c25);
     assert!(d.fix.contains("587"), "{}", d.fix);
+    assert!(
+        d.hints.iter().any(|h| h.contains("Port 25")),
+        "{:?}",
+        d.hints
+    );
 }
 
 #[test]
