@@ -144,13 +144,24 @@ pub fn diagnose(failure: Option<&Failure>, ctx: &Context) -> Diagnosis {
 }
 
 /// Tailors the fix to the provider and adds hints that apply to any failure.
-fn finish(d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> Diagnosis {
+fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> Diagnosis {
     let code = d.info.code;
-    let provider_fix = provider.and_then(|p| p.fix_for(code));
+    let intercepted = providers::banner_mismatch(ctx.host, ctx.banner);
+    // The provider's advice is about the provider's server; when someone else answered,
+    // it would send the user chasing app passwords that server never checks.
+    let provider_fix = provider
+        .filter(|_| intercepted.is_none())
+        .and_then(|p| p.fix_for(code));
     let mut hints = Vec::new();
     // Interception first: if someone else answered, every other advice is secondary. Also
     // on success: the login and the mail then went to that server, not to the provider.
-    if let Some(p) = providers::banner_mismatch(ctx.host, ctx.banner) {
+    if let Some(p) = intercepted {
+        if code != c::OK.code && !d.summary.contains("interception") {
+            d.summary.push_str(&format!(
+                " The server that answered is not {}: see the first hint.",
+                p.display_name
+            ));
+        }
         hints.push(format!(
             "The server that answered does not look like {} (its greeting: {:?}). Your hosting provider or network is probably redirecting port {} to its own mail server, so your login and mail go there, not to {}. Ask the hosting provider to allow direct outgoing SMTP (cPanel/WHM: disable 'SMTP Restrictions').",
             p.display_name,
@@ -182,7 +193,8 @@ fn finish(d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> Diagn
         }
     }
     if is_credential_code(code) {
-        hints.extend(credential_hints(ctx, provider, provider_fix.is_some()));
+        let judged_by = provider.filter(|_| intercepted.is_none());
+        hints.extend(credential_hints(ctx, judged_by, provider_fix.is_some()));
     }
     if is_connection_code(code) {
         if let Some(p) = provider {

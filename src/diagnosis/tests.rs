@@ -700,6 +700,12 @@ fn interception_on_a_provider_host() {
         "{:?}",
         d.hints
     );
+    assert!(d.summary.contains("not Gmail"), "{}", d.summary);
+    assert!(
+        !d.fix.contains("apppasswords"),
+        "Gmail advice for a server that is not Gmail: {}",
+        d.fix
+    );
     // Antivirus re-signing with the right name.
     let d = diagnose(
         Some(&tls_failure(
