@@ -40,7 +40,8 @@ pub struct Context<'a> {
     pub port: u16,
     /// The TLS mode used.
     pub mode: TlsMode,
-    /// The greeting text (first line of the 220, without the code) when one arrived.
+    /// The greeting text (first line of the 220, without the code) when one arrived, as
+    /// received: it is escaped here before it is shown.
     pub banner: Option<&'a str>,
     /// The user name; `None` when no `--user` was given (authentication not tested).
     pub user: Option<&'a str>,
@@ -163,9 +164,9 @@ fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> D
             ));
         }
         hints.push(format!(
-            "The server that answered does not look like {} (its greeting: {:?}). Your hosting provider or network is probably redirecting port {} to its own mail server, so your login and mail go there, not to {}. Ask the hosting provider to allow direct outgoing SMTP (cPanel/WHM: disable 'SMTP Restrictions').",
+            "The server that answered does not look like {} (its greeting: \"{}\"). Your hosting provider or network is probably redirecting port {} to its own mail server, so your login and mail go there, not to {}. Ask the hosting provider to allow direct outgoing SMTP (cPanel/WHM: disable 'SMTP Restrictions').",
             p.display_name,
-            ctx.banner.unwrap_or_default(),
+            crate::protocol::escape_str(ctx.banner.unwrap_or_default()),
             ctx.port,
             p.display_name
         ));
@@ -615,7 +616,7 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
         TlsFailureKind::ClearTextReply { first_line } => Draft::new(
             c::TLS_IMPLICIT_ON_STARTTLS_PORT,
             format!(
-                "Port {} speaks STARTTLS (or plain SMTP), not implicit TLS: it answered the TLS hello in clear text with {first_line:?}.",
+                "Port {} speaks STARTTLS (or plain SMTP), not implicit TLS: it answered the TLS hello in clear text with \"{first_line}\".",
                 ctx.port
             ),
         )

@@ -725,6 +725,15 @@ fn interception_on_a_provider_host() {
 }
 
 #[test]
+fn banner_is_escaped_in_hints() {
+    let mut c = gmail();
+    c.banner = Some("evil.example ESMTP Exim \u{1b}[2J");
+    let d = diagnose(Some(&at(Stage::Auth, &["535 no"])), &c);
+    let all = d.hints.join("\n");
+    assert!(all.contains("Exim") && !all.contains('\u{1b}'), "{all}");
+}
+
+#[test]
 fn dns_suggestions() {
     for host in ["smtp.gmial.com", "smtp.gmail.co", "smpt.gmail.com"] {
         let c = Context::new(host, 587, TlsMode::Starttls);
