@@ -169,6 +169,10 @@ impl Annotator {
         if !first {
             return None;
         }
+        if code != 250 && code != 354 {
+            // The message was refused (or never sent): a later 250 is not its acceptance.
+            self.in_data = false;
+        }
         if code == 334 {
             return Some(challenge_note(rest, last));
         }
@@ -509,6 +513,23 @@ mod tests {
             n.contains("OAuth error") && n.contains("\"status\":\"400\""),
             "{n}"
         );
+    }
+
+    #[test]
+    fn message_acceptance_only_after_354() {
+        let mut a = Annotator::new();
+        a.annotate(&e(Direction::Client, true, "DATA"));
+        a.annotate(&e(Direction::Server, true, "354  Go ahead x - gsmtp"));
+        a.annotate(&e(Direction::Client, true, "."));
+        let n = a
+            .annotate(&e(Direction::Server, true, "550 5.7.1 rejected"))
+            .unwrap();
+        assert!(n.contains("5.7.1"), "{n}");
+        a.annotate(&e(Direction::Client, true, "RSET"));
+        let n = a
+            .annotate(&e(Direction::Server, true, "250 2.1.5 Flushed"))
+            .unwrap();
+        assert!(!n.contains("Message accepted"), "{n}");
     }
 
     #[test]
