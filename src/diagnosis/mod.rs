@@ -1,0 +1,1186 @@
+//! Diagnosis: one typed [`Failure`] (or none) in, one [`Diagnosis`] out.
+//!
+//! [`diagnose`] is the only place that maps failures to codes (DESIGN habit 4). The code is
+//! chosen from what the protocol guarantees — the failure variant, the stage, the reply
+//! code (RFC 5321 §4.2), the enhanced status code (RFC 3463) — and, where those are not
+//! enough, from short *stable key words* in the reply text, never from a whole sentence:
+//! providers reword their replies (Gmail went from "Learn more at" to "For more
+//! information, go to") and whitespace varies. The provider recognised from host and
+//! banner only tailors the fix and hints, it never picks the code.
+
+pub mod annotate;
+pub mod codes;
+pub mod credential;
+pub mod explain;
+pub mod providers;
+pub mod status;
+
+pub use annotate::{annotate, Annotator};
+pub use codes::CodeInfo;
+pub use credential::CredentialShape;
+pub use explain::{explain, ExplainError};
+pub use providers::Provider;
+
+use crate::failure::{
+    CertSummary, ConnectAttempt, ConnectErrorKind, DnsErrorKind, Failure, TlsFailure,
+    TlsFailureKind, TlsMode,
+};
+use crate::protocol::{sasl, Reply};
+use crate::stage::Stage;
+use crate::transcript::{Direction, Entry};
+use codes as c;
+use serde::Serialize;
+
+/// What the check knew besides the failure: where it connected and with what.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The host name as given by the user.
+    pub host: &'a str,
+    /// The port.
+    pub port: u16,
+    /// The TLS mode used.
+    pub mode: TlsMode,
+    /// The greeting text (first line of the 220, without the code) when one arrived, as
+    /// received: it is escaped here before it is shown.
+    pub banner: Option<&'a str>,
+    /// The user name; `None` when no `--user` was given (authentication not tested).
+    pub user: Option<&'a str>,
+    /// The shape of the password, when one was given.
+    pub credential: Option<&'a CredentialShape>,
+    /// True when `--to` was given and the message was accepted.
+    pub sent_message: bool,
+    /// The SASL mechanism used for AUTH (`PLAIN`, `XOAUTH2`, …), when AUTH was attempted.
+    pub mechanism: Option<&'a str>,
+    /// The transcript so far (used to find e.g. an OAuth error challenge); may be empty.
+    pub transcript: &'a [Entry],
+}
+
+impl<'a> Context<'a> {
+    /// A context with only the connection parameters; set the other fields as known.
+    pub fn new(host: &'a str, port: u16, mode: TlsMode) -> Self {
+        Context {
+            host,
+            port,
+            mode,
+            banner: None,
+            user: None,
+            credential: None,
+            sent_message: false,
+            mechanism: None,
+            transcript: &[],
+        }
+    }
+}
+
+/// The verdict of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnosis {
+    /// A stable code from [`codes::all`], e.g. `auth.bad-credentials`.
+    pub code: &'static str,
+    /// One sentence: what happened, with the specifics (host, port, reply code).
+    pub summary: String,
+    /// The evidence: the escaped reply line(s), or the connect/TLS detail.
+    pub evidence: Option<String>,
+    /// What to do, tailored to the provider when one was recognised.
+    pub fix: String,
+    /// Further observations (credential shape, interception, IPv6, other port), most
+    /// important first.
+    pub hints: Vec<String>,
+    /// The provider recognised from host and banner (`gmail`, …), if any.
+    pub provider: Option<&'static str>,
+}
+
+impl Diagnosis {
+    /// The registry entry for this diagnosis's code.
+    pub fn info(&self) -> Option<&'static CodeInfo> {
+        codes::lookup(self.code)
+    }
+}
+
+/// Intermediate result of classification, before provider tailoring.
+struct Draft {
+    info: CodeInfo,
+    summary: String,
+    evidence: Option<String>,
+    /// A fix specific to this situation (overrides provider and generic fix).
+    fix: Option<String>,
+    hints: Vec<String>,
+}
+
+impl Draft {
+    fn new(info: CodeInfo, summary: impl Into<String>) -> Self {
+        Draft {
+            info,
+            summary: summary.into(),
+            evidence: None,
+            fix: None,
+            hints: Vec::new(),
+        }
+    }
+    fn evidence(mut self, e: impl Into<String>) -> Self {
+        let e = e.into();
+        if !e.is_empty() {
+            self.evidence = Some(e);
+        }
+        self
+    }
+    fn fix(mut self, f: impl Into<String>) -> Self {
+        self.fix = Some(f.into());
+        self
+    }
+    fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hints.push(h.into());
+        self
+    }
+}
+
+/// Maps a finished check to its diagnosis. `None` means every tested step succeeded.
+pub fn diagnose(failure: Option<&Failure>, ctx: &Context) -> Diagnosis {
+    let provider = providers::recognise(ctx.host, ctx.banner);
+    let draft = match failure {
+        None => ok(ctx),
+        Some(f) => classify(f, ctx, provider),
+    };
+    finish(draft, ctx, provider)
+}
+
+/// Tailors the fix to the provider and adds hints that apply to any failure.
+fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> Diagnosis {
+    let code = d.info.code;
+    let intercepted = providers::banner_mismatch(ctx.host, ctx.banner);
+    // The provider's advice is about the provider's server; when someone else answered,
+    // it would send the user chasing app passwords that server never checks.
+    let provider_fix = provider
+        .filter(|_| intercepted.is_none())
+        .and_then(|p| p.fix_for(code));
+    let mut hints = Vec::new();
+    // Interception first: if someone else answered, every other advice is secondary. Also
+    // on success: the login and the mail then went to that server, not to the provider.
+    if let Some(p) = intercepted {
+        if code != c::OK.code && !d.summary.contains("interception") {
+            d.summary.push_str(&format!(
+                " The server that answered is not {}: see the first hint.",
+                p.display_name
+            ));
+        }
+        hints.push(format!(
+            "The server that answered does not look like {} (its greeting: \"{}\"). Your hosting provider or network is probably redirecting port {} to its own mail server, so your login and mail go there, not to {}. Ask the hosting provider to allow direct outgoing SMTP (cPanel/WHM: disable 'SMTP Restrictions').",
+            p.display_name,
+            crate::protocol::escape_str(ctx.banner.unwrap_or_default()),
+            ctx.port,
+            p.display_name
+        ));
+    }
+    let fix = match (d.fix, provider_fix) {
+        (Some(specific), Some(pf)) => {
+            if let Some(p) = provider {
+                hints.push(format!("{}: {pf}", p.display_name));
+            }
+            specific
+        }
+        (Some(specific), None) => specific,
+        (None, Some(pf)) => pf.to_owned(),
+        (None, None) => d.info.fix.to_owned(),
+    };
+    hints.extend(d.hints);
+    if let Some(p) = providers::by_mail_domain(ctx.host) {
+        if code != c::OK.code {
+            hints.push(format!(
+                "{} is {}'s mail domain, not its submission server: use {}.",
+                ctx.host,
+                p.display_name,
+                p.settings_line()
+            ));
+        }
+    }
+    if is_credential_code(code) {
+        let judged_by = provider.filter(|_| intercepted.is_none());
+        hints.extend(credential_hints(ctx, judged_by, provider_fix.is_some()));
+    }
+    if is_connection_code(code) {
+        if let Some(p) = provider {
+            hints.push(format!(
+                "{} settings: {}.",
+                p.display_name,
+                p.settings_line()
+            ));
+        }
+    }
+    Diagnosis {
+        code,
+        summary: d.summary,
+        evidence: d.evidence,
+        fix,
+        hints,
+        provider: provider.map(|p| p.name),
+    }
+}
+
+fn is_credential_code(code: &str) -> bool {
+    [
+        c::AUTH_BAD_CREDENTIALS.code,
+        c::AUTH_APP_PASSWORD_REQUIRED.code,
+        c::AUTH_TOO_MANY_ATTEMPTS.code,
+    ]
+    .contains(&code)
+}
+
+fn is_connection_code(code: &str) -> bool {
+    [
+        c::CONNECT_REFUSED.code,
+        c::CONNECT_TIMEOUT.code,
+        c::TLS_IMPLICIT_ON_STARTTLS_PORT.code,
+        c::TLS_STARTTLS_ON_IMPLICIT_PORT.code,
+        c::SERVER_TIMEOUT.code,
+        c::AUTH_REQUIRES_TLS.code,
+        c::AUTH_PLAINTEXT_REFUSED.code,
+        c::STARTTLS_NOT_OFFERED.code,
+    ]
+    .contains(&code)
+}
+
+/// Observations about user name and password shape; never reveals the password.
+///
+/// `fix_is_specific`: the provider's own fix text is shown, which already says how to get
+/// an app password, so the hint does not repeat it.
+fn credential_hints(
+    ctx: &Context,
+    provider: Option<&'static Provider>,
+    fix_is_specific: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(user) = ctx.user {
+        if let Some(p) = provider {
+            if p.username == providers::UsernameForm::FullAddress && !user.contains('@') {
+                out.push(format!(
+                    "The user name {user:?} has no @: {} expects your full email address as the user name.",
+                    p.display_name
+                ));
+            }
+        }
+        if user != user.trim() {
+            out.push("The user name starts or ends with whitespace.".into());
+        }
+    }
+    let Some(shape) = ctx.credential else {
+        return out;
+    };
+    if shape.empty {
+        out.push("The password is empty.".into());
+        return out;
+    }
+    if shape.contains_newline {
+        out.push("The password contains a line break: if it was read from a file or an environment variable, strip the trailing newline.".into());
+    } else if shape.outer_whitespace {
+        out.push(
+            "The password starts or ends with whitespace (a copy-and-paste leftover?).".into(),
+        );
+    }
+    if shape.non_ascii {
+        out.push("The password contains non-ASCII characters; app passwords never do, and some servers compare passwords in another encoding.".into());
+    }
+    if let Some(p) = provider {
+        if let Some(ap) = p.app_password {
+            if let Some(n) = ap.letters {
+                if shape.looks_like_app_password(n) {
+                    out.push(format!(
+                        "The password has the form of a {} app password; if it still fails, it was revoked or mistyped: create a new one.",
+                        p.display_name
+                    ));
+                } else {
+                    let how = if fix_is_specific { "" } else { ap.how };
+                    out.push(format!(
+                        "This does not look like a {} app password ({n} letters; the spaces or hyphens between groups do not matter): it is probably your account password. {how}",
+                        p.display_name
+                    ).trim_end().to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// "Gmail / Google Workspace" when recognised, else the host.
+fn who(ctx: &Context) -> String {
+    match providers::recognise(ctx.host, ctx.banner) {
+        Some(p) => format!("{} ({})", ctx.host, p.display_name),
+        None => ctx.host.to_owned(),
+    }
+}
+
+fn ok(ctx: &Context) -> Draft {
+    let tls = match ctx.mode {
+        TlsMode::Starttls => "upgraded the connection with STARTTLS",
+        TlsMode::Implicit => "used TLS from the first byte",
+        TlsMode::None => "used no TLS",
+    };
+    let auth = match ctx.user {
+        Some(u) => format!("logged in as {u}"),
+        None => "authentication was not tested (no --user given)".to_owned(),
+    };
+    let mut summary = format!("{}:{} greeted, {tls}, {auth}", ctx.host, ctx.port);
+    if ctx.sent_message {
+        summary.push_str(", and accepted the test message for delivery");
+    }
+    summary.push('.');
+    let mut d = Draft::new(c::OK, summary);
+    if ctx.mode == TlsMode::None {
+        d = d.hint("The connection was not encrypted: use STARTTLS (587) or implicit TLS (465) for real mail.");
+    }
+    d
+}
+
+fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> Draft {
+    match f {
+        Failure::Dns { kind, detail } => dns(*kind, detail, ctx),
+        Failure::Connect { attempts } => connect(attempts, ctx),
+        Failure::Tls(t) => tls(t, ctx),
+        Failure::TlsExpectedByServer => Draft::new(
+            c::TLS_STARTTLS_ON_IMPLICIT_PORT,
+            format!(
+                "Port {} expects TLS from the first byte: it sent no greeting to a plain connection, and a second connection with implicit TLS was answered.",
+                ctx.port
+            ),
+        )
+        .fix(format!(
+            "Use implicit TLS on port {} (--tls implicit, 'SSL/TLS' in mail programs), or port 587 with STARTTLS.",
+            ctx.port
+        )),
+        Failure::Timeout { stage } => timeout(*stage, ctx),
+        Failure::Closed { stage, partial } => closed(*stage, partial.as_deref(), ctx),
+        Failure::Malformed { stage, error } => {
+            let ev = error.to_string();
+            let mut d = Draft::new(
+                c::PROTOCOL_MALFORMED_REPLY,
+                format!("{}:{} answered at {} with bytes that are not an SMTP reply.", ctx.host, ctx.port, stage_name(*stage)),
+            )
+            .evidence(ev.clone());
+            if let Some(what) = foreign_protocol(&ev) {
+                d = d.hint(format!("That looks like {what}, not an SMTP server: check the host and port."));
+            }
+            d
+        }
+        Failure::Reply { stage, reply } => reply_failure(*stage, reply, ctx),
+        Failure::StartTlsNotOffered => {
+            let mut d = Draft::new(
+                c::STARTTLS_NOT_OFFERED,
+                format!("{} did not offer STARTTLS on port {}, so the connection cannot be encrypted there.", who(ctx), ctx.port),
+            );
+            if provider.is_some() {
+                d = d.hint("This provider always offers STARTTLS on its submission port: something between you and it (a firewall with SMTP inspection, or a hosting provider's redirect) removed it.");
+            }
+            d
+        }
+        Failure::StartTlsInjection { bytes } => Draft::new(
+            c::STARTTLS_INJECTION,
+            "Bytes arrived after the server's 220 to STARTTLS and before the TLS handshake; they were discarded and no credentials were sent.",
+        )
+        .evidence(bytes.clone()),
+        Failure::AuthNotOffered { tls } => {
+            let mut d = if *tls {
+                Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH, even after TLS.", who(ctx)))
+            } else {
+                Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH on the unencrypted connection.", who(ctx)))
+                    .fix("Most servers announce AUTH only after TLS: use --tls starttls on 587 or --tls implicit on 465.")
+            };
+            if ctx.port == 25 {
+                d = d.hint("Port 25 is for server-to-server mail (MX); mail programs submit on 587 or 465 with a login.");
+            }
+            d
+        }
+        Failure::MechanismUnsupported { wanted, offered } => {
+            let list = if offered.is_empty() { "nothing".to_owned() } else { offered.join(" ") };
+            let summary = match wanted {
+                Some(w) => format!("{} does not offer the {w} mechanism; it offers: {list}.", who(ctx)),
+                None => format!("{} offers no mechanism smtprobe can use; it offers: {list}.", who(ctx)),
+            };
+            Draft::new(c::AUTH_MECHANISM_UNSUPPORTED, summary)
+        }
+        Failure::PlaintextAuthRefused => Draft::new(
+            c::AUTH_PLAINTEXT_REFUSED,
+            format!("The connection to {}:{} is not encrypted, so smtprobe did not send the password.", ctx.host, ctx.port),
+        ),
+        Failure::AuthProtocol { reply, reason } => {
+            if let Some(json) = oauth_error_challenge(reply) {
+                return Draft::new(
+                    c::AUTH_OAUTH_TOKEN_REJECTED,
+                    format!("{} rejected the OAuth token: {json}.", who(ctx)),
+                )
+                .evidence(reply.display_lines().join("\n"));
+            }
+            Draft::new(
+                c::AUTH_PROTOCOL_VIOLATION,
+                format!("{} broke the AUTH exchange: {reason} ({}).", who(ctx), code_tag(reply)),
+            )
+            .evidence(reply.display_lines().join("\n"))
+        }
+        Failure::Unsolicited { stage, bytes } => Draft::new(
+            c::PROTOCOL_UNEXPECTED_REPLY,
+            format!("{} sent data at {} that no command asked for.", who(ctx), stage_name(*stage)),
+        )
+        .evidence(bytes.clone()),
+    }
+}
+
+fn dns(kind: DnsErrorKind, detail: &str, ctx: &Context) -> Draft {
+    match kind {
+        DnsErrorKind::NoSuchHost => {
+            let suggestions = providers::suggest_hosts(ctx.host);
+            let mut d = Draft::new(c::DNS_NO_SUCH_HOST, format!("The host name {} does not exist in DNS.", ctx.host))
+                .evidence(detail);
+            if let Some(first) = suggestions.first() {
+                d = d.fix(format!("Did you mean {first}? Check the spelling of the host name."));
+            }
+            d
+        }
+        DnsErrorKind::LookupFailed => Draft::new(
+            c::DNS_LOOKUP_FAILED,
+            format!("The DNS lookup for {} failed; the name may be fine, but the resolver did not answer.", ctx.host),
+        )
+        .evidence(detail),
+    }
+}
+
+/// RFC 6409 / RFC 8314 ports and the one to try instead.
+fn alternative_port(port: u16) -> Option<(u16, TlsMode)> {
+    match port {
+        587 => Some((465, TlsMode::Implicit)),
+        465 => Some((587, TlsMode::Starttls)),
+        25 => Some((587, TlsMode::Starttls)),
+        _ => None,
+    }
+}
+
+fn connect(attempts: &[ConnectAttempt], ctx: &Context) -> Draft {
+    let failed: Vec<&ConnectAttempt> = attempts.iter().filter(|a| a.error.is_some()).collect();
+    let v4: Vec<&ConnectAttempt> = failed
+        .iter()
+        .copied()
+        .filter(|a| a.addr.is_ipv4())
+        .collect();
+    let v6: Vec<&ConnectAttempt> = failed
+        .iter()
+        .copied()
+        .filter(|a| a.addr.is_ipv6())
+        .collect();
+    let v6_unreachable = !v6.is_empty()
+        && v6
+            .iter()
+            .all(|a| a.error == Some(ConnectErrorKind::Unreachable));
+    // IPv6 "network unreachable" only says this machine has no IPv6; the verdict comes
+    // from what IPv4 did.
+    let ipv6_hint = v6_unreachable && !v4.is_empty();
+    let judged = if ipv6_hint { &v4 } else { &failed };
+    let kind = judge(judged);
+    let evidence = attempts
+        .iter()
+        .map(|a| match a.error {
+            Some(_) => format!("{}: {} ({:.0} ms)", a.addr, a.detail, a.ms),
+            None => format!("{}: connected", a.addr),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let n = judged.len();
+    let family = if ipv6_hint { "IPv4 " } else { "" };
+    let addrs = if n == 1 {
+        format!("its {family}address")
+    } else {
+        format!("all {n} {family}addresses")
+    };
+    let target = format!("{}:{}", ctx.host, ctx.port);
+    let mut d = match kind {
+        Some(ConnectErrorKind::Refused) => Draft::new(
+            c::CONNECT_REFUSED,
+            format!("{target} refused the connection on {addrs}."),
+        ),
+        Some(ConnectErrorKind::Timeout) => Draft::new(
+            c::CONNECT_TIMEOUT,
+            format!("Connecting to {target} timed out: nothing answered on {addrs}."),
+        ),
+        Some(ConnectErrorKind::Unreachable) => Draft::new(
+            c::CONNECT_UNREACHABLE,
+            format!("{target} is unreachable from this machine."),
+        ),
+        Some(ConnectErrorKind::Other) | None => {
+            if attempts.is_empty() {
+                Draft::new(
+                    c::CONNECT_UNREACHABLE,
+                    format!("{} resolved to no address to connect to.", ctx.host),
+                )
+            } else {
+                Draft::new(
+                    c::CONNECT_UNREACHABLE,
+                    format!("Could not connect to {target} (see the errors below)."),
+                )
+            }
+        }
+    }
+    .evidence(evidence);
+    if matches!(
+        kind,
+        Some(ConnectErrorKind::Timeout | ConnectErrorKind::Refused)
+    ) {
+        if let Some((alt, mode)) = alternative_port(ctx.port) {
+            let verb = if kind == Some(ConnectErrorKind::Timeout) {
+                "timed out"
+            } else {
+                "was refused"
+            };
+            d = d.fix(format!(
+                "Port {} {verb}: many hosting providers and clouds block outgoing mail ports (25, 465, 587). Try port {alt} with {} (--port {alt} --tls {}); if that fails too, ask your provider to unblock outgoing SMTP or use their relay.",
+                ctx.port,
+                providers::mode_label(mode),
+                mode.as_str()
+            ));
+        }
+        if ctx.port == 25 {
+            d = d.hint("Port 25 is for server-to-server mail and most residential and cloud networks block it; submit on 587 or 465.");
+        }
+    }
+    if ipv6_hint {
+        d = d.hint("The IPv6 addresses are unreachable (this network has no IPv6 route); use -4 to try IPv4 only and keep the output focused.");
+    }
+    d
+}
+
+/// The verdict over a set of failed attempts: all refused → refused; any timeout →
+/// timeout; all unreachable → unreachable; else refused if any, else other.
+fn judge(set: &[&ConnectAttempt]) -> Option<ConnectErrorKind> {
+    let is = |k: ConnectErrorKind| move |a: &&ConnectAttempt| a.error == Some(k);
+    if set.is_empty() {
+        None
+    } else if set.iter().all(is(ConnectErrorKind::Refused)) {
+        Some(ConnectErrorKind::Refused)
+    } else if set.iter().any(is(ConnectErrorKind::Timeout)) {
+        Some(ConnectErrorKind::Timeout)
+    } else if set.iter().all(is(ConnectErrorKind::Unreachable)) {
+        Some(ConnectErrorKind::Unreachable)
+    } else if set.iter().any(is(ConnectErrorKind::Refused)) {
+        Some(ConnectErrorKind::Refused)
+    } else {
+        Some(ConnectErrorKind::Other)
+    }
+}
+
+/// True when a certificate SAN (possibly a `*.` wildcard, RFC 6125 §6.4.3) covers `host`.
+fn san_covers(san: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    if san.eq_ignore_ascii_case(host) {
+        return true;
+    }
+    match (san.strip_prefix("*."), host.split_once('.')) {
+        (Some(suffix), Some((label, rest))) => {
+            !label.is_empty() && rest.eq_ignore_ascii_case(suffix)
+        }
+        _ => false,
+    }
+}
+
+fn cert_evidence(cert: &CertSummary) -> String {
+    let mut parts = vec![
+        format!("subject: {}", cert.subject),
+        format!("issuer: {}", cert.issuer),
+    ];
+    if !cert.sans.is_empty() {
+        parts.push(format!("names: {}", cert.sans.join(", ")));
+    }
+    if !cert.not_before.is_empty() || !cert.not_after.is_empty() {
+        parts.push(format!("valid: {} to {}", cert.not_before, cert.not_after));
+    }
+    parts.join("\n")
+}
+
+/// The certificate's common name or organisation, for "issued by X".
+fn short_name(dn: &str) -> &str {
+    for key in ["CN=", "O="] {
+        if let Some(part) = dn
+            .split([',', '/'])
+            .map(str::trim)
+            .find(|p| p.starts_with(key))
+        {
+            return &part[key.len()..];
+        }
+    }
+    dn
+}
+
+fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
+    let host_provider = providers::all().iter().find(|p| p.matches_host(ctx.host));
+    let cert = t.certificate.as_ref();
+    let when = if t.after_starttls {
+        "after STARTTLS"
+    } else {
+        "at connect (implicit TLS)"
+    };
+    let d = match &t.kind {
+        TlsFailureKind::ClearTextReply { first_line } => Draft::new(
+            c::TLS_IMPLICIT_ON_STARTTLS_PORT,
+            format!(
+                "Port {} speaks STARTTLS (or plain SMTP), not implicit TLS: it answered the TLS hello in clear text with \"{first_line}\".",
+                ctx.port
+            ),
+        )
+        .evidence(first_line.clone())
+        .fix(format!(
+            "Use STARTTLS on port {} (--tls starttls, 'STARTTLS' in mail programs), or port 465 with implicit TLS.",
+            ctx.port
+        )),
+        TlsFailureKind::UntrustedIssuer | TlsFailureKind::BadCertificate { .. } => {
+            let issuer = cert.map(|c| short_name(&c.issuer).to_owned());
+            let self_signed = cert.is_some_and(|c| !c.issuer.is_empty() && c.issuer == c.subject);
+            let mut s = match (&issuer, self_signed) {
+                (_, true) => format!("The certificate of {} is self-signed, so it cannot be verified", ctx.host),
+                (Some(i), false) => format!("The certificate of {} was issued by {i:?}, which is not a trusted authority", ctx.host),
+                (None, false) => format!("The certificate of {} is not trusted", ctx.host),
+            };
+            if let TlsFailureKind::BadCertificate { detail } = &t.kind {
+                s.push_str(&format!(" ({detail})"));
+            }
+            s.push('.');
+            let mut d = Draft::new(c::TLS_UNTRUSTED_CERTIFICATE, s);
+            if let Some(p) = host_provider {
+                d.summary.push_str(&format!(
+                    " {} always uses publicly trusted certificates, so this looks like interception: antivirus mail scanning, a corporate proxy or your hosting provider answered instead.",
+                    p.display_name
+                ));
+            }
+            d
+        }
+        TlsFailureKind::Expired => {
+            let s = match cert.map(|c| c.not_after.as_str()).filter(|s| !s.is_empty()) {
+                Some(date) => format!("The certificate of {} expired on {date}.", ctx.host),
+                None => format!("The certificate of {} has expired.", ctx.host),
+            };
+            Draft::new(c::TLS_EXPIRED_CERTIFICATE, s)
+        }
+        TlsFailureKind::NotYetValid => {
+            let s = match cert.map(|c| c.not_before.as_str()).filter(|s| !s.is_empty()) {
+                Some(date) => format!("The certificate of {} is not valid before {date}: check this machine's clock.", ctx.host),
+                None => format!("The certificate of {} is not valid yet: check this machine's clock.", ctx.host),
+            };
+            Draft::new(c::TLS_EXPIRED_CERTIFICATE, s)
+        }
+        TlsFailureKind::NameMismatch => {
+            let names = cert.map(|c| c.sans.join(", ")).filter(|s| !s.is_empty());
+            let mut s = match names {
+                Some(n) => format!("The certificate does not cover {}: it is for {n}.", ctx.host),
+                None => format!("The certificate does not cover {}.", ctx.host),
+            };
+            if let Some(p) = host_provider {
+                s.push_str(&format!(
+                    " It is not the certificate of {}: this looks like interception by your hosting provider or network.",
+                    p.display_name
+                ));
+                return finish_tls(Draft::new(c::TLS_HOSTNAME_MISMATCH, s).fix(format!(
+                    "Something between you and {} answers in its place. Ask your hosting provider or network administrator to stop redirecting outgoing SMTP (cPanel/WHM: 'SMTP Restrictions'), or use their own relay as documented; never disable certificate checks to get around it.",
+                    p.display_name
+                )), t, ctx);
+            }
+            Draft::new(c::TLS_HOSTNAME_MISMATCH, s)
+        }
+        TlsFailureKind::Handshake { detail } => Draft::new(
+            c::TLS_HANDSHAKE_FAILED,
+            format!("The TLS handshake with {}:{} failed {when}: {detail}.", ctx.host, ctx.port),
+        ),
+        TlsFailureKind::ClosedDuringHandshake => {
+            let mut d = Draft::new(
+                c::TLS_HANDSHAKE_FAILED,
+                format!("{}:{} closed the connection during the TLS handshake {when}.", ctx.host, ctx.port),
+            );
+            if !t.after_starttls && matches!(ctx.port, 25 | 587) {
+                d = d.hint(format!("Port {} usually speaks STARTTLS, not implicit TLS: try --tls starttls.", ctx.port));
+            }
+            d
+        }
+    };
+    finish_tls(d, t, ctx)
+}
+
+/// Adds the certificate as evidence, and notes a certificate for another name on a
+/// provider's host.
+fn finish_tls(mut d: Draft, t: &TlsFailure, ctx: &Context) -> Draft {
+    let host_provider = providers::all().iter().find(|p| p.matches_host(ctx.host));
+    let cert = t.certificate.as_ref();
+    let covers = cert.map(|c| c.sans.iter().any(|s| san_covers(s, ctx.host)));
+    if d.evidence.is_none() {
+        if let TlsFailureKind::Handshake { detail } | TlsFailureKind::BadCertificate { detail } =
+            &t.kind
+        {
+            if cert.is_none() {
+                d = d.evidence(detail.clone());
+            }
+        }
+    }
+    if let Some(cert) = cert {
+        if d.evidence.is_none() {
+            d = d.evidence(cert_evidence(cert));
+        }
+        if host_provider.is_some()
+            && covers == Some(false)
+            && !matches!(t.kind, TlsFailureKind::NameMismatch)
+        {
+            d = d.hint(format!(
+                "The certificate names {} instead of {}: another server answered (interception).",
+                cert.sans.join(", "),
+                ctx.host
+            ));
+        }
+    }
+    d
+}
+
+fn timeout(stage: Stage, ctx: &Context) -> Draft {
+    let mut d = Draft::new(
+        c::SERVER_TIMEOUT,
+        format!(
+            "{}:{} stopped answering while waiting for {}.",
+            ctx.host,
+            ctx.port,
+            stage_wait(stage)
+        ),
+    );
+    if stage == Stage::Greeting && ctx.port == 465 && ctx.mode != TlsMode::Implicit {
+        d = d.fix("Port 465 expects TLS from the first byte and never greets a plain connection: use --tls implicit, or port 587 with STARTTLS.");
+    }
+    if stage == Stage::Data {
+        d = d.hint("The server did not confirm the message: it may or may not have been accepted; check the recipient's mailbox before resending.");
+    }
+    d
+}
+
+fn closed(stage: Stage, partial: Option<&str>, ctx: &Context) -> Draft {
+    let mut d = Draft::new(
+        c::SERVER_CLOSED,
+        format!(
+            "{}:{} closed the connection at {} without an explaining reply.",
+            ctx.host,
+            ctx.port,
+            stage_name(stage)
+        ),
+    )
+    .evidence(partial.unwrap_or_default());
+    match stage {
+        Stage::Greeting => {
+            d = d.hint("A close before the greeting usually means the server refuses your IP address, or expects TLS first (port 465).");
+        }
+        Stage::Auth => {
+            d = d.hint(
+                "Some servers drop the connection after a failed login instead of replying 535.",
+            );
+        }
+        _ => {}
+    }
+    d
+}
+
+/// Recognises other protocols in what arrived instead of an SMTP reply.
+fn foreign_protocol(text: &str) -> Option<&'static str> {
+    let t = text.to_ascii_lowercase();
+    [
+        ("ssh-", "an SSH server"),
+        ("http/", "a web server"),
+        ("+ok", "a POP3 server"),
+        ("* ok", "an IMAP server"),
+        ("\\x16\\x03", "TLS (the port expects implicit TLS)"),
+    ]
+    .iter()
+    .find(|(k, _)| t.contains(k))
+    .map(|(_, v)| *v)
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Dns => "name resolution",
+        Stage::Connect => "connect",
+        Stage::Tls => "the TLS handshake",
+        Stage::Greeting => "the greeting",
+        Stage::Ehlo => "EHLO",
+        Stage::Starttls => "STARTTLS",
+        Stage::Auth => "AUTH",
+        Stage::Mail => "MAIL FROM",
+        Stage::Rcpt => "RCPT TO",
+        Stage::Data => "DATA",
+        Stage::Quit => "QUIT",
+    }
+}
+
+fn stage_wait(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Greeting => "its greeting",
+        Stage::Ehlo => "the reply to EHLO",
+        Stage::Starttls => "the reply to STARTTLS",
+        Stage::Auth => "the reply to AUTH",
+        Stage::Mail => "the reply to MAIL FROM",
+        Stage::Rcpt => "the reply to RCPT TO",
+        Stage::Data => "the reply to the message",
+        Stage::Quit => "the reply to QUIT",
+        Stage::Tls => "the TLS handshake",
+        Stage::Dns | Stage::Connect => "the connection",
+    }
+}
+
+/// `535 5.7.8`, or `535` without an enhanced code.
+fn code_tag(reply: &Reply) -> String {
+    match reply.enhanced() {
+        Some(e) => format!("{} {e}", reply.code()),
+        None => reply.code().to_string(),
+    }
+}
+
+/// The reply text lower-cased with whitespace runs collapsed, for key-word matching.
+fn words(reply: &Reply) -> String {
+    reply
+        .joined_text()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn has_any(text: &str, keys: &[&str]) -> bool {
+    keys.iter().any(|k| text.contains(k))
+}
+
+/// A decoded OAuth error challenge (RFC 7628 §3.2.2: a 334 whose base64 text is a JSON
+/// object with `status`), rendered as `status 400, scope …`.
+fn oauth_error_challenge(reply: &Reply) -> Option<String> {
+    if reply.code() != 334 {
+        return None;
+    }
+    let raw: Vec<u8> = reply.raw_texts().flat_map(|t| t.iter().copied()).collect();
+    oauth_error_text(&raw)
+}
+
+fn oauth_error_text(b64: &[u8]) -> Option<String> {
+    let decoded = sasl::decode_challenge(b64)?;
+    let v: serde_json::Value = serde_json::from_slice(&decoded).ok()?;
+    let status = v.get("status")?;
+    let status = status
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| status.to_string());
+    let mut s = format!("OAuth error status {status}");
+    if let Some(scope) = v.get("scope").and_then(|x| x.as_str()) {
+        s.push_str(&format!(", required scope {scope}"));
+    }
+    if let Some(schemes) = v.get("schemes").and_then(|x| x.as_str()) {
+        s.push_str(&format!(", schemes {schemes}"));
+    }
+    Some(crate::protocol::escape_str(&s))
+}
+
+/// The OAuth error from a 334 challenge in the transcript, if one was recorded.
+fn oauth_error_in_transcript(transcript: &[Entry]) -> Option<String> {
+    transcript
+        .iter()
+        .rev()
+        .filter(|e| e.dir == Direction::Server)
+        .find_map(|e| {
+            let rest = e.text.strip_prefix("334")?;
+            oauth_error_text(rest.trim().as_bytes())
+        })
+}
+
+fn reply_failure(stage: Stage, reply: &Reply, ctx: &Context) -> Draft {
+    let tag = code_tag(reply);
+    let text = words(reply);
+    let evidence = reply.display_lines().join("\n");
+    let who = who(ctx);
+    let at = stage_name(stage);
+    let class = reply.class();
+    // RFC 5321 §3.8: 421 may come at any time and always closes the connection.
+    if reply.code() == 421 {
+        let mut d = Draft::new(
+            c::SERVER_UNAVAILABLE,
+            format!("{who} is unavailable and closed the connection at {at} ({tag})."),
+        )
+        .evidence(evidence);
+        if has_any(&text, &["too many"]) {
+            d = d.hint("The server counts too many connections or attempts from you: close other programs using it and wait.");
+        }
+        return d;
+    }
+    let d = match stage {
+        Stage::Greeting if class >= 4 => Draft::new(
+            c::GREETING_REJECTED,
+            format!("{who} refused the connection in its greeting ({tag})."),
+        ),
+        Stage::Ehlo if class >= 4 => {
+            Draft::new(c::EHLO_REJECTED, format!("{who} rejected EHLO ({tag})."))
+        }
+        Stage::Starttls if class >= 4 => Draft::new(
+            c::STARTTLS_REJECTED,
+            format!("{who} refused to start TLS ({tag})."),
+        ),
+        Stage::Auth => auth_reply(reply, &text, ctx, &who, &tag),
+        Stage::Mail | Stage::Rcpt | Stage::Data if class >= 4 => {
+            send_reply(stage, reply, &text, ctx, &who, &tag)
+        }
+        _ => Draft::new(
+            c::PROTOCOL_UNEXPECTED_REPLY,
+            format!("{who} answered {at} with {tag}, which the protocol does not allow there."),
+        ),
+    };
+    d.evidence(evidence)
+}
+
+fn auth_reply(reply: &Reply, text: &str, ctx: &Context, who: &str, tag: &str) -> Draft {
+    let code = reply.code();
+    let e = reply.enhanced().map(|e| (e.subject, e.detail));
+    let oauth = ctx.mechanism.is_some_and(|m| {
+        m.eq_ignore_ascii_case("XOAUTH2") || m.eq_ignore_ascii_case("OAUTHBEARER")
+    });
+    // RFC 7628 §3.2.2: an error challenge (334 + base64 JSON) instead of a final reply.
+    if let Some(json) = oauth_error_challenge(reply) {
+        return Draft::new(
+            c::AUTH_OAUTH_TOKEN_REJECTED,
+            format!("{who} rejected the OAuth access token ({json})."),
+        );
+    }
+    let oauth_error = oauth_error_in_transcript(ctx.transcript);
+    // RFC 3207 §4 / RFC 4954 §6: 530 5.7.0 "Must issue a STARTTLS command first", 538
+    // 5.7.11 "Encryption required for requested authentication mechanism".
+    if code == 538
+        || code == 523
+        || matches!(e, Some((7, 10 | 11)))
+        || (code == 530 && has_any(text, &["starttls", "tls", "encrypt", "secure"]))
+    {
+        return Draft::new(
+            c::AUTH_REQUIRES_TLS,
+            format!("{who} refuses to authenticate before TLS ({tag})."),
+        )
+        .fix("Use STARTTLS on 587 (--tls starttls) or implicit TLS on 465 (--tls implicit).");
+    }
+    // Microsoft: 535 5.7.139 "SmtpClientAuthentication is disabled"; RFC 5248 X.7.13
+    // "User account disabled".
+    if matches!(e, Some((7, 139 | 13)))
+        || has_any(
+            text,
+            &[
+                "smtpclientauthentication",
+                "basic authentication is disabled",
+                "account disabled",
+                "account is disabled",
+            ],
+        )
+    {
+        return Draft::new(
+            c::AUTH_DISABLED_BY_PROVIDER,
+            format!("{who} has password login (SMTP AUTH) disabled for this account ({tag})."),
+        );
+    }
+    if has_any(text, &["too many", "#auth005"]) {
+        return Draft::new(
+            c::AUTH_TOO_MANY_ATTEMPTS,
+            format!("{who} is throttling logins: too many attempts ({tag})."),
+        );
+    }
+    // Gmail 534 5.7.14 "Please log in via your web browser"; RFC 4954 432 4.7.12
+    // "A password transition is needed".
+    if matches!(e, Some((7, 14)))
+        || has_any(
+            text,
+            &["web browser", "webloginrequired", "signin/continue"],
+        )
+    {
+        return Draft::new(
+            c::AUTH_WEB_LOGIN_REQUIRED,
+            format!("{who} blocked the sign-in until you log in with a web browser ({tag})."),
+        );
+    }
+    if code == 432 || matches!(e, Some((7, 12))) {
+        return Draft::new(c::AUTH_WEB_LOGIN_REQUIRED, format!("{who} requires a password change before mail programs can log in ({tag})."))
+            .fix("Sign in on the provider's website, change the password as asked, then use the new one.");
+    }
+    let app_words = has_any(
+        text,
+        &[
+            "application-specific",
+            "app password",
+            "app-specific",
+            "invalidsecondfactor",
+        ],
+    );
+    if app_words || matches!(e, Some((7, 9))) || code == 534 {
+        if !app_words && has_any(text, &["weak", "mechanism"]) {
+            return Draft::new(
+                c::AUTH_MECHANISM_UNSUPPORTED,
+                format!("{who} considers the mechanism too weak ({tag})."),
+            )
+            .fix("Use a mechanism the server accepts (see its AUTH list) with --auth, over TLS.");
+        }
+        return Draft::new(
+            c::AUTH_APP_PASSWORD_REQUIRED,
+            format!("{who} requires an app password for this account ({tag})."),
+        );
+    }
+    if (oauth || oauth_error.is_some()) && reply.class() == 5 {
+        let detail = oauth_error.map(|e| format!(" ({e})")).unwrap_or_default();
+        return Draft::new(
+            c::AUTH_OAUTH_TOKEN_REJECTED,
+            format!("{who} rejected the OAuth access token ({tag}){detail}."),
+        );
+    }
+    if code == 535 || matches!(e, Some((7, 8))) {
+        return Draft::new(
+            c::AUTH_BAD_CREDENTIALS,
+            format!("{who} rejected the user name or password ({tag})."),
+        );
+    }
+    match code {
+        // RFC 4954 §4: 504 for an unknown mechanism.
+        504 => Draft::new(
+            c::AUTH_MECHANISM_UNSUPPORTED,
+            format!("{who} does not support the mechanism used ({tag})."),
+        ),
+        500 | 502 => Draft::new(
+            c::AUTH_NOT_OFFERED,
+            format!("{who} does not implement AUTH here ({tag})."),
+        ),
+        503 => Draft::new(
+            c::AUTH_PROTOCOL_VIOLATION,
+            format!("{who} answered AUTH with 'bad sequence of commands' ({tag})."),
+        ),
+        _ if reply.class() == 4 => Draft::new(
+            c::AUTH_TEMPORARY_FAILURE,
+            format!("{who} could not check the credentials right now ({tag})."),
+        ),
+        _ if reply.class() == 5 => Draft::new(
+            c::AUTH_REJECTED,
+            format!("{who} refused authentication ({tag})."),
+        ),
+        _ => Draft::new(
+            c::AUTH_PROTOCOL_VIOLATION,
+            format!("{who} sent {tag} where the AUTH exchange does not allow it."),
+        ),
+    }
+}
+
+fn send_reply(
+    stage: Stage,
+    reply: &Reply,
+    text: &str,
+    ctx: &Context,
+    who: &str,
+    tag: &str,
+) -> Draft {
+    let code = reply.code();
+    let e = reply.enhanced().map(|e| (e.subject, e.detail));
+    let at = stage_name(stage);
+    let auth_words = has_any(
+        text,
+        &[
+            "authentication required",
+            "not authenticated",
+            "authentication is required",
+            "must authenticate",
+        ],
+    );
+    if code == 530 || auth_words || matches!(e, Some((7, 57))) {
+        if has_any(text, &["starttls"]) {
+            return Draft::new(
+                c::AUTH_REQUIRES_TLS,
+                format!("{who} refuses {at} before TLS ({tag})."),
+            );
+        }
+        let mut d = Draft::new(
+            c::SEND_AUTH_REQUIRED,
+            format!("{who} requires authentication before {at} ({tag})."),
+        );
+        if ctx.user.is_some() {
+            d = d.hint("A user was given but the server still asks for authentication: check that the login step succeeded.");
+        }
+        return d;
+    }
+    // RFC 3463 X.2.2 "Mailbox full" is the recipient's problem, not a sending limit.
+    let mailbox_full = matches!(e, Some((2, 2)))
+        || (has_any(text, &["mailbox"]) && has_any(text, &["full", "quota"]));
+    if mailbox_full {
+        return Draft::new(
+            c::SEND_RECIPIENT_REJECTED,
+            format!("The recipient's mailbox is full ({tag})."),
+        );
+    }
+    // X.5.3 too many recipients, X.4.5 congestion (Gmail 550 5.4.5 daily limit).
+    if matches!(e, Some((5, 3) | (4, 5)))
+        || has_any(
+            text,
+            &[
+                "sending limit",
+                "limit exceeded",
+                "quota exceeded",
+                "quotaexceeded",
+                "rate limit",
+                "ratelimit",
+                "too many recipients",
+                "too many messages",
+                "sending quota",
+                "message limit",
+            ],
+        )
+    {
+        return Draft::new(
+            c::SEND_QUOTA_EXCEEDED,
+            format!("{who} refused {at}: a sending limit was reached ({tag})."),
+        );
+    }
+    // RFC 1870 §6: 552 when the size exceeds the limit; X.3.4 / X.2.3 size codes.
+    if code == 552
+        || matches!(e, Some((3, 4) | (2, 3)))
+        || has_any(
+            text,
+            &["too large", "too big", "size limit", "message size"],
+        )
+    {
+        return Draft::new(
+            c::SEND_MESSAGE_TOO_LARGE,
+            format!("{who} refused the message as too large ({tag})."),
+        );
+    }
+    if code == 555 || code == 501 || code == 500 || matches!(e, Some((5, 2 | 4) | (1, 3 | 7))) {
+        return Draft::new(
+            c::SEND_SYNTAX_ERROR,
+            format!("{who} could not parse {at} ({tag})."),
+        );
+    }
+    let sender_words = has_any(
+        text,
+        &[
+            "sender",
+            "send as",
+            "not owned",
+            "relaying disallowed",
+            "from address",
+        ],
+    );
+    match stage {
+        Stage::Mail if matches!(e, Some((1, _))) || matches!(code, 550 | 553) || sender_words => {
+            Draft::new(
+                c::SEND_SENDER_REJECTED,
+                format!("{who} refused the sender address ({tag})."),
+            )
+        }
+        Stage::Data if sender_words => Draft::new(
+            c::SEND_SENDER_REJECTED,
+            format!("{who} refused the message because of its sender ({tag})."),
+        ),
+        Stage::Rcpt
+            if matches!(e, Some((1 | 2, _)))
+                || matches!(code, 450 | 550 | 551 | 553 | 554)
+                || has_any(text, &["recipient", "relay", "user unknown", "mailbox"]) =>
+        {
+            let mut d = Draft::new(
+                c::SEND_RECIPIENT_REJECTED,
+                format!("{who} refused the recipient ({tag})."),
+            );
+            if has_any(text, &["relay"]) && ctx.user.is_none() {
+                d = d.hint("'Relay access denied' to another domain means you are not logged in: give --user.");
+            }
+            d
+        }
+        _ => Draft::new(c::SEND_REJECTED, format!("{who} refused {at} ({tag}).")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
