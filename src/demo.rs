@@ -16,27 +16,90 @@ use std::time::Duration;
 /// The bundled fixtures, compiled into the binary (a test checks this list matches
 /// `fixtures/`).
 pub const BUNDLED: &[(&str, &str)] = &[
-    ("gmail-465-bad-credentials", include_str!("../fixtures/gmail-465-bad-credentials.fixture")),
-    ("gmail-465-login-ok", include_str!("../fixtures/gmail-465-login-ok.fixture")),
-    ("gmail-587-421-at-ehlo", include_str!("../fixtures/gmail-587-421-at-ehlo.fixture")),
-    ("gmail-587-421-at-mail", include_str!("../fixtures/gmail-587-421-at-mail.fixture")),
-    ("gmail-587-app-password-required", include_str!("../fixtures/gmail-587-app-password-required.fixture")),
-    ("gmail-587-auth-before-starttls", include_str!("../fixtures/gmail-587-auth-before-starttls.fixture")),
-    ("gmail-587-bad-credentials", include_str!("../fixtures/gmail-587-bad-credentials.fixture")),
-    ("gmail-587-bad-credentials-learn-more", include_str!("../fixtures/gmail-587-bad-credentials-learn-more.fixture")),
-    ("gmail-587-daily-limit", include_str!("../fixtures/gmail-587-daily-limit.fixture")),
-    ("gmail-587-mail-without-auth", include_str!("../fixtures/gmail-587-mail-without-auth.fixture")),
-    ("gmail-587-message-too-large", include_str!("../fixtures/gmail-587-message-too-large.fixture")),
-    ("gmail-587-plain-auth-ok", include_str!("../fixtures/gmail-587-plain-auth-ok.fixture")),
-    ("gmail-587-plain-send-ok", include_str!("../fixtures/gmail-587-plain-send-ok.fixture")),
-    ("gmail-587-rcpt-syntax-error", include_str!("../fixtures/gmail-587-rcpt-syntax-error.fixture")),
-    ("gmail-587-starttls-injection", include_str!("../fixtures/gmail-587-starttls-injection.fixture")),
-    ("gmail-587-starttls-stripped", include_str!("../fixtures/gmail-587-starttls-stripped.fixture")),
-    ("gmail-587-too-many-login-attempts", include_str!("../fixtures/gmail-587-too-many-login-attempts.fixture")),
-    ("gmail-587-web-login-required", include_str!("../fixtures/gmail-587-web-login-required.fixture")),
-    ("gmail-587-xoauth2-token-rejected", include_str!("../fixtures/gmail-587-xoauth2-token-rejected.fixture")),
-    ("office365-587-smtp-auth-disabled", include_str!("../fixtures/office365-587-smtp-auth-disabled.fixture")),
-    ("postfix-587-bad-credentials", include_str!("../fixtures/postfix-587-bad-credentials.fixture")),
+    (
+        "gmail-465-bad-credentials",
+        include_str!("../fixtures/gmail-465-bad-credentials.fixture"),
+    ),
+    (
+        "gmail-465-login-ok",
+        include_str!("../fixtures/gmail-465-login-ok.fixture"),
+    ),
+    (
+        "gmail-587-421-at-ehlo",
+        include_str!("../fixtures/gmail-587-421-at-ehlo.fixture"),
+    ),
+    (
+        "gmail-587-421-at-mail",
+        include_str!("../fixtures/gmail-587-421-at-mail.fixture"),
+    ),
+    (
+        "gmail-587-app-password-required",
+        include_str!("../fixtures/gmail-587-app-password-required.fixture"),
+    ),
+    (
+        "gmail-587-auth-before-starttls",
+        include_str!("../fixtures/gmail-587-auth-before-starttls.fixture"),
+    ),
+    (
+        "gmail-587-bad-credentials",
+        include_str!("../fixtures/gmail-587-bad-credentials.fixture"),
+    ),
+    (
+        "gmail-587-bad-credentials-learn-more",
+        include_str!("../fixtures/gmail-587-bad-credentials-learn-more.fixture"),
+    ),
+    (
+        "gmail-587-daily-limit",
+        include_str!("../fixtures/gmail-587-daily-limit.fixture"),
+    ),
+    (
+        "gmail-587-mail-without-auth",
+        include_str!("../fixtures/gmail-587-mail-without-auth.fixture"),
+    ),
+    (
+        "gmail-587-message-too-large",
+        include_str!("../fixtures/gmail-587-message-too-large.fixture"),
+    ),
+    (
+        "gmail-587-plain-auth-ok",
+        include_str!("../fixtures/gmail-587-plain-auth-ok.fixture"),
+    ),
+    (
+        "gmail-587-plain-send-ok",
+        include_str!("../fixtures/gmail-587-plain-send-ok.fixture"),
+    ),
+    (
+        "gmail-587-rcpt-syntax-error",
+        include_str!("../fixtures/gmail-587-rcpt-syntax-error.fixture"),
+    ),
+    (
+        "gmail-587-starttls-injection",
+        include_str!("../fixtures/gmail-587-starttls-injection.fixture"),
+    ),
+    (
+        "gmail-587-starttls-stripped",
+        include_str!("../fixtures/gmail-587-starttls-stripped.fixture"),
+    ),
+    (
+        "gmail-587-too-many-login-attempts",
+        include_str!("../fixtures/gmail-587-too-many-login-attempts.fixture"),
+    ),
+    (
+        "gmail-587-web-login-required",
+        include_str!("../fixtures/gmail-587-web-login-required.fixture"),
+    ),
+    (
+        "gmail-587-xoauth2-token-rejected",
+        include_str!("../fixtures/gmail-587-xoauth2-token-rejected.fixture"),
+    ),
+    (
+        "office365-587-smtp-auth-disabled",
+        include_str!("../fixtures/office365-587-smtp-auth-disabled.fixture"),
+    ),
+    (
+        "postfix-587-bad-credentials",
+        include_str!("../fixtures/postfix-587-bad-credentials.fixture"),
+    ),
 ];
 
 /// The password every demo uses: the replay server accepts any, and it is redacted
@@ -69,7 +132,9 @@ pub struct Scenario {
 pub fn bundled_fixtures() -> Result<Vec<Fixture>, String> {
     BUNDLED
         .iter()
-        .map(|(name, text)| Fixture::parse(text).map_err(|e| format!("fixtures/{name}.fixture: {e}")))
+        .map(|(name, text)| {
+            Fixture::parse(text).map_err(|e| format!("fixtures/{name}.fixture: {e}"))
+        })
         .collect()
 }
 
@@ -105,23 +170,77 @@ pub fn scenarios() -> Result<Vec<Scenario>, String> {
         })
         .collect();
     let find = |name: &str| fixtures.iter().find(|f| f.header.name == name).cloned();
-    if let (Some(f587), Some(f465)) = (find("gmail-587-plain-auth-ok"), find("gmail-465-login-ok")) {
-        let extra = |name: &str, story: &str, f: &Fixture, tls, cert, timeout, conns, stage, code: &str| Scenario {
-            name: name.into(),
-            story: story.into(),
-            fixture: f.clone(),
-            client_tls: tls,
-            certificate: cert,
-            timeout,
-            connections: conns,
-            expect: (stage, code.into()),
-        };
+    if let (Some(f587), Some(f465)) = (find("gmail-587-plain-auth-ok"), find("gmail-465-login-ok"))
+    {
+        let extra =
+            |name: &str, story: &str, f: &Fixture, tls, cert, timeout, conns, stage, code: &str| {
+                Scenario {
+                    name: name.into(),
+                    story: story.into(),
+                    fixture: f.clone(),
+                    client_tls: tls,
+                    certificate: cert,
+                    timeout,
+                    connections: conns,
+                    expect: (stage, code.into()),
+                }
+            };
         let t = Duration::from_secs(5);
-        out.push(extra("wrong-mode-implicit-on-587", "The app uses SSL/TLS on port 587, which speaks STARTTLS.", &f587, TlsChoice::Implicit, ServerCert::Valid, t, 1, Some(Stage::Tls), "tls.implicit-on-starttls-port"));
-        out.push(extra("wrong-mode-starttls-on-465", "The app uses STARTTLS on port 465, which expects TLS at once.", &f465, TlsChoice::Starttls, ServerCert::Valid, Duration::from_secs(1), 2, Some(Stage::Tls), "tls.starttls-on-implicit-port"));
-        out.push(extra("cert-expired", "The server presents an expired certificate.", &f465, TlsChoice::Implicit, ServerCert::Expired, t, 1, Some(Stage::Tls), "tls.expired-certificate"));
-        out.push(extra("cert-wrong-name", "The certificate names another host (interception, or a wrong host name).", &f465, TlsChoice::Implicit, ServerCert::WrongName, t, 1, Some(Stage::Tls), "tls.hostname-mismatch"));
-        out.push(extra("cert-untrusted", "The certificate is self-signed, not from a trusted authority.", &f465, TlsChoice::Implicit, ServerCert::SelfSigned, t, 1, Some(Stage::Tls), "tls.untrusted-certificate"));
+        out.push(extra(
+            "wrong-mode-implicit-on-587",
+            "The app uses SSL/TLS on port 587, which speaks STARTTLS.",
+            &f587,
+            TlsChoice::Implicit,
+            ServerCert::Valid,
+            t,
+            1,
+            Some(Stage::Tls),
+            "tls.implicit-on-starttls-port",
+        ));
+        out.push(extra(
+            "wrong-mode-starttls-on-465",
+            "The app uses STARTTLS on port 465, which expects TLS at once.",
+            &f465,
+            TlsChoice::Starttls,
+            ServerCert::Valid,
+            Duration::from_secs(1),
+            2,
+            Some(Stage::Tls),
+            "tls.starttls-on-implicit-port",
+        ));
+        out.push(extra(
+            "cert-expired",
+            "The server presents an expired certificate.",
+            &f465,
+            TlsChoice::Implicit,
+            ServerCert::Expired,
+            t,
+            1,
+            Some(Stage::Tls),
+            "tls.expired-certificate",
+        ));
+        out.push(extra(
+            "cert-wrong-name",
+            "The certificate names another host (interception, or a wrong host name).",
+            &f465,
+            TlsChoice::Implicit,
+            ServerCert::WrongName,
+            t,
+            1,
+            Some(Stage::Tls),
+            "tls.hostname-mismatch",
+        ));
+        out.push(extra(
+            "cert-untrusted",
+            "The certificate is self-signed, not from a trusted authority.",
+            &f465,
+            TlsChoice::Implicit,
+            ServerCert::SelfSigned,
+            t,
+            1,
+            Some(Stage::Tls),
+            "tls.untrusted-certificate",
+        ));
     }
     Ok(out)
 }
@@ -147,17 +266,26 @@ pub fn config_for(f: &Fixture, port: u16, tls: TlsChoice, ca_pem: &str) -> Confi
         })
         .collect();
     if let Some(user) = &f.header.user {
-        let oauth = clients.iter().any(|p| matches!(p, ClientPattern::OAuth { .. }));
+        let oauth = clients
+            .iter()
+            .any(|p| matches!(p, ClientPattern::OAuth { .. }));
         let login = clients.iter().any(|p| matches!(p, ClientPattern::Line(l) if l.to_ascii_uppercase().starts_with("AUTH LOGIN")));
         let credential = if oauth {
             Credential::OAuthToken(Secret::new("demo-oauth-token"))
         } else {
             Credential::Password {
                 secret: Secret::new(DEMO_PASSWORD),
-                choice: if login { AuthChoice::Login } else { AuthChoice::Auto },
+                choice: if login {
+                    AuthChoice::Login
+                } else {
+                    AuthChoice::Auto
+                },
             }
         };
-        c.auth = Some(AuthConfig { user: user.clone(), credential });
+        c.auth = Some(AuthConfig {
+            user: user.clone(),
+            credential,
+        });
         // A fixture recorded without TLS shows what a server does with AUTH in clear.
         c.allow_plaintext_auth = f.header.mode == TlsMode::None;
     }
@@ -174,7 +302,10 @@ pub fn config_for(f: &Fixture, port: u16, tls: TlsChoice, ca_pem: &str) -> Confi
     if let (Some(from), Some(to)) = (addr("MAIL FROM:"), addr("RCPT TO:")) {
         c.mail = Some(MailTarget { from, to: vec![to] });
     } else if let Some(from) = addr("MAIL FROM:") {
-        c.mail = Some(MailTarget { from, to: vec!["friend@example.com".into()] });
+        c.mail = Some(MailTarget {
+            from,
+            to: vec!["friend@example.com".into()],
+        });
     }
     c
 }
@@ -203,9 +334,13 @@ pub async fn run(s: &Scenario) -> Result<Outcome, String> {
         accept_timeout: Some(Duration::from_secs(30)),
         ..ReplayOptions::default()
     };
-    let server = ReplayServer::bind(s.fixture.clone(), "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?, opts)
-        .await
-        .map_err(|e| format!("replay server: {e}"))?;
+    let server = ReplayServer::bind(
+        s.fixture.clone(),
+        "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        opts,
+    )
+    .await
+    .map_err(|e| format!("replay server: {e}"))?;
     let port = server.local_addr().map_err(|e| e.to_string())?.port();
     let mut config = config_for(&s.fixture, port, s.client_tls, &server.ca_pem());
     config.timeout = s.timeout;
@@ -222,5 +357,8 @@ pub async fn run(s: &Scenario) -> Result<Outcome, String> {
     };
     let (report, results) = tokio::join!(probe::check(config), serving);
     let report = report.map_err(|e| e.to_string())?;
-    Ok(Outcome { report, server: results })
+    Ok(Outcome {
+        report,
+        server: results,
+    })
 }

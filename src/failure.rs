@@ -193,6 +193,9 @@ pub enum Failure {
     AuthNotOffered {
         /// True when AUTH is missing on an encrypted session.
         tls: bool,
+        /// True when the unencrypted session offered STARTTLS: AUTH would likely appear
+        /// after it (RFC 3207 §4.2 lets servers announce AUTH only over TLS).
+        starttls_offered: bool,
     },
     /// No mechanism both sides support (or the one forced with `--auth` is not offered).
     MechanismUnsupported {

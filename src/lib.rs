@@ -16,8 +16,8 @@
 #![warn(missing_docs)]
 
 pub mod certs;
-pub mod demo;
 pub mod cli;
+pub mod demo;
 pub mod diagnosis;
 pub mod failure;
 pub mod fixture;

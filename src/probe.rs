@@ -441,6 +441,11 @@ impl Probe {
                 user: user.as_deref(),
                 credential: shape.as_ref(),
                 sent_message,
+                mechanism: session
+                    .as_ref()
+                    .and_then(|s| s.mechanism())
+                    .map(|m| m.name()),
+                transcript: self.rec.transcript.entries(),
             },
         );
         let settings = failure.is_none().then(|| Settings {

@@ -487,7 +487,10 @@ impl Session {
         }
         let caps = self.caps.clone().unwrap_or_default();
         if !caps.offers_auth() {
-            return self.fail_and_quit(Failure::AuthNotOffered { tls: self.tls });
+            return self.fail_and_quit(Failure::AuthNotOffered {
+                tls: self.tls,
+                starttls_offered: caps.has("STARTTLS"),
+            });
         }
         let offered = caps.auth_mechanisms();
         let has = |m: Mechanism| offered.iter().any(|o| o == m.name());
@@ -557,7 +560,12 @@ impl Session {
         let (user, secret) = match self.cfg.auth.as_ref().map(|a| (&a.user, &a.credential)) {
             Some((u, Credential::Password { secret, .. })) => (u.clone(), Some(secret.clone())),
             Some((u, Credential::OAuthToken(_))) => (u.clone(), None),
-            None => return self.finish(Err(Failure::AuthNotOffered { tls: self.tls })),
+            None => {
+                return self.finish(Err(Failure::AuthNotOffered {
+                    tls: self.tls,
+                    starttls_offered: false,
+                }))
+            }
         };
         let code = reply.code();
         match state {

@@ -376,7 +376,15 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             "Bytes arrived after the server's 220 to STARTTLS and before the TLS handshake; they were discarded and no credentials were sent.",
         )
         .evidence(bytes.clone()),
-        Failure::AuthNotOffered { tls } => {
+        Failure::AuthNotOffered {
+            tls: false,
+            starttls_offered: true,
+        } => Draft::new(
+            c::AUTH_REQUIRES_TLS,
+            format!("{} offers AUTH only after STARTTLS: it did not announce AUTH on the unencrypted connection.", who(ctx)),
+        )
+        .fix("Turn on STARTTLS (--tls starttls on 587) or use implicit TLS on 465; never send the password in clear."),
+        Failure::AuthNotOffered { tls, .. } => {
             let mut d = if *tls {
                 Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH, even after TLS.", who(ctx)))
             } else {
@@ -400,6 +408,12 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             c::AUTH_PLAINTEXT_REFUSED,
             format!("The connection to {}:{} is not encrypted, so smtprobe did not send the password.", ctx.host, ctx.port),
         ),
+        Failure::OAuthRejected { challenge, reply } => Draft::new(
+            c::AUTH_OAUTH_TOKEN_REJECTED,
+            format!("{} rejected the OAuth token: {challenge}.", who(ctx)),
+        )
+        .evidence(reply.display_lines().join("\n"))
+        .fix("Get a fresh access token with the mail scope (for Google: https://mail.google.com/), check it belongs to the --user account, and pass it with --oauth2-token-env."),
         Failure::AuthProtocol { reply, reason } => {
             if let Some(json) = oauth_error_challenge(reply) {
                 return Draft::new(

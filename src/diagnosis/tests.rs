@@ -885,8 +885,27 @@ fn other_failure_variants() {
             },
             "starttls.injection",
         ),
-        (Failure::AuthNotOffered { tls: true }, "auth.not-offered"),
-        (Failure::AuthNotOffered { tls: false }, "auth.not-offered"),
+        (
+            Failure::AuthNotOffered {
+                tls: true,
+                starttls_offered: false,
+            },
+            "auth.not-offered",
+        ),
+        (
+            Failure::AuthNotOffered {
+                tls: false,
+                starttls_offered: true,
+            },
+            "auth.requires-tls",
+        ),
+        (
+            Failure::AuthNotOffered {
+                tls: false,
+                starttls_offered: false,
+            },
+            "auth.not-offered",
+        ),
         (
             Failure::MechanismUnsupported {
                 wanted: Some("CRAM-MD5".into()),
@@ -1000,7 +1019,18 @@ fn every_emitted_code_is_registered_and_every_code_is_emitted() {
     inputs.push(Some(Failure::StartTlsInjection {
         bytes: String::new(),
     }));
-    inputs.push(Some(Failure::AuthNotOffered { tls: false }));
+    inputs.push(Some(Failure::AuthNotOffered {
+        tls: false,
+        starttls_offered: false,
+    }));
+    inputs.push(Some(Failure::AuthNotOffered {
+        tls: false,
+        starttls_offered: true,
+    }));
+    inputs.push(Some(Failure::OAuthRejected {
+        challenge: "{}".into(),
+        reply: Reply::from_lines(&["535 5.7.8 no"]).unwrap(),
+    }));
     inputs.push(Some(Failure::MechanismUnsupported {
         wanted: None,
         offered: vec![],
