@@ -72,11 +72,156 @@ pub enum Command {
     /// Probe a submission server stage by stage and explain the result.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Explain a diagnosis code (auth.bad-credentials), a reply code (535) or an
+    /// enhanced status code (5.7.8).
+    Explain {
+        /// What to explain.
+        query: String,
+    },
+    /// Run every bundled scenario against the built-in replay server (no network), or
+    /// show one in full.
+    Demo {
+        /// A scenario name to show in full (see the list without it).
+        name: Option<String>,
+        /// Explain each transcript line (with NAME).
+        #[arg(long)]
+        annotate: bool,
+        /// JSON output (with NAME).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Play a fixture's server side on a local address, for testing an app against it.
+    Serve(ServeArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// Flags of `smtprobe serve`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// The fixture file to play.
+    pub fixture: PathBuf,
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:2525")]
+    pub listen: std::net::SocketAddr,
+    /// Write the generated CA certificate (PEM) here, for the client to trust.
+    #[arg(long, value_name = "PATH")]
+    pub ca_out: Option<PathBuf>,
+    /// Serve one connection; exit 0 if the client followed the fixture, 1 if not.
+    #[arg(long)]
+    pub once: bool,
+    /// Milliseconds of latency before each reply.
+    #[arg(long, value_name = "MS", default_value = "0")]
+    pub delay: u64,
+    /// Seconds to wait for each client line before answering 421.
+    #[arg(long, value_name = "SECS", default_value = "30")]
+    pub timeout: u64,
+}
+
+/// Runs `smtprobe serve`.
+pub async fn run_serve(args: ServeArgs) -> i32 {
+    let replay = crate::replay::ReplayOptions {
+        read_timeout: Duration::from_secs(args.timeout.max(1)),
+        delay: Duration::from_millis(args.delay),
+        ..crate::replay::ReplayOptions::default()
+    };
+    crate::replay::serve_main(crate::replay::ServeOptions {
+        fixture: args.fixture,
+        listen: args.listen,
+        ca_out: args.ca_out,
+        once: args.once,
+        replay,
+    })
+    .await
+}
+
+/// Runs `smtprobe explain`.
+pub fn run_explain(query: &str) -> i32 {
+    match crate::diagnosis::explain::explain(query) {
+        Ok(page) => {
+            print!("{page}");
+            if !page.ends_with('\n') {
+                println!();
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("smtprobe: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// Runs `smtprobe demo [NAME]`.
+pub async fn run_demo(name: Option<String>, annotate: bool, json: bool) -> i32 {
+    let scenarios = match crate::demo::scenarios() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("smtprobe: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    if let Some(name) = name {
+        let Some(s) = scenarios.iter().find(|s| s.name == name) else {
+            eprintln!("smtprobe: no scenario named {name:?}; run `smtprobe demo` for the list");
+            return exit::USAGE;
+        };
+        println!("# {}: {}\n", s.name, s.story);
+        return match crate::demo::run(s).await {
+            Ok(o) => {
+                print_report(&o.report, json, annotate);
+                exit_code(&o.report)
+            }
+            Err(e) => {
+                eprintln!("smtprobe: {e}");
+                exit::INTERNAL
+            }
+        };
+    }
+    let color = use_color();
+    let width = scenarios.iter().map(|s| s.name.len()).max().unwrap_or(10);
+    let mut unexpected = 0;
+    println!("smtprobe demo: {} scenarios against the built-in replay server on 127.0.0.1 (no network, no account)\n", scenarios.len());
+    for s in &scenarios {
+        match crate::demo::run(s).await {
+            Ok(o) => {
+                let ok = o.as_expected(s);
+                if !ok {
+                    unexpected += 1;
+                }
+                let code = o.report.diagnosis.code;
+                let code_shown = if color {
+                    let c = if code == "ok" { "32" } else { "33" };
+                    format!("\x1b[{c}m{code:<32}\x1b[0m")
+                } else {
+                    format!("{code:<32}")
+                };
+                let mark = if ok { "" } else { "  (UNEXPECTED: wanted " };
+                let want = if ok {
+                    String::new()
+                } else {
+                    format!("{}{})", mark, s.expect.1)
+                };
+                println!(
+                    "{:<width$}  {code_shown} {}{want}",
+                    s.name, o.report.diagnosis.summary
+                );
+            }
+            Err(e) => {
+                unexpected += 1;
+                println!("{:<width$}  error: {e}", s.name);
+            }
+        }
+    }
+    println!("\nSee one in full: smtprobe demo NAME [--annotate]; a code explained: smtprobe explain CODE");
+    if unexpected == 0 {
+        exit::OK
+    } else {
+        exit::INTERNAL
+    }
 }
 
 /// `--tls` values.
@@ -160,6 +305,9 @@ pub struct CheckArgs {
     /// Explain each transcript line (human output).
     #[arg(long)]
     pub annotate: bool,
+    /// Record the session as a fixture file (created 0600, never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// Allow AUTH on an unencrypted connection (lab servers only: the password crosses
     /// the network in clear).
     #[arg(long)]
@@ -337,6 +485,13 @@ pub async fn run_check(args: CheckArgs) -> i32 {
         }
     };
     print_report(&report, args.json, args.annotate);
+    if let Some(path) = &args.record {
+        if let Err(e) = record(&report, path) {
+            eprintln!("smtprobe: --record: {e}");
+            return exit::INTERNAL;
+        }
+        eprintln!("smtprobe: recorded the session as {}", path.display());
+    }
     exit_code(&report)
 }
 
@@ -355,4 +510,70 @@ pub fn print_report(report: &Report, json: bool, annotate: bool) {
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
+/// Writes the report's transcript as a fixture, with the observed outcome as its
+/// expectation. The file is created with mode 0600 and never replaces an existing one.
+pub fn record(report: &Report, path: &std::path::Path) -> Result<(), String> {
+    use crate::fixture::{Expect, Fixture, Header};
+    use std::io::Write as _;
+    let expect = match report.failed_stage {
+        None => Expect::Ok,
+        Some(stage) => Expect::Failure {
+            stage,
+            code: report.diagnosis.code.to_owned(),
+        },
+    };
+    let name: String = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "recorded".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let header = Header {
+        name,
+        story: format!(
+            "Recorded by smtprobe: {}",
+            report.diagnosis.summary.replace(['\r', '\n'], " ")
+        ),
+        host: report.host.clone(),
+        port: report.port,
+        mode: report.mode,
+        user: report
+            .settings
+            .as_ref()
+            .and_then(|s| s.username.clone())
+            .or_else(|| {
+                report.transcript.entries().iter().find_map(|e| {
+                    e.text
+                        .strip_prefix("AUTH PLAIN <redacted: user ")
+                        .and_then(|r| r.strip_suffix('>'))
+                        .map(str::to_owned)
+                })
+            }),
+        expect,
+    };
+    let text = Fixture::from_transcript(header, report.transcript.entries()).to_text();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| {
+        format!(
+            "cannot create {}: {e} (an existing file is never overwritten)",
+            path.display()
+        )
+    })?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

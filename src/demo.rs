@@ -294,7 +294,15 @@ pub fn config_for(f: &Fixture, port: u16, tls: TlsChoice, ca_pem: &str) -> Confi
             ClientPattern::Line(l) if l.to_ascii_uppercase().starts_with(prefix) => {
                 let start = l.find('<')? + 1;
                 let end = l[start..].find('>')? + start;
-                Some(l[start..end].to_owned())
+                let a = &l[start..end];
+                // Patterned addresses (`{any}`) stand for whatever the app sent.
+                Some(
+                    if crate::protocol::command::check_mailbox("address", a).is_ok() {
+                        a.to_owned()
+                    } else {
+                        "friend@example.com".to_owned()
+                    },
+                )
             }
             _ => None,
         })
@@ -344,6 +352,7 @@ pub async fn run(s: &Scenario) -> Result<Outcome, String> {
     let port = server.local_addr().map_err(|e| e.to_string())?.port();
     let mut config = config_for(&s.fixture, port, s.client_tls, &server.ca_pem());
     config.timeout = s.timeout;
+    config.validate().map_err(|e| e.to_string())?;
     let conns = s.connections;
     let serving = async {
         let mut results = Vec::new();

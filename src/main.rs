@@ -28,6 +28,13 @@ fn main() {
             cli::exit::OK
         }
         Command::Check(args) => runtime().block_on(cli::run_check(args)),
+        Command::Explain { query } => cli::run_explain(&query),
+        Command::Demo {
+            name,
+            annotate,
+            json,
+        } => runtime().block_on(cli::run_demo(name, annotate, json)),
+        Command::Serve(args) => runtime().block_on(cli::run_serve(args)),
     };
     std::process::exit(code);
 }

@@ -121,6 +121,7 @@ impl Report {
         }
         out.push('\n');
         let _ = writeln!(out, "{}", p.bold("Transcript"));
+        let mut annotator = crate::diagnosis::annotate::Annotator::new();
         for e in self.transcript.entries() {
             let lock = if e.tls { "🔒" } else { "  " };
             let (marker, text) = match e.dir {
@@ -130,7 +131,7 @@ impl Report {
             };
             let _ = writeln!(out, "  {:>8.1} {lock} {marker} {text}", e.ms);
             if style.annotate {
-                if let Some(note) = (style.annotator)(e) {
+                if let Some(note) = annotator.annotate(e) {
                     let _ = writeln!(out, "  {:>8} {}", "", p.dim(&format!("   ↳ {note}")));
                 }
             }
@@ -217,10 +218,8 @@ pub fn mode_words(mode: TlsMode) -> &'static str {
 pub struct Style {
     /// ANSI colour (only on a terminal, and not with NO_COLOR).
     pub color: bool,
-    /// Explain each transcript line.
+    /// Explain each transcript line (the diagnosis layer's teaching view).
     pub annotate: bool,
-    /// The annotation function (the diagnosis layer's teaching view).
-    pub annotator: fn(&crate::transcript::Entry) -> Option<String>,
 }
 
 impl Style {
@@ -229,7 +228,6 @@ impl Style {
         Style {
             color: false,
             annotate: false,
-            annotator: |_| None,
         }
     }
 }
