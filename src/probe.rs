@@ -276,24 +276,26 @@ impl Probe {
                     partial: None
                 })
             );
-            if silent && mode != TlsMode::Implicit && !switched {
-                if self.speaks_tls(&addrs, &tls).await {
-                    if self.config.tls == TlsChoice::Auto {
-                        self.note(format!(
-                            "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
-                            self.port
-                        ));
-                        mode = TlsMode::Implicit;
-                        switched = true;
-                        continue;
-                    }
-                    return self.finish(
-                        mode,
-                        Err(Failure::TlsExpectedByServer),
-                        Some(session),
-                        tls_info,
-                    );
+            if silent
+                && mode != TlsMode::Implicit
+                && !switched
+                && self.speaks_tls(&addrs, &tls).await
+            {
+                if self.config.tls == TlsChoice::Auto {
+                    self.note(format!(
+                        "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
+                        self.port
+                    ));
+                    mode = TlsMode::Implicit;
+                    switched = true;
+                    continue;
                 }
+                return self.finish(
+                    mode,
+                    Err(Failure::TlsExpectedByServer),
+                    Some(session),
+                    tls_info,
+                );
             }
             return self.finish(mode, result, Some(session), tls_info);
         }

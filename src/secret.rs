@@ -45,7 +45,7 @@ impl Drop for Secret {
         // SAFETY-free approach: replace with zeros of the same length through safe API.
         let len = self.0.len();
         self.0.clear();
-        self.0.extend(std::iter::repeat('\0').take(len));
+        self.0.extend(std::iter::repeat_n('\0', len));
         self.0.clear();
     }
 }
