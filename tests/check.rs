@@ -225,17 +225,7 @@ async fn without_ca_file_the_test_ca_is_not_trusted() {
     let script = vec![Step::StartTls];
     let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
     let out = smtprobe(
-        vec![
-            "check".into(),
-            "localhost".into(),
-            "--connect-to".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            server.addr.port().to_string(),
-            "--tls".into(),
-            "implicit".into(),
-            "--json".into(),
-        ],
+        args_without_ca(&server, &["--tls", "implicit", "--json"]),
         vec![],
     )
     .await;
@@ -375,19 +365,10 @@ async fn starttls_against_implicit_port_is_confirmed_with_a_second_connection() 
     // First connection: the client waits for a greeting that never comes (the server
     // waits for a ClientHello). Second: a TLS handshake works.
     let first = vec![Step::Sleep(Duration::from_secs(3))];
-    let second = vec![
-        Step::StartTls,
-        s("220 mx ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-mx
-           250 AUTH PLAIN"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ];
+    let second = implicit_greeting_then_quit();
     let server = Server::start(&pki, ServerCert::Valid, vec![first, second]).await;
     let mut a = args(&server, &ca, &["--tls", "starttls", "--json"]);
-    let t = a.iter().position(|x| x == "--timeout").unwrap();
-    a[t + 1] = "1".into();
+    set_timeout(&mut a, "1");
     let out = smtprobe(a, vec![]).await;
     let j = json(&out);
     assert_eq!(j["diagnosis"]["code"], "tls.starttls-on-implicit-port");
@@ -400,15 +381,7 @@ async fn auto_mode_switches_to_implicit_and_says_so() {
     let pki = pki();
     let (_d, ca) = ca_file(&pki);
     let first = vec![Step::Sleep(Duration::from_secs(3))];
-    let probe = vec![
-        Step::StartTls,
-        s("220 mx ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-mx
-           250 AUTH PLAIN"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ];
+    let probe = implicit_greeting_then_quit();
     let real = vec![
         Step::StartTls,
         s("220 mx ESMTP"),
@@ -424,8 +397,7 @@ async fn auto_mode_switches_to_implicit_and_says_so() {
     ];
     let server = Server::start(&pki, ServerCert::Valid, vec![first, probe, real]).await;
     let mut a = args(&server, &ca, &["--user", "you@gmail.com", "--json"]);
-    let t = a.iter().position(|x| x == "--timeout").unwrap();
-    a[t + 1] = "1".into();
+    set_timeout(&mut a, "1");
     let out = smtprobe(a, pw_env()).await;
     let j = json(&out);
     assert_eq!(j["outcome"], "ok", "{j:#}");
@@ -505,8 +477,7 @@ async fn trickling_server_does_not_extend_the_deadline() {
     )];
     let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
     let mut a = args(&server, &ca, &["--tls", "none", "--json"]);
-    let t = a.iter().position(|x| x == "--timeout").unwrap();
-    a[t + 1] = "1".into();
+    set_timeout(&mut a, "1");
     let started = Instant::now();
     let out = smtprobe(a, vec![]).await;
     // The greeting would take ~11 s at this rate; the deadline is 1 s per wait. The bound

@@ -244,8 +244,9 @@ pub async fn smtprobe(args: Vec<String>, env: Vec<(&'static str, String)>) -> Ou
     .unwrap()
 }
 
-/// Builds the usual argument list: check localhost via 127.0.0.1 on the server's port.
-pub fn args(server: &Server, ca: &std::path::Path, extra: &[&str]) -> Vec<String> {
+/// Arguments to check `localhost` through 127.0.0.1 on the server's port, trusting only
+/// the web PKI roots.
+pub fn args_without_ca(server: &Server, extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = vec![
         "check".into(),
         "localhost".into(),
@@ -253,8 +254,6 @@ pub fn args(server: &Server, ca: &std::path::Path, extra: &[&str]) -> Vec<String
         "127.0.0.1".into(),
         "--port".into(),
         server.addr.port().to_string(),
-        "--ca-file".into(),
-        ca.display().to_string(),
         "--helo".into(),
         "client.test".into(),
         "--timeout".into(),
@@ -262,6 +261,34 @@ pub fn args(server: &Server, ca: &std::path::Path, extra: &[&str]) -> Vec<String
     ];
     v.extend(extra.iter().map(|s| s.to_string()));
     v
+}
+
+/// The usual arguments: [`args_without_ca`] plus `--ca-file` for the test CA.
+pub fn args(server: &Server, ca: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut v = args_without_ca(server, &["--ca-file", &ca.display().to_string()]);
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// Replaces the `--timeout` value in an argument list.
+pub fn set_timeout(args: &mut [String], secs: &str) {
+    if let Some(i) = args.iter().position(|x| x == "--timeout") {
+        args[i + 1] = secs.into();
+    }
+}
+
+/// An implicit-TLS server that greets, offers AUTH PLAIN, and expects QUIT (a
+/// credential-free check runs through it).
+pub fn implicit_greeting_then_quit() -> Vec<Step> {
+    vec![
+        Step::StartTls,
+        s("220 mx ESMTP"),
+        Step::Expect("EHLO"),
+        s("250-mx
+           250 AUTH PLAIN"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]
 }
 
 /// Parses stdout as the JSON report.
