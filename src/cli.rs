@@ -251,8 +251,13 @@ pub enum AuthArg {
 /// Flags of `smtprobe check`.
 #[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
-    /// The SMTP server, e.g. smtp.gmail.com.
-    pub host: String,
+    /// The SMTP server, e.g. smtp.gmail.com (optional with --provider).
+    #[arg(required_unless_present = "provider")]
+    pub host: Option<String>,
+    /// Fill host, port and TLS mode from a known provider's documented settings:
+    /// gmail, outlook, office365, yahoo, icloud, zoho. HOST, --port and --tls still win.
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
     /// Port (default: 587 for starttls/auto, 465 for implicit, 25 for none).
     #[arg(long)]
     pub port: Option<u16>,
@@ -372,8 +377,25 @@ fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
 
 /// Turns `check` flags into a validated [`Config`].
 pub fn config_from_args(args: &CheckArgs) -> Result<Config, UsageError> {
-    let mut c = Config::new(args.host.clone());
-    c.port = args.port;
+    let provider = match &args.provider {
+        None => None,
+        Some(name) => Some(crate::diagnosis::providers::by_name(name).ok_or_else(|| {
+            let names: Vec<&str> = crate::diagnosis::providers::all()
+                .iter()
+                .map(|p| p.name)
+                .collect();
+            UsageError(format!(
+                "--provider {name:?} is not known; known providers: {}",
+                names.join(", ")
+            ))
+        })?),
+    };
+    let host = match (&args.host, provider) {
+        (Some(h), _) => h.clone(),
+        (None, Some(p)) => p.host.to_owned(),
+        (None, None) => return Err(UsageError("HOST is required (or --provider NAME)".into())),
+    };
+    let mut c = Config::new(host);
     if args.port == Some(0) {
         return Err(UsageError("--port must be between 1 and 65535".into()));
     }
@@ -383,6 +405,24 @@ pub fn config_from_args(args: &CheckArgs) -> Result<Config, UsageError> {
         TlsArg::Implicit => TlsChoice::Implicit,
         TlsArg::None => TlsChoice::None,
     };
+    c.port = args.port;
+    if let Some(p) = provider {
+        // The provider's preferred documented setting, or the one for the port given.
+        let setting = match args.port {
+            Some(port) => p.ports.iter().find(|(pp, _)| *pp == port),
+            None => p.ports.first(),
+        };
+        if let Some(&(port, mode)) = setting {
+            c.port = Some(port);
+            if args.tls == TlsArg::Auto {
+                c.tls = match mode {
+                    crate::failure::TlsMode::Starttls => TlsChoice::Starttls,
+                    crate::failure::TlsMode::Implicit => TlsChoice::Implicit,
+                    crate::failure::TlsMode::None => TlsChoice::None,
+                };
+            }
+        }
+    }
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
         return Err(UsageError(
             "--timeout must be a number of seconds above 0 and at most 3600".into(),
@@ -576,4 +616,55 @@ pub fn record(report: &Report, path: &std::path::Path) -> Result<(), String> {
     })?;
     f.write_all(text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_args(argv: &[&str]) -> CheckArgs {
+        let mut full = vec!["smtprobe", "check"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Check(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn provider_fills_host_port_and_mode() {
+        let c = config_from_args(&check_args(&["--provider", "gmail"])).unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.effective_port(), c.tls),
+            ("smtp.gmail.com", 587, TlsChoice::Starttls)
+        );
+        let c = config_from_args(&check_args(&["--provider", "gmail", "--port", "465"])).unwrap();
+        assert_eq!((c.effective_port(), c.tls), (465, TlsChoice::Implicit));
+        let c = config_from_args(&check_args(&["--provider", "office365"])).unwrap();
+        assert_eq!(c.host, "smtp.office365.com");
+        // An explicit HOST and --tls win over the provider's defaults.
+        let c = config_from_args(&check_args(&[
+            "lab.example",
+            "--provider",
+            "gmail",
+            "--tls",
+            "implicit",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.tls),
+            ("lab.example", TlsChoice::Implicit)
+        );
+    }
+
+    #[test]
+    fn unknown_provider_lists_the_known_ones() {
+        let e = config_from_args(&check_args(&["--provider", "gmial"])).unwrap_err();
+        assert!(e.0.contains("gmail") && e.0.contains("office365"), "{e}");
+    }
+
+    #[test]
+    fn host_or_provider_is_required() {
+        assert!(Cli::try_parse_from(["smtprobe", "check"]).is_err());
+    }
 }
