@@ -1167,6 +1167,34 @@ fn send_reply(
             "from address",
         ],
     );
+    // "Relay access denied" answers RCPT, but it is about the sender: this server will
+    // not carry mail for this client (not logged in, or not allowed to send as that
+    // address) to another domain.
+    let relay_denied = has_any(
+        text,
+        &[
+            "relay access denied",
+            "relaying denied",
+            "relay not permitted",
+            "relaying disallowed",
+            "unable to relay",
+            "relay denied",
+            "not permitted to relay",
+        ],
+    );
+    if stage == Stage::Rcpt && relay_denied {
+        let mut d = Draft::new(
+            c::SEND_SENDER_REJECTED,
+            format!("{who} refused to relay the message for this sender ({tag})."),
+        )
+        .fix("Log in before sending (--user), send from an address your account owns, and submit through your own provider's server on 587 or 465.");
+        if ctx.user.is_none() {
+            d = d.hint(
+                "'Relay access denied' to another domain means you are not logged in: give --user.",
+            );
+        }
+        return d;
+    }
     match stage {
         Stage::Mail if matches!(e, Some((1, _))) || matches!(code, 550 | 553) || sender_words => {
             Draft::new(

@@ -384,7 +384,7 @@ fn sending_failures() {
         )),
         &c,
     );
-    assert_eq!(d.code, "send.recipient-rejected");
+    assert_eq!(d.code, "send.sender-rejected");
     assert!(
         d.hints.iter().any(|h| h.contains("--user")),
         "{:?}",
