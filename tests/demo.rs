@@ -116,3 +116,38 @@ async fn explain_codes_reply_codes_and_enhanced_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("auth.bad-credentials"));
 }
+
+#[tokio::test]
+async fn annotate_explains_prompts_capabilities_and_the_tls_boundary() {
+    let out = common::smtprobe(
+        vec![
+            "demo".into(),
+            "gmail-587-plain-auth-ok".into(),
+            "--annotate".into(),
+        ],
+        vec![],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Messages up to 35 MB"), "{text}");
+    assert!(text.contains("RFC 2920"), "PIPELINING explained: {text}");
+    assert!(
+        text.contains("RFC 3207"),
+        "the STARTTLS boundary is explained: {text}"
+    );
+    let out = common::smtprobe(
+        vec![
+            "demo".into(),
+            "gmail-465-login-ok".into(),
+            "--annotate".into(),
+        ],
+        vec![],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"Username:\"") && text.contains("\"Password:\""),
+        "{text}"
+    );
+}

@@ -196,3 +196,126 @@ async fn certificate_not_trusted_without_ca_file() {
     let r = check(c).await.unwrap();
     assert_eq!(code(&r), "tls.untrusted-certificate");
 }
+
+/// What swaks (a peer nobody here wrote) concluded: success, and the code of the reply
+/// that failed it (`<** 535 …` lines).
+fn swaks(args: &[String]) -> (bool, Option<u16>) {
+    let out = std::process::Command::new("swaks")
+        .args(args)
+        .output()
+        .expect("swaks is installed by scripts/real-mta.sh");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let code = text
+        .lines()
+        // `<** ` marks a failing reply in clear, `<~* ` inside TLS.
+        .filter_map(|l| l.strip_prefix("<** ").or_else(|| l.strip_prefix("<~* ")))
+        .find_map(|l| l.get(..3).and_then(|c| c.parse().ok()));
+    (out.status.success(), code)
+}
+
+#[tokio::test]
+async fn swaks_agrees_on_success_and_reply_codes() {
+    let Some(m) = mta("swaks_agrees_on_success_and_reply_codes") else {
+        return;
+    };
+    let server = |port: u16| format!("127.0.0.1:{port}");
+    struct Case {
+        name: &'static str,
+        port: u16,
+        tls: TlsChoice,
+        password: String,
+        to: Option<&'static str>,
+    }
+    let cases = [
+        Case {
+            name: "587 good password",
+            port: m.submission,
+            tls: TlsChoice::Starttls,
+            password: m.password.clone(),
+            to: None,
+        },
+        Case {
+            name: "465 good password",
+            port: m.submissions,
+            tls: TlsChoice::Implicit,
+            password: m.password.clone(),
+            to: None,
+        },
+        Case {
+            name: "587 wrong password",
+            port: m.submission,
+            tls: TlsChoice::Starttls,
+            password: "wrong-password".into(),
+            to: None,
+        },
+        Case {
+            name: "465 wrong password",
+            port: m.submissions,
+            tls: TlsChoice::Implicit,
+            password: "wrong-password".into(),
+            to: None,
+        },
+        Case {
+            name: "587 unknown recipient",
+            port: m.submission,
+            tls: TlsChoice::Starttls,
+            password: m.password.clone(),
+            to: Some("nobody@localhost.test"),
+        },
+        Case {
+            name: "587 send to self",
+            port: m.submission,
+            tls: TlsChoice::Starttls,
+            password: m.password.clone(),
+            to: Some("probe@localhost.test"),
+        },
+    ];
+    for c in cases {
+        let mut config = m.config(c.port, c.tls);
+        m.login(&mut config, &c.password, AuthChoice::Plain);
+        let mut args: Vec<String> = vec![
+            "--server".into(),
+            server(c.port),
+            "--auth".into(),
+            "PLAIN".into(),
+            "--auth-user".into(),
+            m.user.clone(),
+            "--auth-password".into(),
+            c.password.clone(),
+            "--ehlo".into(),
+            "client.test".into(),
+            "--timeout".into(),
+            "10".into(),
+        ];
+        args.push(
+            if c.tls == TlsChoice::Implicit {
+                "--tls-on-connect"
+            } else {
+                "--tls"
+            }
+            .into(),
+        );
+        match c.to {
+            Some(to) => {
+                config.mail = Some(smtprobe::probe::MailTarget {
+                    from: m.user.clone(),
+                    to: vec![to.into()],
+                });
+                args.extend(["--from".into(), m.user.clone(), "--to".into(), to.into()]);
+            }
+            None => args.extend(["--quit-after".into(), "AUTH".into()]),
+        }
+        let r = check(config).await.unwrap();
+        let (swaks_ok, swaks_code) = swaks(&args);
+        let ours = r.reply.as_ref().map(|r| r.code());
+        assert_eq!(
+            (r.ok(), ours),
+            (swaks_ok, swaks_code),
+            "{}: smtprobe {:?}, swaks {:?}",
+            c.name,
+            r.failure,
+            (swaks_ok, swaks_code)
+        );
+    }
+}
