@@ -390,6 +390,10 @@ async fn play(
     acceptor: &TlsAcceptor,
     opts: &ReplayOptions,
 ) -> ConnectionResult {
+    // Replies are small writes that follow each other (TLS tickets then the greeting,
+    // several reply lines): without TCP_NODELAY, Nagle holds the second until the client's
+    // delayed ACK, adding ~40 ms to a wait the real servers do not have.
+    let _ = stream.set_nodelay(true);
     let mut p = Player {
         script: Script::new(fixture),
         reader: LineReader::new(MAX_COMMAND_LINE),

@@ -87,6 +87,7 @@ impl Server {
                     return;
                 };
                 seen2.lock().unwrap().connections += 1;
+                let _ = tcp.set_nodelay(true);
                 let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
                 let seen3 = seen2.clone();
                 tokio::spawn(async move {
