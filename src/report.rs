@@ -143,20 +143,14 @@ impl Report {
             let _ = writeln!(out, "  cipher    {}", t.cipher);
             let _ = writeln!(out, "  verified  {}", if t.verified { "yes" } else { "no" });
             if let Some(c) = &t.certificate {
-                let _ = writeln!(out, "  subject   {}", c.subject);
-                let _ = writeln!(out, "  issuer    {}", c.issuer);
-                let _ = writeln!(out, "  names     {}", c.sans.join(", "));
-                let _ = writeln!(out, "  valid     {} to {}", c.not_before, c.not_after);
+                write_certificate(&mut out, c);
             }
         }
         if let Some(Failure::Tls(t)) = &self.failure {
             if let Some(c) = &t.certificate {
                 out.push('\n');
                 let _ = writeln!(out, "{}", p.bold("Certificate presented"));
-                let _ = writeln!(out, "  subject   {}", c.subject);
-                let _ = writeln!(out, "  issuer    {}", c.issuer);
-                let _ = writeln!(out, "  names     {}", c.sans.join(", "));
-                let _ = writeln!(out, "  valid     {} to {}", c.not_before, c.not_after);
+                write_certificate(&mut out, c);
             }
         }
         out.push('\n');
@@ -202,6 +196,13 @@ impl Report {
         }
         out
     }
+}
+
+fn write_certificate(out: &mut String, c: &crate::failure::CertSummary) {
+    let _ = writeln!(out, "  subject   {}", c.subject);
+    let _ = writeln!(out, "  issuer    {}", c.issuer);
+    let _ = writeln!(out, "  names     {}", c.sans.join(", "));
+    let _ = writeln!(out, "  valid     {} to {}", c.not_before, c.not_after);
 }
 
 /// Human words for a TLS mode, as mail apps label them.
