@@ -395,12 +395,14 @@ impl Probe {
         .await;
         let speaks = match &out.result {
             Ok(()) => true,
-            Err(Failure::Tls(t)) => {
-                !matches!(
-                    t.kind,
-                    TlsFailureKind::ClearTextReply { .. } | TlsFailureKind::ClosedDuringHandshake
-                ) && !matches!(t.kind, TlsFailureKind::Handshake { .. })
-            }
+            // A certificate complaint proves the port speaks TLS; clear text, a close or
+            // a broken handshake does not.
+            Err(Failure::Tls(t)) => !matches!(
+                t.kind,
+                TlsFailureKind::ClearTextReply { .. }
+                    | TlsFailureKind::ClosedDuringHandshake
+                    | TlsFailureKind::Handshake { .. }
+            ),
             Err(f) => f.stage() != Stage::Tls,
         };
         self.rec.event(
