@@ -269,7 +269,10 @@ async fn run_async(args: BatchArgs) -> i32 {
                 stop.store(true, Ordering::SeqCst);
                 if interrupts == 1 {
                     progress.clear();
-                    eprintln!("smtprobe batch: interrupted: no new checks; waiting for the {} running (Ctrl-C again to abandon them)", tasks.len());
+                    eprintln!(
+                        "smtprobe batch: interrupted: no new checks; waiting for the {} running (Ctrl-C again to abandon them)",
+                        concurrency - global.available_permits()
+                    );
                 } else {
                     tasks.abort_all();
                 }
@@ -302,7 +305,11 @@ async fn run_async(args: BatchArgs) -> i32 {
                         stop.store(true, Ordering::SeqCst);
                     }
                 }
-                progress.draw(&summary, tasks.len(), bytes_read.load(Ordering::Relaxed));
+                progress.draw(
+                    &summary,
+                    concurrency - global.available_permits(),
+                    bytes_read.load(Ordering::Relaxed),
+                );
             }
             item = async { rx.as_mut().expect("guarded by admit").recv().await }, if admit => {
                 match item {
@@ -314,7 +321,11 @@ async fn run_async(args: BatchArgs) -> i32 {
                             rx = None;
                             stop.store(true, Ordering::SeqCst);
                         }
-                        progress.draw(&summary, tasks.len(), bytes_read.load(Ordering::Relaxed));
+                        progress.draw(
+                    &summary,
+                    concurrency - global.available_permits(),
+                    bytes_read.load(Ordering::Relaxed),
+                );
                     }
                     Some(Item::Row(row)) => {
                         let per_host = hosts
@@ -971,7 +982,7 @@ impl Progress {
             None => String::new(),
         };
         eprint!(
-            "\r\x1b[2K{bar}{done} done ({} failed, {} bad), {running} in flight",
+            "\r\x1b[2K{bar}{done} done ({} failed, {} bad), {running} running",
             s.failed, s.bad_rows
         );
     }
