@@ -129,6 +129,23 @@ if [ -n "${SMTPROBE_MTA_HOST:-}" ]; then
     printf '%-10s smtprobe: %s\n%-10s swaks:    %s\n%-10s ratio swaks/smtprobe CPU: %s\n' \
       "$port" "$r1" "$port" "$r2" "$port" "$(python3 -c "print(f'{$c2 / $c1:.1f}x')")"
   done
+  STAGES_PY='
+import json, sys
+r = json.load(sys.stdin)
+waits = [s for s in r["stages"] if s["stage"] not in ("dns", "connect")]
+stages = " ".join("%s=%s" % (s["stage"], s["ms"]) for s in r["stages"])
+print("  %-9s %s %s: %s -> %d waits after connect"
+      % (r["target"]["tls"], r["outcome"], (r["tls"] or {}).get("version"), stages, len(waits)))'
+  echo "Postfix behind the latency proxy (${DELAY} ms per wait): stages[].ms of one check"
+  proxy $((BASE + 8)) 587 "$DELAY"
+  proxy $((BASE + 9)) 465 "$DELAY"
+  wait_port $((BASE + 8))
+  wait_port $((BASE + 9))
+  for port in $((BASE + 8)) $((BASE + 9)); do
+    if [ $port = $((BASE + 8)) ]; then tls=starttls; else tls=implicit; fi
+    SMTPROBE_PASSWORD="$P" "$BIN" check localhost --port $port --tls $tls --user "$U" \
+      --ca-file "$SMTPROBE_MTA_CA" --timeout 10 --json | python3 -c "$STAGES_PY"
+  done
 else
   echo "  (real MTA not available: skipped)"
 fi
@@ -170,6 +187,18 @@ print(f"swaks sequential: {n} runs in {e - s:.2f} s ({per * 1000:.1f} ms each)"
       + (f", extrapolated to {total}: {est:.1f} s" if n != total else ""))
 print(f"speed-up batch vs sequential swaks: {est / float(t['wall_s']):.0f}x")
 EOF
+echo
+
+echo "Memory against the file size: rows to a closed port (connect refused at once)"
+closed=$((BASE + 10)) # nothing listens there
+for n in 1000 50000; do
+  python3 -c "
+import json, sys
+for i in range($n): print(json.dumps({'id': f'r{i}', 'host': '127.0.0.1', 'port': $closed}))" >"$TMP/refused.jsonl"
+  /usr/bin/time -f "  rows=$n wall_s=%e user_s=%U sys_s=%S peak_rss_kb=%M" \
+    timeout 600 "$BIN" batch "$TMP/refused.jsonl" --concurrency 100 --per-host 100 >/dev/null 2>"$TMP/refused.err" || true
+  tail -1 "$TMP/refused.err"
+done
 echo
 
 # ---- 4. reply parser throughput ----------------------------------------------------------
