@@ -1005,6 +1005,34 @@ mod tests {
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
     }
 
+    #[tokio::test]
+    async fn an_overlong_line_is_skipped_whole_and_the_next_one_is_read() {
+        let mut input = vec![b'x'; MAX_LINE + 10];
+        input.extend_from_slice(b"\nnext\r\nlast");
+        let mut r = &input[..];
+        let mut buf = Vec::new();
+        let read = AtomicU64::new(0);
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, &read).await.unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, &read).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(buf, b"next");
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, &read).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(buf, b"last");
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, &read).await.unwrap(),
+            None
+        );
+        assert_eq!(read.load(Ordering::Relaxed), input.len() as u64);
+    }
+
     #[test]
     fn shard_parses_k_of_n_from_zero() {
         assert_eq!("0/4".parse(), Ok(Shard { index: 0, count: 4 }));
