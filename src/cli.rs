@@ -92,6 +92,8 @@ pub enum Command {
     },
     /// Play a fixture's server side on a local address, for testing an app against it.
     Serve(ServeArgs),
+    /// Check many accounts from a JSON Lines file, concurrently; one JSON result per line.
+    Batch(crate::batch::BatchArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -136,6 +138,12 @@ pub async fn run_serve(args: ServeArgs) -> i32 {
         replay,
     })
     .await
+}
+
+/// Runs `smtprobe batch` (it starts its own multi-threaded runtime) and returns the
+/// exit code.
+pub fn run_batch(args: crate::batch::BatchArgs) -> i32 {
+    crate::batch::run(args)
 }
 
 /// Runs `smtprobe explain`.
@@ -377,6 +385,16 @@ fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
 
 /// Turns `check` flags into a validated [`Config`].
 pub fn config_from_args(args: &CheckArgs) -> Result<Config, UsageError> {
+    config_from_args_with(args, None)
+}
+
+/// [`config_from_args`] with the password already in hand (`batch` reads it from the
+/// row): `Some` is used instead of `--password-file`, `--password`, the environment or
+/// the prompt.
+pub fn config_from_args_with(
+    args: &CheckArgs,
+    password: Option<Secret>,
+) -> Result<Config, UsageError> {
     let provider = match &args.provider {
         None => None,
         Some(name) => Some(crate::diagnosis::providers::by_name(name).ok_or_else(|| {
@@ -469,7 +487,10 @@ pub fn config_from_args(args: &CheckArgs) -> Result<Config, UsageError> {
             Credential::OAuthToken(Secret::new(token))
         } else {
             Credential::Password {
-                secret: read_password(args, user)?,
+                secret: match password {
+                    Some(p) => p,
+                    None => read_password(args, user)?,
+                },
                 choice: match args.auth {
                     AuthArg::Auto => AuthChoice::Auto,
                     AuthArg::Plain => AuthChoice::Plain,

@@ -15,6 +15,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod certs;
 pub mod cli;
 pub mod demo;

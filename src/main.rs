@@ -35,6 +35,7 @@ fn main() {
             json,
         } => runtime().block_on(cli::run_demo(name, annotate, json)),
         Command::Serve(args) => runtime().block_on(cli::run_serve(args)),
+        Command::Batch(args) => cli::run_batch(args),
     };
     std::process::exit(code);
 }

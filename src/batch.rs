@@ -1,0 +1,1045 @@
+//! `smtprobe batch PROFILES.jsonl`: many checks, concurrently, with a per-host limit.
+//!
+//! The profiles file is streamed (one JSON object per line, never read whole), so memory
+//! is bounded by `--concurrency`, not by the file's size: a reader task parses rows and
+//! hands them over a bounded channel; at most `2 × concurrency` rows are admitted at a
+//! time; each admitted row waits for a slot of its host (`--per-host`), then a global
+//! slot (`--concurrency`), then runs [`crate::check`]. Results are written to stdout as
+//! they finish (one compact JSON object per line: the check's JSON plus `id` and `line`),
+//! a summary goes to stderr at the end.
+//!
+//! A bad row (not JSON, missing or mistyped field, CR/LF in a value, unknown field, an
+//! inline password in a file others can read) becomes an error result naming its line;
+//! it never stops the batch. Error messages name fields, never their values, so a
+//! password typed in the wrong place is not echoed.
+//!
+//! Ctrl-C stops admitting rows and lets the running checks finish (a second Ctrl-C
+//! abandons them). `--shard K/N` (K from 0 to N-1) keeps the rows whose `id` hashes
+//! (64-bit FNV-1a, stable across runs and machines) to K modulo N; a row without a
+//! readable id is sharded by the hash of its raw line, so the N outputs concatenate to
+//! exactly one result per line of the file.
+
+use crate::cli::{config_from_args_with, exit, AuthArg, CheckArgs, TlsArg};
+use crate::report::Report;
+use crate::secret::Secret;
+use clap::Args;
+use rustls::pki_types::CertificateDer;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+/// Exit code: at least one row failed its check or was a bad row.
+pub const EXIT_SOME_FAILED: i32 = 8;
+/// Exit code: stopped by Ctrl-C before every row ran.
+pub const EXIT_INTERRUPTED: i32 = 130;
+/// The longest profiles line accepted (longer lines are a row error).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// `--shard K/N`: run only the rows whose id hashes to K modulo N (K from 0 to N-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// K, from 0 to `count - 1`.
+    pub index: u64,
+    /// N, at least 1.
+    pub count: u64,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("--shard wants K/N with 0 <= K < N (e.g. 0/4), not {s:?}");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = k.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// True when `key` (a row's id, or its raw line) belongs to this shard.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        fnv1a64(key) % self.count == self.index
+    }
+}
+
+/// 64-bit FNV-1a: a stable hash (std's `DefaultHasher` is seeded per process).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Flags of `smtprobe batch`. The check flags are defaults for every row; a row's own
+/// field wins.
+#[derive(Debug, Args, Clone)]
+pub struct BatchArgs {
+    /// JSON Lines file of profiles (`-` reads standard input). Each line: {"id", "host",
+    /// "port", "tls", "user", "password_env" | "password_file" | "password", …}.
+    pub profiles: PathBuf,
+    /// Checks running at once.
+    #[arg(long, value_name = "N", default_value = "32", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: u32,
+    /// Checks running at once against one host name (case-insensitive).
+    #[arg(long, value_name = "N", default_value = "4", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub per_host: u32,
+    /// Run only the rows whose id hashes (FNV-1a) to K modulo N; K counts from 0.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Default port (else the mode's: 587, 465 or 25).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Default connection security.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tls: TlsArg,
+    /// Default SASL mechanism.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub auth: AuthArg,
+    /// Default sender of a test message (needs --to).
+    #[arg(long, value_name = "ADDR", requires = "to")]
+    pub from: Option<String>,
+    /// Default recipient of a test message (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub to: Vec<String>,
+    /// Extra trust anchors (PEM) for every row, read once.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Connect to this IP instead of resolving each row's host.
+    #[arg(long, value_name = "ADDR")]
+    pub connect_to: Option<IpAddr>,
+    /// Seconds to wait for each network step.
+    #[arg(long, value_name = "SECS", default_value = "15")]
+    pub timeout: f64,
+    /// EHLO name.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+    /// Use IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Allow AUTH on an unencrypted connection (lab servers only).
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
+    /// Send MAIL/RCPT/DATA one at a time.
+    #[arg(long)]
+    pub no_pipelining: bool,
+}
+
+/// Runs `smtprobe batch` on its own multi-threaded runtime; returns the exit code.
+pub fn run(args: BatchArgs) -> i32 {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build();
+    match rt {
+        Ok(rt) => rt.block_on(run_async(args)),
+        Err(e) => {
+            eprintln!("smtprobe: cannot start the async runtime: {e}");
+            exit::INTERNAL
+        }
+    }
+}
+
+/// What every row shares: the check flags as a template, the trust anchors read once,
+/// and whether inline passwords are allowed.
+struct Defaults {
+    template: CheckArgs,
+    roots: Vec<CertificateDer<'static>>,
+    /// `None` when inline passwords are allowed, else why not.
+    inline_refused: Option<String>,
+}
+
+/// A row ready to run.
+struct Row {
+    line: u64,
+    id: String,
+    host_key: String,
+    config: crate::Config,
+}
+
+/// A row that cannot run.
+struct RowError {
+    line: u64,
+    id: Option<String>,
+    message: String,
+}
+
+enum Item {
+    Row(Box<Row>),
+    Error(RowError),
+}
+
+enum Outcome {
+    Checked(Box<Report>),
+    NotRun,
+    Invalid(String),
+}
+
+struct Done {
+    line: u64,
+    id: String,
+    host: String,
+    ms: f64,
+    outcome: Outcome,
+}
+
+async fn run_async(args: BatchArgs) -> i32 {
+    let defaults = match defaults(&args) {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            eprintln!("smtprobe batch: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (input, total_bytes): (Box<dyn AsyncBufRead + Unpin + Send>, Option<u64>) =
+        if args.profiles.as_os_str() == "-" {
+            (
+                Box::new(tokio::io::BufReader::new(tokio::io::stdin())),
+                None,
+            )
+        } else {
+            match tokio::fs::File::open(&args.profiles).await {
+                Ok(f) => {
+                    let len = f.metadata().await.ok().map(|m| m.len());
+                    (
+                        Box::new(tokio::io::BufReader::with_capacity(64 * 1024, f)),
+                        len,
+                    )
+                }
+                Err(e) => {
+                    eprintln!(
+                        "smtprobe batch: cannot read {}: {e}",
+                        args.profiles.display()
+                    );
+                    return exit::USAGE;
+                }
+            }
+        };
+
+    let concurrency = args.concurrency as usize;
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = mpsc::channel::<Item>(concurrency);
+    let reader = tokio::spawn(read_rows(
+        input,
+        tx,
+        defaults.clone(),
+        args.shard,
+        bytes_read.clone(),
+    ));
+    let mut rx = Some(rx);
+
+    let global = Arc::new(Semaphore::new(concurrency));
+    let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks: JoinSet<Done> = JoinSet::new();
+    let mut summary = Summary::new(Instant::now());
+    let mut progress = Progress::new(std::io::stderr().is_terminal(), total_bytes);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut interrupts = 0u32;
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+
+    loop {
+        if rx.is_none() && tasks.is_empty() {
+            break;
+        }
+        let admit = rx.is_some() && tasks.len() < 2 * concurrency;
+        tokio::select! {
+            _ = &mut ctrl_c, if interrupts < 2 => {
+                interrupts += 1;
+                ctrl_c = Box::pin(tokio::signal::ctrl_c());
+                rx = None;
+                stop.store(true, Ordering::SeqCst);
+                if interrupts == 1 {
+                    progress.clear();
+                    eprintln!(
+                        "smtprobe batch: interrupted: no new checks; waiting for the {} running (Ctrl-C again to abandon them)",
+                        concurrency - global.available_permits()
+                    );
+                } else {
+                    tasks.abort_all();
+                }
+            }
+            done = tasks.join_next(), if !tasks.is_empty() => {
+                let done = match done {
+                    Some(Ok(d)) => d,
+                    // Aborted by a second Ctrl-C, or a panic inside a check: nothing to print.
+                    Some(Err(e)) => {
+                        if e.is_panic() {
+                            summary.internal += 1;
+                        } else {
+                            summary.not_run += 1;
+                        }
+                        continue;
+                    }
+                    None => continue,
+                };
+                if let Some(sem) = hosts.get(&done.host) {
+                    // Only the map still holds it: forget the host (bounded memory).
+                    if Arc::strong_count(sem) == 1 {
+                        hosts.remove(&done.host);
+                    }
+                }
+                let line = summary.record(&done);
+                if let Some(line) = line {
+                    if emit(&mut out, &line).is_err() {
+                        // stdout closed (`| head`): stop like Ctrl-C.
+                        rx = None;
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                }
+                progress.draw(
+                    &summary,
+                    concurrency - global.available_permits(),
+                    bytes_read.load(Ordering::Relaxed),
+                );
+            }
+            item = async { rx.as_mut().expect("guarded by admit").recv().await }, if admit => {
+                match item {
+                    None => rx = None,
+                    Some(Item::Error(err)) => {
+                        summary.bad_rows += 1;
+                        let line = error_json(&err);
+                        if emit(&mut out, &line).is_err() {
+                            rx = None;
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        progress.draw(
+                    &summary,
+                    concurrency - global.available_permits(),
+                    bytes_read.load(Ordering::Relaxed),
+                );
+                    }
+                    Some(Item::Row(row)) => {
+                        let per_host = hosts
+                            .entry(row.host_key.clone())
+                            .or_insert_with(|| Arc::new(Semaphore::new(args.per_host as usize)))
+                            .clone();
+                        tasks.spawn(run_row(*row, per_host, global.clone(), stop.clone()));
+                    }
+                }
+            }
+        }
+    }
+    // The reader ends when its channel closes; a stopped batch does not wait for it.
+    reader.abort();
+    let _ = out.flush();
+    drop(out);
+    progress.clear();
+    let interrupted = interrupts > 0;
+    eprint!("{}", summary.render(interrupted));
+    if interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.all_passed() {
+        exit::OK
+    } else {
+        EXIT_SOME_FAILED
+    }
+}
+
+fn emit(out: &mut impl Write, line: &str) -> std::io::Result<()> {
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Runs one row once its host and the batch have a free slot.
+async fn run_row(
+    row: Row,
+    per_host: Arc<Semaphore>,
+    global: Arc<Semaphore>,
+    stop: Arc<AtomicBool>,
+) -> Done {
+    // Host first, then the global slot: a global slot is never held by a row that is
+    // only waiting for its host.
+    let host_permit = per_host.acquire_owned().await;
+    let global_permit = global.acquire_owned().await;
+    let mut done = Done {
+        line: row.line,
+        id: row.id,
+        host: row.host_key,
+        ms: 0.0,
+        outcome: Outcome::NotRun,
+    };
+    if stop.load(Ordering::SeqCst) || host_permit.is_err() || global_permit.is_err() {
+        return done;
+    }
+    let start = Instant::now();
+    done.outcome = match crate::check(row.config).await {
+        Ok(report) => Outcome::Checked(Box::new(report)),
+        Err(e) => Outcome::Invalid(e.to_string()),
+    };
+    done.ms = start.elapsed().as_secs_f64() * 1000.0;
+    drop(global_permit);
+    drop(host_permit);
+    done
+}
+
+fn defaults(args: &BatchArgs) -> Result<Defaults, String> {
+    use clap::FromArgMatches as _;
+    // `check`'s own defaults, whatever flags it grows, then the batch's flags on top.
+    let matches = <CheckArgs as Args>::augment_args(clap::Command::new("check"))
+        .try_get_matches_from(["check", "placeholder.invalid"])
+        .map_err(|e| format!("internal: {e}"))?;
+    let mut t = CheckArgs::from_arg_matches(&matches).map_err(|e| format!("internal: {e}"))?;
+    t.port = args.port;
+    t.tls = args.tls;
+    t.auth = args.auth;
+    t.from = args.from.clone();
+    t.to = args.to.clone();
+    t.connect_to = args.connect_to;
+    t.timeout = args.timeout;
+    t.helo = args.helo.clone();
+    t.ipv4 = args.ipv4;
+    t.ipv6 = args.ipv6;
+    t.allow_plaintext_auth = args.allow_plaintext_auth;
+    t.no_pipelining = args.no_pipelining;
+    if !(t.timeout.is_finite() && t.timeout > 0.0 && t.timeout <= 3600.0) {
+        return Err("--timeout must be a number of seconds above 0 and at most 3600".into());
+    }
+    if let Some(h) = &t.helo {
+        crate::protocol::command::check_helo_name(h).map_err(|e| e.to_string())?;
+    }
+    let roots = match &args.ca_file {
+        Some(p) => crate::transport::load_ca_file(p).map_err(|e| format!("--ca-file: {e}"))?,
+        None => Vec::new(),
+    };
+    Ok(Defaults {
+        template: t,
+        roots,
+        inline_refused: inline_password_refusal(&args.profiles),
+    })
+}
+
+/// Inline passwords are accepted only from a file its owner alone can read (0600/0400).
+fn inline_password_refusal(path: &std::path::Path) -> Option<String> {
+    if path.as_os_str() == "-" {
+        return Some(
+            "inline \"password\" is refused on standard input: use password_env or password_file"
+                .into(),
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        match std::fs::metadata(path) {
+            Ok(m) if m.permissions().mode() & 0o077 == 0 => None,
+            Ok(m) => Some(format!(
+                "inline \"password\" is refused: {} has mode {:04o}, readable by others; chmod 600 it, or use password_env or password_file",
+                path.display(),
+                m.permissions().mode() & 0o7777
+            )),
+            Err(e) => Some(format!("inline \"password\" is refused: cannot stat the profiles file: {e}")),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        Some(
+            "inline \"password\" is refused on this platform: use password_env or password_file"
+                .into(),
+        )
+    }
+}
+
+/// Reads lines up to [`MAX_LINE`], parses and shards them, and sends them on `tx` until
+/// the input ends or the receiver is gone.
+async fn read_rows(
+    mut input: Box<dyn AsyncBufRead + Unpin + Send>,
+    tx: mpsc::Sender<Item>,
+    defaults: Arc<Defaults>,
+    shard: Option<Shard>,
+    bytes_read: Arc<AtomicU64>,
+) {
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        let line = match read_capped_line(&mut input, &mut buf, &bytes_read).await {
+            Ok(Some(too_long)) => too_long,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx
+                    .send(Item::Error(RowError {
+                        line: line_no + 1,
+                        id: None,
+                        message: format!("reading the profiles stopped: {e}"),
+                    }))
+                    .await;
+                return;
+            }
+        };
+        line_no += 1;
+        let too_long = line;
+        if !too_long && buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let item = if too_long {
+            Item::Error(RowError {
+                line: line_no,
+                id: None,
+                message: format!("line {line_no}: longer than {MAX_LINE} bytes"),
+            })
+        } else {
+            match parse_row(line_no, &buf, &defaults) {
+                Ok(row) => Item::Row(Box::new(row)),
+                Err(e) => Item::Error(e),
+            }
+        };
+        if let Some(shard) = shard {
+            let key: &[u8] = match &item {
+                Item::Row(r) => r.id.as_bytes(),
+                Item::Error(RowError { id: Some(id), .. }) => id.as_bytes(),
+                Item::Error(_) => &buf,
+            };
+            if !shard.contains(key) {
+                continue;
+            }
+        }
+        if tx.send(item).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one line (without its LF or CRLF) into `buf`, keeping at most [`MAX_LINE`]
+/// bytes. `Ok(Some(true))`: the line was longer and was skipped; `Ok(None)`: the end.
+async fn read_capped_line(
+    input: &mut (impl AsyncBufRead + Unpin + ?Sized),
+    buf: &mut Vec<u8>,
+    bytes_read: &AtomicU64,
+) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let avail = input.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok(any.then_some(too_long));
+        }
+        any = true;
+        let (chunk, used, end) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..i], i + 1, true),
+            None => (avail, avail.len(), false),
+        };
+        if buf.len() + chunk.len() > MAX_LINE {
+            too_long = true;
+            buf.clear();
+        } else if !too_long {
+            buf.extend_from_slice(chunk);
+        }
+        input.consume(used);
+        bytes_read.fetch_add(used as u64, Ordering::Relaxed);
+        if end {
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            return Ok(Some(too_long));
+        }
+    }
+}
+
+/// The fields a row may carry.
+const FIELDS: &[&str] = &[
+    "id",
+    "host",
+    "port",
+    "tls",
+    "user",
+    "password_env",
+    "password_file",
+    "password",
+    "oauth2_token_env",
+    "auth",
+    "from",
+    "to",
+    "ca_file",
+    "connect_to",
+    "timeout",
+    "helo",
+    "allow_plaintext_auth",
+    "pipelining",
+];
+
+/// Parses one profiles line into a validated check configuration. Messages name the
+/// field, never its value.
+fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
+    let fail = |id: Option<&str>, message: String| RowError {
+        line,
+        id: id.map(str::to_owned),
+        message: format!("line {line}: {message}"),
+    };
+    let text = std::str::from_utf8(text).map_err(|_| fail(None, "not UTF-8 text".into()))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        // serde_json's syntax errors carry a position, never the input itself.
+        fail(
+            None,
+            format!(
+                "not valid JSON ({:?} error at column {})",
+                e.classify(),
+                e.column()
+            ),
+        )
+    })?;
+    let Value::Object(map) = value else {
+        return Err(fail(None, "not a JSON object".into()));
+    };
+    let id = match map.get("id") {
+        Some(Value::String(s))
+            if !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control) =>
+        {
+            s.clone()
+        }
+        Some(Value::String(_)) => {
+            return Err(fail(
+                None,
+                "field \"id\" must be 1 to 256 characters without control characters".into(),
+            ))
+        }
+        Some(_) => return Err(fail(None, "field \"id\" must be a string".into())),
+        None => return Err(fail(None, "missing field \"id\"".into())),
+    };
+    let fail = |message: String| fail(Some(&id), message);
+    for key in map.keys() {
+        if !FIELDS.contains(&key.as_str()) {
+            let shown: String = crate::protocol::escape_bytes(key.as_bytes())
+                .chars()
+                .take(40)
+                .collect();
+            return Err(fail(format!(
+                "unknown field \"{shown}\" (known: {})",
+                FIELDS.join(", ")
+            )));
+        }
+    }
+    let f = Fields { map: &map };
+    let mut a = d.template.clone();
+    a.host = Some(
+        f.string("host")
+            .and_then(|h| h.ok_or_else(|| "missing field \"host\"".to_owned()))
+            .map_err(&fail)?,
+    );
+    if let Some(p) = f.number("port").map_err(&fail)? {
+        if !(p.fract() == 0.0 && (1.0..=65535.0).contains(&p)) {
+            return Err(fail(
+                "field \"port\" must be a whole number from 1 to 65535".into(),
+            ));
+        }
+        a.port = Some(p as u16);
+    }
+    if let Some(t) = f.string("tls").map_err(&fail)? {
+        a.tls = match t.as_str() {
+            "auto" => TlsArg::Auto,
+            "starttls" => TlsArg::Starttls,
+            "implicit" => TlsArg::Implicit,
+            "none" => TlsArg::None,
+            _ => {
+                return Err(fail(
+                    "field \"tls\" must be auto, starttls, implicit or none".into(),
+                ))
+            }
+        };
+    }
+    if let Some(m) = f.string("auth").map_err(&fail)? {
+        a.auth = match m.as_str() {
+            "auto" => AuthArg::Auto,
+            "plain" => AuthArg::Plain,
+            "login" => AuthArg::Login,
+            _ => return Err(fail("field \"auth\" must be auto, plain or login".into())),
+        };
+    }
+    a.user = f.string("user").map_err(&fail)?;
+    if let Some(from) = f.string("from").map_err(&fail)? {
+        a.from = Some(from);
+    }
+    match map.get("to") {
+        None => {}
+        Some(Value::String(_)) => a.to = vec![f.string("to").map_err(&fail)?.unwrap_or_default()],
+        Some(Value::Array(items)) => {
+            let mut to = Vec::new();
+            for item in items {
+                match item {
+                    Value::String(s) if !has_crlf(s) => to.push(s.clone()),
+                    Value::String(_) => {
+                        return Err(fail("field \"to\" contains a CR or LF".into()))
+                    }
+                    _ => {
+                        return Err(fail(
+                            "field \"to\" must be a string or a list of strings".into(),
+                        ))
+                    }
+                }
+            }
+            a.to = to;
+        }
+        Some(_) => {
+            return Err(fail(
+                "field \"to\" must be a string or a list of strings".into(),
+            ))
+        }
+    }
+    if a.from.is_some() && a.to.is_empty() {
+        return Err(fail("\"from\" needs \"to\"".into()));
+    }
+    let row_ca = f.string("ca_file").map_err(&fail)?;
+    if let Some(ip) = f.string("connect_to").map_err(&fail)? {
+        a.connect_to = Some(
+            ip.parse()
+                .map_err(|_| fail("field \"connect_to\" must be an IP address".into()))?,
+        );
+    }
+    if let Some(t) = f.number("timeout").map_err(&fail)? {
+        a.timeout = t;
+    }
+    if let Some(h) = f.string("helo").map_err(&fail)? {
+        a.helo = Some(h);
+    }
+    if let Some(b) = f.boolean("allow_plaintext_auth").map_err(&fail)? {
+        a.allow_plaintext_auth = b;
+    }
+    if let Some(b) = f.boolean("pipelining").map_err(&fail)? {
+        a.no_pipelining = !b;
+    }
+    a.oauth2_token_env = f.string("oauth2_token_env").map_err(&fail)?;
+
+    // Exactly one password source for a user; never the prompt or SMTPROBE_PASSWORD.
+    let env = f.string("password_env").map_err(&fail)?;
+    let file = f.string("password_file").map_err(&fail)?;
+    let inline = f.secret("password").map_err(&fail)?;
+    let sources = [
+        env.is_some(),
+        file.is_some(),
+        inline.is_some(),
+        a.oauth2_token_env.is_some(),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count();
+    if sources > 1 {
+        return Err(fail(
+            "give one of \"password_env\", \"password_file\", \"password\", \"oauth2_token_env\""
+                .into(),
+        ));
+    }
+    if sources == 1 && a.user.is_none() {
+        return Err(fail("a password needs \"user\"".into()));
+    }
+    if sources == 0 && a.user.is_some() {
+        return Err(fail(
+            "\"user\" needs \"password_env\", \"password_file\" or \"password\"".into(),
+        ));
+    }
+    let password = if let Some(var) = env {
+        Some(Secret::new(std::env::var(&var).map_err(|_| {
+            fail(format!(
+                "environment variable {var} (password_env) is not set"
+            ))
+        })?))
+    } else if let Some(secret) = inline {
+        if let Some(why) = &d.inline_refused {
+            return Err(fail(why.clone()));
+        }
+        Some(secret)
+    } else {
+        a.password_file = file.map(PathBuf::from);
+        None
+    };
+    a.ca_file = row_ca.map(PathBuf::from);
+    let mut config = config_from_args_with(&a, password).map_err(|e| fail(e.0))?;
+    if a.ca_file.is_none() {
+        config.extra_roots = d.roots.clone();
+    }
+    Ok(Row {
+        line,
+        host_key: config.host.to_ascii_lowercase(),
+        id,
+        config,
+    })
+}
+
+fn has_crlf(s: &str) -> bool {
+    s.contains(['\r', '\n'])
+}
+
+/// Typed access to a row's fields; errors name the field, never the value.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+}
+
+impl Fields<'_> {
+    fn string(&self, key: &str) -> Result<Option<String>, String> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if has_crlf(s) => {
+                Err(format!("field \"{key}\" contains a CR or LF"))
+            }
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("field \"{key}\" must be a string")),
+        }
+    }
+
+    fn secret(&self, key: &str) -> Result<Option<Secret>, String> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if has_crlf(s) => {
+                Err(format!("field \"{key}\" contains a CR or LF"))
+            }
+            Some(Value::String(s)) => Ok(Some(Secret::new(s.clone()))),
+            Some(_) => Err(format!("field \"{key}\" must be a string")),
+        }
+    }
+
+    fn number(&self, key: &str) -> Result<Option<f64>, String> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| format!("field \"{key}\" must be a number")),
+            Some(_) => Err(format!("field \"{key}\" must be a number")),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(format!("field \"{key}\" must be true or false")),
+        }
+    }
+}
+
+fn error_json(e: &RowError) -> String {
+    serde_json::json!({
+        "id": e.id,
+        "line": e.line,
+        "outcome": "error",
+        "error": e.message,
+    })
+    .to_string()
+}
+
+/// Counts for the summary; bounded (diagnosis codes are a fixed registry, five slowest).
+struct Summary {
+    started: Instant,
+    passed: u64,
+    failed: u64,
+    bad_rows: u64,
+    not_run: u64,
+    internal: u64,
+    codes: HashMap<&'static str, u64>,
+    slowest: Vec<(f64, String, String)>,
+}
+
+impl Summary {
+    fn new(started: Instant) -> Summary {
+        Summary {
+            started,
+            passed: 0,
+            failed: 0,
+            bad_rows: 0,
+            not_run: 0,
+            internal: 0,
+            codes: HashMap::new(),
+            slowest: Vec::new(),
+        }
+    }
+
+    fn all_passed(&self) -> bool {
+        self.failed == 0 && self.bad_rows == 0 && self.not_run == 0 && self.internal == 0
+    }
+
+    /// Counts a finished row and returns its output line (none for a row not run).
+    fn record(&mut self, done: &Done) -> Option<String> {
+        match &done.outcome {
+            Outcome::NotRun => {
+                self.not_run += 1;
+                None
+            }
+            Outcome::Invalid(message) => {
+                self.bad_rows += 1;
+                Some(error_json(&RowError {
+                    line: done.line,
+                    id: Some(done.id.clone()),
+                    message: format!("line {}: {message}", done.line),
+                }))
+            }
+            Outcome::Checked(report) => {
+                if report.ok() {
+                    self.passed += 1;
+                } else {
+                    self.failed += 1;
+                }
+                *self.codes.entry(report.diagnosis.code).or_default() += 1;
+                self.slowest
+                    .push((done.ms, done.host.clone(), done.id.clone()));
+                self.slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+                self.slowest.truncate(5);
+                let mut v = report.to_json();
+                if let Value::Object(m) = &mut v {
+                    m.insert("id".into(), Value::String(done.id.clone()));
+                    m.insert("line".into(), Value::from(done.line));
+                }
+                Some(v.to_string())
+            }
+        }
+    }
+
+    fn render(&self, interrupted: bool) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let checked = self.passed + self.failed;
+        let _ = write!(
+            s,
+            "smtprobe batch: {} checked in {:.1} s: {} passed, {} failed; {} bad rows",
+            checked,
+            self.started.elapsed().as_secs_f64(),
+            self.passed,
+            self.failed,
+            self.bad_rows
+        );
+        if self.not_run > 0 || interrupted {
+            let _ = write!(s, "; interrupted, {} admitted rows not run", self.not_run);
+        }
+        if self.internal > 0 {
+            let _ = write!(s, "; {} internal errors", self.internal);
+        }
+        s.push('\n');
+        let mut codes: Vec<_> = self.codes.iter().collect();
+        codes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        if !codes.is_empty() {
+            s.push_str("  diagnosis codes:\n");
+            for (code, n) in codes {
+                let _ = writeln!(s, "    {n:>7}  {code}");
+            }
+        }
+        if !self.slowest.is_empty() {
+            s.push_str("  slowest checks:\n");
+            for (ms, host, id) in &self.slowest {
+                let _ = writeln!(
+                    s,
+                    "    {ms:>9.1} ms  {host}  (id {})",
+                    crate::protocol::escape_bytes(id.as_bytes())
+                );
+            }
+        }
+        s
+    }
+}
+
+/// A one-line progress bar on stderr, only on a terminal; redrawn at most 10 times a
+/// second.
+struct Progress {
+    on: bool,
+    total: Option<u64>,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(on: bool, total: Option<u64>) -> Progress {
+        Progress {
+            on,
+            total,
+            last: None,
+        }
+    }
+
+    fn draw(&mut self, s: &Summary, running: usize, read: u64) {
+        if !self.on
+            || self
+                .last
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let done = s.passed + s.failed + s.bad_rows;
+        let bar = match self.total.filter(|&t| t > 0) {
+            Some(t) => {
+                let frac = (read as f64 / t as f64).min(1.0);
+                let filled = (frac * 30.0) as usize;
+                format!(
+                    "[{}{}] {:>3.0}% ",
+                    "#".repeat(filled),
+                    ".".repeat(30 - filled),
+                    frac * 100.0
+                )
+            }
+            None => String::new(),
+        };
+        eprint!(
+            "\r\x1b[2K{bar}{done} done ({} failed, {} bad), {running} running",
+            s.failed, s.bad_rows
+        );
+    }
+
+    fn clear(&mut self) {
+        if self.on && self.last.is_some() {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_matches_the_reference_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_is_skipped_whole_and_the_next_one_is_read() {
+        let mut input = vec![b'x'; MAX_LINE + 10];
+        input.extend_from_slice(b"\nnext\r\nlast");
+        let mut r = &input[..];
+        let mut buf = Vec::new();
+        let read = AtomicU64::new(0);
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, &read).await.unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, &read).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(buf, b"next");
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, &read).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(buf, b"last");
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, &read).await.unwrap(),
+            None
+        );
+        assert_eq!(read.load(Ordering::Relaxed), input.len() as u64);
+    }
+
+    #[test]
+    fn shard_parses_k_of_n_from_zero() {
+        assert_eq!("0/4".parse(), Ok(Shard { index: 0, count: 4 }));
+        assert_eq!("3/4".parse(), Ok(Shard { index: 3, count: 4 }));
+        for bad in ["4/4", "1/0", "x/2", "1", "-1/2", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+}
