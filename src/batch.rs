@@ -37,10 +37,9 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
-/// Exit code: at least one row failed its check or was a bad row.
-pub const EXIT_SOME_FAILED: i32 = 8;
-/// Exit code: stopped by Ctrl-C before every row ran.
-pub const EXIT_INTERRUPTED: i32 = 130;
+use crate::cli::exit::{
+    BATCH_INTERRUPTED as EXIT_INTERRUPTED, BATCH_SOME_FAILED as EXIT_SOME_FAILED,
+};
 /// The longest profiles line accepted (longer lines are a row error).
 pub const MAX_LINE: usize = 64 * 1024;
 

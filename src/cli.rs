@@ -31,6 +31,10 @@ pub mod exit {
     pub const AUTH: i32 = 6;
     /// Sending the test message failed (MAIL, RCPT, DATA).
     pub const SEND: i32 = 7;
+    /// `batch`: at least one row failed its check or was a bad row.
+    pub const BATCH_SOME_FAILED: i32 = 8;
+    /// `batch`: stopped by Ctrl-C before every row ran.
+    pub const BATCH_INTERRUPTED: i32 = 130;
 }
 
 /// The exit code for a finished check.
