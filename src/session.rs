@@ -355,6 +355,9 @@ impl Session {
             State::Auth(a) => self.on_auth(a, reply),
             State::AwaitTransaction => self.on_transaction(reply),
             State::AwaitDataEnd => {
+                if self.closing(&reply, Stage::Data) {
+                    return;
+                }
                 if reply.code() == 250 {
                     self.message_accepted = true;
                     self.pass(Stage::Data);
@@ -365,6 +368,10 @@ impl Session {
                         reply,
                     });
                 }
+            }
+            State::AwaitEmptyDataEnd(failure) if reply.code() == 421 => {
+                // RFC 5321 §3.8: the server is closing; no QUIT.
+                self.finish(Err(failure))
             }
             State::AwaitEmptyDataEnd(failure) => self.fail_and_quit(failure),
             State::AwaitQuit(outcome) => self.finish(outcome),
@@ -1493,6 +1500,30 @@ mod tests {
             let (outcome, _) = check(cfg(TlsMode::Implicit), &script);
             assert_eq!(outcome.unwrap_err().reply().unwrap().code(), 421);
         }
+    }
+
+    #[test]
+    fn reply_421_after_the_message_ends_without_quit() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: MAIL FROM:<you@gmail.com>
+            S: 250 ok
+            C: RCPT TO:<friend@example.com>
+            S: 250 ok
+            C: DATA
+            S: 354 go ahead
+            C: <message: 4 lines, 36 bytes>
+            S: 421 4.3.2 Service shutting down";
+        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), false), script);
+        let failure = outcome.unwrap_err();
+        assert_eq!(failure.stage(), Stage::Data);
+        assert_eq!(failure.reply().unwrap().code(), 421);
+        assert!(!String::from_utf8(wire).unwrap().contains("QUIT"));
     }
 
     #[test]
