@@ -269,6 +269,16 @@ async fn starttls_stripping_refusal_and_injection() {
             },
         ),
         Case::new(
+            "220 Ready, then the connection closes instead of a handshake",
+            then(
+                to_starttls(),
+                [s("220 2.0.0 Ready to start TLS"), Step::Close],
+            ),
+            4,
+            Some("tls"),
+            "tls.handshake-failed",
+        ),
+        Case::new(
             "220 Ready, then clear-text prose instead of a handshake",
             then(
                 to_starttls(),
@@ -826,6 +836,58 @@ async fn close_mid_reply_and_data_without_354() {
         .flags(MAIL_FLAGS)
         .creds_may_be_sent()
         .check(no_body),
+        Case::new(
+            "pipelined group: 354 followed at once by a fake 250: no body",
+            then(
+                tls_with("250-mx.test\n250-PIPELINING\n250 AUTH PLAIN"),
+                [
+                    Step::Expect("AUTH PLAIN"),
+                    s("235 2.7.0 Accepted"),
+                    Step::Expect("MAIL FROM"),
+                    Step::Expect("RCPT TO"),
+                    Step::Expect("DATA"),
+                    Step::Send(b"250 ok\r\n250 ok\r\n354 go\r\n250 2.0.0 queued\r\n".to_vec()),
+                    drain(),
+                ],
+            ),
+            7,
+            Some("data"),
+            "protocol.unexpected-reply",
+        )
+        .flags(MAIL_FLAGS)
+        .creds_may_be_sent()
+        .check(no_body),
+        Case::new(
+            "pipelined group: sender refused but DATA accepted: empty message only",
+            then(
+                tls_with("250-mx.test\n250-PIPELINING\n250 AUTH PLAIN"),
+                [
+                    Step::Expect("AUTH PLAIN"),
+                    s("235 2.7.0 Accepted"),
+                    Step::Expect("MAIL FROM"),
+                    Step::Expect("RCPT TO"),
+                    Step::Expect("DATA"),
+                    s("550 5.7.1 sender refused
+                       250 ok
+                       354 go"),
+                    Step::Expect("."),
+                    s("554 5.5.1 no valid recipients"),
+                    drain(),
+                ],
+            ),
+            7,
+            Some("mail"),
+            "send.sender-rejected",
+        )
+        .flags(MAIL_FLAGS)
+        .creds_may_be_sent()
+        .check(|o| {
+            let after: Vec<&String> = o.seen.lines.iter().skip_while(|l| *l != "DATA").collect();
+            match after.as_slice() {
+                [_, dot, quit] if *dot == "." && *quit == "QUIT" => Ok(()),
+                _ => Err(format!("after DATA: {after:?}")),
+            }
+        }),
         Case::new(
             "DATA answered 554: no body",
             cut("data", vec![s("554 5.6.0 no thanks"), drain()]),
