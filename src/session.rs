@@ -26,6 +26,24 @@ use crate::stage::Stage;
 use crate::transcript::Direction;
 use std::collections::VecDeque;
 
+/// The most bytes of unexpected server data (injected, unsolicited, or a partial reply
+/// before a close) kept as evidence: enough to recognise what was sent, without carrying
+/// up to the parser's caps (72 KiB, four times that escaped) into every output.
+pub const EVIDENCE_BYTES: usize = 512;
+
+/// Unexpected server bytes as evidence: escaped, and cut after [`EVIDENCE_BYTES`] with
+/// the total size noted.
+fn excerpt(bytes: &[u8]) -> String {
+    if bytes.len() <= EVIDENCE_BYTES {
+        return escape_bytes(bytes);
+    }
+    format!(
+        "{}… ({} bytes in all)",
+        escape_bytes(&bytes[..EVIDENCE_BYTES]),
+        bytes.len()
+    )
+}
+
 /// Which SASL mechanism to use for a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthChoice {
@@ -262,7 +280,7 @@ impl Session {
         if matches!(self.state, State::AwaitTlsHandshake) {
             // The transport owns the stream during the handshake; bytes here mean the
             // server talked past its 220 (RFC 3207 §5).
-            let shown = escape_bytes(bytes);
+            let shown = excerpt(bytes);
             self.record(Direction::Server, shown.clone());
             self.finish(Err(Failure::StartTlsInjection { bytes: shown }));
             return;
@@ -319,7 +337,7 @@ impl Session {
             State::AwaitQuit(outcome) => self.finish(outcome),
             _ => {
                 let partial = self.parser.discard();
-                let partial = (!partial.is_empty()).then(|| escape_bytes(&partial));
+                let partial = (!partial.is_empty()).then(|| excerpt(&partial));
                 self.record_event("connection closed by server".into());
                 self.finish(Err(Failure::Closed {
                     stage: self.stage,
@@ -459,7 +477,7 @@ impl Session {
         if !self.parser.is_idle() {
             // RFC 3207 §5: anything after the 220, before the handshake, may be an
             // attacker's injection. Abort; never use it.
-            let injected = escape_bytes(&self.parser.discard());
+            let injected = excerpt(&self.parser.discard());
             self.record(Direction::Server, injected.clone());
             self.record_event("bytes after the 220 to STARTTLS, before TLS: aborting".into());
             return self.finish(Err(Failure::StartTlsInjection { bytes: injected }));
@@ -712,7 +730,7 @@ impl Session {
         let Some(stage) = self.pending.pop_front() else {
             return self.finish(Err(Failure::Unsolicited {
                 stage: self.stage,
-                bytes: reply.display_lines().join("\\r\\n"),
+                bytes: excerpt(&reply.to_wire()),
             }));
         };
         self.stage = stage;
@@ -811,7 +829,7 @@ impl Session {
         if self.parser.is_idle() {
             next(self);
         } else {
-            let bytes = escape_bytes(&self.parser.discard());
+            let bytes = excerpt(&self.parser.discard());
             self.record(Direction::Server, bytes.clone());
             self.record_event("the server sent data nobody asked for; stopping".into());
             self.finish(Err(Failure::Unsolicited {
@@ -1524,6 +1542,52 @@ mod tests {
         assert_eq!(failure.stage(), Stage::Data);
         assert_eq!(failure.reply().unwrap().code(), 421);
         assert!(!String::from_utf8(wire).unwrap().contains("QUIT"));
+    }
+
+    /// Found by the hostile-server suite: a greeting followed by 60 KB of unfinished
+    /// continuation lines (or the same after the 220 to STARTTLS, or before a close)
+    /// became an evidence line of tens of KB in every output.
+    #[test]
+    fn unexpected_bytes_are_kept_as_a_short_excerpt() {
+        // 100 lines of 500 bytes: under the reply caps, so the parser keeps waiting.
+        let flood = format!("250-{}\r\n", "p".repeat(494)).repeat(100);
+        let run = |mode: TlsMode, inputs: &[&str], eof: bool| {
+            let mut s = Session::new(cfg(mode));
+            for i in inputs {
+                s.handle_input(i.as_bytes());
+            }
+            if eof {
+                s.handle_eof();
+            }
+            let mut outcome = None;
+            while let Some(ev) = s.poll_event() {
+                if let Event::Finished(o) = ev {
+                    outcome = Some(o);
+                }
+            }
+            outcome.expect("finished").unwrap_err()
+        };
+        let unsolicited = run(TlsMode::Implicit, &[&format!("220 mx\r\n{flood}")], false);
+        let injected = run(
+            TlsMode::Starttls,
+            &[
+                "220 mx\r\n",
+                "250-mx\r\n250 STARTTLS\r\n",
+                &format!("220 go\r\n{flood}"),
+            ],
+            false,
+        );
+        let closed = run(TlsMode::Implicit, &[&flood], true);
+        for failure in [unsolicited, injected, closed] {
+            let text = match failure {
+                Failure::Unsolicited { bytes, .. } | Failure::StartTlsInjection { bytes } => bytes,
+                Failure::Closed { partial, .. } => partial.unwrap(),
+                other => panic!("{other:?}"),
+            };
+            assert!(text.len() < 2 * EVIDENCE_BYTES, "{} bytes", text.len());
+            assert!(text.starts_with("250-ppp"), "{text}");
+            assert!(text.ends_with("… (50000 bytes in all)"), "{text}");
+        }
     }
 
     #[test]
