@@ -523,6 +523,40 @@ async fn replies_that_are_not_smtp() {
         .check(small_report)
         .check(never_received("STARTTLS")),
         Case::new(
+            "greeting followed by 60 KB of unsolicited continuation lines",
+            vec![
+                s(GREETING),
+                Step::Repeat(b"250-\x1b[2J unsolicited padding line\r\n".to_vec(), 1800),
+                drain(),
+            ],
+            5,
+            Some("greeting"),
+            "protocol.unexpected-reply",
+        )
+        .check(small_report)
+        .check(never_received("EHLO")),
+        Case::new(
+            "60 KB injected after the 220 to STARTTLS",
+            then(
+                to_starttls(),
+                [
+                    // One write: the 220 and what follows arrive together.
+                    Step::Send(
+                        [
+                            &b"220 2.0.0 Ready\r\n"[..],
+                            &b"250-\x1b[2J injected padding line\r\n".repeat(1800),
+                        ]
+                        .concat(),
+                    ),
+                    drain(),
+                ],
+            ),
+            4,
+            Some("starttls"),
+            "starttls.injection",
+        )
+        .check(small_report),
+        Case::new(
             "600-byte lines are accepted",
             vec![
                 s(&long_greeting),
