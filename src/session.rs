@@ -595,12 +595,7 @@ impl Session {
         let code = reply.code();
         match state {
             AuthState::Cancelled(failure) => self.fail_and_quit(failure),
-            AuthState::PlainSent
-            | AuthState::LoginSent
-            | AuthState::OAuthSent
-            | AuthState::OAuthAwaitFinal { .. }
-                if code == 235 =>
-            {
+            AuthState::PlainSent | AuthState::LoginSent | AuthState::OAuthSent if code == 235 => {
                 self.auth_done = true;
                 self.pass(Stage::Auth);
                 self.after_talk_check(Self::begin_mail);
@@ -675,6 +670,19 @@ impl Session {
                     self.send_encoded(sasl::empty_response());
                 }
                 self.state = State::Auth(AuthState::OAuthAwaitFinal { challenge });
+            }
+            // RFC 7628 §3.2.2: after the error challenge and the client's dummy
+            // response the server must fail; a success then contradicts its own error.
+            AuthState::OAuthAwaitFinal { .. } if reply.is_positive() => {
+                self.fail_and_quit(Failure::AuthProtocol {
+                    reply,
+                    reason: "the server reported success after its own OAuth error challenge",
+                })
+            }
+            // A second challenge: the exchange is still open, so cancel it (RFC 4954 §4)
+            // rather than send QUIT as if it were the response.
+            AuthState::OAuthAwaitFinal { challenge } if code == 334 => {
+                self.cancel_or_fail(Failure::OAuthRejected { challenge, reply }, true)
             }
             AuthState::OAuthAwaitFinal { challenge } => {
                 self.fail_and_quit(Failure::OAuthRejected { challenge, reply })
@@ -1392,6 +1400,49 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Found by the hostile-server suite: a 235 after the server's own XOAUTH2 error
+    /// challenge was reported as a successful login; a second 334 was answered with
+    /// QUIT, which the server reads as the SASL response.
+    #[test]
+    fn xoauth2_success_or_second_challenge_after_an_error_challenge() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth.as_mut().unwrap().credential = Credential::OAuthToken(Secret::new("ya29.tok"));
+        let head = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH XOAUTH2
+            C: AUTH XOAUTH2 <redacted: token for user you@gmail.com>
+            S: 334 eyJzdGF0dXMiOiI0MDEifQ==
+            C: ";
+        let run = drive(
+            c.clone(),
+            &format!("{head}\nS: 235 2.7.0 Accepted\nC: QUIT\nS: 221 bye"),
+            3,
+        );
+        match run.outcome {
+            Some(Err(Failure::AuthProtocol { reply, .. })) => assert_eq!(reply.code(), 235),
+            other => panic!("{other:?}"),
+        }
+        let wire = String::from_utf8(run.wire).unwrap();
+        assert!(wire.ends_with("\r\n\r\nQUIT\r\n"), "{wire:?}");
+
+        let run = drive(
+            c,
+            &format!("{head}\nS: 334 eyJzdGF0dXMiOiI0MDEifQ==\nC: *\nS: 501 cancelled\nC: QUIT\nS: 221 bye"),
+            3,
+        );
+        match run.outcome {
+            Some(Err(Failure::OAuthRejected { challenge, reply })) => {
+                assert!(challenge.contains("401"), "{challenge}");
+                assert_eq!(reply.code(), 334);
+            }
+            other => panic!("{other:?}"),
+        }
+        let wire = String::from_utf8(run.wire).unwrap();
+        assert!(wire.ends_with("\r\n\r\n*\r\nQUIT\r\n"), "{wire:?}");
     }
 
     fn with_mail(mut c: SessionConfig, pipelining: bool) -> SessionConfig {
