@@ -1106,6 +1106,48 @@ async fn auth_abuse() {
         )
         .creds_may_be_sent(),
         Case::new(
+            "XOAUTH2: 235 after the error challenge is not a login",
+            then(
+                after_tls(),
+                [
+                    Step::Expect("AUTH XOAUTH2"),
+                    s("334 eyJzdGF0dXMiOiI0MDEifQ=="),
+                    Step::Expect(""),
+                    s("235 2.7.0 Accepted"),
+                    drain(),
+                ],
+            ),
+            6,
+            Some("auth"),
+            "auth.protocol-violation",
+        )
+        .flags(&["--tls", "starttls", "--oauth2-token-env", "HOSTILE_TOKEN"])
+        .creds_may_be_sent(),
+        Case::new(
+            "XOAUTH2: a second 334 after the empty response is cancelled",
+            then(
+                after_tls(),
+                [
+                    Step::Expect("AUTH XOAUTH2"),
+                    s("334 eyJzdGF0dXMiOiI0MDEifQ=="),
+                    Step::Expect(""),
+                    s("334 eyJzdGF0dXMiOiI0MDEifQ=="),
+                    Step::Expect("*"),
+                    s("501 5.7.0 cancelled"),
+                    drain(),
+                ],
+            ),
+            6,
+            Some("auth"),
+            "auth.oauth-token-rejected",
+        )
+        .flags(&["--tls", "starttls", "--oauth2-token-env", "HOSTILE_TOKEN"])
+        .creds_may_be_sent()
+        .check(|o| match o.received("AUTH") {
+            1 => Ok(()),
+            n => Err(format!("{n} AUTH commands")),
+        }),
+        Case::new(
             "XOAUTH2 error challenge that is not base64",
             then(
                 after_tls(),

@@ -203,6 +203,7 @@ pub async fn run_cases(cases: Vec<Case>) {
         }
     }
     assert!(ran > 0);
+    eprintln!("{ran} hostile cases ran");
     assert!(
         failures.is_empty(),
         "{} of {ran} hostile cases failed:\n{}",
