@@ -22,9 +22,13 @@ pub const USER: &str = "fuzz@example.com";
 pub const PASSWORD: &str = "S3ntinel-Pa55-ZZ";
 pub const TOKEN: &str = "ya29.S3ntinel-T0ken";
 
+/// Chunk sizes: the whole stream (seed 0); 1..=64 bytes but never past a line end (odd
+/// seeds: a server that waits for each command, so the session gets past the greeting);
+/// or 1..=64 bytes anywhere (even seeds: replies piling up, talking out of turn).
 struct Chunks {
     state: u64,
     whole: bool,
+    by_line: bool,
 }
 
 impl Chunks {
@@ -32,28 +36,34 @@ impl Chunks {
         Chunks {
             state: 0x9e37_79b9_7f4a_7c15 ^ u64::from(seed).wrapping_mul(0x2545_f491_4f6c_dd1d),
             whole: seed == 0,
+            by_line: seed % 2 == 1,
         }
     }
 
-    fn next(&mut self, left: usize) -> usize {
+    fn next(&mut self, rest: &[u8]) -> usize {
         if self.whole {
-            return left;
+            return rest.len();
         }
         let mut x = self.state;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.state = x;
-        ((x % 64) as usize + 1).min(left)
+        let n = ((x % 64) as usize + 1).min(rest.len());
+        match rest[..n].iter().position(|&b| b == b'\n') {
+            Some(i) if self.by_line => i + 1,
+            _ => n,
+        }
     }
 }
 
-/// Splits `[seed, repeat, stream…]` into the chunk generator and the full stream.
-fn stream(data: &[u8]) -> Option<(Chunks, Vec<u8>)> {
+/// Splits `[seed, repeat, stream…]` into the chunk generator, the full stream, and the
+/// length of one period of it (the stream is the body repeated).
+fn stream(data: &[u8]) -> Option<(Chunks, Vec<u8>, usize)> {
     let (&seed, rest) = data.split_first()?;
     let (&repeat, body) = rest.split_first()?;
     let times = 1 + usize::from(repeat % 32);
-    Some((Chunks::new(seed), body.repeat(times)))
+    Some((Chunks::new(seed), body.repeat(times), body.len()))
 }
 
 /// One parse result, comparable across chunkings.
@@ -64,7 +74,7 @@ fn parse(input: &[u8], mut chunks: Chunks) -> Vec<Parsed> {
     let mut out = Vec::new();
     let mut rest = input;
     while !rest.is_empty() {
-        let n = chunks.next(rest.len());
+        let n = chunks.next(rest);
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
         p.push(chunk);
@@ -100,7 +110,7 @@ fn parse(input: &[u8], mut chunks: Chunks) -> Vec<Parsed> {
 /// Reply parser: no panic; `buffered()` within the caps plus one chunk; every reply's
 /// code in 200..=599 and its size within the caps; chunking does not change the result.
 pub fn reply_parser(data: &[u8]) {
-    let Some((chunks, input)) = stream(data) else {
+    let Some((chunks, input, _)) = stream(data) else {
         return;
     };
     let chunked = parse(&input, chunks);
@@ -180,17 +190,19 @@ pub fn session(data: &[u8]) {
         return;
     };
     let timeout_at_end = rest.get(1).is_some_and(|r| r & 128 != 0);
-    let Some((mut chunks, input)) = stream(rest) else {
+    let Some((mut chunks, input, period)) = stream(rest) else {
         return;
     };
     let cfg = session_config(flags);
     let allow_plain = cfg.allow_plaintext_auth;
     let mut tls = cfg.mode == TlsMode::Implicit;
     let handshake_fails = flags & 128 != 0;
-    // A server echoing a secret form itself is not a leak by the client.
+    // A server echoing a secret form itself is not a leak by the client. The stream is
+    // periodic, so every short substring of it is in its first period plus 128 bytes.
+    let probe = &input[..input.len().min(period + 128)];
     let forms: Vec<Vec<u8>> = secret_forms()
         .into_iter()
-        .filter(|f| !contains(&input, f))
+        .filter(|f| !contains(probe, f))
         .collect();
     let mut s = Session::new(cfg);
     let mut finished = 0;
@@ -233,7 +245,7 @@ pub fn session(data: &[u8]) {
 
     let mut rest: &[u8] = &input;
     while !rest.is_empty() && !s.is_done() {
-        let n = chunks.next(rest.len());
+        let n = chunks.next(rest);
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
         s.handle_input(chunk);
