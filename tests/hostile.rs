@@ -798,6 +798,21 @@ async fn service_closing_421_at_every_stage() {
     run_cases(cases).await;
 }
 
+/// Through AUTH to a server offering PIPELINING, and the client's MAIL, RCPT and DATA
+/// sent as one group (RFC 2920 §3.1), before any reply.
+fn pipelined_group() -> Vec<Step> {
+    then(
+        tls_with("250-mx.test\n250-PIPELINING\n250 AUTH PLAIN"),
+        [
+            Step::Expect("AUTH PLAIN"),
+            s("235 2.7.0 Accepted"),
+            Step::Expect("MAIL FROM"),
+            Step::Expect("RCPT TO"),
+            Step::Expect("DATA"),
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_mid_reply_and_data_without_354() {
     let close = |name, at: &'static str, partial: &[u8]| {
@@ -873,13 +888,8 @@ async fn close_mid_reply_and_data_without_354() {
         Case::new(
             "pipelined group: 354 followed at once by a fake 250: no body",
             then(
-                tls_with("250-mx.test\n250-PIPELINING\n250 AUTH PLAIN"),
+                pipelined_group(),
                 [
-                    Step::Expect("AUTH PLAIN"),
-                    s("235 2.7.0 Accepted"),
-                    Step::Expect("MAIL FROM"),
-                    Step::Expect("RCPT TO"),
-                    Step::Expect("DATA"),
                     Step::Send(b"250 ok\r\n250 ok\r\n354 go\r\n250 2.0.0 queued\r\n".to_vec()),
                     drain(),
                 ],
@@ -894,13 +904,8 @@ async fn close_mid_reply_and_data_without_354() {
         Case::new(
             "pipelined group: sender refused but DATA accepted: empty message only",
             then(
-                tls_with("250-mx.test\n250-PIPELINING\n250 AUTH PLAIN"),
+                pipelined_group(),
                 [
-                    Step::Expect("AUTH PLAIN"),
-                    s("235 2.7.0 Accepted"),
-                    Step::Expect("MAIL FROM"),
-                    Step::Expect("RCPT TO"),
-                    Step::Expect("DATA"),
                     s("550 5.7.1 sender refused
                        250 ok
                        354 go"),
