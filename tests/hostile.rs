@@ -407,6 +407,22 @@ async fn starttls_stripping_refusal_and_injection() {
             n => Err(format!("STARTTLS sent {n} times")),
         }),
         Case::new(
+            "terminal escapes in the certificate's names",
+            then(to_starttls(), [s("220 go"), Step::StartTls, drain()]),
+            4,
+            Some("tls"),
+            "tls.untrusted-certificate",
+        )
+        .tls_config(certificate_saying("\x1b]0;owned\x07\x1b[2J.mx.test"))
+        .check(|o| {
+            let sans =
+                o.json["tls"]["certificate"]["sans"].to_string() + &o.json["diagnosis"].to_string();
+            match sans.contains("\\\\x1b]0;owned") {
+                true => Ok(()),
+                false => Err(format!("names not shown escaped: {sans}")),
+            }
+        }),
+        Case::new(
             "implicit TLS port answers in clear text",
             vec![s(GREETING), drain()],
             4,

@@ -86,6 +86,8 @@ pub struct Case {
     pub name: &'static str,
     pub scripts: Vec<Vec<Step>>,
     pub cert: ServerCert,
+    /// A hand-made TLS configuration instead of `cert`.
+    pub tls_config: Option<Arc<rustls::ServerConfig>>,
     /// Flags after the common ones (`--json --timeout 1 --user …` are always given
     /// unless `no_user`).
     pub flags: Vec<String>,
@@ -110,6 +112,7 @@ impl Case {
             name,
             scripts: vec![script],
             cert: ServerCert::Valid,
+            tls_config: None,
             flags: vec!["--tls".into(), "starttls".into()],
             no_user: false,
             exit,
@@ -144,6 +147,12 @@ impl Case {
         f: impl Fn(&Outcome) -> Result<(), String> + Send + Sync + 'static,
     ) -> Case {
         self.checks.push(Box::new(f));
+        self
+    }
+
+    /// Presents this TLS configuration instead of the test PKI's.
+    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Case {
+        self.tls_config = Some(config);
         self
     }
 
@@ -213,7 +222,10 @@ pub async fn run_cases(cases: Vec<Case>) {
 }
 
 async fn run_case(pki: &TestPki, ca: &std::path::Path, case: Case) -> Vec<String> {
-    let server = Server::start(pki, case.cert, case.scripts).await;
+    let server = match case.tls_config {
+        Some(config) => Server::start_with_config(config, case.scripts).await,
+        None => Server::start(pki, case.cert, case.scripts).await,
+    };
     let mut a = args(&server, ca, &["--json"]);
     set_timeout(&mut a, "1");
     if !case.no_user {
@@ -344,4 +356,26 @@ pub fn no_secret_received(o: &Outcome) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A server configuration with a self-signed certificate whose subject, issuer and
+/// subjectAltName carry `text` (IA5String and UTF8String allow control characters).
+pub fn certificate_saying(text: &str) -> Arc<rustls::ServerConfig> {
+    use rcgen::{CertificateParams, DnType, KeyPair, SanType};
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, text);
+    params.subject_alt_names = vec![
+        SanType::DnsName(text.try_into().unwrap()),
+        SanType::DnsName("localhost".try_into().unwrap()),
+    ];
+    let cert = params.self_signed(&key).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(smtprobe::certs::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key.into())
+        .unwrap();
+    Arc::new(config)
 }

@@ -84,10 +84,17 @@ impl Server {
     /// Starts a server that plays `scripts[i]` on the i-th connection. A script that
     /// starts with [`Step::StartTls`] is implicit TLS. `cert` picks the certificate.
     pub async fn start(pki: &TestPki, cert: ServerCert, scripts: Vec<Vec<Step>>) -> Server {
+        Server::start_with_config(pki.server_config_for(cert).unwrap(), scripts).await
+    }
+
+    /// [`Server::start`] with any rustls server configuration (a hand-made certificate).
+    pub async fn start_with_config(
+        config: Arc<rustls::ServerConfig>,
+        scripts: Vec<Vec<Step>>,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let config = pki.server_config_for(cert).unwrap();
         let seen2 = seen.clone();
         tokio::spawn(async move {
             for script in scripts {
