@@ -978,6 +978,16 @@ async fn auth_abuse() {
         }
     };
     let forms = secret_forms();
+    let evil_challenge: &'static str = Box::leak(
+        format!(
+            "334 {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                br#"{"status":"401\u001b[2J","scope":"\u001b]0;owned\u0007","schemes":"\u0000"}"#
+            )
+        )
+        .into_boxed_str(),
+    );
     let pw_b64 = forms[1].clone();
     let cases = vec![
         Case::new(
@@ -1167,6 +1177,34 @@ async fn auth_abuse() {
         .check(|o| match o.received("AUTH") {
             1 => Ok(()),
             n => Err(format!("{n} AUTH commands")),
+        }),
+        Case::new(
+            "XOAUTH2 error challenge whose JSON carries terminal escapes",
+            then(
+                after_tls(),
+                [
+                    Step::Expect("AUTH XOAUTH2"),
+                    s(evil_challenge),
+                    Step::Expect(""),
+                    s("535 5.7.8 no"),
+                    Step::Expect("QUIT"),
+                    s("221 bye"),
+                ],
+            ),
+            6,
+            Some("auth"),
+            "auth.oauth-token-rejected",
+        )
+        .flags(&["--tls", "starttls", "--oauth2-token-env", "HOSTILE_TOKEN"])
+        .creds_may_be_sent()
+        // The decoded challenge is in the verdict, inert (the generic checks: no raw
+        // control character in any output or JSON string).
+        .check(|o| {
+            let summary = o.json["diagnosis"]["summary"].as_str().unwrap_or_default();
+            match summary.contains("owned") {
+                true => Ok(()),
+                false => Err(format!("challenge not in the verdict: {summary}")),
+            }
         }),
         Case::new(
             "XOAUTH2 error challenge that is not base64",
