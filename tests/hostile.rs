@@ -225,7 +225,8 @@ async fn starttls_stripping_refusal_and_injection() {
                 to_starttls(),
                 [
                     s("220 2.0.0 Ready to start TLS"),
-                    Step::Sleep(Duration::from_millis(150)),
+                    // The ClientHello: the client is in the handshake now.
+                    Step::Read,
                     s("235 2.7.0 Authentication successful"),
                     drain(),
                 ],
@@ -248,7 +249,8 @@ async fn starttls_stripping_refusal_and_injection() {
                 to_starttls(),
                 [
                     s("220 2.0.0 Ready to start TLS"),
-                    Step::Sleep(Duration::from_millis(150)),
+                    // The ClientHello: the client is in the handshake now.
+                    Step::Read,
                     s("250 2.0.0 OK"),
                     drain(),
                 ],
@@ -284,7 +286,8 @@ async fn starttls_stripping_refusal_and_injection() {
                 to_starttls(),
                 [
                     s("220 2.0.0 Ready to start TLS"),
-                    Step::Sleep(Duration::from_millis(150)),
+                    // The ClientHello: the client is in the handshake now.
+                    Step::Read,
                     s("hello, no TLS here"),
                     drain(),
                 ],
@@ -541,8 +544,14 @@ async fn replies_that_are_not_smtp() {
         Case::new(
             "greeting followed by 60 KB of unsolicited continuation lines",
             vec![
-                s(GREETING),
-                Step::Repeat(b"250-\x1b[2J unsolicited padding line\r\n".to_vec(), 1800),
+                // One write: the greeting and what follows arrive together.
+                Step::Send(
+                    [
+                        format!("{GREETING}\r\n").as_bytes(),
+                        &b"250-\x1b[2J unsolicited padding line\r\n".repeat(1800),
+                    ]
+                    .concat(),
+                ),
                 drain(),
             ],
             5,

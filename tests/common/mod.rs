@@ -36,6 +36,9 @@ pub enum Step {
     /// Write these bytes this many times, stopping when the client stops reading
     /// (an endless reply without allocating it up front).
     Repeat(Vec<u8>, usize),
+    /// Wait until the client sends something (at least one byte, e.g. a TLS
+    /// ClientHello) and discard what has arrived.
+    Read,
     /// Read and record every line the client sends until it closes or the time passes
     /// (what a client sent while the server was silent is recorded too).
     Drain(Duration),
@@ -167,6 +170,13 @@ async fn play(
                         return;
                     }
                 }
+            }
+            Step::Read => {
+                let n = match reader.fill_buf().await {
+                    Ok([]) | Err(_) => return,
+                    Ok(b) => b.len(),
+                };
+                reader.consume(n);
             }
             Step::Drain(limit) => {
                 let until = tokio::time::Instant::now() + limit;
