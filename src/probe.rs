@@ -255,7 +255,8 @@ impl Probe {
             // Wrong TLS mode, direction 1: we spoke TLS, the server greeted in clear.
             let clear_text = matches!(
                 &result,
-                Err(Failure::Tls(t)) if matches!(t.kind, TlsFailureKind::ClearTextReply { .. })
+                Err(Failure::Tls(t))
+                    if !t.after_starttls && matches!(t.kind, TlsFailureKind::ClearTextReply { .. })
             );
             if clear_text && self.config.tls == TlsChoice::Auto && !switched {
                 self.note(format!(

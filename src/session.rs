@@ -26,6 +26,24 @@ use crate::stage::Stage;
 use crate::transcript::Direction;
 use std::collections::VecDeque;
 
+/// The most bytes of unexpected server data (injected, unsolicited, or a partial reply
+/// before a close) kept as evidence: enough to recognise what was sent, without carrying
+/// up to the parser's caps (72 KiB, four times that escaped) into every output.
+pub const EVIDENCE_BYTES: usize = 512;
+
+/// Unexpected server bytes as evidence: escaped, and cut after [`EVIDENCE_BYTES`] with
+/// the total size noted.
+fn excerpt(bytes: &[u8]) -> String {
+    if bytes.len() <= EVIDENCE_BYTES {
+        return escape_bytes(bytes);
+    }
+    format!(
+        "{}… ({} bytes in all)",
+        escape_bytes(&bytes[..EVIDENCE_BYTES]),
+        bytes.len()
+    )
+}
+
 /// Which SASL mechanism to use for a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthChoice {
@@ -262,7 +280,7 @@ impl Session {
         if matches!(self.state, State::AwaitTlsHandshake) {
             // The transport owns the stream during the handshake; bytes here mean the
             // server talked past its 220 (RFC 3207 §5).
-            let shown = escape_bytes(bytes);
+            let shown = excerpt(bytes);
             self.record(Direction::Server, shown.clone());
             self.finish(Err(Failure::StartTlsInjection { bytes: shown }));
             return;
@@ -319,7 +337,7 @@ impl Session {
             State::AwaitQuit(outcome) => self.finish(outcome),
             _ => {
                 let partial = self.parser.discard();
-                let partial = (!partial.is_empty()).then(|| escape_bytes(&partial));
+                let partial = (!partial.is_empty()).then(|| excerpt(&partial));
                 self.record_event("connection closed by server".into());
                 self.finish(Err(Failure::Closed {
                     stage: self.stage,
@@ -355,6 +373,9 @@ impl Session {
             State::Auth(a) => self.on_auth(a, reply),
             State::AwaitTransaction => self.on_transaction(reply),
             State::AwaitDataEnd => {
+                if self.closing(&reply, Stage::Data) {
+                    return;
+                }
                 if reply.code() == 250 {
                     self.message_accepted = true;
                     self.pass(Stage::Data);
@@ -365,6 +386,10 @@ impl Session {
                         reply,
                     });
                 }
+            }
+            State::AwaitEmptyDataEnd(failure) if reply.code() == 421 => {
+                // RFC 5321 §3.8: the server is closing; no QUIT.
+                self.finish(Err(failure))
             }
             State::AwaitEmptyDataEnd(failure) => self.fail_and_quit(failure),
             State::AwaitQuit(outcome) => self.finish(outcome),
@@ -452,7 +477,7 @@ impl Session {
         if !self.parser.is_idle() {
             // RFC 3207 §5: anything after the 220, before the handshake, may be an
             // attacker's injection. Abort; never use it.
-            let injected = escape_bytes(&self.parser.discard());
+            let injected = excerpt(&self.parser.discard());
             self.record(Direction::Server, injected.clone());
             self.record_event("bytes after the 220 to STARTTLS, before TLS: aborting".into());
             return self.finish(Err(Failure::StartTlsInjection { bytes: injected }));
@@ -570,12 +595,7 @@ impl Session {
         let code = reply.code();
         match state {
             AuthState::Cancelled(failure) => self.fail_and_quit(failure),
-            AuthState::PlainSent
-            | AuthState::LoginSent
-            | AuthState::OAuthSent
-            | AuthState::OAuthAwaitFinal { .. }
-                if code == 235 =>
-            {
+            AuthState::PlainSent | AuthState::LoginSent | AuthState::OAuthSent if code == 235 => {
                 self.auth_done = true;
                 self.pass(Stage::Auth);
                 self.after_talk_check(Self::begin_mail);
@@ -651,6 +671,19 @@ impl Session {
                 }
                 self.state = State::Auth(AuthState::OAuthAwaitFinal { challenge });
             }
+            // RFC 7628 §3.2.2: after the error challenge and the client's dummy
+            // response the server must fail; a success then contradicts its own error.
+            AuthState::OAuthAwaitFinal { .. } if reply.is_positive() => {
+                self.fail_and_quit(Failure::AuthProtocol {
+                    reply,
+                    reason: "the server reported success after its own OAuth error challenge",
+                })
+            }
+            // A second challenge: the exchange is still open, so cancel it (RFC 4954 §4)
+            // rather than send QUIT as if it were the response.
+            AuthState::OAuthAwaitFinal { challenge } if code == 334 => {
+                self.cancel_or_fail(Failure::OAuthRejected { challenge, reply }, true)
+            }
             AuthState::OAuthAwaitFinal { challenge } => {
                 self.fail_and_quit(Failure::OAuthRejected { challenge, reply })
             }
@@ -705,7 +738,7 @@ impl Session {
         let Some(stage) = self.pending.pop_front() else {
             return self.finish(Err(Failure::Unsolicited {
                 stage: self.stage,
-                bytes: reply.display_lines().join("\\r\\n"),
+                bytes: excerpt(&reply.to_wire()),
             }));
         };
         self.stage = stage;
@@ -804,7 +837,7 @@ impl Session {
         if self.parser.is_idle() {
             next(self);
         } else {
-            let bytes = escape_bytes(&self.parser.discard());
+            let bytes = excerpt(&self.parser.discard());
             self.record(Direction::Server, bytes.clone());
             self.record_event("the server sent data nobody asked for; stopping".into());
             self.finish(Err(Failure::Unsolicited {
@@ -1369,6 +1402,49 @@ mod tests {
         }
     }
 
+    /// Found by the hostile-server suite: a 235 after the server's own XOAUTH2 error
+    /// challenge was reported as a successful login; a second 334 was answered with
+    /// QUIT, which the server reads as the SASL response.
+    #[test]
+    fn xoauth2_success_or_second_challenge_after_an_error_challenge() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth.as_mut().unwrap().credential = Credential::OAuthToken(Secret::new("ya29.tok"));
+        let head = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH XOAUTH2
+            C: AUTH XOAUTH2 <redacted: token for user you@gmail.com>
+            S: 334 eyJzdGF0dXMiOiI0MDEifQ==
+            C: ";
+        let run = drive(
+            c.clone(),
+            &format!("{head}\nS: 235 2.7.0 Accepted\nC: QUIT\nS: 221 bye"),
+            3,
+        );
+        match run.outcome {
+            Some(Err(Failure::AuthProtocol { reply, .. })) => assert_eq!(reply.code(), 235),
+            other => panic!("{other:?}"),
+        }
+        let wire = String::from_utf8(run.wire).unwrap();
+        assert!(wire.ends_with("\r\n\r\nQUIT\r\n"), "{wire:?}");
+
+        let run = drive(
+            c,
+            &format!("{head}\nS: 334 eyJzdGF0dXMiOiI0MDEifQ==\nC: *\nS: 501 cancelled\nC: QUIT\nS: 221 bye"),
+            3,
+        );
+        match run.outcome {
+            Some(Err(Failure::OAuthRejected { challenge, reply })) => {
+                assert!(challenge.contains("401"), "{challenge}");
+                assert_eq!(reply.code(), 334);
+            }
+            other => panic!("{other:?}"),
+        }
+        let wire = String::from_utf8(run.wire).unwrap();
+        assert!(wire.ends_with("\r\n\r\n*\r\nQUIT\r\n"), "{wire:?}");
+    }
+
     fn with_mail(mut c: SessionConfig, pipelining: bool) -> SessionConfig {
         c.pipelining = pipelining;
         c.mail = Some(MailConfig {
@@ -1492,6 +1568,76 @@ mod tests {
             };
             let (outcome, _) = check(cfg(TlsMode::Implicit), &script);
             assert_eq!(outcome.unwrap_err().reply().unwrap().code(), 421);
+        }
+    }
+
+    #[test]
+    fn reply_421_after_the_message_ends_without_quit() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: MAIL FROM:<you@gmail.com>
+            S: 250 ok
+            C: RCPT TO:<friend@example.com>
+            S: 250 ok
+            C: DATA
+            S: 354 go ahead
+            C: <message: 4 lines, 36 bytes>
+            S: 421 4.3.2 Service shutting down";
+        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), false), script);
+        let failure = outcome.unwrap_err();
+        assert_eq!(failure.stage(), Stage::Data);
+        assert_eq!(failure.reply().unwrap().code(), 421);
+        assert!(!String::from_utf8(wire).unwrap().contains("QUIT"));
+    }
+
+    /// Found by the hostile-server suite: a greeting followed by 60 KB of unfinished
+    /// continuation lines (or the same after the 220 to STARTTLS, or before a close)
+    /// became an evidence line of tens of KB in every output.
+    #[test]
+    fn unexpected_bytes_are_kept_as_a_short_excerpt() {
+        // 100 lines of 500 bytes: under the reply caps, so the parser keeps waiting.
+        let flood = format!("250-{}\r\n", "p".repeat(494)).repeat(100);
+        let run = |mode: TlsMode, inputs: &[&str], eof: bool| {
+            let mut s = Session::new(cfg(mode));
+            for i in inputs {
+                s.handle_input(i.as_bytes());
+            }
+            if eof {
+                s.handle_eof();
+            }
+            let mut outcome = None;
+            while let Some(ev) = s.poll_event() {
+                if let Event::Finished(o) = ev {
+                    outcome = Some(o);
+                }
+            }
+            outcome.expect("finished").unwrap_err()
+        };
+        let unsolicited = run(TlsMode::Implicit, &[&format!("220 mx\r\n{flood}")], false);
+        let injected = run(
+            TlsMode::Starttls,
+            &[
+                "220 mx\r\n",
+                "250-mx\r\n250 STARTTLS\r\n",
+                &format!("220 go\r\n{flood}"),
+            ],
+            false,
+        );
+        let closed = run(TlsMode::Implicit, &[&flood], true);
+        for failure in [unsolicited, injected, closed] {
+            let text = match failure {
+                Failure::Unsolicited { bytes, .. } | Failure::StartTlsInjection { bytes } => bytes,
+                Failure::Closed { partial, .. } => partial.unwrap(),
+                other => panic!("{other:?}"),
+            };
+            assert!(text.len() < 2 * EVIDENCE_BYTES, "{} bytes", text.len());
+            assert!(text.starts_with("250-ppp"), "{text}");
+            assert!(text.ends_with("… (50000 bytes in all)"), "{text}");
         }
     }
 

@@ -561,7 +561,9 @@ pub fn summarize_certificate(der: &CertificateDer<'_>) -> CertSummary {
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
         for name in &ext.value.general_names {
             match name {
-                GeneralName::DNSName(d) => sans.push((*d).to_owned()),
+                // IA5String allows control characters: escape like every other
+                // server-supplied text.
+                GeneralName::DNSName(d) => sans.push(escape_bytes(d.as_bytes())),
                 GeneralName::IPAddress(b) => match b.len() {
                     4 => sans
                         .push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or([0; 4])).to_string()),
@@ -859,5 +861,30 @@ fn describe_tls(f: &Failure) -> String {
         },
         Failure::Timeout { .. } => "no handshake reply before the deadline".into(),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the hostile-server suite: a certificate's DNS subjectAltNames (IA5String,
+    /// which allows control characters) reached the diagnosis evidence and the JSON raw,
+    /// so a server could put terminal escapes on the user's screen.
+    #[test]
+    fn control_characters_in_certificate_names_are_escaped() {
+        let evil = "\u{1b}]0;owned\u{7}\u{1b}[2J.mx.test";
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, evil);
+        params.subject_alt_names = vec![rcgen::SanType::DnsName(evil.try_into().unwrap())];
+        let cert = params.self_signed(&key).unwrap();
+        let summary = summarize_certificate(cert.der());
+        assert_eq!(summary.sans, ["\\x1b]0;owned\\x07\\x1b[2J.mx.test"]);
+        for text in [&summary.subject, &summary.issuer, &summary.sans[0]] {
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+        }
     }
 }

@@ -627,6 +627,17 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
         "at connect (implicit TLS)"
     };
     let d = match &t.kind {
+        // After a 220 to STARTTLS the port plainly speaks STARTTLS: clear text in place
+        // of the handshake is the server talking past its 220 (RFC 3207 §5), not a
+        // mode mix-up.
+        TlsFailureKind::ClearTextReply { first_line } if t.after_starttls => Draft::new(
+            c::STARTTLS_INJECTION,
+            format!(
+                "{} agreed to STARTTLS, then answered the TLS hello in clear text with \"{first_line}\"; the connection was abandoned and no credentials were sent.",
+                who(ctx)
+            ),
+        )
+        .evidence(first_line.clone()),
         TlsFailureKind::ClearTextReply { first_line } => Draft::new(
             c::TLS_IMPLICIT_ON_STARTTLS_PORT,
             format!(

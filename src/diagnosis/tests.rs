@@ -554,6 +554,26 @@ fn connect_is_judged_over_all_attempts() {
 }
 
 #[test]
+fn clear_text_after_the_starttls_220_is_injection_not_a_port_mixup() {
+    let mut c = gmail();
+    c.mode = TlsMode::Starttls;
+    let f = Failure::Tls(TlsFailure {
+        kind: TlsFailureKind::ClearTextReply {
+            first_line: "235 2.7.0 Authentication successful".into(),
+        },
+        certificate: None,
+        after_starttls: true,
+    });
+    let d = diagnose(Some(&f), &c);
+    assert_eq!(d.code, "starttls.injection");
+    assert!(!d.summary.contains("not implicit TLS"), "{}", d.summary);
+    assert_eq!(
+        d.evidence.as_deref(),
+        Some("235 2.7.0 Authentication successful")
+    );
+}
+
+#[test]
 fn tls_mode_mixups() {
     let g = gmail();
     let f = Failure::Tls(TlsFailure {
@@ -993,6 +1013,13 @@ fn every_emitted_code_is_registered_and_every_code_is_emitted() {
     ] {
         inputs.push(Some(tls_failure(kind, None)));
     }
+    inputs.push(Some(Failure::Tls(TlsFailure {
+        kind: TlsFailureKind::ClearTextReply {
+            first_line: "220 x".into(),
+        },
+        certificate: None,
+        after_starttls: false,
+    })));
     inputs.push(Some(Failure::TlsExpectedByServer));
     for stage in Stage::ALL {
         inputs.push(Some(Failure::Timeout { stage }));

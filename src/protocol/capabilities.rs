@@ -2,6 +2,7 @@
 //!
 //! Unknown keywords are kept (a teaching view shows them, and a diagnosis may want them).
 
+use super::escape::escape_bytes;
 use super::reply::Reply;
 
 /// One advertised extension: keyword (upper-cased) and its parameters.
@@ -24,17 +25,23 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Reads capabilities from a positive EHLO reply.
+    ///
+    /// Every word is escaped here, where it is captured (control bytes, terminal escapes
+    /// and invalid UTF-8 become `\xNN`): keywords and mechanism names end up in the
+    /// report, the JSON and diagnosis summaries, and must never carry raw server bytes.
     pub fn from_ehlo(reply: &Reply) -> Capabilities {
-        let mut texts = reply.texts().into_iter();
-        let domain_line = texts.next().unwrap_or_default();
+        let mut texts = reply.raw_texts();
+        let domain_line = texts.next().map(escape_bytes).unwrap_or_default();
         let extensions = texts
             .filter_map(|t| {
                 // Old servers announce `AUTH=LOGIN PLAIN`: treat `=` as a separator.
-                let mut words = t.split([' ', '=']).filter(|w| !w.is_empty());
-                let keyword = words.next()?.to_ascii_uppercase();
+                let mut words = t
+                    .split(|&b| b == b' ' || b == b'=')
+                    .filter(|w| !w.is_empty());
+                let keyword = escape_bytes(&words.next()?.to_ascii_uppercase());
                 Some(Extension {
                     keyword,
-                    params: words.map(str::to_owned).collect(),
+                    params: words.map(escape_bytes).collect(),
                 })
             })
             .collect();
@@ -130,5 +137,32 @@ mod tests {
         let c = Capabilities::from_ehlo(&r);
         assert_eq!(c.auth_mechanisms(), ["LOGIN", "PLAIN"]);
         assert_eq!(c.get("X-WEIRD").unwrap().params, ["a", "b"]);
+    }
+
+    #[test]
+    fn terminal_escapes_in_ehlo_keywords_are_escaped_at_capture() {
+        let r = Reply::from_lines(&[
+            &b"250-mx\x1b[2J"[..],
+            b"250-\x1b[31mSTARTTLS",
+            b"250 AUTH \x1b]0;owned\x07PLAIN \xff",
+        ])
+        .unwrap();
+        let c = Capabilities::from_ehlo(&r);
+        assert_eq!(c.domain_line, "mx\\x1b[2J");
+        assert_eq!(c.extensions[0].keyword, "\\x1b[31MSTARTTLS");
+        assert!(!c.has("STARTTLS"), "a mangled keyword is not STARTTLS");
+        assert_eq!(
+            c.get("AUTH").unwrap().params,
+            ["\\x1b]0;owned\\x07PLAIN", "\\xff"]
+        );
+        let mut all = vec![c.domain_line.clone()];
+        for e in &c.extensions {
+            all.push(e.keyword.clone());
+            all.extend(e.params.iter().cloned());
+        }
+        all.extend(c.auth_mechanisms());
+        for w in all {
+            assert!(!w.chars().any(char::is_control), "{w:?}");
+        }
     }
 }

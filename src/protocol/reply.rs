@@ -275,9 +275,13 @@ impl ReplyParser {
         }
     }
 
-    /// Appends bytes received from the server.
+    /// Appends bytes received from the server. After an error they are dropped: the
+    /// stream cannot be resynchronised, and a server that keeps sending must not grow
+    /// the buffer past the caps.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.lines.push(bytes);
+        if !self.failed {
+            self.lines.push(bytes);
+        }
     }
 
     /// Bytes received that are not part of any complete reply yet (a partial line, or the
@@ -386,6 +390,24 @@ fn parse_line_head(line: &[u8]) -> Result<(u16, bool), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the reply-parser property test (fuzz/harness.rs): after a line-too-long
+    /// error every further push was buffered and never drained, so an endless server
+    /// line grew memory without bound for a caller that kept reading.
+    #[test]
+    fn bytes_pushed_after_an_error_are_not_buffered() {
+        let mut p = ReplyParser::new();
+        p.push(&[b'a'; MAX_LINE]);
+        assert!(matches!(
+            p.next_reply(),
+            Some(Err(ReplyError::LineTooLong { .. }))
+        ));
+        for _ in 0..100 {
+            p.push(&[b'a'; 4096]);
+            assert_eq!(p.next_reply(), None);
+        }
+        assert_eq!(p.buffered(), 0);
+    }
 
     /// Feeds `input` whole, one byte at a time, and in chunks of several sizes; all must
     /// give the same replies (DESIGN habit 3).

@@ -11,6 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+pub mod hostile;
+
 /// One step of the server's side.
 #[derive(Clone, Debug)]
 pub enum Step {
@@ -31,6 +33,15 @@ pub enum Step {
     Body,
     /// Close the connection.
     Close,
+    /// Write these bytes this many times, stopping when the client stops reading
+    /// (an endless reply without allocating it up front).
+    Repeat(Vec<u8>, usize),
+    /// Wait until the client sends something (at least one byte, e.g. a TLS
+    /// ClientHello) and discard what has arrived.
+    Read,
+    /// Read and record every line the client sends until it closes or the time passes
+    /// (what a client sent while the server was silent is recorded too).
+    Drain(Duration),
 }
 
 /// `S:` lines → a Send step with CRLF line ends.
@@ -54,6 +65,8 @@ pub struct Seen {
     pub connections: usize,
     /// True when the script ran to its end.
     pub completed: bool,
+    /// Connections whose script has ended (completed, failed or timed out).
+    pub ended: usize,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -74,10 +87,17 @@ impl Server {
     /// Starts a server that plays `scripts[i]` on the i-th connection. A script that
     /// starts with [`Step::StartTls`] is implicit TLS. `cert` picks the certificate.
     pub async fn start(pki: &TestPki, cert: ServerCert, scripts: Vec<Vec<Step>>) -> Server {
+        Server::start_with_config(pki.server_config_for(cert).unwrap(), scripts).await
+    }
+
+    /// [`Server::start`] with any rustls server configuration (a hand-made certificate).
+    pub async fn start_with_config(
+        config: Arc<rustls::ServerConfig>,
+        scripts: Vec<Vec<Step>>,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let config = pki.server_config_for(cert).unwrap();
         let seen2 = seen.clone();
         tokio::spawn(async move {
             for script in scripts {
@@ -94,9 +114,10 @@ impl Server {
                     let stream: Box<dyn Io> = Box::new(tcp);
                     let _ = tokio::time::timeout(
                         Duration::from_secs(30),
-                        play(stream, script, acceptor, seen3),
+                        play(stream, script, acceptor, seen3.clone()),
                     )
                     .await;
+                    seen3.lock().unwrap().ended += 1;
                 });
             }
         });
@@ -105,6 +126,19 @@ impl Server {
 
     pub fn seen(&self) -> Seen {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// What the server saw, once every accepted connection's script has ended (or after
+    /// `limit`): the client may exit before the server has read its last bytes.
+    pub async fn seen_when_ended(&self, limit: Duration) -> Seen {
+        let until = tokio::time::Instant::now() + limit;
+        loop {
+            let seen = self.seen();
+            if seen.ended >= seen.connections || tokio::time::Instant::now() >= until {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -131,6 +165,34 @@ async fn play(
                 }
             }
             Step::Sleep(d) => tokio::time::sleep(d).await,
+            Step::Repeat(b, times) => {
+                for _ in 0..times {
+                    if reader.get_mut().write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Step::Read => {
+                let n = match reader.fill_buf().await {
+                    Ok([]) | Err(_) => return,
+                    Ok(b) => b.len(),
+                };
+                reader.consume(n);
+            }
+            Step::Drain(limit) => {
+                let until = tokio::time::Instant::now() + limit;
+                loop {
+                    let mut line = Vec::new();
+                    match tokio::time::timeout_at(until, reader.read_until(b'\n', &mut line)).await
+                    {
+                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                        Ok(Ok(_)) => {
+                            let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                            seen.lock().unwrap().lines.push(text);
+                        }
+                    }
+                }
+            }
             Step::Expect(_) | Step::Any => {
                 let mut line = Vec::new();
                 match reader.read_until(b'\n', &mut line).await {

@@ -1,0 +1,7 @@
+//! Fuzz target: see `harness::session` for the input format and the invariants.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::session(data));

@@ -1,0 +1,598 @@
+//! Redaction proof: sessions with sentinel credentials (PLAIN, LOGIN, XOAUTH2) through
+//! every output path — human, `--json`, `--annotate`, `-vvv` and `RUST_LOG=trace`
+//! tracing, `--record` fixture files, the replay server's log, error paths (bad
+//! credentials, protocol violation, STARTTLS injection, TLS failure, input injection),
+//! the library's report (text, JSON, `Debug`) and a panic message built from `Debug` of
+//! the configuration — and a search of all of it for the secrets in every encoding a
+//! client could leak them in.
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use common::*;
+use smtprobe::certs::ServerCert;
+use smtprobe::session::{AuthChoice, AuthConfig, Credential};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const USER: &str = "sentinel@example.com";
+const PASSWORD: &str = "S3ntinel-Pa55-ZZ";
+const TOKEN: &str = "ya29.S3ntinel-T0ken-QQ";
+
+/// The password and token raw, and every base64 form they travel in: LOGIN's password
+/// line, PLAIN's `\0user\0password` (with and without an authorization identity), the
+/// XOAUTH2 and OAUTHBEARER initial responses.
+fn needles() -> Vec<(String, String)> {
+    let b = |s: &str| B64.encode(s.as_bytes());
+    vec![
+        ("password".into(), PASSWORD.into()),
+        ("token".into(), TOKEN.into()),
+        ("LOGIN base64 password".into(), b(PASSWORD)),
+        ("PLAIN base64".into(), b(&format!("\0{USER}\0{PASSWORD}"))),
+        (
+            "PLAIN base64 with authzid".into(),
+            b(&format!("{USER}\0{USER}\0{PASSWORD}")),
+        ),
+        (
+            "XOAUTH2 base64".into(),
+            b(&format!("user={USER}\x01auth=Bearer {TOKEN}\x01\x01")),
+        ),
+        (
+            "OAUTHBEARER base64".into(),
+            b(&format!("n,a={USER},\x01auth=Bearer {TOKEN}\x01\x01")),
+        ),
+        // A base64 run of the password alone, at each alignment inside a longer payload.
+        (
+            "base64 of the password, offset 1".into(),
+            b(&format!("\0{PASSWORD}"))[4..20].into(),
+        ),
+        (
+            "base64 of the password, offset 2".into(),
+            b(&format!("\0\0{PASSWORD}"))[4..20].into(),
+        ),
+    ]
+}
+
+/// Everything smtprobe wrote somewhere, labelled by where it came from.
+#[derive(Default)]
+struct Outputs(Vec<(String, Vec<u8>)>);
+
+impl Outputs {
+    fn add(&mut self, label: impl Into<String>, bytes: impl Into<Vec<u8>>) {
+        self.0.push((label.into(), bytes.into()));
+    }
+
+    fn add_run(&mut self, label: &str, out: &std::process::Output) {
+        self.add(format!("{label}: stdout"), out.stdout.clone());
+        self.add(format!("{label}: stderr"), out.stderr.clone());
+    }
+}
+
+fn env() -> Vec<(&'static str, String)> {
+    vec![
+        ("SMTPROBE_PASSWORD", PASSWORD.to_owned()),
+        ("SENTINEL_TOKEN", TOKEN.to_owned()),
+    ]
+}
+
+/// The three ways of running one scenario: human with `-vvv` tracing and `--record`;
+/// `--json` with `-vvv` and `--record`; `--annotate` with `RUST_LOG=trace` (every
+/// crate's tracing, rustls included).
+const MODES: [&str; 3] = ["human", "json", "annotate"];
+
+struct Scenario {
+    name: &'static str,
+    /// One script per mode run (each run opens its own connection).
+    script: fn() -> Vec<Step>,
+    cert: ServerCert,
+    flags: &'static [&'static str],
+    /// Exit code expected, so each scenario really went down its path.
+    exit: i32,
+}
+
+fn starttls_to_auth(caps_tls: &'static str) -> Vec<Step> {
+    vec![
+        s("220 mx.test ESMTP"),
+        Step::Expect("EHLO"),
+        s("250-mx.test
+           250 STARTTLS"),
+        Step::Expect("STARTTLS"),
+        s("220 go ahead"),
+        Step::StartTls,
+        Step::Expect("EHLO"),
+        s(caps_tls),
+    ]
+}
+
+fn plain_ok() -> Vec<Step> {
+    let mut v = starttls_to_auth("250-mx.test\n250 AUTH PLAIN LOGIN");
+    v.extend([
+        Step::Expect("AUTH PLAIN"),
+        s("235 2.7.0 Accepted"),
+        Step::Expect("MAIL FROM"),
+        s("250 ok"),
+        Step::Expect("RCPT TO"),
+        s("250 ok"),
+        Step::Expect("DATA"),
+        s("354 go"),
+        Step::Body,
+        s("250 queued"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]);
+    v
+}
+
+fn login_bad_credentials() -> Vec<Step> {
+    let mut v = starttls_to_auth("250-mx.test\n250 AUTH LOGIN");
+    v.extend([
+        Step::Expect("AUTH LOGIN"),
+        s("334 VXNlcm5hbWU6"),
+        Step::Any,
+        s("334 UGFzc3dvcmQ6"),
+        Step::Any,
+        s("535 5.7.8 Username and Password not accepted"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]);
+    v
+}
+
+fn xoauth2_rejected() -> Vec<Step> {
+    let mut v = starttls_to_auth("250-mx.test\n250 AUTH XOAUTH2 PLAIN");
+    v.extend([
+        Step::Expect("AUTH XOAUTH2"),
+        // base64 of Google's error JSON.
+        s("334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ=="),
+        Step::Expect(""),
+        s("535-5.7.8 Username and Password not accepted.
+           535 5.7.8 https://support.google.com/mail/?p=BadCredentials"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]);
+    v
+}
+
+fn plain_protocol_violation() -> Vec<Step> {
+    let mut v = starttls_to_auth("250-mx.test\n250 AUTH PLAIN");
+    v.extend([
+        Step::Expect("AUTH PLAIN"),
+        s("334 "),
+        Step::Expect("*"),
+        s("501 cancelled"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]);
+    v
+}
+
+fn login_third_prompt() -> Vec<Step> {
+    let mut v = starttls_to_auth("250-mx.test\n250 AUTH LOGIN");
+    v.extend([
+        Step::Expect("AUTH LOGIN"),
+        s("334 VXNlcm5hbWU6"),
+        Step::Any,
+        s("334 UGFzc3dvcmQ6"),
+        Step::Any,
+        s("334 UGFzc3dvcmQ6"),
+        Step::Expect("*"),
+        s("501 cancelled"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]);
+    v
+}
+
+fn starttls_injection() -> Vec<Step> {
+    vec![
+        s("220 mx.test ESMTP"),
+        Step::Expect("EHLO"),
+        s("250-mx.test
+           250-AUTH PLAIN
+           250 STARTTLS"),
+        Step::Expect("STARTTLS"),
+        Step::Send(b"220 go\r\n235 2.7.0 fine, send it\r\n".to_vec()),
+        Step::Drain(Duration::from_secs(3)),
+    ]
+}
+
+fn plaintext_lab_plain() -> Vec<Step> {
+    vec![
+        s("220 lab ESMTP"),
+        Step::Expect("EHLO"),
+        s("250-lab
+           250 AUTH PLAIN LOGIN"),
+        Step::Expect("AUTH PLAIN"),
+        s("535 5.7.8 no"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]
+}
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "PLAIN ok with a test message",
+            script: plain_ok,
+            cert: ServerCert::Valid,
+            flags: &["--from", "sentinel@example.com", "--to", "x@example.org"],
+            exit: 0,
+        },
+        Scenario {
+            name: "LOGIN bad credentials",
+            script: login_bad_credentials,
+            cert: ServerCert::Valid,
+            flags: &["--auth", "login"],
+            exit: 6,
+        },
+        Scenario {
+            name: "LOGIN third prompt",
+            script: login_third_prompt,
+            cert: ServerCert::Valid,
+            flags: &["--auth", "login"],
+            exit: 6,
+        },
+        Scenario {
+            name: "XOAUTH2 rejected",
+            script: xoauth2_rejected,
+            cert: ServerCert::Valid,
+            flags: &["--oauth2-token-env", "SENTINEL_TOKEN"],
+            exit: 6,
+        },
+        Scenario {
+            name: "PLAIN protocol violation",
+            script: plain_protocol_violation,
+            cert: ServerCert::Valid,
+            flags: &[],
+            exit: 6,
+        },
+        Scenario {
+            name: "STARTTLS injection",
+            script: starttls_injection,
+            cert: ServerCert::Valid,
+            flags: &[],
+            exit: 4,
+        },
+        Scenario {
+            name: "untrusted certificate",
+            script: plain_ok,
+            cert: ServerCert::SelfSigned,
+            flags: &[],
+            exit: 4,
+        },
+        Scenario {
+            name: "plaintext lab server",
+            script: plaintext_lab_plain,
+            cert: ServerCert::Valid,
+            flags: &["--tls", "none", "--allow-plaintext-auth"],
+            exit: 6,
+        },
+    ]
+}
+
+async fn run_scenarios(out: &mut Outputs, dir: &std::path::Path) {
+    let pki = pki();
+    let (_d, ca) = ca_file(&pki);
+    let mut set = tokio::task::JoinSet::new();
+    for sc in scenarios() {
+        for mode in MODES {
+            let server = Server::start(&pki, sc.cert, vec![(sc.script)()]).await;
+            let mut a = args(&server, &ca, &["--user", USER]);
+            set_timeout(&mut a, "2");
+            a.extend(sc.flags.iter().map(|s| s.to_string()));
+            let mut e = env();
+            let record: PathBuf = dir.join(format!("{}-{mode}.fixture", sc.name.replace(' ', "-")));
+            match mode {
+                "human" => a.extend([
+                    "-vvv".into(),
+                    "--record".into(),
+                    record.display().to_string(),
+                ]),
+                "json" => a.extend([
+                    "--json".into(),
+                    "-vvv".into(),
+                    "--record".into(),
+                    record.display().to_string(),
+                ]),
+                _ => {
+                    a.push("--annotate".into());
+                    e.push(("RUST_LOG", "trace".into()));
+                }
+            }
+            let (name, exit) = (sc.name, sc.exit);
+            set.spawn(async move {
+                let o = smtprobe(a, e).await;
+                let recorded = std::fs::read(&record).ok();
+                (format!("{name} ({mode})"), exit, o, recorded, server)
+            });
+        }
+    }
+    let mut records = 0;
+    let mut wire = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (label, exit, o, recorded, server) = r.unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(exit),
+            "{label}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if label.ends_with("(human)") || label.ends_with("(json)") {
+            let text = recorded.unwrap_or_else(|| panic!("{label}: no fixture recorded"));
+            records += 1;
+            out.add(format!("{label}: recorded fixture"), text);
+        }
+        out.add_run(&label, &o);
+        // The server is the one place the credentials must reach (inside TLS): proof
+        // that the sentinels were really in play, so the search is not vacuous.
+        let seen = server.seen_when_ended(Duration::from_secs(3)).await;
+        wire.extend(seen.lines);
+    }
+    assert_eq!(records, 2 * scenarios().len());
+    let n = needles();
+    for (what, needle) in [&n[2], &n[3], &n[5]] {
+        assert!(
+            wire.iter().any(|l| l.contains(needle.as_str())),
+            "the {what} never reached the server: {wire:?}"
+        );
+    }
+}
+
+/// The replay server (`smtprobe serve`) logs deviations: a client that sends PLAIN where
+/// the fixture wants LOGIN must not have its PLAIN payload printed.
+async fn run_serve(out: &mut Outputs, dir: &std::path::Path) {
+    let fixture = dir.join("serve.fixture");
+    std::fs::write(
+        &fixture,
+        format!(
+            "# name: serve-redaction
+# story: LOGIN expected, the client sends PLAIN
+# host: localhost
+# port: 587
+# mode: starttls
+# user: {USER}
+# expect: auth auth.bad-credentials
+
+S: 220 localhost ESMTP
+C: EHLO {{any}}
+S: 250-localhost
+S: 250 STARTTLS
+C: STARTTLS
+S: 220 go
+* TLS
+C: EHLO {{any}}
+S: 250-localhost
+S: 250 AUTH PLAIN LOGIN
+C: AUTH LOGIN
+S: 334 VXNlcm5hbWU6
+C: <redacted username>
+S: 334 UGFzc3dvcmQ6
+C: <redacted password>
+S: 535 5.7.8 no
+C: QUIT
+S: 221 bye
+"
+        ),
+    )
+    .unwrap();
+    for (label, auth) in [
+        ("serve, client follows", "login"),
+        ("serve, client deviates", "plain"),
+    ] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let ca = dir.join(format!("serve-ca-{auth}.pem"));
+        let serve = std::process::Command::new(env!("CARGO_BIN_EXE_smtprobe"))
+            .args([
+                "serve",
+                fixture.to_str().unwrap(),
+                "--once",
+                "--timeout",
+                "3",
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--ca-out", ca.to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if ca.exists() && std::fs::metadata(&ca).unwrap().len() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let a: Vec<String> = [
+            "check",
+            "localhost",
+            "--connect-to",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--helo",
+            "client.test",
+            "--timeout",
+            "3",
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--user",
+            USER,
+            "--auth",
+            auth,
+            "-vvv",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let o = smtprobe(a, env()).await;
+        out.add_run(&format!("{label}: check"), &o);
+        let served = tokio::task::spawn_blocking(move || serve.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let want = if auth == "login" { Some(0) } else { Some(1) };
+        assert_eq!(
+            served.status.code(),
+            want,
+            "{label}: {}{}",
+            String::from_utf8_lossy(&served.stdout),
+            String::from_utf8_lossy(&served.stderr)
+        );
+        out.add_run(&format!("{label}: serve"), &served);
+    }
+}
+
+/// `CR`/`LF` in the user name: refused before connecting; the error names the flag.
+async fn run_injection(out: &mut Outputs) {
+    let a: Vec<String> = [
+        "check",
+        "localhost",
+        "--connect-to",
+        "127.0.0.1",
+        "--port",
+        "9",
+        "--user",
+        "sentinel@example.com\r\nAUTH PLAIN x",
+        "--json",
+        "-vvv",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let o = smtprobe(a, env()).await;
+    assert_eq!(o.status.code(), Some(2));
+    out.add_run("input injection", &o);
+    // --password on the command line (warned about) in an error path too.
+    let a: Vec<String> = [
+        "check",
+        "localhost",
+        "--connect-to",
+        "127.0.0.1",
+        "--port",
+        "9",
+        "--user",
+        USER,
+        "--password",
+        PASSWORD,
+        "--helo",
+        "bad\nhelo",
+        "-vvv",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let o = smtprobe(a, vec![]).await;
+    assert_eq!(o.status.code(), Some(2));
+    out.add_run("--password with a usage error", &o);
+}
+
+/// The library: the report of a check (rendered, JSON, `Debug`), and `Debug` of the
+/// configuration inside a panic message.
+async fn run_library(out: &mut Outputs) {
+    let pki = pki();
+    for (label, credential, script) in [
+        (
+            "library PLAIN",
+            Credential::Password {
+                secret: smtprobe::Secret::new(PASSWORD),
+                choice: AuthChoice::Plain,
+            },
+            plain_protocol_violation as fn() -> Vec<Step>,
+        ),
+        (
+            "library XOAUTH2",
+            Credential::OAuthToken(smtprobe::Secret::new(TOKEN)),
+            xoauth2_rejected,
+        ),
+    ] {
+        let server = Server::start(&pki, ServerCert::Valid, vec![script()]).await;
+        let mut config = smtprobe::Config::new("localhost");
+        config.port = Some(server.addr.port());
+        config.connect_to = Some("127.0.0.1".parse().unwrap());
+        config.tls = smtprobe::probe::TlsChoice::Starttls;
+        config.helo = Some("client.test".into());
+        config.timeout = Duration::from_secs(2);
+        config.extra_roots = vec![pki.ca_der()];
+        config.auth = Some(AuthConfig {
+            user: USER.into(),
+            credential,
+        });
+        out.add(
+            format!("{label}: Debug of Config"),
+            format!("{config:?} {config:#?}"),
+        );
+        let auth = config.auth.clone().unwrap();
+        out.add(
+            format!("{label}: Debug/Display of AuthConfig and Credential"),
+            format!("{auth:?} {:#?}", auth.credential),
+        );
+        let cfg = config.clone();
+        let panic = std::panic::catch_unwind(move || panic!("check failed with {cfg:?}"))
+            .expect_err("panics");
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .expect("a formatted panic message");
+        assert!(
+            message.contains("localhost"),
+            "the panic carries the config"
+        );
+        out.add(format!("{label}: panic message"), message);
+
+        let report = smtprobe::check(config).await.unwrap();
+        assert_eq!(report.failed_stage, Some(smtprobe::Stage::Auth), "{label}");
+        out.add(format!("{label}: report Debug"), format!("{report:?}"));
+        out.add(
+            format!("{label}: report JSON"),
+            report.to_json().to_string(),
+        );
+        for annotate in [false, true] {
+            let style = smtprobe::report::Style {
+                annotate,
+                ..smtprobe::report::Style::plain()
+            };
+            out.add(format!("{label}: report text"), report.render(style));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_appear_in_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Outputs::default();
+    run_scenarios(&mut out, dir.path()).await;
+    run_serve(&mut out, dir.path()).await;
+    run_injection(&mut out).await;
+    run_library(&mut out).await;
+
+    // The outputs are real: the redacted forms the user relies on are there.
+    let all: String = out
+        .0
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    for shown in [
+        "AUTH PLAIN <redacted: user sentinel@example.com>",
+        "<redacted password>",
+        "AUTH XOAUTH2 <redacted: token for user sentinel@example.com>",
+        "smtprobe::wire",
+    ] {
+        assert!(all.contains(shown), "no output shows {shown:?}");
+    }
+
+    let mut leaks = Vec::new();
+    for (label, bytes) in &out.0 {
+        for (what, needle) in needles() {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                leaks.push(format!("{what} in {label}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
+}
