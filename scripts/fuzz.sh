@@ -9,7 +9,7 @@
 # RUSTC_BOOTSTRAP=1 unlocks them (set here unless already set). Seeds come from the
 # bundled fixtures; the growing corpus stays in fuzz/corpus/ and crashes in
 # fuzz/artifacts/ (both git-ignored). A crash input becomes a regression case in
-# tests/fuzz_properties.rs (copy it to tests/fuzz_regressions/TARGET-WHAT).
+# tests/it/fuzz_properties.rs (copy it to tests/fuzz_regressions/TARGET-WHAT).
 set -euo pipefail
 SECS="${1:-60}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"

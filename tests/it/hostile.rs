@@ -9,10 +9,8 @@
 //! JSON string, no password in any output, and no credentials on the wire unless the
 //! case allows them. The cases of one class run concurrently.
 
-mod common;
-
-use common::hostile::*;
-use common::*;
+use crate::common::hostile::*;
+use crate::common::*;
 use std::time::Duration;
 
 const GREETING: &str = "220 mx.test ESMTP ready";

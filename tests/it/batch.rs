@@ -2,9 +2,7 @@
 //! replay server playing a bundled fixture (STARTTLS, generated certificate), and a
 //! small counting server that records how many connections are open at once.
 
-mod common;
-
-use common::smtprobe;
+use crate::common::smtprobe;
 use smtprobe::replay::{read_fixture_file, ReplayOptions, ReplayServer};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! The probe against a real Postfix + Dovecot on loopback, started by
 //! `scripts/real-mta.sh up` (which `.ci/run` runs). Without `SMTPROBE_REAL_MTA=1` these
-//! tests say they are skipped and pass; with it they run and must pass.
+//! tests say they are skipped and pass on a developer's machine; with `CI` set a missing
+//! MTA fails them, so CI cannot be green without real-server coverage.
 
 use smtprobe::session::{AuthChoice, AuthConfig, Credential};
 use smtprobe::{check, Config, Report, Secret};
@@ -19,6 +20,11 @@ struct Mta {
 
 fn mta(test: &str) -> Option<Mta> {
     if std::env::var("SMTPROBE_REAL_MTA").as_deref() != Ok("1") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: CI is set but no real MTA is up (SMTPROBE_REAL_MTA != 1): \
+             .ci/run must start it with scripts/real-mta.sh up"
+        );
         eprintln!(
             "{test}: skipped: no real MTA (run `eval \"$(bash scripts/real-mta.sh up)\"` first)"
         );

@@ -2,8 +2,6 @@
 //! the probe must reach the fixture's expected stage and code, and (for the fixture
 //! scenarios) follow the fixture to its end. Also `--record` round trips and `explain`.
 
-mod common;
-
 use smtprobe::demo;
 
 #[test]
@@ -107,19 +105,20 @@ async fn explain_codes_reply_codes_and_enhanced_codes() {
         ("535", "535"),
         ("5.7.8", "5.7.8"),
     ] {
-        let out = common::smtprobe(vec!["explain".into(), q.into()], vec![]).await;
+        let out = crate::common::smtprobe(vec!["explain".into(), q.into()], vec![]).await;
         assert_eq!(out.status.code(), Some(0), "{q}");
         let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
         assert!(text.contains(needle), "{q}: {text}");
     }
-    let out = common::smtprobe(vec!["explain".into(), "auth.bad-credential".into()], vec![]).await;
+    let out =
+        crate::common::smtprobe(vec!["explain".into(), "auth.bad-credential".into()], vec![]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("auth.bad-credentials"));
 }
 
 #[tokio::test]
 async fn annotate_explains_prompts_capabilities_and_the_tls_boundary() {
-    let out = common::smtprobe(
+    let out = crate::common::smtprobe(
         vec![
             "demo".into(),
             "gmail-587-plain-auth-ok".into(),
@@ -136,7 +135,7 @@ async fn annotate_explains_prompts_capabilities_and_the_tls_boundary() {
         text.contains("RFC 3207"),
         "the STARTTLS boundary is explained: {text}"
     );
-    let out = common::smtprobe(
+    let out = crate::common::smtprobe(
         vec![
             "demo".into(),
             "gmail-465-login-ok".into(),

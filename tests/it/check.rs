@@ -1,9 +1,7 @@
 //! `smtprobe check` end to end: the real binary against scripted servers on 127.0.0.1,
 //! with STARTTLS and implicit TLS using certificates generated in the test.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use smtprobe::certs::ServerCert;
 use std::time::{Duration, Instant};
 

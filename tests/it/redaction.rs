@@ -6,11 +6,9 @@
 //! the configuration — and a search of all of it for the secrets in every encoding a
 //! client could leak them in.
 
-mod common;
-
+use crate::common::*;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::*;
 use smtprobe::certs::ServerCert;
 use smtprobe::session::{AuthChoice, AuthConfig, Credential};
 use std::path::PathBuf;

@@ -4,9 +4,7 @@
 //! without a page. The cases include older and newer wordings and servers that send no
 //! enhanced status codes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use smtprobe::certs::{ServerCert, TestPki};
 use smtprobe::diagnosis::codes;
 use smtprobe::probe::{MailTarget, TlsChoice};

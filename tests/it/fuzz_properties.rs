@@ -4,7 +4,7 @@
 //! built from SMTP-shaped tokens, so the invariants are checked on every `cargo test`
 //! even where cargo-fuzz cannot run. Coverage-guided runs: `scripts/fuzz.sh`.
 
-#[path = "../fuzz/harness.rs"]
+#[path = "../../fuzz/harness.rs"]
 mod harness;
 
 use std::path::Path;
