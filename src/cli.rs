@@ -41,7 +41,7 @@ pub mod exit {
 pub fn exit_code(report: &Report) -> i32 {
     match report.failed_stage {
         None => exit::OK,
-        Some(Stage::Dns | Stage::Connect) => exit::NETWORK,
+        Some(Stage::Dns | Stage::Proxy | Stage::Connect) => exit::NETWORK,
         Some(Stage::Tls | Stage::Starttls) => exit::TLS,
         Some(Stage::Greeting | Stage::Ehlo | Stage::Quit) => exit::DIALOGUE,
         Some(Stage::Auth) => exit::AUTH,

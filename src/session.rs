@@ -14,6 +14,19 @@
 //! - No credentials on an unencrypted connection unless explicitly allowed.
 //! - One AUTH attempt, no fallback to another mechanism after a failure.
 //! - A success reply before the credentials were sent is a failure, never "OK".
+//! - SCRAM (RFC 5802 §3) is mutual: a 235 is success only after the server's signature
+//!   verified; a wrong or missing signature fails the check (`auth.server-not-verified`)
+//!   even though the server said 235.
+//! - A SCRAM server nonce that does not extend ours, or an iteration count above
+//!   [`sasl::SCRAM_MAX_ITERATIONS`], cancels the exchange (`*`) before any proof is sent.
+//! - `--auth auto` picks the strongest mechanism offered for the credential
+//!   ([`pick_mechanism`]); it never tries a second one.
+//! - HELO fallback (RFC 5321 §4.1.1.1): only after a 500/502 to the first EHLO, once;
+//!   a HELO-only server never gets STARTTLS, AUTH or ESMTP parameters.
+//! - The message is never sent when it exceeds the announced SIZE (RFC 1870 §4) or needs
+//!   SMTPUTF8/8BITMIME that the server did not announce (RFC 6531 §3.4, RFC 6152 §3).
+//! - `--quit-after STAGE` sends QUIT right after that stage passed; pipelining is off so
+//!   no later command is in flight.
 
 use crate::failure::{Failure, TlsMode};
 use crate::protocol::command::encode_data;
@@ -47,13 +60,78 @@ fn excerpt(bytes: &[u8]) -> String {
 /// Which SASL mechanism to use for a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthChoice {
-    /// PLAIN when offered, else LOGIN (PLAIN costs one round trip less).
+    /// The strongest offered: see [`pick_mechanism`].
     #[default]
     Auto,
     /// PLAIN only.
     Plain,
     /// LOGIN only.
     Login,
+    /// CRAM-MD5 only (RFC 2195).
+    CramMd5,
+    /// SCRAM-SHA-1 only (RFC 5802).
+    ScramSha1,
+    /// SCRAM-SHA-256 only (RFC 7677).
+    ScramSha256,
+}
+
+impl AuthChoice {
+    /// The one mechanism a forced choice means (`None` for auto).
+    pub fn forced(self) -> Option<Mechanism> {
+        match self {
+            AuthChoice::Auto => None,
+            AuthChoice::Plain => Some(Mechanism::Plain),
+            AuthChoice::Login => Some(Mechanism::Login),
+            AuthChoice::CramMd5 => Some(Mechanism::CramMd5),
+            AuthChoice::ScramSha1 => Some(Mechanism::ScramSha1),
+            AuthChoice::ScramSha256 => Some(Mechanism::ScramSha256),
+        }
+    }
+}
+
+/// `--auth auto` for a password: the strongest mechanism the server offers, and why.
+///
+/// SCRAM-SHA-256, then SCRAM-SHA-1: the password never crosses the wire and the server
+/// proves it knows it (RFC 5802 §1). Inside verified TLS, PLAIN and LOGIN come next: TLS
+/// protects them and the server may store only a hash, which CRAM-MD5 does not allow
+/// (RFC 2195 §3, MD5); without TLS (`--allow-plaintext-auth`), CRAM-MD5 comes before
+/// them, since it at least keeps the password off the wire.
+pub fn pick_mechanism(offered: &[String], tls: bool) -> Option<(Mechanism, String)> {
+    let has = |m: Mechanism| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name()));
+    let order: &[Mechanism] = if tls {
+        &[
+            Mechanism::ScramSha256,
+            Mechanism::ScramSha1,
+            Mechanism::Plain,
+            Mechanism::Login,
+            Mechanism::CramMd5,
+        ]
+    } else {
+        &[
+            Mechanism::ScramSha256,
+            Mechanism::ScramSha1,
+            Mechanism::CramMd5,
+            Mechanism::Plain,
+            Mechanism::Login,
+        ]
+    };
+    let m = order.iter().copied().find(|&m| has(m))?;
+    let why = match m {
+        Mechanism::ScramSha256 | Mechanism::ScramSha1 => {
+            "SCRAM keeps the password off the wire and makes the server prove it knows it"
+        }
+        Mechanism::CramMd5 if !tls => {
+            "no SCRAM offered; without TLS, CRAM-MD5 at least keeps the password off the wire"
+        }
+        Mechanism::CramMd5 => "the only password mechanism offered that smtprobe supports",
+        Mechanism::Plain => "no SCRAM offered; PLAIN inside TLS, one round trip",
+        _ => "no SCRAM or PLAIN offered",
+    };
+    let list = offered.join(" ");
+    Some((
+        m,
+        format!("--auth auto chose {} from the offered {list}: {why}", m.name()),
+    ))
 }
 
 /// The credential for AUTH.
@@ -68,6 +146,9 @@ pub enum Credential {
     },
     /// An OAuth 2.0 bearer token: XOAUTH2 when offered, else OAUTHBEARER (RFC 7628).
     OAuthToken(Secret),
+    /// SASL EXTERNAL (RFC 4422 appendix A): the TLS client certificate is the
+    /// credential; the user name, when not empty, is the authorization identity.
+    External,
 }
 
 /// What to authenticate with.
@@ -108,6 +189,11 @@ pub struct SessionConfig {
     pub mail: Option<MailConfig>,
     /// Use RFC 2920 pipelining for MAIL/RCPT/DATA when the server offers it.
     pub pipelining: bool,
+    /// Fresh random printable text for the SCRAM client nonce (RFC 5802 §5.1); the
+    /// session reads no randomness itself (DESIGN habit 1).
+    pub nonce: String,
+    /// `--quit-after`: send QUIT once this stage passed.
+    pub quit_after: Option<Stage>,
 }
 
 /// What the session asks of the transport, and what it reports.
@@ -142,6 +228,8 @@ pub enum Event {
 enum State {
     AwaitGreeting,
     AwaitEhlo,
+    /// HELO sent after EHLO was refused with 500/502.
+    AwaitHelo,
     AwaitStartTls,
     AwaitTlsHandshake,
     Auth(AuthState),
@@ -169,6 +257,18 @@ enum AuthState {
     LoginSent,
     /// Bearer token sent.
     OAuthSent,
+    /// `AUTH CRAM-MD5` sent: expecting the 334 challenge.
+    CramAwaitChallenge,
+    /// CRAM-MD5 response sent: expecting 235.
+    CramSent,
+    /// SCRAM client-first sent: expecting the server-first challenge.
+    ScramAwaitFirst(sasl::ScramStart),
+    /// SCRAM client-final sent: expecting the server-final (334 or in the 235).
+    ScramAwaitFinal(sasl::ScramProof),
+    /// Server signature verified and the empty response sent: expecting 235.
+    ScramVerified,
+    /// `AUTH EXTERNAL` sent: expecting 235.
+    ExternalSent,
     /// Error challenge answered; expecting the final failure.
     OAuthAwaitFinal { challenge: String },
     /// We cancelled with `*` (RFC 4954 §4); the failure is decided.
@@ -195,6 +295,10 @@ pub struct Session {
     starttls_sent: bool,
     auth_done: bool,
     message_accepted: bool,
+    mechanism_reason: Option<String>,
+    helo_fallback: bool,
+    quit_early: Option<Stage>,
+    size_note: Option<String>,
 }
 
 impl Session {
@@ -217,6 +321,10 @@ impl Session {
             starttls_sent: false,
             auth_done: false,
             message_accepted: false,
+            mechanism_reason: None,
+            helo_fallback: false,
+            quit_early: None,
+            size_note: None,
         };
         s.events.push_back(Event::StageStarted(Stage::Greeting));
         s
@@ -270,6 +378,27 @@ impl Session {
     /// True when the test message was accepted for delivery.
     pub fn message_accepted(&self) -> bool {
         self.message_accepted
+    }
+
+    /// Why `--auth auto` chose its mechanism, once AUTH was sent.
+    pub fn mechanism_reason(&self) -> Option<&str> {
+        self.mechanism_reason.as_deref()
+    }
+
+    /// True when EHLO was refused and HELO accepted (the server is not ESMTP).
+    pub fn helo_fallback(&self) -> bool {
+        self.helo_fallback
+    }
+
+    /// The stage after which `--quit-after` ended the session, when it did.
+    pub fn quit_early(&self) -> Option<Stage> {
+        self.quit_early
+    }
+
+    /// The SIZE the server announced and whether the message fits (RFC 1870), once the
+    /// transaction started.
+    pub fn size_note(&self) -> Option<&str> {
+        self.size_note.as_deref()
     }
 
     /// Bytes arrived from the server.
@@ -326,6 +455,9 @@ impl Session {
         }
         self.tls = true;
         self.events.push_back(Event::StagePassed(Stage::Tls));
+        if self.quit_here(Stage::Tls) {
+            return;
+        }
         self.send_ehlo();
     }
 
@@ -369,6 +501,7 @@ impl Session {
         match state {
             State::AwaitGreeting => self.on_greeting(reply),
             State::AwaitEhlo => self.on_ehlo(reply),
+            State::AwaitHelo => self.on_helo(reply),
             State::AwaitStartTls => self.on_starttls(reply),
             State::Auth(a) => self.on_auth(a, reply),
             State::AwaitTransaction => self.on_transaction(reply),
@@ -426,12 +559,31 @@ impl Session {
             });
         }
         self.pass(Stage::Greeting);
+        // Implicit TLS was done before the greeting; quitting after TLS means here.
+        if self.quit_here(Stage::Greeting)
+            || (self.cfg.mode == TlsMode::Implicit && self.quit_here(Stage::Tls))
+        {
+            return;
+        }
         self.after_talk_check(Self::send_ehlo);
     }
 
     fn on_ehlo(&mut self, reply: Reply) {
         if self.closing(&reply, Stage::Ehlo) {
             return;
+        }
+        if matches!(reply.code(), 500 | 502) && !self.tls && !self.helo_fallback {
+            // RFC 5321 §4.1.1.1 / §3.2: a server that does not know EHLO answers 500 or
+            // 502; the client may then use HELO, once, and gets no extensions.
+            self.helo_fallback = true;
+            self.record_event(format!(
+                "EHLO refused with {}: trying HELO once (the server may not speak ESMTP)",
+                reply.code()
+            ));
+            return self.after_talk_check(|s| {
+                s.send_command(Command::Helo(s.cfg.helo.clone()));
+                s.state = State::AwaitHelo;
+            });
         }
         if reply.code() != 250 {
             return self.fail_and_quit(Failure::Reply {
@@ -441,6 +593,10 @@ impl Session {
         }
         let caps = Capabilities::from_ehlo(&reply);
         self.pass(Stage::Ehlo);
+        if !self.tls && (self.quit_here(Stage::Ehlo) || self.quit_after_tls_without_tls()) {
+            self.caps = Some(caps);
+            return;
+        }
         let need_starttls = self.cfg.mode == TlsMode::Starttls && !self.tls;
         if need_starttls {
             if self.starttls_sent {
@@ -462,6 +618,37 @@ impl Session {
         }
         self.caps = Some(caps);
         self.after_talk_check(Self::after_ehlo);
+    }
+
+    fn on_helo(&mut self, reply: Reply) {
+        if self.closing(&reply, Stage::Ehlo) {
+            return;
+        }
+        if reply.code() != 250 {
+            return self.fail_and_quit(Failure::Reply {
+                stage: Stage::Ehlo,
+                reply,
+            });
+        }
+        self.pass(Stage::Ehlo);
+        self.caps = Some(Capabilities::default());
+        self.record_event(
+            "HELO accepted: the server is not ESMTP (no STARTTLS, no AUTH, no extensions)".into(),
+        );
+        if self.quit_here(Stage::Ehlo) {
+            return;
+        }
+        let needed = if self.cfg.mode == TlsMode::Starttls {
+            Some("STARTTLS")
+        } else if self.cfg.auth.is_some() {
+            Some("AUTH")
+        } else {
+            None
+        };
+        match needed {
+            Some(needed) => self.fail_and_quit(Failure::NotEsmtp { needed }),
+            None => self.after_talk_check(Self::after_ehlo),
+        }
     }
 
     fn on_starttls(&mut self, reply: Reply) {
@@ -518,36 +705,36 @@ impl Session {
             });
         }
         let offered = caps.auth_mechanisms();
-        let has = |m: Mechanism| offered.iter().any(|o| o == m.name());
+        let has = |m: Mechanism| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name()));
         let mech = match &auth.credential {
-            Credential::Password { choice, .. } => match choice {
-                AuthChoice::Auto if has(Mechanism::Plain) => Some(Mechanism::Plain),
-                AuthChoice::Auto if has(Mechanism::Login) => Some(Mechanism::Login),
-                AuthChoice::Plain if has(Mechanism::Plain) => Some(Mechanism::Plain),
-                AuthChoice::Login if has(Mechanism::Login) => Some(Mechanism::Login),
-                _ => None,
-            },
+            Credential::Password {
+                choice: AuthChoice::Auto,
+                ..
+            } => pick_mechanism(&offered, self.tls).map(|(m, why)| {
+                self.mechanism_reason = Some(why);
+                m
+            }),
+            Credential::Password { choice, .. } => choice.forced().filter(|&m| has(m)),
             Credential::OAuthToken(_) if has(Mechanism::XOAuth2) => Some(Mechanism::XOAuth2),
             Credential::OAuthToken(_) if has(Mechanism::OAuthBearer) => {
                 Some(Mechanism::OAuthBearer)
             }
             Credential::OAuthToken(_) => None,
+            Credential::External => has(Mechanism::External).then_some(Mechanism::External),
         };
         let Some(mech) = mech else {
             let wanted = match &auth.credential {
-                Credential::Password {
-                    choice: AuthChoice::Plain,
-                    ..
-                } => Some("PLAIN".to_owned()),
-                Credential::Password {
-                    choice: AuthChoice::Login,
-                    ..
-                } => Some("LOGIN".to_owned()),
-                Credential::Password { .. } => None,
+                Credential::Password { choice, .. } => {
+                    choice.forced().map(|m| m.name().to_owned())
+                }
                 Credential::OAuthToken(_) => Some("XOAUTH2 or OAUTHBEARER".to_owned()),
+                Credential::External => Some("EXTERNAL".to_owned()),
             };
             return self.fail_and_quit(Failure::MechanismUnsupported { wanted, offered });
         };
+        if let Some(why) = self.mechanism_reason.clone() {
+            self.record_event(why);
+        }
         self.mechanism = Some(mech);
         let user = auth.user.as_str();
         match (&auth.credential, mech) {
@@ -563,9 +750,27 @@ impl Session {
                     }
                 }
             }
+            (Credential::Password { .. }, Mechanism::CramMd5) => {
+                self.send_encoded(sasl::bare_command(Mechanism::CramMd5));
+                self.state = State::Auth(AuthState::CramAwaitChallenge);
+            }
+            (Credential::Password { .. }, Mechanism::ScramSha1 | Mechanism::ScramSha256) => {
+                let hash = if mech == Mechanism::ScramSha1 {
+                    sasl::ScramHash::Sha1
+                } else {
+                    sasl::ScramHash::Sha256
+                };
+                let (enc, start) = sasl::scram_initial(hash, user, &self.cfg.nonce);
+                self.send_encoded(enc);
+                self.state = State::Auth(AuthState::ScramAwaitFirst(start));
+            }
             (Credential::Password { .. }, _) => {
                 self.send_encoded(sasl::login_command());
                 self.state = State::Auth(AuthState::LoginAwaitFirst);
+            }
+            (Credential::External, _) => {
+                self.send_encoded(sasl::external_initial(user));
+                self.state = State::Auth(AuthState::ExternalSent);
             }
             (Credential::OAuthToken(token), Mechanism::OAuthBearer) => {
                 self.send_encoded(sasl::oauthbearer_initial(user, token));
@@ -584,7 +789,7 @@ impl Session {
         }
         let (user, secret) = match self.cfg.auth.as_ref().map(|a| (&a.user, &a.credential)) {
             Some((u, Credential::Password { secret, .. })) => (u.clone(), Some(secret.clone())),
-            Some((u, Credential::OAuthToken(_))) => (u.clone(), None),
+            Some((u, Credential::OAuthToken(_) | Credential::External)) => (u.clone(), None),
             None => {
                 return self.finish(Err(Failure::AuthNotOffered {
                     tls: self.tls,
@@ -595,10 +800,101 @@ impl Session {
         let code = reply.code();
         match state {
             AuthState::Cancelled(failure) => self.fail_and_quit(failure),
-            AuthState::PlainSent | AuthState::LoginSent | AuthState::OAuthSent if code == 235 => {
+            AuthState::PlainSent
+            | AuthState::LoginSent
+            | AuthState::OAuthSent
+            | AuthState::CramSent
+            | AuthState::ScramVerified
+            | AuthState::ExternalSent
+                if code == 235 =>
+            {
                 self.auth_done = true;
                 self.pass(Stage::Auth);
+                if self.quit_here(Stage::Auth) {
+                    return;
+                }
                 self.after_talk_check(Self::begin_mail);
+            }
+            AuthState::CramAwaitChallenge | AuthState::ScramAwaitFirst(_)
+                if reply.is_positive() =>
+            {
+                self.cancel_or_fail(
+                    Failure::AuthProtocol {
+                        reply,
+                        reason: "the server reported success before the credentials were sent",
+                    },
+                    false,
+                );
+            }
+            AuthState::CramAwaitChallenge if code == 334 => {
+                let text = reply.raw_texts().next().unwrap_or(&[]);
+                match (sasl::decode_challenge(text), secret) {
+                    (Some(challenge), Some(secret)) if !challenge.is_empty() => {
+                        self.send_encoded(sasl::cram_md5_response(&user, &secret, &challenge));
+                        self.state = State::Auth(AuthState::CramSent);
+                    }
+                    _ => self.cancel_or_fail(
+                        Failure::AuthProtocol {
+                            reply,
+                            reason: "the server's CRAM-MD5 challenge is empty or not valid base64",
+                        },
+                        true,
+                    ),
+                }
+            }
+            AuthState::ScramAwaitFirst(start) if code == 334 => {
+                let text = reply.raw_texts().next().unwrap_or(&[]);
+                let answer = match (sasl::decode_challenge(text), secret) {
+                    (Some(first), Some(secret)) => start.respond(&first, &secret),
+                    _ => Err(sasl::ScramError::BadServerFirst("is not valid base64")),
+                };
+                match answer {
+                    Ok((enc, proof)) => {
+                        self.send_encoded(enc);
+                        self.state = State::Auth(AuthState::ScramAwaitFinal(proof));
+                    }
+                    Err(e) => {
+                        self.record_event(format!("SCRAM: {e}; cancelling"));
+                        self.cancel_or_fail(
+                            Failure::AuthProtocol {
+                                reply,
+                                reason: scram_reason(&e),
+                            },
+                            true,
+                        )
+                    }
+                }
+            }
+            AuthState::ScramAwaitFinal(proof) if code == 334 || code == 235 => {
+                // RFC 4954 §4: the server-final-message comes as a 334 challenge (the
+                // client answers with an empty line), or as the text of the 235.
+                let text = reply.raw_texts().next().unwrap_or(&[]);
+                let verdict = match sasl::decode_challenge(text) {
+                    Some(v) if !v.is_empty() => proof.verify(&v),
+                    _ => Err(sasl::ScramError::BadServerFinal),
+                };
+                match verdict {
+                    Ok(()) => {
+                        self.record_event(
+                            "SCRAM: the server's signature verified: it knows the password"
+                                .into(),
+                        );
+                        if code == 334 {
+                            self.send_encoded(sasl::empty_response());
+                            self.state = State::Auth(AuthState::ScramVerified);
+                        } else {
+                            self.state = State::Auth(AuthState::ScramVerified);
+                            self.on_reply(reply);
+                        }
+                    }
+                    Err(error) => {
+                        self.record_event(format!("SCRAM: {error}"));
+                        self.cancel_or_fail(
+                            Failure::ScramServerUnverified { error, reply },
+                            code == 334,
+                        )
+                    }
+                }
             }
             AuthState::PlainAwaitChallenge
             | AuthState::LoginAwaitFirst
@@ -643,7 +939,13 @@ impl Session {
                     self.state = State::Auth(AuthState::LoginSent);
                 }
             }
-            AuthState::PlainSent | AuthState::LoginSent if code == 334 => {
+            AuthState::PlainSent
+            | AuthState::LoginSent
+            | AuthState::CramSent
+            | AuthState::ScramVerified
+            | AuthState::ExternalSent
+                if code == 334 =>
+            {
                 self.cancel_or_fail(
                     Failure::AuthProtocol {
                         reply,
@@ -707,18 +1009,68 @@ impl Session {
     }
 
     fn begin_mail(&mut self) {
+        if self.quit_here(Stage::Auth) {
+            return;
+        }
         let Some(mail) = self.cfg.mail.clone() else {
             return self.quit_ok();
         };
         let caps = self.caps.clone().unwrap_or_default();
-        let size = caps
-            .has("SIZE")
-            .then_some(encode_data(&mail.message).len() as u64);
-        let pipelining = self.cfg.pipelining && caps.has("PIPELINING");
         self.start_stage(Stage::Mail);
+        let wire_size = encode_data(&mail.message).len() as u64;
+        // RFC 1870 §4: the client should not send a message larger than the SIZE the
+        // server announced; 0 (or no number) means no fixed limit.
+        let note = match caps.size_limit() {
+            Some(limit) if limit > 0 && wire_size > limit => {
+                let note = format!("the server announced SIZE {limit}; the message is {wire_size} bytes: it does not fit, so it was not sent");
+                self.size_note = Some(note.clone());
+                self.record_event(note);
+                return self.fail_and_quit(Failure::MessageTooLarge {
+                    size: wire_size,
+                    limit,
+                });
+            }
+            Some(limit) if limit > 0 => format!(
+                "the server announced SIZE {limit}; the message is {wire_size} bytes: it fits"
+            ),
+            _ if caps.has("SIZE") => format!(
+                "the server announced SIZE with no fixed limit; the message is {wire_size} bytes"
+            ),
+            _ => format!("the server announced no SIZE; the message is {wire_size} bytes"),
+        };
+        self.size_note = Some(note.clone());
+        self.record_event(note);
+        let mut params = Vec::new();
+        let utf8_addrs = !mail.from.is_ascii() || mail.to.iter().any(|t| !t.is_ascii());
+        if !mail.message.is_ascii() {
+            if !caps.has("8BITMIME") && !caps.has("SMTPUTF8") {
+                return self.fail_and_quit(Failure::ExtensionNotOffered {
+                    extension: "8BITMIME",
+                    why: "the message has 8-bit (non-ASCII) text",
+                });
+            }
+            if caps.has("8BITMIME") {
+                params.push("BODY=8BITMIME");
+            }
+        }
+        if utf8_addrs {
+            if !caps.has("SMTPUTF8") {
+                return self.fail_and_quit(Failure::ExtensionNotOffered {
+                    extension: "SMTPUTF8",
+                    why: "an address is not ASCII",
+                });
+            }
+            params.push("SMTPUTF8");
+        }
+        let size = caps.has("SIZE").then_some(wire_size);
+        // With --quit-after mail/rcpt nothing after that command may be in flight.
+        let pipelining = self.cfg.pipelining
+            && caps.has("PIPELINING")
+            && !matches!(self.cfg.quit_after, Some(Stage::Mail | Stage::Rcpt));
         self.send_command(Command::MailFrom {
             addr: mail.from.clone(),
             size,
+            params,
         });
         self.pending.push_back(Stage::Mail);
         self.state = State::AwaitTransaction;
@@ -814,6 +1166,12 @@ impl Session {
             Stage::Mail => 0,
             _ => self.accepted_rcpts,
         };
+        if stage == Stage::Mail && self.parser.is_idle() && self.quit_here(Stage::Mail) {
+            return;
+        }
+        if sent_rcpts >= mail.to.len() && self.parser.is_idle() && self.quit_here(Stage::Rcpt) {
+            return;
+        }
         self.after_talk_check(move |s| {
             if let Some(to) = mail.to.get(sent_rcpts) {
                 s.start_stage(Stage::Rcpt);
@@ -845,6 +1203,29 @@ impl Session {
                 bytes,
             }));
         }
+    }
+
+    /// `--quit-after`: when `stage` is the one asked for, QUIT now with success and say
+    /// so in the transcript. True when the session is quitting.
+    fn quit_here(&mut self, stage: Stage) -> bool {
+        if self.cfg.quit_after != Some(stage) || self.quit_early.is_some() {
+            return false;
+        }
+        self.quit_early = Some(stage);
+        self.record_event(format!("--quit-after {stage}: stopping here as asked"));
+        self.quit_ok();
+        true
+    }
+
+    /// `--quit-after tls` on a connection that has no TLS: stop after EHLO.
+    fn quit_after_tls_without_tls(&mut self) -> bool {
+        if self.cfg.mode != TlsMode::None || self.cfg.quit_after != Some(Stage::Tls) {
+            return false;
+        }
+        self.quit_early = Some(Stage::Ehlo);
+        self.record_event("--quit-after tls: this connection uses no TLS; stopping after EHLO".into());
+        self.quit_ok();
+        true
     }
 
     fn send_ehlo(&mut self) {
@@ -918,6 +1299,18 @@ impl Session {
     }
 }
 
+/// A static reason for a SCRAM protocol error (the evidence keeps the reply).
+fn scram_reason(e: &sasl::ScramError) -> &'static str {
+    use sasl::ScramError as E;
+    match e {
+        E::BadServerFirst(_) => "the server's SCRAM challenge (server-first-message) is malformed",
+        E::NonceMismatch => "the server's SCRAM nonce does not extend the client's (RFC 5802 §5.1)",
+        E::TooManyIterations(_) => "the server asks for more SCRAM iterations than smtprobe computes (1 000 000)",
+        E::ServerError(_) => "the server sent a SCRAM error (e=) instead of its challenge",
+        E::BadServerFinal | E::SignatureMismatch => "the server's SCRAM final message is malformed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Session tests written as RFC-style `C:`/`S:` traces (DESIGN: imap-next style).
@@ -943,6 +1336,8 @@ mod tests {
             allow_plaintext_auth: false,
             mail: None,
             pipelining: true,
+            nonce: "fyko+d2lbbFgONRv9qkxdawL".into(),
+            quit_after: None,
         }
     }
 

@@ -486,8 +486,16 @@ impl ScramProof {
             .and_then(|v| B64.decode(v).ok())
             .ok_or(ScramError::BadServerFinal)?;
         // Constant time: the comparison must not tell an attacker how much matched.
-        ring::constant_time::verify_slices_are_equal(&v, &self.server_signature)
-            .map_err(|_| ScramError::SignatureMismatch)
+        let same = v.len() == self.server_signature.len()
+            && v.iter()
+                .zip(&self.server_signature)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same {
+            Ok(())
+        } else {
+            Err(ScramError::SignatureMismatch)
+        }
     }
 }
 
