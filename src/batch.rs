@@ -573,6 +573,10 @@ const FIELDS: &[&str] = &[
     "helo",
     "allow_plaintext_auth",
     "pipelining",
+    "client_cert",
+    "client_key",
+    "quit_after",
+    "proxy",
 ];
 
 /// Parses one profiles line into a validated check configuration. Messages name the
@@ -655,12 +659,24 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
         };
     }
     if let Some(m) = f.string("auth").map_err(&fail)? {
-        a.auth = match m.as_str() {
-            "auto" => AuthArg::Auto,
-            "plain" => AuthArg::Plain,
-            "login" => AuthArg::Login,
-            _ => return Err(fail("field \"auth\" must be auto, plain or login".into())),
-        };
+        a.auth = AuthArg::parse(&m).ok_or_else(|| {
+            fail("field \"auth\" must be auto, plain, login, cram-md5, scram-sha-1, scram-sha-256 or external".into())
+        })?;
+    }
+    // Paths and names only: the key file's content is read by ClientCert::load.
+    a.client_cert = f.string("client_cert").map_err(&fail)?.map(PathBuf::from).or(a.client_cert);
+    a.client_key = f.string("client_key").map_err(&fail)?.map(PathBuf::from).or(a.client_key);
+    if a.client_cert.is_some() != a.client_key.is_some() {
+        return Err(fail("\"client_cert\" and \"client_key\" go together".into()));
+    }
+    if let Some(q) = f.string("quit_after").map_err(&fail)? {
+        a.quit_after = Some(crate::cli::QuitAfterArg::parse(&q).ok_or_else(|| {
+            fail("field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt".into())
+        })?);
+    }
+    if let Some(p) = f.secret("proxy").map_err(&fail)? {
+        // A secret: the URL may carry the proxy's password.
+        a.proxy = Some(p.expose().to_owned());
     }
     a.user = f.string("user").map_err(&fail)?;
     if let Some(from) = f.string("from").map_err(&fail)? {
@@ -738,7 +754,7 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
     if sources == 1 && a.user.is_none() {
         return Err(fail("a password needs \"user\"".into()));
     }
-    if sources == 0 && a.user.is_some() {
+    if sources == 0 && a.user.is_some() && a.auth != AuthArg::External {
         return Err(fail(
             "\"user\" needs \"password_env\", \"password_file\" or \"password\"".into(),
         ));

@@ -22,6 +22,7 @@ pub mod demo;
 pub mod diagnosis;
 pub mod failure;
 pub mod message;
+pub mod password;
 pub mod fixture;
 pub mod probe;
 pub mod protocol;

@@ -1319,6 +1319,8 @@ mod tests {
 
     use super::*;
     use crate::failure::Failure;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
 
     const PW: &str = "abcd efgh ijkl mnop";
 
@@ -2116,5 +2118,360 @@ mod tests {
         }
         assert!(!texts.contains(PW) && !texts.contains("YWJjZCBl") && !texts.contains("AHlvdUBn"));
         assert!(texts.contains("<redacted: user you@gmail.com>"));
+    }
+    fn with_choice(mode: TlsMode, choice: AuthChoice) -> SessionConfig {
+        let mut c = cfg(mode);
+        c.auth = Some(AuthConfig {
+            user: "user".into(),
+            credential: Credential::Password {
+                secret: Secret::new("pencil"),
+                choice,
+            },
+        });
+        c
+    }
+
+    /// RFC 5802 §5 example through the session, the server-final as a 334 (RFC 4954 §4).
+    const SCRAM_SHA1_TRACE: &str = "
+        S: 220 mx
+        C: EHLO client.example
+        S: 250-mx
+        S: 250 AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1
+        C: AUTH SCRAM-SHA-1 <client-first: user user>
+        S: 334 cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0wzcmZjTkhZSlkxWlZ2V1ZzN2oscz1RU1hDUitRNnNlazhiZjkyLGk9NDA5Ng==
+        C: <redacted: SCRAM client proof for user user>";
+
+    #[test]
+    fn scram_sha1_rfc5802_example_and_auto_prefers_scram() {
+        let script = format!(
+            "{SCRAM_SHA1_TRACE}
+            S: 334 dj1ybUY5cHFWOFM3c3VBb1pXamE0ZEpSa0ZzS1E9
+            C: 
+            S: 235 2.7.0 Authentication successful
+            C: QUIT
+            S: 221 bye"
+        );
+        let run = drive(with_choice(TlsMode::Implicit, AuthChoice::Auto), &script, 3);
+        assert_eq!(run.outcome, Some(Ok(())));
+        let wire = String::from_utf8(run.wire).unwrap();
+        // The client-final-message of RFC 5802 §5, base64.
+        assert!(wire.contains(&format!(
+            "{}\r\n\r\nQUIT",
+            B64.encode("c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=")
+        )), "{wire}");
+        for chunk in [1, 2, 5, 11, usize::MAX] {
+            let r = drive(with_choice(TlsMode::Implicit, AuthChoice::Auto), &script, chunk);
+            assert_eq!(r.outcome, Some(Ok(())), "chunk {chunk}");
+        }
+        // The reason is recorded for the report.
+        let mut s = Session::new(with_choice(TlsMode::Implicit, AuthChoice::Auto));
+        s.handle_input(b"220 mx\r\n");
+        s.handle_input(b"250-mx\r\n250 AUTH PLAIN SCRAM-SHA-1\r\n");
+        assert_eq!(s.mechanism(), Some(Mechanism::ScramSha1));
+        assert!(s.mechanism_reason().unwrap().contains("SCRAM"));
+    }
+
+    #[test]
+    fn scram_server_final_inside_the_235_is_verified_too() {
+        let script = format!(
+            "{SCRAM_SHA1_TRACE}
+            S: 235 dj1ybUY5cHFWOFM3c3VBb1pXamE0ZEpSa0ZzS1E9
+            C: QUIT
+            S: 221 bye"
+        );
+        let (o, _) = check(with_choice(TlsMode::Implicit, AuthChoice::ScramSha1), &script);
+        assert_eq!(o, Ok(()));
+    }
+
+    /// A server (or a man in the middle) that does not know the password cannot compute
+    /// the signature: the 235 that follows is not trusted, the exchange is cancelled.
+    #[test]
+    fn scram_wrong_or_missing_server_signature_fails_despite_235() {
+        let wrong = format!(
+            "{SCRAM_SHA1_TRACE}
+            S: 334 dj1BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE9
+            C: *
+            S: 501 5.7.0 cancelled
+            C: QUIT
+            S: 221 bye"
+        );
+        let (o, _) = check(with_choice(TlsMode::Implicit, AuthChoice::ScramSha1), &wrong);
+        assert!(
+            matches!(&o, Err(Failure::ScramServerUnverified { error: sasl::ScramError::SignatureMismatch, .. })),
+            "{o:?}"
+        );
+        let missing = format!(
+            "{SCRAM_SHA1_TRACE}
+            S: 235 2.7.0 ok
+            C: QUIT
+            S: 221 bye"
+        );
+        let (o, _) = check(with_choice(TlsMode::Implicit, AuthChoice::ScramSha1), &missing);
+        assert!(
+            matches!(&o, Err(Failure::ScramServerUnverified { error: sasl::ScramError::BadServerFinal, .. })),
+            "{o:?}"
+        );
+    }
+
+    #[test]
+    fn scram_nonce_not_extending_ours_is_cancelled_before_any_proof() {
+        // r=attacker-chosen nonce, not starting with the client's.
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH SCRAM-SHA-256
+            C: AUTH SCRAM-SHA-256 <client-first: user user>
+            S: 334 cj1ldmlsLHM9UVNYQ1IrUTZzZWs4YmY5MixpPTQwOTY=
+            C: *
+            S: 501 cancelled
+            C: QUIT
+            S: 221 bye";
+        let (o, wire) = check(with_choice(TlsMode::Implicit, AuthChoice::Auto), script);
+        assert!(matches!(o, Err(Failure::AuthProtocol { .. })), "{o:?}");
+        assert!(!String::from_utf8(wire).unwrap().contains("p="));
+    }
+
+    #[test]
+    fn cram_md5_rfc2195_example_and_auto_without_tls() {
+        let mut c = cfg(TlsMode::None);
+        c.allow_plaintext_auth = true;
+        c.auth = Some(AuthConfig {
+            user: "tim".into(),
+            credential: Credential::Password {
+                secret: Secret::new("tanstaaftanstaaf"),
+                choice: AuthChoice::Auto,
+            },
+        });
+        // Without TLS, CRAM-MD5 comes before PLAIN: the password stays off the wire.
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN LOGIN CRAM-MD5
+            C: AUTH CRAM-MD5
+            S: 334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+
+            C: <redacted: CRAM-MD5 response for user tim>
+            S: 235 2.7.0 ok
+            C: QUIT
+            S: 221 bye";
+        let (o, wire) = check(c, script);
+        assert_eq!(o, Ok(()));
+        let wire = String::from_utf8(wire).unwrap();
+        assert!(wire.contains("\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"));
+        assert!(!wire.contains("tanstaaf"));
+    }
+
+    #[test]
+    fn auto_inside_tls_prefers_plain_to_cram_md5_but_uses_cram_md5_alone() {
+        let offered = |l: &str| l.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let pick = |l: &str, tls| pick_mechanism(&offered(l), tls).map(|p| p.0);
+        assert_eq!(pick("CRAM-MD5 PLAIN LOGIN", true), Some(Mechanism::Plain));
+        assert_eq!(pick("CRAM-MD5", true), Some(Mechanism::CramMd5));
+        assert_eq!(pick("CRAM-MD5 PLAIN", false), Some(Mechanism::CramMd5));
+        assert_eq!(
+            pick("SCRAM-SHA-1 SCRAM-SHA-256 PLAIN", true),
+            Some(Mechanism::ScramSha256)
+        );
+        assert_eq!(pick("GSSAPI DIGEST-MD5", true), None);
+    }
+
+    #[test]
+    fn external_with_client_certificate() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth = Some(AuthConfig {
+            user: String::new(),
+            credential: Credential::External,
+        });
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN EXTERNAL
+            C: AUTH EXTERNAL =
+            S: 235 2.7.0 ok
+            C: QUIT
+            S: 221 bye";
+        assert_eq!(check(c.clone(), script).0, Ok(()));
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN
+            C: QUIT
+            S: 221 bye";
+        assert!(matches!(
+            check(c, script).0,
+            Err(Failure::MechanismUnsupported { wanted: Some(w), .. }) if w == "EXTERNAL"
+        ));
+    }
+
+    #[test]
+    fn helo_fallback_once_and_never_auth_or_starttls() {
+        let mut c = cfg(TlsMode::None);
+        c.auth = None;
+        let script = "
+            S: 220 old.mx SMTP
+            C: EHLO client.example
+            S: 502 5.5.1 command not implemented
+            C: HELO client.example
+            S: 250 old.mx
+            C: QUIT
+            S: 221 bye";
+        let mut s = Session::new(c.clone());
+        for l in ["220 old.mx SMTP\r\n", "502 5.5.1 no\r\n", "250 old.mx\r\n"] {
+            s.handle_input(l.as_bytes());
+        }
+        assert!(s.helo_fallback());
+        assert_eq!(check(c, script).0, Ok(()));
+        // STARTTLS or AUTH is impossible on a HELO-only server.
+        let script = "
+            S: 220 old.mx SMTP
+            C: EHLO client.example
+            S: 500 unrecognized command
+            C: HELO client.example
+            S: 250 old.mx
+            C: QUIT
+            S: 221 bye";
+        assert_eq!(
+            check(cfg(TlsMode::Starttls), script).0,
+            Err(Failure::NotEsmtp { needed: "STARTTLS" })
+        );
+        // A refused HELO is the EHLO-stage failure; a 550 to EHLO is no reason for HELO.
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 502 no
+            C: HELO client.example
+            S: 501 no
+            C: QUIT
+            S: 221 bye";
+        assert!(matches!(check(cfg(TlsMode::Starttls), script).0, Err(Failure::Reply { stage: Stage::Ehlo, .. })));
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 550 go away
+            C: QUIT
+            S: 221 bye";
+        assert!(matches!(check(cfg(TlsMode::Starttls), script).0, Err(Failure::Reply { stage: Stage::Ehlo, .. })));
+    }
+
+    #[test]
+    fn quit_after_each_stage_sends_nothing_more() {
+        let quit = |stage: Stage, mode: TlsMode, script: &str| {
+            let mut c = with_mail(cfg(mode), true);
+            c.quit_after = Some(stage);
+            let (o, wire) = check(c, script);
+            assert_eq!(o, Ok(()), "{stage}");
+            String::from_utf8(wire).unwrap()
+        };
+        quit(Stage::Greeting, TlsMode::Starttls, "S: 220 mx\nC: QUIT\nS: 221 bye");
+        quit(
+            Stage::Ehlo,
+            TlsMode::Starttls,
+            "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 STARTTLS\nC: QUIT\nS: 221 bye",
+        );
+        quit(
+            Stage::Tls,
+            TlsMode::Starttls,
+            "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go\n* TLS\nC: QUIT\nS: 221 bye",
+        );
+        quit(Stage::Tls, TlsMode::Implicit, "S: 220 mx\nC: QUIT\nS: 221 bye");
+        let head = "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250-PIPELINING\nS: 250 AUTH PLAIN\nC: AUTH PLAIN <redacted: user you@gmail.com>\nS: 235 ok";
+        quit(Stage::Auth, TlsMode::Implicit, &format!("{head}\nC: QUIT\nS: 221 bye"));
+        // Pipelining is off, so RCPT and DATA are not in flight when quitting after MAIL.
+        let w = quit(
+            Stage::Mail,
+            TlsMode::Implicit,
+            &format!("{head}\nC: MAIL FROM:<you@gmail.com>\nS: 250 ok\nC: QUIT\nS: 221 bye"),
+        );
+        assert!(!w.contains("RCPT"));
+        let w = quit(
+            Stage::Rcpt,
+            TlsMode::Implicit,
+            &format!("{head}\nC: MAIL FROM:<you@gmail.com>\nS: 250 ok\nC: RCPT TO:<friend@example.com>\nS: 250 ok\nC: QUIT\nS: 221 bye"),
+        );
+        assert!(!w.contains("DATA"));
+    }
+
+    #[test]
+    fn message_over_the_announced_size_is_not_sent() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250-SIZE 20
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: QUIT
+            S: 221 bye";
+        let (o, wire) = check(with_mail(cfg(TlsMode::Implicit), true), script);
+        assert_eq!(o, Err(Failure::MessageTooLarge { size: 36, limit: 20 }));
+        assert!(!String::from_utf8(wire).unwrap().contains("MAIL"));
+    }
+
+    #[test]
+    fn smtputf8_and_8bitmime_are_used_when_needed_or_the_message_is_not_sent() {
+        let utf8 = |c: SessionConfig| {
+            let mut c = with_mail(c, false);
+            let m = c.mail.as_mut().unwrap();
+            m.to = vec!["jörg@bücher.example".into()];
+            m.message = "Subject: grüße\n\nhé\n".into();
+            c
+        };
+        let head = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx";
+        let script = format!(
+            "{head}
+            S: 250-8BITMIME
+            S: 250-SMTPUTF8
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: MAIL FROM:<you@gmail.com> BODY=8BITMIME SMTPUTF8
+            S: 250 ok
+            C: RCPT TO:<jörg@bücher.example>
+            S: 250 ok
+            C: DATA
+            S: 354 go
+            C: <message: 3 lines, 28 bytes>
+            S: 250 queued
+            C: QUIT
+            S: 221 bye"
+        );
+        assert_eq!(check(utf8(cfg(TlsMode::Implicit)), &script).0, Ok(()));
+        let script = format!(
+            "{head}
+            S: 250-8BITMIME
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: QUIT
+            S: 221 bye"
+        );
+        assert_eq!(
+            check(utf8(cfg(TlsMode::Implicit)), &script).0,
+            Err(Failure::ExtensionNotOffered {
+                extension: "SMTPUTF8",
+                why: "an address is not ASCII"
+            })
+        );
+        let mut ascii_addr = utf8(cfg(TlsMode::Implicit));
+        ascii_addr.mail.as_mut().unwrap().to = vec!["friend@example.com".into()];
+        let script = format!(
+            "{head}
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: QUIT
+            S: 221 bye"
+        );
+        assert!(matches!(
+            check(ascii_addr, &script).0,
+            Err(Failure::ExtensionNotOffered { extension: "8BITMIME", .. })
+        ));
     }
 }
