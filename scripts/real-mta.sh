@@ -13,10 +13,16 @@
 #       - submission  127.0.0.1:587  STARTTLS required, AUTH only after TLS
 #       - submissions 127.0.0.1:465  implicit TLS, AUTH
 #       - smtp        127.0.0.1:25   plain, no TLS, no AUTH
+#       - submissions-ccert 127.0.0.1:1465  implicit TLS that requires a client
+#         certificate signed by the throwaway CA (smtpd_tls_ask_ccert +
+#         smtpd_tls_req_ccert), then AUTH
+#       - message_size_limit 1 MiB (announced as SIZE 1048576)
 #   * Dovecot 2.3 (dovecot-core), auth service only, as Postfix's SASL backend
-#     over the unix socket <queue dir>/private/auth; mechanisms PLAIN and LOGIN;
+#     over the unix socket <queue dir>/private/auth; mechanisms PLAIN, LOGIN,
+#     CRAM-MD5, SCRAM-SHA-1 and SCRAM-SHA-256 (Postfix offers what Dovecot offers);
 #     one passwd-file user, independent of system accounts.
-#   * A throwaway CA and a server certificate for localhost/127.0.0.1(/::1).
+#   * A throwaway CA, a server certificate for localhost/127.0.0.1(/::1) and a
+#     client certificate (clientAuth) for the client-certificate port.
 #   * Virtual domain localhost.test: probe@localhost.test is delivered to an
 #     mbox file under the state dir, any other localpart is rejected at RCPT
 #     (550 5.1.1), and nothing is ever relayed or delivered off this machine.
@@ -31,6 +37,7 @@
 #   SMTPROBE_MTA_SUBMISSION_PORT   STARTTLS submission  (default 587)
 #   SMTPROBE_MTA_SUBMISSIONS_PORT  implicit TLS         (default 465)
 #   SMTPROBE_MTA_SMTP_PORT         plain SMTP           (default 25)
+#   SMTPROBE_MTA_CCERT_PORT        implicit TLS + required client cert (default 1465)
 #   SMTPROBE_MTA_PASSWORD          test user's password (default probe-test-password)
 #   SMTPROBE_MTA_WAIT_SECS         readiness wait bound (default 20)
 #
@@ -48,6 +55,8 @@ STATE_DIR=${SMTPROBE_MTA_DIR:-/tmp/smtprobe-mta}
 SUBMISSION_PORT=${SMTPROBE_MTA_SUBMISSION_PORT:-587}
 SUBMISSIONS_PORT=${SMTPROBE_MTA_SUBMISSIONS_PORT:-465}
 SMTP_PORT=${SMTPROBE_MTA_SMTP_PORT:-25}
+CCERT_PORT=${SMTPROBE_MTA_CCERT_PORT:-1465}
+SIZE_LIMIT=1048576                  # message_size_limit, announced as SIZE (RFC 1870)
 PASSWORD=${SMTPROBE_MTA_PASSWORD:-probe-test-password}
 WAIT_SECS=${SMTPROBE_MTA_WAIT_SECS:-20}
 
@@ -80,13 +89,15 @@ die() { printf 'real-mta: ERROR: %s\n' "$*" >&2; exit 1; }
 
 validate_settings() {
     local name port
-    for name in SUBMISSION_PORT SUBMISSIONS_PORT SMTP_PORT; do
+    for name in SUBMISSION_PORT SUBMISSIONS_PORT SMTP_PORT CCERT_PORT; do
         port=${!name}
         [[ $port =~ ^[0-9]+$ ]] && (( port >= 1 && port <= 65535 )) \
             || die "SMTPROBE_MTA_${name} must be a TCP port number, got '$port'"
     done
     [[ $SUBMISSION_PORT != "$SUBMISSIONS_PORT" && $SUBMISSION_PORT != "$SMTP_PORT" \
        && $SUBMISSIONS_PORT != "$SMTP_PORT" ]] || die "the three ports must differ"
+    [[ $CCERT_PORT != "$SUBMISSION_PORT" && $CCERT_PORT != "$SUBMISSIONS_PORT" \
+       && $CCERT_PORT != "$SMTP_PORT" ]] || die "SMTPROBE_MTA_CCERT_PORT must differ from the others"
     [[ $STATE_DIR == /* ]] || die "SMTPROBE_MTA_DIR must be an absolute path"
     # ':' and newlines would break Dovecot's passwd-file format; whitespace and
     # '$' would need quoting in the export lines and in config files.
@@ -172,6 +183,29 @@ EOF
     install -m 600 "$tmp/server.key" "$TLS_DIR/server.key"   # read by Postfix's root master/tlsmgr before privilege drop
     install -m 600 "$tmp/ca.key" "$TLS_DIR/ca.key"
     printf '%s\n' "$san" >"$TLS_DIR/san.txt"
+    rm -rf "$tmp"
+}
+
+# A client certificate (clientAuth) from the same throwaway CA, for the port that
+# requires one. Regenerated with the CA or when missing.
+make_client_cert() {
+    local crt=$TLS_DIR/client.pem key=$TLS_DIR/client.key
+    if [[ -s $crt && -s $key ]] \
+       && openssl verify -CAfile "$CA_PEM" "$crt" >/dev/null 2>&1 \
+       && openssl x509 -in "$crt" -noout -checkend 86400 >/dev/null; then
+        return
+    fi
+    say "generating the client certificate"
+    local tmp; tmp=$(mktemp -d)
+    openssl req -new -newkey rsa:2048 -nodes -sha256 \
+        -keyout "$tmp/client.key" -out "$tmp/client.csr" -subj "/CN=smtprobe test client" 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=clientAuth" >"$tmp/ext.cnf"
+    openssl x509 -req -in "$tmp/client.csr" -CA "$CA_PEM" -CAkey "$TLS_DIR/ca.key" \
+        -CAcreateserial -days 30 -sha256 -extfile "$tmp/ext.cnf" -out "$tmp/client.pem" 2>/dev/null
+    install -m 644 "$tmp/client.pem" "$crt"
+    # World-readable on purpose: a throwaway test key the (unprivileged) tests read.
+    install -m 644 "$tmp/client.key" "$key"
     rm -rf "$tmp"
 }
 
@@ -268,6 +302,9 @@ smtpd_sasl_tls_security_options = noanonymous
 broken_sasl_auth_clients = no
 
 # --- Test friendliness -------------------------------------------------------------
+# RFC 1870: announced as "250-SIZE ${SIZE_LIMIT}"; the size probe tests against it.
+message_size_limit = ${SIZE_LIMIT}
+
 # Postfix would sleep 1 s per error once a client passes smtpd_soft_error_limit;
 # tests provoke errors on purpose, so reply at once.
 smtpd_error_sleep_time = 0
@@ -293,6 +330,16 @@ ${LISTEN_ADDR}:${SUBMISSIONS_PORT} inet n - n - - smtpd
   -o syslog_name=postfix/submissions
   -o smtpd_tls_wrappermode=yes
   -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_relay_restrictions=reject_unauth_destination,permit_sasl_authenticated,reject
+# submissions with a required client certificate (verified against the throwaway CA).
+${LISTEN_ADDR}:${CCERT_PORT} inet n - n - - smtpd
+  -o syslog_name=postfix/submissions-ccert
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_ask_ccert=yes
+  -o smtpd_tls_req_ccert=yes
+  -o smtpd_tls_CAfile=${CA_PEM}
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_relay_restrictions=reject_unauth_destination,permit_sasl_authenticated,reject
 # smtp: plain text, no STARTTLS, no AUTH; accepts mail for ${MAIL_DOMAIN} only.
@@ -344,7 +391,9 @@ auth_verbose = yes
 # Postfix only offers AUTH after TLS (587) or inside TLS (465); Dovecot can't
 # see that TLS, so allow plaintext mechanisms on its side.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+# CRAM-MD5 and SCRAM need the plaintext (or SCRAM) password: the passwd-file keeps
+# {PLAIN}, so Dovecot derives every mechanism's secret from it.
+auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
 # Dovecot delays every failed-auth reply (default 2 s) to slow brute force;
 # tests fail authentication on purpose and must not wait for it.
 auth_failure_delay = 0
@@ -512,7 +561,7 @@ stop_postfix() {
 
 check_ports_free() {
     local name port
-    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT; do
+    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT CCERT_PORT; do
         port=${!name}
         if port_open "$port"; then
             die "${LISTEN_ADDR}:${port} is already in use by another process (not this MTA); pick another with SMTPROBE_MTA_${name}=<port>"
@@ -522,7 +571,7 @@ check_ports_free() {
 
 wait_ready() {
     local deadline=$((SECONDS + WAIT_SECS)) name port
-    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT; do
+    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT CCERT_PORT; do
         port=${!name}
         until port_open "$port"; do
             ((SECONDS < deadline)) \
@@ -548,6 +597,11 @@ export SMTPROBE_MTA_USER=${MTA_USER}
 export SMTPROBE_MTA_PASSWORD=${PASSWORD}
 export SMTPROBE_MTA_MAILBOX=${MAILBOX}
 export SMTPROBE_MTA_DIR=${STATE_DIR}
+export SMTPROBE_MTA_CCERT_PORT=${CCERT_PORT}
+export SMTPROBE_MTA_CLIENT_CERT=${TLS_DIR}/client.pem
+export SMTPROBE_MTA_CLIENT_KEY=${TLS_DIR}/client.key
+export SMTPROBE_MTA_SIZE_LIMIT=${SIZE_LIMIT}
+export SMTPROBE_MTA_SASL_MECHANISMS='PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256'
 EOF
 }
 
@@ -559,6 +613,7 @@ cmd_up() {
     command -v postfix >/dev/null && command -v dovecot >/dev/null && command -v swaks >/dev/null \
         || die "postfix/dovecot/swaks not found after install"
     make_certs
+    make_client_cert
     write_configs
 
     # Restart only what must be restarted, so a second `up` is nearly free.
@@ -604,7 +659,7 @@ cmd_status() {
     else
         say "dovecot: stopped"; ok=1
     fi
-    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT; do
+    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT CCERT_PORT; do
         port=${!name}
         if port_open "$port"; then say "${LISTEN_ADDR}:${port} ($name): accepting"
         else say "${LISTEN_ADDR}:${port} ($name): closed"; ok=1; fi

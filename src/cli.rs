@@ -262,8 +262,10 @@ pub enum AuthArg {
     /// AUTH CRAM-MD5 (RFC 2195).
     CramMd5,
     /// AUTH SCRAM-SHA-1 (RFC 5802): the server must prove it knows the password.
+    #[value(name = "scram-sha-1")]
     ScramSha1,
     /// AUTH SCRAM-SHA-256 (RFC 7677).
+    #[value(name = "scram-sha-256")]
     ScramSha256,
     /// AUTH EXTERNAL (RFC 4422): the client certificate is the credential (needs
     /// --client-cert; --user, if given, is the authorization identity).

@@ -422,12 +422,14 @@ impl Probe {
     async fn open(&mut self, addrs: &[SocketAddr]) -> Result<Option<tokio::net::TcpStream>, Failure> {
         if let Some(proxy) = self.config.proxy.clone() {
             self.rec.start(Stage::Proxy);
-            return match transport::connect_via_proxy(
-                &proxy,
-                &self.config.host,
-                self.port,
-                self.config.timeout,
-            )
+            // --connect-to still picks the address (the proxy connects to it); TLS
+            // verifies the host name either way.
+            let dest = self
+                .config
+                .connect_to
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| self.config.host.clone());
+            return match transport::connect_via_proxy(&proxy, &dest, self.port, self.config.timeout)
             .await
             {
                 Ok((stream, text)) => {
@@ -472,10 +474,17 @@ impl Probe {
     /// from the first byte? A certificate failure still proves it speaks TLS.
     async fn speaks_tls(&mut self, addrs: &[SocketAddr], tls: &TlsSettings) -> bool {
         let stream = match &self.config.proxy {
-            Some(p) => transport::connect_via_proxy(p, &self.config.host, self.port, self.config.timeout)
+            Some(p) => {
+                let dest = self
+                    .config
+                    .connect_to
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_else(|| self.config.host.clone());
+                transport::connect_via_proxy(p, &dest, self.port, self.config.timeout)
                 .await
-                .ok()
-                .map(|(s, _)| s),
+                    .ok()
+                    .map(|(s, _)| s)
+            }
             None => transport::connect(addrs, self.config.timeout).await.0,
         };
         let Some(stream) = stream else { return false };

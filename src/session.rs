@@ -1017,7 +1017,9 @@ impl Session {
         };
         let caps = self.caps.clone().unwrap_or_default();
         self.start_stage(Stage::Mail);
-        let wire_size = encode_data(&mail.message).len() as u64;
+        // RFC 1870 §3: the size counts CRLF pairs but not the terminating dot or the
+        // doubled quoting dots.
+        let wire_size = crlf_len(&mail.message);
         // RFC 1870 §4: the client should not send a message larger than the SIZE the
         // server announced; 0 (or no number) means no fixed limit.
         let note = match caps.size_limit() {
@@ -1297,6 +1299,17 @@ impl Session {
     fn record_event(&mut self, text: String) {
         self.record(Direction::Event, text);
     }
+}
+
+/// The length of `text` with every bare LF counted as CRLF (how it goes on the wire).
+fn crlf_len(text: &str) -> u64 {
+    let b = text.as_bytes();
+    let bare_lf = b
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| c == b'\n' && (i == 0 || b[i - 1] != b'\r'))
+        .count();
+    (b.len() + bare_lf) as u64
 }
 
 /// A static reason for a SCRAM protocol error (the evidence keeps the reply).
@@ -1863,7 +1876,7 @@ mod tests {
             S: 250 AUTH PLAIN
             C: AUTH PLAIN <redacted: user you@gmail.com>
             S: 235 ok
-            C: MAIL FROM:<you@gmail.com> SIZE=36
+            C: MAIL FROM:<you@gmail.com> SIZE=32
             C: RCPT TO:<friend@example.com>
             C: DATA
             S: 250 2.1.0 OK
@@ -2407,7 +2420,7 @@ mod tests {
             C: QUIT
             S: 221 bye";
         let (o, wire) = check(with_mail(cfg(TlsMode::Implicit), true), script);
-        assert_eq!(o, Err(Failure::MessageTooLarge { size: 36, limit: 20 }));
+        assert_eq!(o, Err(Failure::MessageTooLarge { size: 32, limit: 20 }));
         assert!(!String::from_utf8(wire).unwrap().contains("MAIL"));
     }
 
