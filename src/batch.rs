@@ -664,14 +664,27 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
         })?;
     }
     // Paths and names only: the key file's content is read by ClientCert::load.
-    a.client_cert = f.string("client_cert").map_err(&fail)?.map(PathBuf::from).or(a.client_cert);
-    a.client_key = f.string("client_key").map_err(&fail)?.map(PathBuf::from).or(a.client_key);
+    a.client_cert = f
+        .string("client_cert")
+        .map_err(&fail)?
+        .map(PathBuf::from)
+        .or(a.client_cert);
+    a.client_key = f
+        .string("client_key")
+        .map_err(&fail)?
+        .map(PathBuf::from)
+        .or(a.client_key);
     if a.client_cert.is_some() != a.client_key.is_some() {
-        return Err(fail("\"client_cert\" and \"client_key\" go together".into()));
+        return Err(fail(
+            "\"client_cert\" and \"client_key\" go together".into(),
+        ));
     }
     if let Some(q) = f.string("quit_after").map_err(&fail)? {
         a.quit_after = Some(crate::cli::QuitAfterArg::parse(&q).ok_or_else(|| {
-            fail("field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt".into())
+            fail(
+                "field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt"
+                    .into(),
+            )
         })?);
     }
     if let Some(p) = f.secret("proxy").map_err(&fail)? {

@@ -71,6 +71,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once per run: boxing CheckArgs to shrink the enum would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe a submission server stage by stage and explain the result.
@@ -593,7 +595,11 @@ pub fn config_from_args_with(
             .find_map(|v| std::env::var(v).ok().filter(|p| !p.is_empty()))
     });
     if let Some(url) = proxy {
-        let from = if args.proxy.is_some() { "--proxy" } else { "ALL_PROXY" };
+        let from = if args.proxy.is_some() {
+            "--proxy"
+        } else {
+            "ALL_PROXY"
+        };
         c.proxy = Some(
             crate::proxy::ProxyConfig::parse(&url)
                 .map_err(|e| UsageError(format!("{from}: {e}")))?,
@@ -670,11 +676,7 @@ pub fn config_from_args_with(
         .user
         .clone()
         .or_else(|| netrc_user.as_ref().map(|(u, _)| u.clone()));
-    let password = password.or_else(|| {
-        netrc_user
-            .as_ref()
-            .map(|(_, s)| s.clone())
-    });
+    let password = password.or_else(|| netrc_user.as_ref().map(|(_, s)| s.clone()));
     if let Some(user) = &user_arg {
         crate::protocol::command::check_line_safe("--user", user)
             .map_err(|e| UsageError(e.to_string()))?;
@@ -719,7 +721,8 @@ fn message_spec(args: &CheckArgs) -> Result<crate::message::MessageSpec, UsageEr
         ..Default::default()
     };
     for h in &args.header {
-        spec.headers.push(crate::message::parse_header(h).map_err(err)?);
+        spec.headers
+            .push(crate::message::parse_header(h).map_err(err)?);
     }
     if let Some(path) = &args.body_file {
         let meta = std::fs::metadata(path)

@@ -53,9 +53,9 @@ impl std::error::Error for MessageError {}
 /// Parses `--header 'Name: value'` (RFC 5322 §2.2: the name is printable ASCII
 /// without `:` or space; the value has no line break: no header injection).
 pub fn parse_header(arg: &str) -> Result<(String, String), MessageError> {
-    let (name, value) = arg.split_once(':').ok_or_else(|| {
-        MessageError(format!("--header {arg:?}: expected 'Name: value'"))
-    })?;
+    let (name, value) = arg
+        .split_once(':')
+        .ok_or_else(|| MessageError(format!("--header {arg:?}: expected 'Name: value'")))?;
     if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b)) {
         return Err(MessageError(format!(
             "--header {arg:?}: the name must be printable ASCII without spaces (RFC 5322 §2.2)"

@@ -71,7 +71,9 @@ pub fn from_command(cmd: &str, timeout: Duration) -> Result<Secret, String> {
     }
     if !reader.is_finished() {
         kill_group(&mut child);
-        return Err("--password-command exited but left its output open (a background process?)".into());
+        return Err(
+            "--password-command exited but left its output open (a background process?)".into(),
+        );
     }
     let mut out = reader.join().unwrap_or_default();
     let line_end = out.iter().position(|&b| b == b'\n').unwrap_or(out.len());
@@ -115,8 +117,7 @@ pub fn netrc_lookup(text: &str, host: &str, user: Option<&str>) -> Option<(Strin
     let mut tokens = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        let mut words = line.split_whitespace();
-        while let Some(w) = words.next() {
+        for w in line.split_whitespace() {
             if w == "macdef" {
                 // A macro body runs to the next empty line.
                 for l in lines.by_ref() {

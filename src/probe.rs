@@ -167,16 +167,17 @@ impl Config {
                 date: "Thu, 01 Jan 1970 00:00:00 +0000".into(),
                 id: format!("{}.{}", "f".repeat(32), "f".repeat(8)),
             };
-            if crate::message::build(&self.message, &m.from, &m.to, &self.host, &stamp).is_err()
-            {
+            if crate::message::build(&self.message, &m.from, &m.to, &self.host, &stamp).is_err() {
                 return Err(UnsafeValue {
                     what: "--size",
                     reason: "is smaller than the message without filler, or above 100 MiB",
                 });
             }
         }
-        if matches!(self.auth.as_ref().map(|a| &a.credential), Some(Credential::External))
-            && self.client_cert.is_none()
+        if matches!(
+            self.auth.as_ref().map(|a| &a.credential),
+            Some(Credential::External)
+        ) && self.client_cert.is_none()
         {
             return Err(UnsafeValue {
                 what: "--auth external",
@@ -279,29 +280,29 @@ impl Probe {
             Vec::new()
         } else {
             match transport::resolve(
-            &self.config.host,
-            self.port,
-            self.config.connect_to,
-            self.config.ip,
-            self.config.timeout,
-        )
-        .await
-        {
-            Ok(a) => {
-                let list: Vec<String> = a.iter().map(|s| s.ip().to_string()).collect();
-                self.rec.event(
-                    Stage::Dns,
-                    false,
-                    format!("{} resolves to {}", self.config.host, list.join(", ")),
-                );
-                self.rec.end(Stage::Dns, true);
-                a
+                &self.config.host,
+                self.port,
+                self.config.connect_to,
+                self.config.ip,
+                self.config.timeout,
+            )
+            .await
+            {
+                Ok(a) => {
+                    let list: Vec<String> = a.iter().map(|s| s.ip().to_string()).collect();
+                    self.rec.event(
+                        Stage::Dns,
+                        false,
+                        format!("{} resolves to {}", self.config.host, list.join(", ")),
+                    );
+                    self.rec.end(Stage::Dns, true);
+                    a
+                }
+                Err(f) => {
+                    self.rec.close(Some(Stage::Dns));
+                    return self.finish(mode, Err(f), None, None);
+                }
             }
-            Err(f) => {
-                self.rec.close(Some(Stage::Dns));
-                return self.finish(mode, Err(f), None, None);
-            }
-        }
         };
 
         let mut switched = false;
@@ -401,8 +402,11 @@ impl Probe {
             quit_after: self.config.quit_after,
         });
         if self.config.quit_after == Some(Stage::Connect) {
-            self.rec
-                .event(Stage::Connect, false, "--quit-after connect: closing without reading the greeting".into());
+            self.rec.event(
+                Stage::Connect,
+                false,
+                "--quit-after connect: closing without reading the greeting".into(),
+            );
             return Ok((Ok(()), session, None));
         }
         let out = transport::run_connection(
@@ -419,7 +423,10 @@ impl Probe {
 
     /// Opens the TCP connection: through the proxy, or to each address in turn.
     /// `Ok(None)` when no address answered (the attempts are kept).
-    async fn open(&mut self, addrs: &[SocketAddr]) -> Result<Option<tokio::net::TcpStream>, Failure> {
+    async fn open(
+        &mut self,
+        addrs: &[SocketAddr],
+    ) -> Result<Option<tokio::net::TcpStream>, Failure> {
         if let Some(proxy) = self.config.proxy.clone() {
             self.rec.start(Stage::Proxy);
             // --connect-to still picks the address (the proxy connects to it); TLS
@@ -430,7 +437,7 @@ impl Probe {
                 .map(|ip| ip.to_string())
                 .unwrap_or_else(|| self.config.host.clone());
             return match transport::connect_via_proxy(&proxy, &dest, self.port, self.config.timeout)
-            .await
+                .await
             {
                 Ok((stream, text)) => {
                     self.rec.event(Stage::Proxy, false, text);
@@ -481,7 +488,7 @@ impl Probe {
                     .map(|ip| ip.to_string())
                     .unwrap_or_else(|| self.config.host.clone());
                 transport::connect_via_proxy(p, &dest, self.port, self.config.timeout)
-                .await
+                    .await
                     .ok()
                     .map(|(s, _)| s)
             }
@@ -681,11 +688,35 @@ fn untested_after(stage: Stage, config: &Config, mode: TlsMode) -> String {
     let order = [
         (Stage::Connect, "greeting"),
         (Stage::Greeting, "EHLO"),
-        (Stage::Ehlo, if mode == TlsMode::Starttls { "STARTTLS/TLS" } else { "" }),
+        (
+            Stage::Ehlo,
+            if mode == TlsMode::Starttls {
+                "STARTTLS/TLS"
+            } else {
+                ""
+            },
+        ),
         (Stage::Tls, if config.auth.is_some() { "AUTH" } else { "" }),
-        (Stage::Auth, if config.mail.is_some() { "MAIL FROM" } else { "" }),
-        (Stage::Mail, if config.mail.is_some() { "RCPT TO" } else { "" }),
-        (Stage::Rcpt, if config.mail.is_some() { "DATA (the message)" } else { "" }),
+        (
+            Stage::Auth,
+            if config.mail.is_some() {
+                "MAIL FROM"
+            } else {
+                ""
+            },
+        ),
+        (
+            Stage::Mail,
+            if config.mail.is_some() { "RCPT TO" } else { "" },
+        ),
+        (
+            Stage::Rcpt,
+            if config.mail.is_some() {
+                "DATA (the message)"
+            } else {
+                ""
+            },
+        ),
     ];
     // Implicit TLS happens before the greeting, so "tls" is reached at the greeting.
     let rank = |s: Stage| order.iter().position(|(o, _)| *o == s).unwrap_or(0);
@@ -738,4 +769,3 @@ fn build_message(
 pub fn test_message(from: &str, to: &[String], host: &str) -> String {
     build_message(&crate::message::MessageSpec::default(), from, to, host)
 }
-

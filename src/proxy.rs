@@ -482,12 +482,18 @@ impl Handshake {
             .nth(1)
             .and_then(|c| c.parse::<u16>().ok());
         match code {
-            Some(200..=299) => Step::Done(format!("the HTTP proxy opened the tunnel: {status_line}")),
+            Some(200..=299) => {
+                Step::Done(format!("the HTTP proxy opened the tunnel: {status_line}"))
+            }
             Some(407) => Step::Failed(
                 ProxyFailureKind::AuthFailed,
                 format!(
                     "the HTTP proxy wants {}credentials: {status_line}",
-                    if self.credentials.is_some() { "other " } else { "" }
+                    if self.credentials.is_some() {
+                        "other "
+                    } else {
+                        ""
+                    }
                 ),
             ),
             Some(_) => Step::Failed(
@@ -650,7 +656,10 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(kind(&anon, &[&[5, 0xff]]), ProxyFailureKind::AuthFailed);
-        assert_eq!(kind(&with, &[&[5, 2], &[1, 1]]), ProxyFailureKind::AuthFailed);
+        assert_eq!(
+            kind(&with, &[&[5, 2], &[1, 1]]),
+            ProxyFailureKind::AuthFailed
+        );
         assert_eq!(
             kind(&anon, &[&[5, 0], &[5, 5, 0, 1]]),
             ProxyFailureKind::DestinationRefused
@@ -659,7 +668,10 @@ mod tests {
             kind(&anon, &[&[5, 0], &[5, 2, 0, 1]]),
             ProxyFailureKind::DestinationRefused
         );
-        assert_eq!(kind(&anon, &[b"HTTP/1.1 400 Bad"]), ProxyFailureKind::Protocol);
+        assert_eq!(
+            kind(&anon, &[b"HTTP/1.1 400 Bad"]),
+            ProxyFailureKind::Protocol
+        );
         assert_eq!(kind(&anon, &[b"22"]), ProxyFailureKind::Protocol);
         assert_eq!(kind(&anon, &[&[5, 2]]), ProxyFailureKind::Protocol);
         assert_eq!(kind(&anon, &[]), ProxyFailureKind::Protocol);
@@ -713,6 +725,9 @@ mod tests {
             assert!(!e.contains("p%zz"), "{e}");
         }
         let v6 = ProxyConfig::parse("socks5://[::1]:1080").unwrap();
-        assert_eq!((v6.host.as_str(), v6.shown()), ("::1", "socks5://[::1]:1080".into()));
+        assert_eq!(
+            (v6.host.as_str(), v6.shown()),
+            ("::1", "socks5://[::1]:1080".into())
+        );
     }
 }

@@ -130,7 +130,10 @@ pub fn pick_mechanism(offered: &[String], tls: bool) -> Option<(Mechanism, Strin
     let list = offered.join(" ");
     Some((
         m,
-        format!("--auth auto chose {} from the offered {list}: {why}", m.name()),
+        format!(
+            "--auth auto chose {} from the offered {list}: {why}",
+            m.name()
+        ),
     ))
 }
 
@@ -724,9 +727,7 @@ impl Session {
         };
         let Some(mech) = mech else {
             let wanted = match &auth.credential {
-                Credential::Password { choice, .. } => {
-                    choice.forced().map(|m| m.name().to_owned())
-                }
+                Credential::Password { choice, .. } => choice.forced().map(|m| m.name().to_owned()),
                 Credential::OAuthToken(_) => Some("XOAUTH2 or OAUTHBEARER".to_owned()),
                 Credential::External => Some("EXTERNAL".to_owned()),
             };
@@ -876,8 +877,7 @@ impl Session {
                 match verdict {
                     Ok(()) => {
                         self.record_event(
-                            "SCRAM: the server's signature verified: it knows the password"
-                                .into(),
+                            "SCRAM: the server's signature verified: it knows the password".into(),
                         );
                         if code == 334 {
                             self.send_encoded(sasl::empty_response());
@@ -1225,7 +1225,9 @@ impl Session {
             return false;
         }
         self.quit_early = Some(Stage::Ehlo);
-        self.record_event("--quit-after tls: this connection uses no TLS; stopping after EHLO".into());
+        self.record_event(
+            "--quit-after tls: this connection uses no TLS; stopping after EHLO".into(),
+        );
         self.quit_ok();
         true
     }
@@ -1318,7 +1320,9 @@ fn scram_reason(e: &sasl::ScramError) -> &'static str {
     match e {
         E::BadServerFirst(_) => "the server's SCRAM challenge (server-first-message) is malformed",
         E::NonceMismatch => "the server's SCRAM nonce does not extend the client's (RFC 5802 §5.1)",
-        E::TooManyIterations(_) => "the server asks for more SCRAM iterations than smtprobe computes (1 000 000)",
+        E::TooManyIterations(_) => {
+            "the server asks for more SCRAM iterations than smtprobe computes (1 000 000)"
+        }
         E::ServerError(_) => "the server sent a SCRAM error (e=) instead of its challenge",
         E::BadServerFinal | E::SignatureMismatch => "the server's SCRAM final message is malformed",
     }
@@ -2173,7 +2177,11 @@ mod tests {
             B64.encode("c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=")
         )), "{wire}");
         for chunk in [1, 2, 5, 11, usize::MAX] {
-            let r = drive(with_choice(TlsMode::Implicit, AuthChoice::Auto), &script, chunk);
+            let r = drive(
+                with_choice(TlsMode::Implicit, AuthChoice::Auto),
+                &script,
+                chunk,
+            );
             assert_eq!(r.outcome, Some(Ok(())), "chunk {chunk}");
         }
         // The reason is recorded for the report.
@@ -2192,7 +2200,10 @@ mod tests {
             C: QUIT
             S: 221 bye"
         );
-        let (o, _) = check(with_choice(TlsMode::Implicit, AuthChoice::ScramSha1), &script);
+        let (o, _) = check(
+            with_choice(TlsMode::Implicit, AuthChoice::ScramSha1),
+            &script,
+        );
         assert_eq!(o, Ok(()));
     }
 
@@ -2208,9 +2219,18 @@ mod tests {
             C: QUIT
             S: 221 bye"
         );
-        let (o, _) = check(with_choice(TlsMode::Implicit, AuthChoice::ScramSha1), &wrong);
+        let (o, _) = check(
+            with_choice(TlsMode::Implicit, AuthChoice::ScramSha1),
+            &wrong,
+        );
         assert!(
-            matches!(&o, Err(Failure::ScramServerUnverified { error: sasl::ScramError::SignatureMismatch, .. })),
+            matches!(
+                &o,
+                Err(Failure::ScramServerUnverified {
+                    error: sasl::ScramError::SignatureMismatch,
+                    ..
+                })
+            ),
             "{o:?}"
         );
         let missing = format!(
@@ -2219,9 +2239,18 @@ mod tests {
             C: QUIT
             S: 221 bye"
         );
-        let (o, _) = check(with_choice(TlsMode::Implicit, AuthChoice::ScramSha1), &missing);
+        let (o, _) = check(
+            with_choice(TlsMode::Implicit, AuthChoice::ScramSha1),
+            &missing,
+        );
         assert!(
-            matches!(&o, Err(Failure::ScramServerUnverified { error: sasl::ScramError::BadServerFinal, .. })),
+            matches!(
+                &o,
+                Err(Failure::ScramServerUnverified {
+                    error: sasl::ScramError::BadServerFinal,
+                    ..
+                })
+            ),
             "{o:?}"
         );
     }
@@ -2359,14 +2388,26 @@ mod tests {
             S: 501 no
             C: QUIT
             S: 221 bye";
-        assert!(matches!(check(cfg(TlsMode::Starttls), script).0, Err(Failure::Reply { stage: Stage::Ehlo, .. })));
+        assert!(matches!(
+            check(cfg(TlsMode::Starttls), script).0,
+            Err(Failure::Reply {
+                stage: Stage::Ehlo,
+                ..
+            })
+        ));
         let script = "
             S: 220 mx
             C: EHLO client.example
             S: 550 go away
             C: QUIT
             S: 221 bye";
-        assert!(matches!(check(cfg(TlsMode::Starttls), script).0, Err(Failure::Reply { stage: Stage::Ehlo, .. })));
+        assert!(matches!(
+            check(cfg(TlsMode::Starttls), script).0,
+            Err(Failure::Reply {
+                stage: Stage::Ehlo,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -2378,7 +2419,11 @@ mod tests {
             assert_eq!(o, Ok(()), "{stage}");
             String::from_utf8(wire).unwrap()
         };
-        quit(Stage::Greeting, TlsMode::Starttls, "S: 220 mx\nC: QUIT\nS: 221 bye");
+        quit(
+            Stage::Greeting,
+            TlsMode::Starttls,
+            "S: 220 mx\nC: QUIT\nS: 221 bye",
+        );
         quit(
             Stage::Ehlo,
             TlsMode::Starttls,
@@ -2389,9 +2434,17 @@ mod tests {
             TlsMode::Starttls,
             "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go\n* TLS\nC: QUIT\nS: 221 bye",
         );
-        quit(Stage::Tls, TlsMode::Implicit, "S: 220 mx\nC: QUIT\nS: 221 bye");
+        quit(
+            Stage::Tls,
+            TlsMode::Implicit,
+            "S: 220 mx\nC: QUIT\nS: 221 bye",
+        );
         let head = "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250-PIPELINING\nS: 250 AUTH PLAIN\nC: AUTH PLAIN <redacted: user you@gmail.com>\nS: 235 ok";
-        quit(Stage::Auth, TlsMode::Implicit, &format!("{head}\nC: QUIT\nS: 221 bye"));
+        quit(
+            Stage::Auth,
+            TlsMode::Implicit,
+            &format!("{head}\nC: QUIT\nS: 221 bye"),
+        );
         // Pipelining is off, so RCPT and DATA are not in flight when quitting after MAIL.
         let w = quit(
             Stage::Mail,
@@ -2420,7 +2473,13 @@ mod tests {
             C: QUIT
             S: 221 bye";
         let (o, wire) = check(with_mail(cfg(TlsMode::Implicit), true), script);
-        assert_eq!(o, Err(Failure::MessageTooLarge { size: 32, limit: 20 }));
+        assert_eq!(
+            o,
+            Err(Failure::MessageTooLarge {
+                size: 32,
+                limit: 20
+            })
+        );
         assert!(!String::from_utf8(wire).unwrap().contains("MAIL"));
     }
 
@@ -2484,7 +2543,10 @@ mod tests {
         );
         assert!(matches!(
             check(ascii_addr, &script).0,
-            Err(Failure::ExtensionNotOffered { extension: "8BITMIME", .. })
+            Err(Failure::ExtensionNotOffered {
+                extension: "8BITMIME",
+                ..
+            })
         ));
     }
 }

@@ -416,7 +416,11 @@ pub struct ClientCert {
 
 impl std::fmt::Debug for ClientCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ClientCert({} certificates, key <redacted>)", self.chain.len())
+        write!(
+            f,
+            "ClientCert({} certificates, key <redacted>)",
+            self.chain.len()
+        )
     }
 }
 
@@ -441,12 +445,14 @@ impl ClientCert {
             key: key_der,
         };
         // rustls checks that the key is usable and matches the certificate.
-        c.apply(rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(RootCertStore::empty()))
+        c.apply(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(RootCertStore::empty()),
+        )
         .map_err(|e| {
             format!(
                 "{} and {}: the key does not fit the certificate or is not supported: {e}",

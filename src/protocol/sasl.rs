@@ -321,9 +321,9 @@ impl std::fmt::Display for ScramError {
             ScramError::BadServerFinal => {
                 f.write_str("the server-final-message is not v=<signature>")
             }
-            ScramError::SignatureMismatch => f.write_str(
-                "the server's signature does not verify: it does not know the password",
-            ),
+            ScramError::SignatureMismatch => {
+                f.write_str("the server's signature does not verify: it does not know the password")
+            }
         }
     }
 }
@@ -421,7 +421,9 @@ impl ScramStart {
         let iterations: u32 = attr(&parts, 'i')
             .and_then(|i| i.parse().ok())
             .filter(|&i| i > 0)
-            .ok_or(ScramError::BadServerFirst("has no valid iteration count (i=)"))?;
+            .ok_or(ScramError::BadServerFirst(
+                "has no valid iteration count (i=)",
+            ))?;
         if iterations > SCRAM_MAX_ITERATIONS {
             return Err(ScramError::TooManyIterations(iterations));
         }
@@ -463,10 +465,7 @@ impl ScramStart {
         Ok((
             Encoded {
                 wire: line(B64.encode(msg.as_bytes())),
-                shown: format!(
-                    "<redacted: SCRAM client proof for user {}>",
-                    self.user
-                ),
+                shown: format!("<redacted: SCRAM client proof for user {}>", self.user),
             },
             ScramProof { server_signature },
         ))
@@ -617,8 +616,14 @@ mod tests {
             ScramError::TooManyIterations(4294967295)
         );
         assert!(matches!(err("r=abcd,i=1"), ScramError::BadServerFirst(_)));
-        assert!(matches!(err("r=abcd,s=QSXC,i=0"), ScramError::BadServerFirst(_)));
-        assert!(matches!(err("m=x,r=abcd,s=QSXC,i=1"), ScramError::BadServerFirst(_)));
+        assert!(matches!(
+            err("r=abcd,s=QSXC,i=0"),
+            ScramError::BadServerFirst(_)
+        ));
+        assert!(matches!(
+            err("m=x,r=abcd,s=QSXC,i=1"),
+            ScramError::BadServerFirst(_)
+        ));
         assert_eq!(
             err("e=unknown-user"),
             ScramError::ServerError("unknown-user".into())

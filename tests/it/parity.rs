@@ -153,7 +153,8 @@ async fn through(proxy: &str, port: u16, extra: &[&str]) -> serde_json::Value {
     let out = smtprobe(args, vec![]).await;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        !text.contains("s3cret-proxy-pw") && !String::from_utf8_lossy(&out.stderr).contains("s3cret-proxy-pw"),
+        !text.contains("s3cret-proxy-pw")
+            && !String::from_utf8_lossy(&out.stderr).contains("s3cret-proxy-pw"),
         "proxy password leaked"
     );
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -192,7 +193,10 @@ async fn socks5_proxy_microsocks_with_user_password_and_remote_dns() {
     assert_eq!(code(&j), "ok", "{j:#}");
     let t = transcript(&j);
     assert!(t.contains("localhost is resolved by the proxy"), "{t}");
-    assert!(t.contains("the SOCKS5 proxy connected to localhost:"), "{t}");
+    assert!(
+        t.contains("the SOCKS5 proxy connected to localhost:"),
+        "{t}"
+    );
     assert!(t.contains("220 mx.test ESMTP"), "{t}");
     // Wrong password, and no credentials for a proxy that wants them.
     let wrong = format!("socks5://alice:nope@127.0.0.1:{}", proxy.port);
@@ -202,7 +206,12 @@ async fn socks5_proxy_microsocks_with_user_password_and_remote_dns() {
         ("proxy.auth-failed", Some("proxy")),
         "{j:#}"
     );
-    let j = through(&format!("socks5://127.0.0.1:{}", proxy.port), server.addr.port(), &[]).await;
+    let j = through(
+        &format!("socks5://127.0.0.1:{}", proxy.port),
+        server.addr.port(),
+        &[],
+    )
+    .await;
     assert_eq!(code(&j), "proxy.auth-failed", "{j:#}");
 }
 
@@ -260,7 +269,13 @@ async fn http_connect_proxy_tinyproxy() {
     assert_eq!(code(&j), "proxy.auth-failed", "{j:#}");
     let j = through(&url, free_port(), &["--connect-to", "127.0.0.1"]).await;
     assert_eq!(code(&j), "proxy.destination-refused", "{j:#}");
-    assert!(j["diagnosis"]["evidence"].as_str().unwrap_or_default().contains("403"), "{j:#}");
+    assert!(
+        j["diagnosis"]["evidence"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("403"),
+        "{j:#}"
+    );
 }
 
 /// A "proxy" that answers with `reply` (or nothing) to whatever it receives.
@@ -294,7 +309,11 @@ async fn hostile_proxies_garbage_or_silence() {
         let port = fake_proxy(reply).await;
         let start = std::time::Instant::now();
         let j = through(&format!("{scheme}://127.0.0.1:{port}"), 25, &[]).await;
-        assert_eq!(code(&j), "proxy.protocol-error", "{scheme} {reply:?}: {j:#}");
+        assert_eq!(
+            code(&j),
+            "proxy.protocol-error",
+            "{scheme} {reply:?}: {j:#}"
+        );
         assert!(start.elapsed() < Duration::from_secs(10));
     }
 }
@@ -327,9 +346,15 @@ async fn scram_impostor(final_in_235: bool) -> (u16, tokio::task::JoinHandle<Vec
             } else if line == "*" {
                 "501 5.7.0 cancelled\r\n".into()
             } else if final_in_235 {
-                format!("235 {}\r\n", B64.encode(format!("v={}", B64.encode([7u8; 32]))))
+                format!(
+                    "235 {}\r\n",
+                    B64.encode(format!("v={}", B64.encode([7u8; 32])))
+                )
             } else {
-                format!("334 {}\r\n", B64.encode(format!("v={}", B64.encode([7u8; 32]))))
+                format!(
+                    "334 {}\r\n",
+                    B64.encode(format!("v={}", B64.encode([7u8; 32])))
+                )
             };
             w.write_all(reply.as_bytes()).await.unwrap();
         }
@@ -366,7 +391,11 @@ async fn scram_server_signature_that_does_not_verify() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("pencil-sentinel"));
         let seen = task.await.unwrap();
         // One attempt: no fallback to PLAIN after the SCRAM failure.
-        assert_eq!(seen.iter().filter(|l| l.starts_with("AUTH")).count(), 1, "{seen:?}");
+        assert_eq!(
+            seen.iter().filter(|l| l.starts_with("AUTH")).count(),
+            1,
+            "{seen:?}"
+        );
         if !final_in_235 {
             assert!(seen.iter().any(|l| l == "*"), "{seen:?}");
         }
@@ -389,14 +418,26 @@ async fn password_command_success_failure_hang_and_silence() {
     let a = args(
         &server,
         &ca,
-        &["--tls", "implicit", "--user", "u@x.test", "--json", "--password-command", "printf 'cmd-s3cret\\nignored\\n'"],
+        &[
+            "--tls",
+            "implicit",
+            "--user",
+            "u@x.test",
+            "--json",
+            "--password-command",
+            "printf 'cmd-s3cret\\nignored\\n'",
+        ],
     );
     let out = smtprobe(a, vec![]).await;
     assert_eq!(code(&json(&out)), "ok");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("cmd-s3cret"));
     let seen = server.seen_when_ended(Duration::from_secs(3)).await;
     let plain = B64.encode("\0u@x.test\0cmd-s3cret");
-    assert!(seen.lines.iter().any(|l| l.contains(&plain)), "{:?}", seen.lines);
+    assert!(
+        seen.lines.iter().any(|l| l.contains(&plain)),
+        "{:?}",
+        seen.lines
+    );
 
     for (cmd, expect) in [
         ("echo nope-s3cret; exit 7", "failed (exit status 7)"),
@@ -421,7 +462,10 @@ async fn password_command_success_failure_hang_and_silence() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
         assert!(err.contains(expect), "{cmd}: {err}");
-        assert!(!err.contains("nope-s3cret") && out.stdout.is_empty(), "{err}");
+        assert!(
+            !err.contains("nope-s3cret") && out.stdout.is_empty(),
+            "{err}"
+        );
         assert!(start.elapsed() < Duration::from_secs(8), "{cmd}");
     }
 }
@@ -438,7 +482,15 @@ async fn smtputf8_needed_but_not_offered_is_not_sent() {
     let server = Server::start(&pki(), ServerCert::Valid, vec![steps]).await;
     let a = args_without_ca(
         &server,
-        &["--tls", "none", "--json", "--from", "me@example.org", "--to", "jörg@bücher.example"],
+        &[
+            "--tls",
+            "none",
+            "--json",
+            "--from",
+            "me@example.org",
+            "--to",
+            "jörg@bücher.example",
+        ],
     );
     let out = smtprobe(a, vec![]).await;
     let j = json(&out);
@@ -448,7 +500,11 @@ async fn smtputf8_needed_but_not_offered_is_not_sent() {
         "{j:#}"
     );
     let seen = server.seen_when_ended(Duration::from_secs(3)).await;
-    assert!(!seen.lines.iter().any(|l| l.starts_with("MAIL")), "{:?}", seen.lines);
+    assert!(
+        !seen.lines.iter().any(|l| l.starts_with("MAIL")),
+        "{:?}",
+        seen.lines
+    );
 }
 
 /// Every code issue 13 added is emitted by a real run in this suite (the registry test in

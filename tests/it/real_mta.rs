@@ -371,17 +371,25 @@ async fn cram_md5_and_scram_through_dovecot_sasl() {
             assert_eq!(code(&r), "ok", "{want} on {port}: {:?}", r.failure);
             let mech = r.settings.as_ref().and_then(|s| s.mechanism.clone());
             assert_eq!(mech.as_deref(), Some(want));
-            let text: Vec<&str> = r.transcript.entries().iter().map(|e| e.text.as_str()).collect();
+            let text: Vec<&str> = r
+                .transcript
+                .entries()
+                .iter()
+                .map(|e| e.text.as_str())
+                .collect();
             if want.starts_with("SCRAM") {
                 // Dovecot's server-final arrives as a 334 and verifies.
                 assert!(
-                    text.iter().any(|t| t.contains("server's signature verified")),
+                    text.iter()
+                        .any(|t| t.contains("server's signature verified")),
                     "{text:#?}"
                 );
             }
             if choice == AuthChoice::Auto {
                 assert!(
-                    r.notes.iter().any(|n| n.contains("--auth auto chose SCRAM-SHA-256")),
+                    r.notes
+                        .iter()
+                        .any(|n| n.contains("--auth auto chose SCRAM-SHA-256")),
                     "{:?}",
                     r.notes
                 );
@@ -410,7 +418,12 @@ async fn client_certificate_required_by_postfix() {
     // Without a certificate Postfix refuses (smtpd_tls_req_ccert): 421 after the handshake.
     let r = check(m.config(port, TlsChoice::Implicit)).await.unwrap();
     assert_ne!(code(&r), "ok");
-    assert_eq!(r.reply.as_ref().map(|r| r.code()), Some(421), "{:?}", r.failure);
+    assert_eq!(
+        r.reply.as_ref().map(|r| r.code()),
+        Some(421),
+        "{:?}",
+        r.failure
+    );
     // With it: greeting, AUTH and a message, whose Received header shows Postfix verified
     // the certificate.
     let mut c = m.config(port, TlsChoice::Implicit);
@@ -456,9 +469,20 @@ async fn size_probe_against_message_size_limit() {
         "{:?}",
         r.failure
     );
-    assert!(!r.transcript.entries().iter().any(|e| e.text.starts_with("MAIL FROM")));
-    let note = format!("the server announced SIZE {limit}; the message is {} bytes: it does not fit", limit + 1);
-    assert!(r.notes.iter().any(|n| n.starts_with(&note)), "{:?}", r.notes);
+    assert!(!r
+        .transcript
+        .entries()
+        .iter()
+        .any(|e| e.text.starts_with("MAIL FROM")));
+    let note = format!(
+        "the server announced SIZE {limit}; the message is {} bytes: it does not fit",
+        limit + 1
+    );
+    assert!(
+        r.notes.iter().any(|n| n.starts_with(&note)),
+        "{:?}",
+        r.notes
+    );
     // Under it (with room for Postfix's own Received header): accepted and delivered,
     // the exact size declared with SIZE=.
     let size = limit / 2;
@@ -488,7 +512,15 @@ async fn quit_after_stops_a_real_check_early() {
     c.quit_after = Some(smtprobe::Stage::Tls);
     let r = check(c).await.unwrap();
     assert_eq!(code(&r), "ok", "{:?}", r.failure);
-    assert!(r.diagnosis.summary.contains("not tested: AUTH"), "{}", r.diagnosis.summary);
-    assert!(!r.transcript.entries().iter().any(|e| e.text.starts_with("AUTH")));
+    assert!(
+        r.diagnosis.summary.contains("not tested: AUTH"),
+        "{}",
+        r.diagnosis.summary
+    );
+    assert!(!r
+        .transcript
+        .entries()
+        .iter()
+        .any(|e| e.text.starts_with("AUTH")));
     assert!(r.tls.is_some());
 }
