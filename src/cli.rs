@@ -424,8 +424,8 @@ pub struct CheckArgs {
     /// Take the login and password for HOST from ~/.netrc (or $NETRC).
     #[arg(long)]
     pub netrc: bool,
-    /// Connect through a proxy: socks5://[user:pass@]host:port (the proxy resolves
-    /// HOST) or http://[user:pass@]host:port (CONNECT). Default: $ALL_PROXY.
+    /// Connect through a proxy: `socks5://[user:pass@]host:port` (the proxy resolves
+    /// HOST) or `http://[user:pass@]host:port` (CONNECT). Default: `$ALL_PROXY`.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
 }
@@ -725,16 +725,7 @@ fn message_spec(args: &CheckArgs) -> Result<crate::message::MessageSpec, UsageEr
             .push(crate::message::parse_header(h).map_err(err)?);
     }
     if let Some(path) = &args.body_file {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| UsageError(format!("--body-file {}: {e}", path.display())))?;
-        if meta.len() > crate::message::MAX_MESSAGE_BYTES {
-            return Err(UsageError(format!(
-                "--body-file {}: larger than the 100 MiB message cap",
-                path.display()
-            )));
-        }
-        let raw = std::fs::read(path)
-            .map_err(|e| UsageError(format!("--body-file {}: {e}", path.display())))?;
+        let raw = crate::message::read_capped("--body-file", path).map_err(err)?;
         spec.body = Some(String::from_utf8(raw).map_err(|_| {
             UsageError(format!(
                 "--body-file {}: not UTF-8 text (send binary data with --attach)",

@@ -69,19 +69,23 @@ pub fn parse_header(arg: &str) -> Result<(String, String), MessageError> {
     Ok((name.to_owned(), value.trim().to_owned()))
 }
 
-/// Reads an `--attach` file; the MIME type comes from the extension.
-pub fn read_attachment(path: &std::path::Path) -> Result<Attachment, MessageError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| MessageError(format!("--attach {}: {e}", path.display())))?;
-    if meta.len() > MAX_MESSAGE_BYTES {
+/// Reads a file for `flag` (`--attach`, `--body-file`), refusing one larger than
+/// [`MAX_MESSAGE_BYTES`] before reading it.
+pub fn read_capped(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, MessageError> {
+    let err = |e: std::io::Error| MessageError(format!("{flag} {}: {e}", path.display()));
+    let len = std::fs::metadata(path).map_err(err)?.len();
+    if len > MAX_MESSAGE_BYTES {
         return Err(MessageError(format!(
-            "--attach {}: {} bytes is more than the {MAX_MESSAGE_BYTES}-byte message cap",
-            path.display(),
-            meta.len()
+            "{flag} {}: {len} bytes is more than the {MAX_MESSAGE_BYTES}-byte message cap",
+            path.display()
         )));
     }
-    let data = std::fs::read(path)
-        .map_err(|e| MessageError(format!("--attach {}: {e}", path.display())))?;
+    std::fs::read(path).map_err(err)
+}
+
+/// Reads an `--attach` file; the MIME type comes from the extension.
+pub fn read_attachment(path: &std::path::Path) -> Result<Attachment, MessageError> {
+    let data = read_capped("--attach", path)?;
     let name: String = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

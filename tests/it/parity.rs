@@ -67,6 +67,22 @@ fn wait_listening(port: u16, child: &mut Child, what: &str) {
     panic!("{what} is not listening on 127.0.0.1:{port} after 5 s");
 }
 
+/// Starts `cmd` (stdio detached) and waits until it listens on `port`.
+fn spawn(mut cmd: Command, port: u16, dir: tempfile::TempDir, what: &str) -> Daemon {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(port, &mut child, what);
+    Daemon {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
 fn microsocks(bin: &std::path::Path, auth: Option<(&str, &str)>) -> Daemon {
     let port = free_port();
     let mut cmd = Command::new(bin);
@@ -74,18 +90,7 @@ fn microsocks(bin: &std::path::Path, auth: Option<(&str, &str)>) -> Daemon {
     if let Some((u, p)) = auth {
         cmd.args(["-u", u, "-P", p]);
     }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(port, &mut child, "microsocks");
-    Daemon {
-        child,
-        port,
-        _dir: tempfile::tempdir().unwrap(),
-    }
+    spawn(cmd, port, tempfile::tempdir().unwrap(), "microsocks")
 }
 
 fn tinyproxy(bin: &std::path::Path, allowed_port: u16, auth: Option<(&str, &str)>) -> Daemon {
@@ -101,21 +106,9 @@ fn tinyproxy(bin: &std::path::Path, allowed_port: u16, auth: Option<(&str, &str)
         text.push_str(&format!("BasicAuth {u} {p}\n"));
     }
     std::fs::write(&conf, text).unwrap();
-    let mut child = Command::new(bin)
-        .arg("-d")
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(port, &mut child, "tinyproxy");
-    Daemon {
-        child,
-        port,
-        _dir: dir,
-    }
+    let mut cmd = Command::new(bin);
+    cmd.arg("-d").arg("-c").arg(&conf);
+    spawn(cmd, port, dir, "tinyproxy")
 }
 
 /// A plain SMTP server that greets and takes QUIT (through the tunnel).
