@@ -575,7 +575,8 @@ impl Session {
         if self.closing(&reply, Stage::Ehlo) {
             return;
         }
-        if matches!(reply.code(), 500 | 502) && !self.tls && !self.helo_fallback {
+        // Only the first EHLO (the one after STARTTLS must succeed, RFC 3207 §4.2).
+        if matches!(reply.code(), 500 | 502) && !self.starttls_sent && !self.helo_fallback {
             // RFC 5321 §4.1.1.1 / §3.2: a server that does not know EHLO answers 500 or
             // 502; the client may then use HELO, once, and gets no extensions.
             self.helo_fallback = true;
@@ -596,7 +597,8 @@ impl Session {
         }
         let caps = Capabilities::from_ehlo(&reply);
         self.pass(Stage::Ehlo);
-        if !self.tls && (self.quit_here(Stage::Ehlo) || self.quit_after_tls_without_tls()) {
+        if !self.starttls_sent && (self.quit_here(Stage::Ehlo) || self.quit_after_tls_without_tls())
+        {
             self.caps = Some(caps);
             return;
         }
@@ -2413,6 +2415,16 @@ mod tests {
             Stage::Tls,
             TlsMode::Implicit,
             "S: 220 mx\nC: QUIT\nS: 221 bye",
+        );
+        quit(
+            Stage::Ehlo,
+            TlsMode::Implicit,
+            "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 AUTH PLAIN\nC: QUIT\nS: 221 bye",
+        );
+        quit(
+            Stage::Tls,
+            TlsMode::None,
+            "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 AUTH PLAIN\nC: QUIT\nS: 221 bye",
         );
         let head = "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250-PIPELINING\nS: 250 AUTH PLAIN\nC: AUTH PLAIN <redacted: user you@gmail.com>\nS: 235 ok";
         quit(
