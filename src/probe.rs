@@ -589,7 +589,13 @@ impl Probe {
             .auth
             .as_ref()
             .filter(|_| session.as_ref().is_some_and(|s| s.authenticated()) || failure.is_some())
-            .map(|a| a.user.clone());
+            .map(|a| match &a.credential {
+                // EXTERNAL without an authorization identity: the certificate names us.
+                Credential::External if a.user.is_empty() => {
+                    "the client certificate's identity (SASL EXTERNAL)".to_owned()
+                }
+                _ => a.user.clone(),
+            });
         let sent_message = session.as_ref().is_some_and(|s| s.message_accepted());
         let mut diagnosis = diagnosis::diagnose(
             failure.as_ref(),

@@ -524,3 +524,51 @@ async fn quit_after_stops_a_real_check_early() {
         .any(|e| e.text.starts_with("AUTH")));
     assert!(r.tls.is_some());
 }
+
+#[tokio::test]
+async fn sasl_external_with_the_client_certificate_through_dovecot_submission() {
+    let Some(m) = mta("sasl_external_with_the_client_certificate") else {
+        return;
+    };
+    let port: u16 = mta_var("SMTPROBE_MTA_EXTERNAL_PORT").parse().unwrap();
+    let cert = std::sync::Arc::new(
+        smtprobe::transport::ClientCert::load(
+            std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_CERT")),
+            std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_KEY")),
+        )
+        .unwrap(),
+    );
+    let external = |authzid: &str| {
+        let mut c = m.config(port, TlsChoice::Implicit);
+        c.client_cert = Some(cert.clone());
+        c.auth = Some(AuthConfig {
+            user: authzid.into(),
+            credential: Credential::External,
+        });
+        c
+    };
+    // The identity comes from the certificate (CN "smtprobe test client"); the message is
+    // relayed on to Postfix and delivered.
+    let mut c = external("");
+    let subject = format!("external {:?}", std::time::SystemTime::now());
+    c.message.headers = vec![("Subject".into(), subject.clone())];
+    c.mail = Some(smtprobe::probe::MailTarget {
+        from: m.user.clone(),
+        to: vec![m.user.clone()],
+    });
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "ok", "{:?}", r.failure);
+    assert_eq!(
+        r.settings.as_ref().and_then(|s| s.mechanism.as_deref()),
+        Some("EXTERNAL")
+    );
+    assert!(r
+        .transcript
+        .entries()
+        .iter()
+        .any(|e| e.text == "AUTH EXTERNAL ="));
+    delivered(&m.mailbox, &subject).await;
+    // Another authorization identity than the certificate's is refused.
+    let r = check(external("someone-else")).await.unwrap();
+    assert_eq!(code(&r), "auth.bad-credentials", "{:?}", r.failure);
+}
