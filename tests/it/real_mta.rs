@@ -339,7 +339,10 @@ fn mta_var(k: &str) -> String {
 async fn delivered(mailbox: &str, needle: &str) -> String {
     for _ in 0..50 {
         let text = std::fs::read_to_string(mailbox).unwrap_or_default();
-        if let Some(at) = text.find(needle) {
+        // virtual(8) may still be appending: take it once the file stops growing.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let grown = std::fs::metadata(mailbox).map_or(0, |m| m.len()) != text.len() as u64;
+        if let (Some(at), false) = (text.find(needle), grown) {
             let start = text[..at].rfind("\nFrom ").map_or(0, |i| i + 1);
             let end = text[at..].find("\nFrom ").map_or(text.len(), |i| at + i);
             return text[start..end].to_owned();
