@@ -1027,6 +1027,75 @@ impl Progress {
 mod tests {
     use super::*;
 
+    /// Issue 13's row fields: client certificate, EXTERNAL, quit_after, proxy.
+    #[test]
+    fn rows_take_client_certificates_quit_after_and_a_proxy() {
+        use clap::Parser as _;
+        let template = match crate::cli::Cli::try_parse_from(["smtprobe", "check", "x.test"])
+            .unwrap()
+            .command
+        {
+            crate::cli::Command::Check(a) => a,
+            _ => unreachable!(),
+        };
+        let d = Defaults {
+            template,
+            roots: vec![],
+            inline_refused: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        let row = |json: String| parse_row(1, json.as_bytes(), &d);
+        let ok = row(format!(
+            r#"{{"id":"a","host":"h.test","auth":"external","client_cert":{:?},"client_key":{:?},"quit_after":"rcpt"}}"#,
+            c.display().to_string(),
+            k.display().to_string()
+        ))
+        .unwrap_or_else(|e| panic!("{}", e.message));
+        assert!(ok.config.client_cert.is_some());
+        assert!(matches!(
+            ok.config.auth.as_ref().map(|a| &a.credential),
+            Some(crate::session::Credential::External)
+        ));
+        assert_eq!(ok.config.quit_after, Some(crate::stage::Stage::Rcpt));
+        let proxied = row(
+            r#"{"id":"b","host":"h.test","proxy":"socks5://u:pw-sentinel@127.0.0.1:1080"}"#.into(),
+        )
+        .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(
+            proxied.config.proxy.as_ref().map(|p| p.shown()),
+            Some("socks5://127.0.0.1:1080".into())
+        );
+        for (bad, says) in [
+            (
+                r#"{"id":"c","host":"h.test","client_cert":"x.pem"}"#,
+                "go together",
+            ),
+            (
+                r#"{"id":"d","host":"h.test","quit_after":"data"}"#,
+                "quit_after",
+            ),
+            (
+                r#"{"id":"e","host":"h.test","proxy":"socks5://u:pw-sentinel@h"}"#,
+                "port",
+            ),
+            (
+                r#"{"id":"f","host":"h.test","auth":"scram-md5"}"#,
+                "scram-sha-256",
+            ),
+        ] {
+            let e = row(bad.into()).err().unwrap().message;
+            assert!(e.contains(says) && !e.contains("pw-sentinel"), "{e}");
+        }
+    }
+
     #[test]
     fn fnv1a64_matches_the_reference_vectors() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);

@@ -768,6 +768,11 @@ pub fn init_tracing(verbose: u8) {
 
 /// Runs `smtprobe check` and returns the exit code.
 pub async fn run_check(args: CheckArgs) -> i32 {
+    if args.proxy.as_deref().is_some_and(|p| p.contains('@')) {
+        eprintln!(
+            "smtprobe: warning: the --proxy password is visible to other local users in the process list; prefer ALL_PROXY"
+        );
+    }
     let config = match config_from_args(&args) {
         Ok(c) => c,
         Err(e) => {

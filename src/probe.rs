@@ -614,6 +614,18 @@ impl Probe {
                 transcript: self.rec.transcript.entries(),
             },
         );
+        // Postfix (smtpd_tls_req_ccert) completes TLS, then refuses in its greeting.
+        let wants_cert = failure.as_ref().and_then(Failure::reply).is_some_and(|r| {
+            r.joined_text()
+                .to_ascii_lowercase()
+                .contains("client certificate")
+        });
+        if wants_cert && self.config.client_cert.is_none() {
+            diagnosis.hints.insert(
+                0,
+                "The server asks for a TLS client certificate: give it with --client-cert PEM --client-key PEM.".into(),
+            );
+        }
         if let Some(stage) = quit_early {
             diagnosis.summary = format!(
                 "{}:{}: every stage up to {stage} passed; stopped there as asked (--quit-after {stage}); not tested: {}.",

@@ -427,6 +427,14 @@ async fn client_certificate_required_by_postfix() {
         "{:?}",
         r.failure
     );
+    assert!(
+        r.diagnosis
+            .hints
+            .iter()
+            .any(|h| h.contains("--client-cert")),
+        "{:?}",
+        r.diagnosis.hints
+    );
     // With it: greeting, AUTH and a message, whose Received header shows Postfix verified
     // the certificate.
     let mut c = m.config(port, TlsChoice::Implicit);
