@@ -21,7 +21,7 @@ pub mod exit {
     pub const INTERNAL: i32 = 1;
     /// Bad flags or input: nothing was sent.
     pub const USAGE: i32 = 2;
-    /// DNS or TCP connect failed.
+    /// DNS, the proxy or TCP connect failed.
     pub const NETWORK: i32 = 3;
     /// TLS or STARTTLS failed.
     pub const TLS: i32 = 4;

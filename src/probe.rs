@@ -743,6 +743,9 @@ fn untested_after(stage: Stage, config: &Config, mode: TlsMode) -> String {
         (Stage::Tls, TlsMode::None) => rank(Stage::Ehlo),
         _ => rank(stage),
     };
+    if stage == Stage::Connect && mode == TlsMode::Implicit {
+        later.push("TLS");
+    }
     for (i, (_, what)) in order.iter().enumerate() {
         if i >= from && !what.is_empty() {
             later.push(what);
@@ -786,4 +789,36 @@ fn build_message(
 /// A small, valid RFC 5322 test message: Date, From, To, Subject, Message-ID.
 pub fn test_message(from: &str, to: &[String], host: &str) -> String {
     build_message(&crate::message::MessageSpec::default(), from, to, host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quit_after_lists_what_was_not_tested() {
+        let mut c = Config::new("mx.test");
+        let none = untested_after(Stage::Connect, &c, TlsMode::Implicit);
+        assert_eq!(none, "TLS, greeting, EHLO, AUTH (no --user)");
+        c.auth = Some(AuthConfig {
+            user: "u".into(),
+            credential: Credential::External,
+        });
+        c.mail = Some(MailTarget {
+            from: "a@x.test".into(),
+            to: vec!["b@x.test".into()],
+        });
+        assert_eq!(
+            untested_after(Stage::Ehlo, &c, TlsMode::Starttls),
+            "STARTTLS/TLS, AUTH, MAIL FROM, RCPT TO, DATA (the message)"
+        );
+        assert_eq!(
+            untested_after(Stage::Tls, &c, TlsMode::Implicit),
+            "EHLO, AUTH, MAIL FROM, RCPT TO, DATA (the message)"
+        );
+        assert_eq!(
+            untested_after(Stage::Rcpt, &c, TlsMode::Starttls),
+            "DATA (the message)"
+        );
+    }
 }
