@@ -404,7 +404,7 @@ pub fn config_from_args_with(
         Some(name) => Some(crate::diagnosis::providers::by_name(name).ok_or_else(|| {
             let names: Vec<&str> = crate::diagnosis::providers::all()
                 .iter()
-                .map(|p| p.name)
+                .map(|p| p.name.as_str())
                 .collect();
             UsageError(format!(
                 "--provider {name:?} is not known; known providers: {}",
@@ -414,7 +414,7 @@ pub fn config_from_args_with(
     };
     let host = match (&args.host, provider) {
         (Some(h), _) => h.clone(),
-        (None, Some(p)) => p.host.to_owned(),
+        (None, Some(p)) => p.host().to_owned(),
         (None, None) => return Err(UsageError("HOST is required (or --provider NAME)".into())),
     };
     let mut c = Config::new(host);
@@ -431,10 +431,10 @@ pub fn config_from_args_with(
     if let Some(p) = provider {
         // The provider's preferred documented setting, or the one for the port given.
         let setting = match args.port {
-            Some(port) => p.ports.iter().find(|(pp, _)| *pp == port),
-            None => p.ports.first(),
+            Some(port) => p.setting_for_port(port),
+            None => p.submission().first(),
         };
-        if let Some(&(port, mode)) = setting {
+        if let Some(&crate::diagnosis::providers::Setting { port, mode, .. }) = setting {
             c.port = Some(port);
             if args.tls == TlsArg::Auto {
                 c.tls = match mode {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::net::SocketAddr;
 
 /// How the connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     /// Plain connection, then STARTTLS (RFC 3207), usually port 587.

@@ -293,6 +293,55 @@ codes! {
         why: "The server refused the mail transaction for a reason not covered by a more specific code (policy, content, a temporary local error).",
         fix: "Read the reply text and the decoded status code. Temporary (4xx) refusals can be retried later.",
         rfcs: ["RFC 5321 §4.2.3", "RFC 3463 §3"] }
+    // Appended for issue 11 (December 2026 facts). Never rename or reorder the above.
+    /// `auth.basic-auth-disabled`
+    AUTH_BASIC_AUTH_DISABLED = { "auth.basic-auth-disabled", "Password (Basic) authentication is switched off: OAuth is required",
+        wire: "C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: <redacted username>\nS: 334 UGFzc3dvcmQ6\nC: <redacted password>\nS: 550 5.7.30 Basic authentication is not supported for Client Submission.",
+        why: "The provider no longer accepts a password (or an app password, which is a password too) for SMTP AUTH on this account; only OAuth works. Microsoft 365 switches Basic authentication for SMTP AUTH off by default for existing tenants at the end of December 2026 (reply 550 5.7.30, or 5.7.139 'basic authentication is disabled'); Outlook.com has refused passwords since 16 September 2024.",
+        fix: "Sign in with OAuth (XOAUTH2 or OAUTHBEARER) from a program or library that supports it for this provider, or use the provider's HTTP sending API. A new password or app password will not help.",
+        rfcs: ["RFC 4954 §6", "RFC 7628 §3", "RFC 3463 §3.8"] }
+    /// `auth.policy-blocked`
+    AUTH_POLICY_BLOCKED = { "auth.policy-blocked", "A sign-in policy of the organisation blocked the login",
+        wire: "C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: <redacted username>\nS: 334 UGFzc3dvcmQ6\nC: <redacted password>\nS: 535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated successfully. Contact your administrator.",
+        why: "The password may be right, but a policy of the organisation refused the sign-in: Microsoft 365 Conditional Access, security defaults or a multi-factor requirement.",
+        fix: "An administrator of the organisation must look at the sign-in log for this user and change or exempt the policy; or sign in with OAuth, which can satisfy the policy.",
+        rfcs: ["RFC 4954 §6", "RFC 3463 §3.8"] }
+    /// `auth.account-disabled`
+    AUTH_ACCOUNT_DISABLED = { "auth.account-disabled", "The account itself is disabled",
+        wire: "C: AUTH PLAIN <redacted>\nS: 535 5.7.13 User account disabled",
+        why: "The server knows the account but it is disabled (RFC 5248 X.7.13: locked, suspended, deleted, or not yet activated). This is not SMTP AUTH being switched off for mail programs: no login works, on the web either.",
+        fix: "Sign in on the provider's website to see why the account is disabled, or ask the administrator to enable it. Changing mail program settings will not help.",
+        rfcs: ["RFC 3463 §3.8", "RFC 5248 §2.4"] }
+    /// `send.account-blocked`
+    SEND_ACCOUNT_BLOCKED = { "send.account-blocked", "The account is blocked from sending (suspected spam)",
+        wire: "C: MAIL FROM:<you@contoso.com>\nS: 550 5.1.8 Access denied, bad outbound sender",
+        why: "The login worked, but the provider has blocked this account from sending because it was suspected of sending spam (Microsoft 365: the restricted-senders list). It is not about which address is in From or Send As permissions.",
+        fix: "Secure the account (change the password, remove unknown forwarding rules and app passwords), then ask the administrator to release it (Microsoft 365: Microsoft Defender portal, Restricted entities). A personal account follows the steps shown when signing in on the web.",
+        rfcs: ["RFC 3463 §3.2", "RFC 5321 §4.2.3"] }
+    /// `send.sender-not-verified`
+    SEND_SENDER_NOT_VERIFIED = { "send.sender-not-verified", "The sender address is not a verified identity of the sending service",
+        wire: "C: .\nS: 554 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: you@example.com",
+        why: "Sending services (Amazon SES, SendGrid) send only from addresses or domains the account has verified; in Amazon SES's sandbox the recipients must be verified too.",
+        fix: "Verify the sender address or its domain in the service's console (for Amazon SES in the same region as the SMTP endpoint), then retry; for Amazon SES, request production access to leave the sandbox.",
+        rfcs: ["RFC 5321 §4.1.1.2", "RFC 6409 §8.1"] }
+    /// `tls.client-certificate-required`
+    TLS_CLIENT_CERTIFICATE_REQUIRED = { "tls.client-certificate-required", "The server requires a client certificate",
+        wire: "C: <TLS ClientHello>\nS: <TLS CertificateRequest>\nC: <TLS Certificate: none>\nS: <TLS alert: certificate_required>",
+        why: "The server authenticates clients by TLS certificate (mutual TLS) and ended the handshake because no client certificate was presented. This is not an IP block: the TLS layer said what it wants.",
+        fix: "Give the client certificate and its private key that the server's administrator issued for you (in smtprobe: the client certificate setting), or use the server's password-based submission port instead.",
+        rfcs: ["RFC 8446 §4.4.2.4", "RFC 8446 §6.2", "RFC 5246 §7.4.6"] }
+    /// `tls.version-too-old`
+    TLS_VERSION_TOO_OLD = { "tls.version-too-old", "The server offers only TLS versions older than 1.2",
+        wire: "C: <TLS ClientHello: TLS 1.2, TLS 1.3>\nS: <TLS ServerHello: TLS 1.0>\n* TLS error: the server does not support TLS 1.2 or 1.3",
+        why: "TLS 1.0 and 1.1 are deprecated (RFC 8996) and smtprobe, like current mail programs and libraries, refuses them. The server negotiates only an old version.",
+        fix: "The server's administrator must enable TLS 1.2 or 1.3. Until then, a modern client cannot connect securely; do not fall back to an unencrypted connection with a password.",
+        rfcs: ["RFC 8996 §2", "RFC 8446 §4.2.1", "RFC 5246 §7.4.1.3"] }
+    /// `tls.alert-received`
+    TLS_ALERT_RECEIVED = { "tls.alert-received", "The server ended the TLS handshake with an alert",
+        wire: "C: <TLS ClientHello>\nS: <TLS alert: handshake_failure>",
+        why: "The server answered in TLS, so it is alive and speaks TLS on this port, but it sent a fatal alert naming why it refuses the handshake (no common cipher or version, a certificate it wants, a name it does not serve). Waiting longer will not change the answer.",
+        fix: "Read the alert named in the evidence: handshake_failure or insufficient_security usually means no common cipher suite or version (the server's TLS configuration is outdated); unrecognized_name means the server does not serve this host name. The server's administrator must change its TLS configuration.",
+        rfcs: ["RFC 8446 §6", "RFC 8446 §6.2", "RFC 5246 §7.2"] }
 }
 
 /// The entry for a code string, if registered.

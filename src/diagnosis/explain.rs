@@ -93,7 +93,7 @@ fn code_page(info: &codes::CodeInfo) -> String {
     let _ = writeln!(s, "How to fix it:\n  {}", info.fix);
     let notes: Vec<(&str, &str)> = providers::all()
         .iter()
-        .filter_map(|p| p.fix_for(info.code).map(|f| (p.display_name, f)))
+        .filter_map(|p| p.fix_for(info.code).map(|f| (p.display_name.as_str(), f)))
         .collect();
     if !notes.is_empty() {
         let _ = writeln!(s, "\nProvider notes:");

@@ -212,7 +212,7 @@ fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> D
         evidence: d.evidence,
         fix,
         hints,
-        provider: provider.map(|p| p.name),
+        provider: provider.map(|p| p.name.as_str()),
     }
 }
 
@@ -251,7 +251,7 @@ fn credential_hints(
     let mut out = Vec::new();
     if let Some(user) = ctx.user {
         if let Some(p) = provider {
-            if p.username == providers::UsernameForm::FullAddress && !user.contains('@') {
+            if p.username.form == providers::UsernameForm::FullAddress && !user.contains('@') {
                 out.push(format!(
                     "The user name {user:?} has no @: {} expects your full email address as the user name.",
                     p.display_name
@@ -280,7 +280,7 @@ fn credential_hints(
         out.push("The password contains non-ASCII characters; app passwords never do, and some servers compare passwords in another encoding.".into());
     }
     if let Some(p) = provider {
-        if let Some(ap) = p.app_password {
+        if let Some(ap) = &p.app_password {
             if let Some(n) = ap.letters {
                 if shape.looks_like_app_password(n) {
                     out.push(format!(
@@ -288,7 +288,7 @@ fn credential_hints(
                         p.display_name
                     ));
                 } else {
-                    let how = if fix_is_specific { "" } else { ap.how };
+                    let how = if fix_is_specific { "" } else { ap.how.as_str() };
                     out.push(format!(
                         "This does not look like a {} app password ({n} letters; the spaces or hyphens between groups do not matter): it is probably your account password. {how}",
                         p.display_name
