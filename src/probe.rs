@@ -450,6 +450,7 @@ impl Probe {
                     .as_ref()
                     .and_then(|s| s.mechanism())
                     .map(|m| m.name()),
+                from: self.config.mail.as_ref().map(|m| m.from.as_str()),
                 transcript: self.rec.transcript.entries(),
             },
         );

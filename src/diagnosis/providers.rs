@@ -576,7 +576,7 @@ pub(crate) fn osa_distance(a: &str, b: &str) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::diagnosis::codes;
 
