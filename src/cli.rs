@@ -76,12 +76,15 @@ pub enum Command {
     /// Probe a submission server stage by stage and explain the result.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
-    /// Explain a diagnosis code (auth.bad-credentials), a reply code (535) or an
-    /// enhanced status code (5.7.8).
+    /// Explain a diagnosis code (auth.bad-credentials), a reply code (535), an
+    /// enhanced status code (5.7.8) or a provider (gmail, office365; see `providers`).
     Explain {
         /// What to explain.
         query: String,
     },
+    /// List the known providers and their documented settings; `explain NAME` shows one
+    /// with the source and checked date of every fact.
+    Providers,
     /// Run every bundled scenario against the built-in replay server (no network), or
     /// show one in full.
     Demo {
@@ -154,6 +157,7 @@ pub fn run_batch(args: crate::batch::BatchArgs) -> i32 {
 pub fn run_explain(query: &str) -> i32 {
     match crate::diagnosis::explain::explain(query) {
         Ok(page) => {
+            let page = crate::diagnosis::settings::with_cli_flags(&page);
             print!("{page}");
             if !page.ends_with('\n') {
                 println!();
@@ -165,6 +169,12 @@ pub fn run_explain(query: &str) -> i32 {
             exit::USAGE
         }
     }
+}
+
+/// Runs `smtprobe providers`.
+pub fn run_providers() -> i32 {
+    print!("{}", crate::diagnosis::explain::providers_list());
+    exit::OK
 }
 
 /// Runs `smtprobe demo [NAME]`.
@@ -571,7 +581,14 @@ pub fn print_report(report: &Report, json: bool, annotate: bool) {
         let mut style = Style::plain();
         style.color = use_color();
         style.annotate = annotate;
-        report.render(style)
+        // The library names settings; on the command line they are flags.
+        let mut shown = report.clone();
+        let d = &mut shown.diagnosis;
+        d.fix = crate::diagnosis::settings::with_cli_flags(&d.fix);
+        for h in &mut d.hints {
+            *h = crate::diagnosis::settings::with_cli_flags(h);
+        }
+        shown.render(style)
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());

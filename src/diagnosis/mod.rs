@@ -14,6 +14,7 @@ pub mod credential;
 pub mod explain;
 pub mod providers;
 pub mod rules;
+pub mod settings;
 pub mod status;
 
 pub use annotate::{annotate, Annotator};
@@ -339,7 +340,7 @@ fn ok(ctx: &Context) -> Draft {
     };
     let auth = match ctx.user {
         Some(u) => format!("logged in as {u}"),
-        None => "authentication was not tested (no --user given)".to_owned(),
+        None => "authentication was not tested (no user name given)".to_owned(),
     };
     let mut summary = format!("{}:{} greeted, {tls}, {auth}", ctx.host, ctx.port);
     if ctx.sent_message {
@@ -376,7 +377,7 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             ),
         )
         .fix(format!(
-            "Use implicit TLS on port {} (--tls implicit, 'SSL/TLS' in mail programs), or port 587 with STARTTLS.",
+            "Use implicit TLS on port {} (the TLS mode implicit TLS, 'SSL/TLS' in mail programs), or port 587 with STARTTLS.",
             ctx.port
         )),
         Failure::Timeout { stage } => timeout(*stage, ctx),
@@ -416,13 +417,13 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             c::AUTH_REQUIRES_TLS,
             format!("{} offers AUTH only after STARTTLS: it did not announce AUTH on the unencrypted connection.", who(ctx)),
         )
-        .fix("Turn on STARTTLS (--tls starttls on 587) or use implicit TLS on 465; never send the password in clear."),
+        .fix("Turn on STARTTLS (the TLS mode STARTTLS on 587) or use implicit TLS on 465; never send the password in clear."),
         Failure::AuthNotOffered { tls, .. } => {
             let mut d = if *tls {
                 Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH, even after TLS.", who(ctx)))
             } else {
                 Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH on the unencrypted connection.", who(ctx)))
-                    .fix("Most servers announce AUTH only after TLS: use --tls starttls on 587 or --tls implicit on 465.")
+                    .fix("Most servers announce AUTH only after TLS: use the TLS mode STARTTLS on 587 or the TLS mode implicit TLS on 465.")
             };
             if ctx.port == 25 {
                 d = d.hint("Port 25 is for server-to-server mail (MX); mail programs submit on 587 or 465 with a login.");
@@ -446,7 +447,7 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             format!("{} rejected the OAuth token: {challenge}.", who(ctx)),
         )
         .evidence(reply.display_lines().join("\n"))
-        .fix("Get a fresh access token with the mail scope (for Google: https://mail.google.com/), check it belongs to the --user account, and pass it with --oauth2-token-env."),
+        .fix("Get a fresh access token with the mail scope (for Google: https://mail.google.com/), check it belongs to the account in the user name setting, and pass it with the OAuth token setting."),
         Failure::AuthProtocol { reply, reason } => {
             if let Some(json) = oauth_error_challenge(reply) {
                 return Draft::new(
@@ -582,10 +583,10 @@ fn connect(attempts: &[ConnectAttempt], ctx: &Context) -> Draft {
                 "was refused"
             };
             d = d.fix(format!(
-                "Port {} {verb}: many hosting providers and clouds block outgoing mail ports (25, 465, 587). Try port {alt} with {} (--port {alt} --tls {}); if that fails too, ask your provider to unblock outgoing SMTP or use their relay.",
+                "Port {} {verb}: many hosting providers and clouds block outgoing mail ports (25, 465, 587). Try port {alt} with {} (the port setting {alt}, {}); if that fails too, ask your provider to unblock outgoing SMTP or use their relay.",
                 ctx.port,
                 providers::mode_label(mode),
-                mode.as_str()
+                settings::tls_mode(mode)
             ));
         }
         if ctx.port == 25 {
@@ -593,7 +594,7 @@ fn connect(attempts: &[ConnectAttempt], ctx: &Context) -> Draft {
         }
     }
     if ipv6_hint {
-        d = d.hint("The IPv6 addresses are unreachable (this network has no IPv6 route); use -4 to try IPv4 only and keep the output focused.");
+        d = d.hint("The IPv6 addresses are unreachable (this network has no IPv6 route); use the IPv4-only setting and keep the output focused.");
     }
     d
 }
@@ -688,7 +689,7 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
         )
         .evidence(first_line.clone())
         .fix(format!(
-            "Use STARTTLS on port {} (--tls starttls, 'STARTTLS' in mail programs), or port 465 with implicit TLS.",
+            "Use STARTTLS on port {} (the TLS mode STARTTLS, 'STARTTLS' in mail programs), or port 465 with implicit TLS.",
             ctx.port
         )),
         TlsFailureKind::UntrustedIssuer | TlsFailureKind::BadCertificate { .. } => {
@@ -787,7 +788,7 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
                 format!("{}:{} closed the connection during the TLS handshake {when}.", ctx.host, ctx.port),
             );
             if !t.after_starttls && matches!(ctx.port, 25 | 587) {
-                d = d.hint(format!("Port {} usually speaks STARTTLS, not implicit TLS: try --tls starttls.", ctx.port));
+                d = d.hint(format!("Port {} usually speaks STARTTLS, not implicit TLS: try the TLS mode STARTTLS.", ctx.port));
             }
             d
         }
@@ -839,7 +840,7 @@ fn timeout(stage: Stage, ctx: &Context) -> Draft {
         ),
     );
     if stage == Stage::Greeting && ctx.port == 465 && ctx.mode != TlsMode::Implicit {
-        d = d.fix("Port 465 expects TLS from the first byte and never greets a plain connection: use --tls implicit, or port 587 with STARTTLS.");
+        d = d.fix("Port 465 expects TLS from the first byte and never greets a plain connection: use the TLS mode implicit TLS, or port 587 with STARTTLS.");
     }
     if stage == Stage::Data {
         d = d.hint("The server did not confirm the message: it may or may not have been accepted; check the recipient's mailbox before resending.");
