@@ -309,7 +309,7 @@ impl Provider {
     /// True when `domain` (of an email address) belongs to this provider.
     pub fn has_email_domain(&self, domain: &str) -> bool {
         let d = normalise_host(domain);
-        self.email_domains.values.iter().any(|v| *v == d)
+        self.email_domains.values.contains(&d)
     }
 
     /// True when every genuine greeting of this provider contains a banner word.

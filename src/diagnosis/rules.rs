@@ -16,7 +16,7 @@
 //! Ties go to the rule listed first. So `535 5.7.139 … SmtpClientAuthentication is
 //! disabled` (enhanced + words) beats `535` (basic), which beats `too many` (words); key
 //! words never override a matching enhanced code. A provider rule must name a class and
-//! must refine a generic rule of the same stage and class ([`tests`] checks this), so it
+//! must refine a generic rule of the same stage and class (the module's tests check this), so it
 //! can never turn a temporary (4xx) reply into a permanent verdict or the other way.
 //!
 //! The evidence is typed ([`Evidence`], built from the parsed [`Reply`]), never a
