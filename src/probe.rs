@@ -451,6 +451,7 @@ impl Probe {
                     .and_then(|s| s.mechanism())
                     .map(|m| m.name()),
                 from: self.config.mail.as_ref().map(|m| m.from.as_str()),
+                tls_verified: tls.as_ref().is_some_and(|t| t.verified),
                 transcript: self.rec.transcript.entries(),
             },
         );

@@ -55,6 +55,10 @@ pub struct Context<'a> {
     pub mechanism: Option<&'a str>,
     /// The envelope sender (`--from`), when a message was sent.
     pub from: Option<&'a str>,
+    /// True when a TLS handshake completed with a certificate verified for `host`: then
+    /// the server is that host whatever its banner says (no interception on banner text
+    /// alone).
+    pub tls_verified: bool,
     /// The transcript so far (used to find e.g. an OAuth error challenge); may be empty.
     pub transcript: &'a [Entry],
 }
@@ -72,6 +76,7 @@ impl<'a> Context<'a> {
             sent_message: false,
             mechanism: None,
             from: None,
+            tls_verified: false,
             transcript: &[],
         }
     }
@@ -158,7 +163,9 @@ pub fn diagnose(failure: Option<&Failure>, ctx: &Context) -> Diagnosis {
 /// Tailors the fix to the provider and adds hints that apply to any failure.
 fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> Diagnosis {
     let code = d.info.code;
-    let intercepted = providers::banner_mismatch(ctx.host, ctx.banner);
+    // A certificate verified for the host proves who answered; a banner alone does not.
+    let intercepted =
+        providers::banner_mismatch(ctx.host, ctx.banner).filter(|_| !ctx.tls_verified);
     // The provider's advice is about the provider's server; when someone else answered,
     // it would send the user chasing app passwords that server never checks.
     let provider_fix = provider
@@ -389,7 +396,7 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
                 format!("{}:{} answered at {} with bytes that are not an SMTP reply.", ctx.host, ctx.port, stage_name(*stage)),
             )
             .evidence(ev.clone());
-            if let Some(what) = foreign_protocol(&ev) {
+            if let Some(what) = foreign_protocol(error) {
                 d = d.hint(format!("That looks like {what}, not an SMTP server: check the host and port."));
             }
             d
@@ -873,9 +880,16 @@ fn closed(stage: Stage, partial: Option<&str>, ctx: &Context) -> Draft {
     d
 }
 
-/// Recognises other protocols in what arrived instead of an SMTP reply.
-fn foreign_protocol(text: &str) -> Option<&'static str> {
-    let t = text.to_ascii_lowercase();
+/// Recognises other protocols in what arrived instead of an SMTP reply, from the
+/// parser's typed evidence (the offending line, escaped), never from its message.
+fn foreign_protocol(error: &crate::protocol::ReplyError) -> Option<&'static str> {
+    use crate::protocol::ReplyError as E;
+    let line = match error {
+        E::Malformed { line, .. } => line,
+        E::LineTooLong { start } => start,
+        E::ReplyTooLarge { .. } => return None,
+    };
+    let t = line.to_ascii_lowercase();
     [
         ("ssh-", "an SSH server"),
         ("http/", "a web server"),
@@ -884,7 +898,7 @@ fn foreign_protocol(text: &str) -> Option<&'static str> {
         ("\\x16\\x03", "TLS (the port expects implicit TLS)"),
     ]
     .iter()
-    .find(|(k, _)| t.contains(k))
+    .find(|(k, _)| t.starts_with(k))
     .map(|(_, v)| *v)
 }
 

@@ -735,6 +735,20 @@ fn interception_on_a_provider_host() {
         "Gmail advice for a server that is not Gmail: {}",
         d.fix
     );
+    // The fact sheet: a certificate verified for the host proves who answered; a
+    // banner alone is no interception (Outlook.com greets from Microsoft 365 hosts).
+    let mut verified = c;
+    verified.tls_verified = true;
+    let d = diagnose(
+        Some(&at(Stage::Auth, &["535 Incorrect authentication data"])),
+        &verified,
+    );
+    assert!(
+        !d.hints.iter().any(|h| h.contains("does not look like")),
+        "{:?}",
+        d.hints
+    );
+    assert!(!d.summary.contains("not Gmail"), "{}", d.summary);
     // Antivirus re-signing with the right name.
     let d = diagnose(
         Some(&tls_failure(
