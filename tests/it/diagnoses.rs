@@ -842,3 +842,179 @@ fn enhanced_codes_win_over_key_words() {
         "auth.oauth-token-rejected"
     );
 }
+
+/// A port that answers a TLS hello with a TLS alert speaks TLS: after a plain client
+/// waited in vain for a greeting, the verdict is "this port expects TLS first", never
+/// "retry with a longer timeout" (issue 11: alert versus silence).
+#[tokio::test]
+async fn a_tls_alert_is_not_silence() {
+    let pki = pki();
+    let alert = b"\x15\x03\x03\x00\x02\x02\x28".to_vec(); // fatal handshake_failure
+    let server = Server::start(
+        &pki,
+        ServerCert::Valid,
+        vec![
+            vec![Step::Sleep(Duration::from_millis(2500))],
+            vec![
+                Step::Read,
+                Step::Send(alert),
+                Step::Sleep(Duration::from_millis(300)),
+            ],
+        ],
+    )
+    .await;
+    let mut config = Config::new("localhost");
+    config.port = Some(server.addr.port());
+    config.connect_to = Some("127.0.0.1".parse().unwrap());
+    config.tls = TlsChoice::Starttls;
+    config.timeout = Duration::from_secs(1);
+    let r = check(config).await.unwrap();
+    assert_eq!(
+        r.diagnosis.code,
+        "tls.starttls-on-implicit-port",
+        "{}",
+        r.render(smtprobe::report::Style::plain())
+    );
+    let text = format!(
+        "{} {} {}",
+        r.diagnosis.summary,
+        r.diagnosis.fix,
+        r.diagnosis.hints.join(" ")
+    );
+    assert!(!text.contains("longer"), "{text}");
+}
+
+/// The December 2026 facts reach the user: per provider, the fix names the fact the
+/// user needs (issue 11 item 3), and an on-premises Exchange gets no tenant advice.
+#[test]
+fn provider_fixes_state_the_facts() {
+    use smtprobe::diagnosis::{diagnose, Context};
+    use smtprobe::failure::{Failure, TlsMode};
+    use smtprobe::protocol::Reply;
+    let run = |host: &str, user: &str, banner: Option<&str>, stage: Stage, line: &str| {
+        let mut ctx = Context::new(host, 587, TlsMode::Starttls);
+        ctx.user = Some(user);
+        ctx.banner = banner;
+        let reply = Reply::from_lines(&[line]).unwrap();
+        diagnose(Some(&Failure::Reply { stage, reply }), &ctx)
+    };
+    let bad = "535 5.7.8 Authentication credentials invalid";
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "smtp.gmail.com",
+            "me@gmail.com",
+            bad,
+            &[
+                "30 May 2022",
+                "14 March 2025",
+                "no administrator can turn password sign-in back on",
+            ],
+        ),
+        (
+            "smtp-relay.gmail.com",
+            "me@corp.example",
+            "535 5.7.8 Invalid credentials for relay [203.0.113.7]",
+            &["Admin console", "SMTP relay service", "not the issue"],
+        ),
+        (
+            "smtppro.zoho.eu",
+            "me@corp.example",
+            bad,
+            &[
+                "smtppro.zoho.* is only for paid organisation accounts",
+                "smtp.zoho.eu",
+            ],
+        ),
+        (
+            "email-smtp.eu-west-1.amazonaws.com",
+            "AKIAEXAMPLE",
+            bad,
+            &["one AWS region", "not your IAM access key"],
+        ),
+        (
+            "smtp.sendgrid.net",
+            "me@corp.example",
+            bad,
+            &["literal string apikey", "trailing newline"],
+        ),
+        (
+            "smtp.eu.mailgun.org",
+            "postmaster@mg.example",
+            bad,
+            &["one sending domain", "smtp.eu.mailgun.org for EU domains"],
+        ),
+        (
+            "smtp-relay.brevo.com",
+            "me@corp.example",
+            bad,
+            &["SMTP key", "not an API key"],
+        ),
+        (
+            "smtp.fastmail.com",
+            "me@fastmail.com",
+            bad,
+            &[
+                "never accepts the account password",
+                "Basic plans have no SMTP",
+            ],
+        ),
+        ("mail.gmx.net", "me@gmx.net", bad, &["allowed once"]),
+        ("smtp.web.de", "me@web.de", bad, &["allowed once"]),
+        (
+            "smtp.mail.me.com",
+            "me@icloud.com",
+            bad,
+            &[
+                "app-specific password",
+                "revokes every app-specific password",
+            ],
+        ),
+        (
+            "smtp.aol.com",
+            "me@aol.com",
+            "535 5.7.0 (#AUTH005) Too many bad auth attempts.",
+            &["app password", "first try"],
+        ),
+    ];
+    for (host, user, line, needles) in cases {
+        let d = run(host, user, None, Stage::Auth, line);
+        for n in *needles {
+            assert!(d.fix.contains(n), "{host}: no {n:?} in {}", d.fix);
+        }
+    }
+    let d = run(
+        "smtp.gmail.com",
+        "me@gmail.com",
+        None,
+        Stage::Data,
+        "550 5.4.5 Daily user sending limit exceeded.",
+    );
+    assert!(
+        d.fix.contains("2,000 messages a day") && d.fix.contains("100 recipients per message"),
+        "{}",
+        d.fix
+    );
+    // On-premises Exchange: same banner words as Microsoft 365, no tenant advice.
+    let onprem =
+        "EXCH01.corp.example Microsoft ESMTP MAIL Service ready at Tue, 1 Dec 2026 09:00:00 +0100";
+    let d = run(
+        "mail.corp.example",
+        "me@corp.example",
+        Some(onprem),
+        Stage::Auth,
+        "535 5.7.3 Authentication unsuccessful",
+    );
+    assert_eq!(d.provider, None);
+    assert!(
+        !d.fix.contains("Set-CASMailbox") && !d.fix.contains("December 2026"),
+        "{}",
+        d.fix
+    );
+    assert!(
+        d.hints
+            .iter()
+            .any(|h| h.contains("does not make a server Microsoft 365")),
+        "{:?}",
+        d.hints
+    );
+}
