@@ -24,7 +24,7 @@ impl fmt::Display for ExplainError {
             ExplainError::Unknown { query, suggestions } => {
                 write!(
                     f,
-                    "no diagnosis code, reply code or enhanced status code {query:?}"
+                    "no diagnosis code, reply code, enhanced status code or provider {query:?}"
                 )?;
                 if suggestions.is_empty() {
                     write!(

@@ -794,6 +794,14 @@ pub(crate) mod tests {
         assert!(banner_mismatch("smtp.gmail.com", Some(real)).is_none());
         assert!(banner_mismatch("mail.example.org", Some(exim)).is_none());
         assert!(banner_mismatch("smtp.gmail.com", None).is_none());
+        // Outlook.com greets from the Microsoft 365 fleet: that is not interception.
+        let fleet = "AM0PR01CA0001.outlook.office365.com Microsoft ESMTP MAIL Service ready";
+        assert!(banner_mismatch("smtp-mail.outlook.com", Some(fleet)).is_none());
+        assert!(banner_mismatch("smtp.office365.com", Some(fleet)).is_none());
+        assert_eq!(
+            recognise("mail.example.org", Some(fleet)).unwrap().name,
+            "office365"
+        );
         // Unreliable banner list: an unknown banner is not enough.
         assert!(banner_mismatch("smtp.mail.me.com", Some("p00-xyz ESMTP")).is_none());
         assert!(banner_mismatch("smtp.mail.me.com", Some("host ESMTP Exim 4")).is_some());
