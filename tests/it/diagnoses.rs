@@ -1018,3 +1018,74 @@ fn provider_fixes_state_the_facts() {
         d.hints
     );
 }
+
+/// The CLI glue: `providers` lists every provider, `explain PROVIDER` shows sources and
+/// dates, and the CLI (only the CLI) adds flag names to the library's setting names.
+#[tokio::test]
+async fn cli_lists_providers_and_adds_flags_when_it_renders() {
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let o = smtprobe(vec!["providers".into()], vec![]).await;
+    assert!(o.status.success());
+    let list = text(&o);
+    for p in smtprobe::diagnosis::providers::all() {
+        assert!(list.contains(&p.name) && list.contains(p.host()), "{list}");
+    }
+    let o = smtprobe(vec!["explain".into(), "office365".into()], vec![]).await;
+    assert!(o.status.success());
+    let page = text(&o);
+    assert!(
+        page.contains("end of December 2026")
+            && page.contains("Sources:")
+            && page.contains("checked 2026-"),
+        "{page}"
+    );
+    let o = smtprobe(
+        vec!["explain".into(), "tls.implicit-on-starttls-port".into()],
+        vec![],
+    )
+    .await;
+    let page = text(&o);
+    assert!(
+        page.contains("the TLS mode STARTTLS (--tls starttls)"),
+        "{page}"
+    );
+    // A live check: the refused port's fix names the port and TLS mode flags.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = smtprobe(
+        vec![
+            "check".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--timeout".into(),
+            "2".into(),
+        ],
+        vec![],
+    )
+    .await;
+    let out = text(&o);
+    assert!(
+        out.contains("connect.refused") && out.contains("nothing listens"),
+        "{out}"
+    );
+    // The library's own JSON keeps setting names (no flags) for programs.
+    let o = smtprobe(
+        vec![
+            "check".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--timeout".into(),
+            "2".into(),
+            "--json".into(),
+        ],
+        vec![],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["diagnosis"]["code"], "connect.refused", "{v}");
+}
