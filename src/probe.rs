@@ -611,6 +611,8 @@ impl Probe {
                     .as_ref()
                     .and_then(|s| s.mechanism())
                     .map(|m| m.name()),
+                from: self.config.mail.as_ref().map(|m| m.from.as_str()),
+                tls_verified: tls.as_ref().is_some_and(|t| t.verified),
                 transcript: self.rec.transcript.entries(),
             },
         );
@@ -623,7 +625,7 @@ impl Probe {
         if wants_cert && self.config.client_cert.is_none() {
             diagnosis.hints.insert(
                 0,
-                "The server asks for a TLS client certificate: give it with --client-cert PEM --client-key PEM.".into(),
+                "The server asks for a TLS client certificate: give it and its key with the client certificate setting.".into(),
             );
         }
         if let Some(stage) = quit_early {

@@ -431,7 +431,7 @@ async fn client_certificate_required_by_postfix() {
         r.diagnosis
             .hints
             .iter()
-            .any(|h| h.contains("--client-cert")),
+            .any(|h| h.contains("client certificate setting")),
         "{:?}",
         r.diagnosis.hints
     );
