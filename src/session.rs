@@ -625,15 +625,22 @@ impl Session {
         self.after_talk_check(Self::after_ehlo);
     }
 
-    fn on_helo(&mut self, reply: Reply) {
-        if self.closing(&reply, Stage::Ehlo) {
-            return;
+    /// The reply when it is `want`; else the session stops (421: at once, RFC 5321
+    /// §3.8; anything else: QUIT) and `None`.
+    fn accepted(&mut self, reply: Reply, stage: Stage, want: u16) -> Option<Reply> {
+        if self.closing(&reply, stage) {
+            return None;
         }
-        if reply.code() != 250 {
-            return self.fail_and_quit(Failure::Reply {
-                stage: Stage::Ehlo,
-                reply,
-            });
+        if reply.code() != want {
+            self.fail_and_quit(Failure::Reply { stage, reply });
+            return None;
+        }
+        Some(reply)
+    }
+
+    fn on_helo(&mut self, reply: Reply) {
+        if self.accepted(reply, Stage::Ehlo, 250).is_none() {
+            return;
         }
         self.pass(Stage::Ehlo);
         self.caps = Some(Capabilities::default());
@@ -657,14 +664,8 @@ impl Session {
     }
 
     fn on_starttls(&mut self, reply: Reply) {
-        if self.closing(&reply, Stage::Starttls) {
+        if self.accepted(reply, Stage::Starttls, 220).is_none() {
             return;
-        }
-        if reply.code() != 220 {
-            return self.fail_and_quit(Failure::Reply {
-                stage: Stage::Starttls,
-                reply,
-            });
         }
         if !self.parser.is_idle() {
             // RFC 3207 §5: anything after the 220, before the handshake, may be an

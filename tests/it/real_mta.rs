@@ -335,6 +335,30 @@ fn mta_var(k: &str) -> String {
     })
 }
 
+impl Mta {
+    /// Addresses a test message to the test user, with a unique Subject (returned).
+    fn mail_to_self(&self, c: &mut Config, tag: &str) -> String {
+        let subject = format!("{tag} {:?}", std::time::SystemTime::now());
+        c.message.headers = vec![("Subject".into(), subject.clone())];
+        c.mail = Some(smtprobe::probe::MailTarget {
+            from: self.user.clone(),
+            to: vec![self.user.clone()],
+        });
+        subject
+    }
+}
+
+/// The rig's client certificate (signed by its throwaway CA, CN "smtprobe test client").
+fn client_cert() -> std::sync::Arc<smtprobe::transport::ClientCert> {
+    std::sync::Arc::new(
+        smtprobe::transport::ClientCert::load(
+            std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_CERT")),
+            std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_KEY")),
+        )
+        .unwrap(),
+    )
+}
+
 /// Waits for a delivered message containing `needle`; returns it (from its "From " line).
 async fn delivered(mailbox: &str, needle: &str) -> String {
     for _ in 0..50 {
@@ -413,11 +437,6 @@ async fn client_certificate_required_by_postfix() {
         return;
     };
     let port: u16 = mta_var("SMTPROBE_MTA_CCERT_PORT").parse().unwrap();
-    let cert = smtprobe::transport::ClientCert::load(
-        std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_CERT")),
-        std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_KEY")),
-    )
-    .unwrap();
     // Without a certificate Postfix refuses (smtpd_tls_req_ccert): 421 after the handshake.
     let r = check(m.config(port, TlsChoice::Implicit)).await.unwrap();
     assert_ne!(code(&r), "ok");
@@ -438,14 +457,9 @@ async fn client_certificate_required_by_postfix() {
     // With it: greeting, AUTH and a message, whose Received header shows Postfix verified
     // the certificate.
     let mut c = m.config(port, TlsChoice::Implicit);
-    c.client_cert = Some(std::sync::Arc::new(cert));
+    c.client_cert = Some(client_cert());
     m.login(&mut c, &m.password, AuthChoice::Auto);
-    let subject = format!("ccert {:?}", std::time::SystemTime::now());
-    c.message.headers = vec![("Subject".into(), subject.clone())];
-    c.mail = Some(smtprobe::probe::MailTarget {
-        from: m.user.clone(),
-        to: vec![m.user.clone()],
-    });
+    let subject = m.mail_to_self(&mut c, "ccert");
     let r = check(c).await.unwrap();
     assert_eq!(code(&r), "ok", "{:?}", r.failure);
     let msg = delivered(&m.mailbox, &subject).await;
@@ -542,13 +556,7 @@ async fn sasl_external_with_the_client_certificate_through_dovecot_submission() 
         return;
     };
     let port: u16 = mta_var("SMTPROBE_MTA_EXTERNAL_PORT").parse().unwrap();
-    let cert = std::sync::Arc::new(
-        smtprobe::transport::ClientCert::load(
-            std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_CERT")),
-            std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_KEY")),
-        )
-        .unwrap(),
-    );
+    let cert = client_cert();
     let external = |authzid: &str| {
         let mut c = m.config(port, TlsChoice::Implicit);
         c.client_cert = Some(cert.clone());
@@ -561,12 +569,7 @@ async fn sasl_external_with_the_client_certificate_through_dovecot_submission() 
     // The identity comes from the certificate (CN "smtprobe test client"); the message is
     // relayed on to Postfix and delivered.
     let mut c = external("");
-    let subject = format!("external {:?}", std::time::SystemTime::now());
-    c.message.headers = vec![("Subject".into(), subject.clone())];
-    c.mail = Some(smtprobe::probe::MailTarget {
-        from: m.user.clone(),
-        to: vec![m.user.clone()],
-    });
+    let subject = m.mail_to_self(&mut c, "external");
     let r = check(c).await.unwrap();
     assert_eq!(code(&r), "ok", "{:?}", r.failure);
     assert_eq!(
