@@ -819,17 +819,6 @@ impl Session {
                 }
                 self.after_talk_check(Self::begin_mail);
             }
-            AuthState::CramAwaitChallenge | AuthState::ScramAwaitFirst(_)
-                if reply.is_positive() =>
-            {
-                self.cancel_or_fail(
-                    Failure::AuthProtocol {
-                        reply,
-                        reason: "the server reported success before the credentials were sent",
-                    },
-                    false,
-                );
-            }
             AuthState::CramAwaitChallenge if code == 334 => {
                 let text = reply.raw_texts().next().unwrap_or(&[]);
                 match (sasl::decode_challenge(text), secret) {
@@ -902,6 +891,8 @@ impl Session {
             AuthState::PlainAwaitChallenge
             | AuthState::LoginAwaitFirst
             | AuthState::LoginAwaitSecond
+            | AuthState::CramAwaitChallenge
+            | AuthState::ScramAwaitFirst(_)
                 if reply.is_positive() =>
             {
                 // A 2yz before the credentials were sent proves nothing about them.
@@ -2230,6 +2221,24 @@ mod tests {
                 matches!(&o, Err(Failure::ScramServerUnverified { error, .. }) if *error == want),
                 "{o:?}"
             );
+        }
+    }
+
+    #[test]
+    fn cram_md5_or_scram_success_before_any_response_is_a_failure() {
+        for (choice, cmd) in [
+            (AuthChoice::CramMd5, "AUTH CRAM-MD5"),
+            (
+                AuthChoice::ScramSha256,
+                "AUTH SCRAM-SHA-256 <client-first: user user>",
+            ),
+        ] {
+            let script = format!(
+                "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 AUTH CRAM-MD5 SCRAM-SHA-256\n\
+                 C: {cmd}\nS: 235 2.7.0 welcome\nC: QUIT\nS: 221 bye"
+            );
+            let (o, _) = check(with_choice(TlsMode::Implicit, choice), &script);
+            assert!(matches!(o, Err(Failure::AuthProtocol { .. })), "{o:?}");
         }
     }
 

@@ -462,14 +462,8 @@ async fn password_command_success_failure_hang_and_silence() {
 
 #[tokio::test]
 async fn smtputf8_needed_but_not_offered_is_not_sent() {
-    let steps = vec![
-        s("220 mx.test ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-mx.test\n250 8BITMIME"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ];
-    let server = Server::start(&pki(), ServerCert::Valid, vec![steps]).await;
+    // 8BITMIME but no SMTPUTF8.
+    let server = smtp_server().await;
     let a = args_without_ca(
         &server,
         &[
