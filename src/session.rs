@@ -442,13 +442,37 @@ impl Session {
                     }
                 }
                 Some(Ok(reply)) => {
-                    for line in reply.display_lines() {
-                        self.record(Direction::Server, line);
+                    match self.scram_final_shown(&reply) {
+                        Some(shown) => self.record(Direction::Server, shown),
+                        None => {
+                            for line in reply.display_lines() {
+                                self.record(Direction::Server, line);
+                            }
+                        }
                     }
                     self.on_reply(reply);
                 }
             }
         }
+    }
+
+    /// The transcript text of a SCRAM server-final-message (`v=`): redacted, because
+    /// with the server-first-message it is enough to guess the password offline
+    /// (RFC 5802 §9), like the client proof.
+    fn scram_final_shown(&self, reply: &Reply) -> Option<String> {
+        if !matches!(self.state, State::Auth(AuthState::ScramAwaitFinal(_))) {
+            return None;
+        }
+        self.scram_redacted(reply)
+    }
+
+    /// `334 <redacted: SCRAM server signature>` when `reply` carries a `v=`.
+    fn scram_redacted(&self, reply: &Reply) -> Option<String> {
+        let text = reply.raw_texts().next()?;
+        let decoded = sasl::decode_challenge(text)?;
+        decoded
+            .starts_with(b"v=")
+            .then(|| format!("{} <redacted: SCRAM server signature>", reply.code()))
     }
 
     /// The TLS handshake after STARTTLS completed: send EHLO again (RFC 3207 §4.2).
@@ -881,6 +905,11 @@ impl Session {
                     }
                     Err(error) => {
                         self.record_event(format!("SCRAM: {error}"));
+                        // The evidence keeps the reply as the transcript shows it.
+                        let reply = match self.scram_redacted(&reply) {
+                            Some(shown) => Reply::from_lines(&[shown]).unwrap_or(reply),
+                            None => reply,
+                        };
                         self.cancel_or_fail(
                             Failure::ScramServerUnverified { error, reply },
                             code == 334,
@@ -2186,34 +2215,57 @@ mod tests {
         assert!(s.mechanism_reason().unwrap().contains("SCRAM"));
     }
 
+    /// Drives `script` at several chunk sizes (server lines the session redacts cannot be
+    /// compared with the script); returns the outcome and the recorded lines.
+    fn drive_all(cfg: SessionConfig, script: &str) -> (Result<(), Failure>, Vec<String>) {
+        let whole = drive(cfg.clone(), script, usize::MAX);
+        for chunk in [1, 2, 5, 11] {
+            let r = drive(cfg.clone(), script, chunk);
+            assert_eq!(
+                (&r.lines, &r.outcome, &r.wire),
+                (&whole.lines, &whole.outcome, &whole.wire),
+                "chunk {chunk}"
+            );
+        }
+        (whole.outcome.expect("finished"), whole.lines)
+    }
+
     #[test]
-    fn scram_server_final_inside_the_235_is_verified_too() {
+    fn scram_server_final_inside_the_235_is_verified_and_redacted() {
         let script = format!(
             "{SCRAM_SHA1_TRACE}
             S: 235 dj1ybUY5cHFWOFM3c3VBb1pXamE0ZEpSa0ZzS1E9
             C: QUIT
             S: 221 bye"
         );
-        let (o, _) = check(
+        let (o, lines) = drive_all(
             with_choice(TlsMode::Implicit, AuthChoice::ScramSha1),
             &script,
         );
         assert_eq!(o, Ok(()));
+        // With the server-first, the signature would allow an offline password guess.
+        assert!(lines.contains(&"S: 235 <redacted: SCRAM server signature>".to_owned()));
+        assert!(!lines.iter().any(|l| l.contains("dj1ybUY5")), "{lines:?}");
     }
 
     /// A server (or a man in the middle) that does not know the password cannot compute
     /// the signature: the 235 that follows is not trusted, the exchange is cancelled.
     #[test]
     fn scram_wrong_or_missing_server_signature_fails_despite_235() {
-        for (tail, want) in [
+        for (tail, want, shown) in [
             (
                 "S: 334 dj1BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE9\nC: *\nS: 501 5.7.0 cancelled",
                 sasl::ScramError::SignatureMismatch,
+                "S: 334 <redacted: SCRAM server signature>",
             ),
-            ("S: 235 2.7.0 ok", sasl::ScramError::BadServerFinal),
+            (
+                "S: 235 2.7.0 ok",
+                sasl::ScramError::BadServerFinal,
+                "S: 235 2.7.0 ok",
+            ),
         ] {
             let script = format!("{SCRAM_SHA1_TRACE}\n{tail}\nC: QUIT\nS: 221 bye");
-            let (o, _) = check(
+            let (o, lines) = drive_all(
                 with_choice(TlsMode::Implicit, AuthChoice::ScramSha1),
                 &script,
             );
@@ -2221,6 +2273,11 @@ mod tests {
                 matches!(&o, Err(Failure::ScramServerUnverified { error, .. }) if *error == want),
                 "{o:?}"
             );
+            assert!(lines.contains(&shown.to_owned()), "{lines:?}");
+            if let Err(Failure::ScramServerUnverified { reply, .. }) = &o {
+                assert_eq!(format!("S: {}", reply.display_lines().join("")), shown);
+            }
+            assert_eq!(lines.last().map(String::as_str), Some("S: 221 bye"));
         }
     }
 

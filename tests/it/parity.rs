@@ -378,7 +378,15 @@ async fn scram_server_signature_that_does_not_verify() {
         let j = json(&out);
         assert_eq!(code(&j), "auth.server-not-verified", "{j:#}");
         assert_eq!(out.status.code(), Some(6));
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("pencil-sentinel"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("pencil-sentinel"));
+        // The server signature is redacted in the transcript and the evidence alike.
+        let v = B64.encode(format!("v={}", B64.encode([7u8; 32])));
+        assert!(!stdout.contains(&v), "{stdout}");
+        assert!(
+            stdout.contains("<redacted: SCRAM server signature>"),
+            "{stdout}"
+        );
         let seen = task.await.unwrap();
         // One attempt: no fallback to PLAIN after the SCRAM failure.
         assert_eq!(
