@@ -17,6 +17,8 @@
 //! - SCRAM (RFC 5802 §3) is mutual: a 235 is success only after the server's signature
 //!   verified; a wrong or missing signature fails the check (`auth.server-not-verified`)
 //!   even though the server said 235.
+//! - The SCRAM client proof and the server signature are redacted where they are
+//!   recorded: with the salt and nonces either would allow an offline password guess.
 //! - A SCRAM server nonce that does not extend ours, or an iteration count above
 //!   [`sasl::SCRAM_MAX_ITERATIONS`], cancels the exchange (`*`) before any proof is sent.
 //! - `--auth auto` picks the strongest mechanism offered for the credential

@@ -411,6 +411,10 @@ async fn cram_md5_and_scram_through_dovecot_sasl() {
                         .any(|t| t.contains("server's signature verified")),
                     "{text:#?}"
                 );
+                assert!(
+                    text.contains(&"334 <redacted: SCRAM server signature>"),
+                    "{text:#?}"
+                );
             }
             if choice == AuthChoice::Auto {
                 assert!(
