@@ -2,6 +2,7 @@
 //! wait. All decisions are the state machine's; this only moves bytes.
 
 use super::server::{Action, Server};
+use crate::certs::ServerCert;
 use super::{clean_io_error, linger_with, ConnectionResult, Conn, ReplayOptions, Scenarios, Tls};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,6 +21,9 @@ pub(super) async fn serve_connection(
     // the second until the client's delayed ACK (~40 ms).
     let _ = stream.set_nodelay(true);
     let mut m = Server::new(scenarios.first(), scenarios.catalog());
+    if opts.certificate != ServerCert::Valid {
+        m = m.with_certificate(opts.certificate);
+    }
     let mut conn = Conn::Plain(stream);
     let mut out: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 8192];
@@ -41,11 +45,7 @@ pub(super) async fn serve_connection(
                     let Conn::Plain(tcp) = conn else {
                         break 'conn;
                     };
-                    let acceptor = tls.acceptor(if opts.certificate != Default::default() {
-                        opts.certificate
-                    } else {
-                        which
-                    });
+                    let acceptor = tls.acceptor(which);
                     match timeout(opts.read_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => {
                             conn = Conn::Tls(Box::new(s));

@@ -172,6 +172,9 @@ pub struct Server {
     /// Credentials or mail sent inside TLS (with a bad certificate: a finding).
     used_tls: bool,
     tls_refused: bool,
+    /// `--certificate`: presented whatever the scenario says.
+    cert_override: Option<ServerCert>,
+    tls_requested: bool,
 }
 
 impl Server {
@@ -194,11 +197,11 @@ impl Server {
             auth_attempts: 0,
             used_tls: false,
             tls_refused: false,
+            cert_override: None,
+            tls_requested: false,
         };
         if implicit {
             s.state = State::AwaitImplicitTls;
-            s.out
-                .push_back(Action::StartTls(s.scenario.certificate));
         } else {
             let g = s.scenario.greeting.clone();
             s.reply(&g);
@@ -206,8 +209,24 @@ impl Server {
         s
     }
 
+    /// Presents this certificate whatever the scenario's `certificate` header says
+    /// (`--certificate`).
+    pub fn with_certificate(mut self, which: ServerCert) -> Server {
+        self.cert_override = Some(which);
+        self
+    }
+
+    /// The certificate this connection presents.
+    fn certificate(&self) -> ServerCert {
+        self.cert_override.unwrap_or(self.scenario.certificate)
+    }
+
     /// The next thing to do; `None`: read more input.
     pub fn poll(&mut self) -> Option<Action> {
+        if matches!(self.state, State::AwaitImplicitTls) && !self.tls_requested {
+            self.tls_requested = true;
+            return Some(Action::StartTls(self.certificate()));
+        }
         self.out.pop_front()
     }
 
@@ -219,7 +238,7 @@ impl Server {
     /// The verdict so far (final once the connection has ended).
     pub fn verdict(&self) -> Verdict {
         let b = &self.scenario;
-        let result_delivered = if b.certificate != ServerCert::Valid {
+        let result_delivered = if self.certificate() != ServerCert::Valid {
             !self.used_tls
         } else {
             self.sent
@@ -481,8 +500,7 @@ impl Server {
             After::Continue => {}
             After::Tls => {
                 self.state = State::AwaitStartTls;
-                self.out
-                    .push_back(Action::StartTls(self.scenario.certificate));
+                self.out.push_back(Action::StartTls(self.certificate()));
             }
             After::Close => self.close(r.code == 421),
             After::Silence => {
@@ -769,13 +787,13 @@ impl Server {
     fn note_tls_use(&mut self, what: &str) {
         if self.s.tls {
             self.used_tls = true;
-            if self.scenario.certificate != ServerCert::Valid {
+            if self.certificate() != ServerCert::Valid {
                 self.find(
                     "accepted-bad-certificate",
                     format!(
                         "{what} sent over TLS with a {} certificate: the client does not \
                          verify the server's certificate",
-                        crate::fixture::cert_mode_name(self.scenario.certificate)
+                        crate::fixture::cert_mode_name(self.certificate())
                     ),
                     true,
                 );
