@@ -327,7 +327,7 @@ impl fmt::Debug for Scenarios {
         let names: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
         f.debug_struct("Scenarios")
             .field("names", &names)
-            .field("default", &self.entries[self.default].name)
+            .field("default", &self.entries.get(self.default).map(|e| &e.name))
             .finish()
     }
 }
@@ -374,7 +374,8 @@ impl Scenarios {
         })
     }
 
-    /// The scenario a new connection starts with.
+    /// The scenario a new connection starts with (server mode; a strict-only set has
+    /// none and is never asked).
     pub fn first(&self) -> Arc<Behaviour> {
         self.entries[self.default].take()
     }

@@ -839,3 +839,27 @@ async fn a_client_that_verifies_refuses_a_wrong_name_certificate_and_passes() {
     let (code, _) = s.exit().await;
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test]
+async fn strict_quit_where_auth_is_expected_is_shown_as_quit() {
+    let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
+    let r = run(srv, |addr, cfg| async move {
+        let mut c = Client::connect(addr).await;
+        c.expect("220").await;
+        c.send("EHLO client.example").await;
+        c.expect("250").await;
+        c.send("STARTTLS").await;
+        c.expect("220").await;
+        let mut c = c.tls(cfg).await;
+        c.send("EHLO client.example").await;
+        c.expect("250").await;
+        c.send("QUIT").await;
+        c.expect("221").await;
+    })
+    .await;
+    let all = r.to_string();
+    assert!(
+        all.contains("got `QUIT`") && !all.contains("<redacted: 4 bytes>"),
+        "{all}"
+    );
+}

@@ -533,3 +533,19 @@ fn implicit_tls_starts_with_the_handshake() {
     );
     assert!(run.verdict.passed(true));
 }
+
+#[test]
+fn silence_and_close_steps() {
+    let head = "# name: t\n# story: s\n# host: h\n# port: 25\n# mode: none\n# expect: ok\n\n";
+    for (step, want) in [("* silence", Action::Silence), ("* close", Action::Close)] {
+        let f = Fixture::parse(&format!(
+            "{head}S: 220 h\nC: EHLO {{any}}\nS: 250 h\nC: MAIL FROM:<{{any}}>\n{step}\n"
+        ))
+        .unwrap();
+        let mut s = Server::new(Arc::new(Behaviour::from_fixture(&f).unwrap()), None);
+        s.push(b"EHLO x\r\nMAIL FROM:<a@b>\r\n");
+        let out: Vec<Action> = std::iter::from_fn(|| s.poll()).collect();
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(out[2], want);
+    }
+}
