@@ -1063,9 +1063,14 @@ fn first_line(wire: &[u8]) -> String {
 }
 
 /// A command line as it may be logged: the AUTH payload is redacted (never shown, not
-/// even decoded); long lines are cut.
+/// even decoded); a line that is no SMTP command is shown by its length only (it may be
+/// a credential sent out of turn); long lines are cut.
 pub(crate) fn shown_command(line: &[u8]) -> String {
-    if Command::verb_of(line) == "AUTH" {
+    let verb = Command::verb_of(line);
+    if !crate::fixture::KNOWN_VERBS.contains(&verb.as_str()) {
+        return format!("<unrecognised line: {} bytes>", line.len());
+    }
+    if verb == "AUTH" {
         let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
         let verb = words.next().unwrap_or_default();
         let mech = words.next().map(escape_bytes).unwrap_or_default();

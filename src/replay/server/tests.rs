@@ -549,3 +549,17 @@ fn silence_and_close_steps() {
         assert_eq!(out[2], want);
     }
 }
+
+#[test]
+fn lines_that_are_no_command_are_logged_by_length_only() {
+    // A client that sends its LOGIN password although the server refused the
+    // mechanism: the line is answered 500 and never shown.
+    let pw = B64.encode(SENTINEL);
+    let run = check(
+        bundled("gmail-587-bad-credentials"),
+        &format!("{TO_TLS}\nC: AUTH CRAM-MD5\nS: 504\nC: {pw}\nS: 500 5.5.2"),
+    );
+    let log = run.log.join("\n");
+    assert!(!log.contains(&pw), "{log}");
+    assert!(log.contains("<unrecognised line: 24 bytes>"), "{log}");
+}
