@@ -907,6 +907,11 @@ impl Server {
             return self.write_text("553 5.7.1 Sender address rejected: not owned by user");
         }
         let r = match &b.mail {
+            // A submission server that offers STARTTLS wants it before mail (Gmail on
+            // 587 answers this; the fixture's MAIL was recorded inside TLS).
+            _ if b.mode == TlsMode::Starttls && !self.s.tls => {
+                Reply::made_up("530 5.7.0 Must issue a STARTTLS command first")
+            }
             Some(rec) if rec.authenticated == self.s.authenticated => rec.reply.clone(),
             // The fixture's MAIL came after a successful login: without one, a
             // submission server wants AUTH (RFC 4954 §6).

@@ -346,7 +346,7 @@ fn stripped_starttls_and_credentials_in_clear_are_security_findings() {
             C: AUTH PLAIN {}
             S: 502 5.5.1
             C: MAIL FROM:<a@b>
-            S: 250
+            S: 530 5.7.0 Must issue a STARTTLS command first
             C: QUIT
             S: 221
             * close",
