@@ -513,8 +513,13 @@ mod tests {
 
     #[test]
     fn every_bundled_fixture_is_playable() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
-        for e in std::fs::read_dir(dir).unwrap() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+        let sub = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/providers");
+        let files = [root, sub]
+            .into_iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten();
+        for e in files {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "fixture") {
                 let f = Fixture::parse(&std::fs::read_to_string(&p).unwrap()).unwrap();
