@@ -88,6 +88,15 @@ impl Client {
         }
     }
 
+    /// Connected, greeting read, `EHLO client.example` answered.
+    async fn greeted(addr: std::net::SocketAddr) -> Client {
+        let mut c = Client::connect(addr).await;
+        c.expect("220").await;
+        c.send("EHLO client.example").await;
+        c.expect("250").await;
+        c
+    }
+
     async fn send(&mut self, line: &str) {
         self.io
             .write_all(format!("{line}\r\n").as_bytes())
@@ -169,10 +178,7 @@ async fn starttls_client_that_follows_the_fixture() {
     let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
     assert!(srv.ca_pem().contains("BEGIN CERTIFICATE"));
     let r = run(srv, |addr, cfg| async move {
-        let mut c = Client::connect(addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(addr).await;
         c.send("STARTTLS").await;
         c.expect("220").await;
         let mut c = c.tls(cfg).await;
@@ -232,10 +238,7 @@ async fn implicit_tls_login_that_follows_the_fixture() {
 async fn deviating_client_gets_503_and_the_line_is_named() {
     let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
     let r = run(srv, |addr, _| async move {
-        let mut c = Client::connect(addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(addr).await;
         // Skips STARTTLS: a real server answers 503 (or 530) to MAIL here.
         c.send("MAIL FROM:<you@example.com>").await;
         let r = c.expect("503").await;
@@ -354,10 +357,7 @@ async fn silent_client_is_dropped_at_the_deadline() {
 async fn client_that_quits_early_did_not_follow() {
     let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
     let r = run(srv, |addr, _| async move {
-        let mut c = Client::connect(addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(addr).await;
         c.send("QUIT").await;
         c.expect("221").await;
     })
@@ -498,10 +498,7 @@ impl Serve {
         &self,
         name: &str,
     ) -> std::io::Result<tokio_rustls::client::TlsStream<Box<dyn Stream>>> {
-        let mut c = Client::connect(self.addr).await;
-        c.expect("220").await;
-        c.send("EHLO x.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(self.addr).await;
         c.send("STARTTLS").await;
         c.expect("220").await;
         TlsConnector::from(self.ca.clone().unwrap())
@@ -511,10 +508,7 @@ impl Serve {
 
     /// Connect, EHLO, STARTTLS, EHLO: a client in TLS, ready for AUTH.
     async fn client_in_tls(&self) -> Client {
-        let mut c = Client::connect(self.addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(self.addr).await;
         c.send("STARTTLS").await;
         c.expect("220").await;
         let mut c = c.tls(self.ca.clone().unwrap()).await;
@@ -581,10 +575,7 @@ async fn fail_on_findings_and_security_rules_decide_the_exit_code() {
         false,
     )
     .await;
-    let mut c = Client::connect(s.addr).await;
-    c.expect("220").await;
-    c.send("EHLO client.example").await;
-    c.expect("250").await;
+    let mut c = Client::greeted(s.addr).await;
     c.send(&format!("AUTH PLAIN {}", plain("a@b", "pw"))).await;
     c.expect("502").await;
     drop(c);
@@ -844,10 +835,7 @@ async fn a_client_that_verifies_refuses_a_wrong_name_certificate_and_passes() {
 async fn strict_quit_where_auth_is_expected_is_shown_as_quit() {
     let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
     let r = run(srv, |addr, cfg| async move {
-        let mut c = Client::connect(addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(addr).await;
         c.send("STARTTLS").await;
         c.expect("220").await;
         let mut c = c.tls(cfg).await;
