@@ -164,7 +164,6 @@ pub struct Server {
     sent: Vec<(String, usize)>,
     findings: Vec<Finding>,
     log: Vec<String>,
-    auth_attempts: usize,
     /// Credentials or mail sent inside TLS (with a bad certificate: a finding).
     used_tls: bool,
     tls_refused: bool,
@@ -190,7 +189,6 @@ impl Server {
             sent: Vec::new(),
             findings: Vec::new(),
             log: Vec::new(),
-            auth_attempts: 0,
             used_tls: false,
             tls_refused: false,
             cert_override: None,
@@ -594,12 +592,12 @@ impl Server {
     }
 
     fn ehlo(&mut self, extended: bool, arg: &str) {
-        if arg.is_empty() || arg.contains(' ') {
+        let Some(name) = arg.split_whitespace().next() else {
             // RFC 5321 §4.1.1.1: a domain or an address literal.
             return self.error("501 5.5.4 EHLO needs a domain or address literal");
-        }
+        };
         // The EHLO name's first label may choose the scenario (a folder).
-        self.pick(arg.split('.').next().unwrap_or_default());
+        self.pick(name.split('.').next().unwrap_or_default());
         let tls = usize::from(self.s.tls);
         let r = self.scenario.ehlo[tls]
             .clone()
@@ -685,7 +683,10 @@ impl Server {
         if let Some(why) = self.security_of_plaintext() {
             self.find(
                 "auth-without-tls",
-                format!("AUTH {mechanism} on an unencrypted connection: {why}; the password crossed the network in clear"),
+                format!(
+                    "AUTH {mechanism} started on an unencrypted connection: {why} (the \
+                     credentials go in clear to any server that accepts)"
+                ),
                 true,
             );
         }
@@ -711,7 +712,6 @@ impl Server {
                 );
             }
         }
-        self.auth_attempts += 1;
         let slot = usize::from(self.s.tls);
         // A reply the fixture gives to the AUTH command itself, before any credentials
         // (Gmail's `530 5.7.0 Must issue a STARTTLS command first`).
