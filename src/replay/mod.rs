@@ -976,14 +976,19 @@ pub(crate) async fn linger_with(conn: &mut Conn, mut seen: impl FnMut(&[u8])) {
     .await;
 }
 
-/// `* silence`: read and ignore until the client closes or goes quiet for `deadline`.
-async fn silence(conn: &mut Conn, deadline: Duration) {
+/// `* silence`: read and ignore until the client closes, for `deadline` at most in all
+/// (a client trickling bytes cannot hold the connection longer).
+pub(crate) async fn silence(conn: &mut Conn, deadline: Duration) {
     let mut buf = [0u8; 4096];
-    while let Ok(Ok(n)) = timeout(deadline, conn.io().read(&mut buf)).await {
-        if n == 0 {
-            break;
+    let io = conn.io();
+    let _ = timeout(deadline, async {
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
         }
-    }
+    })
+    .await;
 }
 
 /// The reply a real server gives for each kind of deviation.

@@ -71,14 +71,7 @@ pub(super) async fn serve_connection(
                 }
                 Action::Silence => {
                     let _ = flush(&mut conn, &mut out, opts).await;
-                    // Read and ignore until the client gives up (bounded by the read
-                    // deadline each time).
-                    while let Ok(Ok(n)) = timeout(opts.read_timeout, conn.io().read(&mut buf)).await
-                    {
-                        if n == 0 {
-                            break;
-                        }
-                    }
+                    super::silence(&mut conn, opts.read_timeout).await;
                     break 'conn;
                 }
             }
