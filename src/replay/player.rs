@@ -31,6 +31,15 @@ pub(super) async fn serve_connection(
         while let Some(a) = m.poll() {
             match a {
                 Action::Write(w) => out.extend_from_slice(&w),
+                Action::Trickle(w, gap) => {
+                    if flush(&mut conn, &mut out, opts).await.is_err()
+                        || super::trickle(&mut conn, &w, gap, opts.read_timeout)
+                            .await
+                            .is_err()
+                    {
+                        break 'conn;
+                    }
+                }
                 Action::Pause(d) => {
                     if flush(&mut conn, &mut out, opts).await.is_err() {
                         break 'conn;

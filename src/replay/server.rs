@@ -61,6 +61,8 @@ pub enum Action {
     Pause(Duration),
     /// Write these bytes.
     Write(Vec<u8>),
+    /// Write these bytes one at a time, this long apart (`~ trickle`).
+    Trickle(Vec<u8>, Duration),
     /// Perform the TLS handshake presenting this certificate, then call
     /// [`Server::tls_started`] or [`Server::tls_failed`].
     StartTls(ServerCert),
@@ -486,7 +488,11 @@ impl Server {
                 let l = l.strip_suffix(b"\r").unwrap_or(l);
                 self.log.push(format!("S: {}", escape_bytes(l)));
             }
-            self.out.push_back(Action::Write(r.wire.clone()));
+            self.out.push_back(if r.trickle.is_zero() {
+                Action::Write(r.wire.clone())
+            } else {
+                Action::Trickle(r.wire.clone(), r.trickle)
+            });
         }
         if r.line != 0 {
             self.sent.push((self.scenario.name.clone(), r.line));

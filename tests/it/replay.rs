@@ -851,3 +851,38 @@ async fn strict_quit_where_auth_is_expected_is_shown_as_quit() {
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn a_trickled_greeting_arrives_whole() {
+    let text = "# name: slow
+# story: a server that sends its greeting byte by byte
+# host: smtp.example
+# port: 25
+# mode: none
+# expect: ok
+
+~ trickle 2ms
+S: 220 smtp.example ESMTP
+C: QUIT
+S: 221 bye
+";
+    for strict in [true, false] {
+        let f = Fixture::parse(text).unwrap();
+        let opts = ReplayOptions {
+            strict,
+            ..ReplayOptions::default()
+        };
+        let srv = ReplayServer::bind(f, "127.0.0.1:0".parse().unwrap(), opts)
+            .await
+            .unwrap();
+        let r = run(srv, |addr, _| async move {
+            let mut c = Client::connect(addr).await;
+            let g = c.expect("220").await;
+            assert_eq!(g, ["220 smtp.example ESMTP"]);
+            c.send("QUIT").await;
+            c.expect("221").await;
+        })
+        .await;
+        assert!(r.passed, "{r}");
+    }
+}
