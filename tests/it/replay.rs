@@ -886,3 +886,68 @@ S: 221 bye
         assert!(r.passed, "{r}");
     }
 }
+
+/// DER as PEM (`label` e.g. `CERTIFICATE`).
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = B64.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+#[tokio::test]
+async fn serve_presents_the_users_own_certificate() {
+    let pki = smtprobe::certs::TestPki::generate(&["mail.own.test"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let chain: String = pki
+        .server_chain()
+        .iter()
+        .map(|c| pem("CERTIFICATE", c))
+        .collect();
+    std::fs::write(&cert, chain).unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", pki.server_key().secret_der())).unwrap();
+    let mut s = Serve::start(
+        &fixture_path("gmail-587-plain-auth-ok"),
+        &[
+            "--once",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        false,
+    )
+    .await;
+    s.ca = Some(trusting(&pki.ca_pem()));
+    let tls = s.handshake_as("mail.own.test").await;
+    assert!(tls.is_ok(), "{:?}", tls.err());
+    drop(tls);
+    let _ = s.exit().await;
+    // A key that does not parse is refused at start with the file named.
+    std::fs::write(&key, "not a key").unwrap();
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_smtprobe"))
+        .args([
+            "serve",
+            &fixture_path("gmail-587-plain-auth-ok"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("key.pem"), "{err}");
+}
