@@ -630,7 +630,7 @@ impl Probe {
         }
         if let Some(stage) = quit_early {
             diagnosis.summary = format!(
-                "{}:{}: every stage up to {stage} passed; stopped there as asked (--quit-after {stage}); not tested: {}.",
+                "{}:{}: every stage up to {stage} passed; stopped there as asked (quit after {stage}); not tested: {}.",
                 self.config.host,
                 self.port,
                 untested_after(stage, &self.config, mode)
