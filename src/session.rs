@@ -139,8 +139,8 @@ pub fn pick_mechanism(offered: &[String], tls: bool) -> Option<(Mechanism, Strin
     ))
 }
 
-/// The credential for AUTH.
-#[derive(Debug, Clone)]
+/// The credential for AUTH. Its `Debug` names the kind, never the secret.
+#[derive(Clone)]
 pub enum Credential {
     /// A password (or app password) used with PLAIN or LOGIN.
     Password {
@@ -156,8 +156,8 @@ pub enum Credential {
     External,
 }
 
-/// What to authenticate with.
-#[derive(Debug, Clone)]
+/// What to authenticate with. Its `Debug` shows the user, never the credential.
+#[derive(Clone)]
 pub struct AuthConfig {
     /// The user name, as typed (for Gmail, the full address).
     pub user: String,
@@ -178,8 +178,9 @@ pub struct MailConfig {
 }
 
 /// Everything the session needs to know. Values are validated before the session
-/// exists (see [`crate::protocol::command::check_line_safe`]).
-#[derive(Debug, Clone)]
+/// exists (see [`crate::protocol::command::check_line_safe`]). Its `Debug` redacts the
+/// credential.
+#[derive(Clone)]
 pub struct SessionConfig {
     /// The EHLO name.
     pub helo: String,
@@ -201,8 +202,9 @@ pub struct SessionConfig {
     pub quit_after: Option<Stage>,
 }
 
-/// What the session asks of the transport, and what it reports.
-#[derive(Debug, PartialEq)]
+/// What the session asks of the transport, and what it reports. Its `Debug` shows the
+/// length of a [`Event::Transmit`], never its bytes (they may hold credentials).
+#[derive(PartialEq)]
 pub enum Event {
     /// Write these bytes to the connection (may contain credentials: never log them;
     /// the matching [`Event::Record`] holds the redacted text).
@@ -226,6 +228,83 @@ pub enum Event {
     StagePassed(Stage),
     /// The session is over: close the connection. `Err` carries the first failure.
     Finished(Result<(), Failure>),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Password { secret, choice } => f
+                .debug_struct("Password")
+                .field("secret", secret)
+                .field("choice", choice)
+                .finish(),
+            Credential::OAuthToken(token) => f.debug_tuple("OAuthToken").field(token).finish(),
+            Credential::External => f.write_str("External"),
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("user", &self.user)
+            .field("credential", &self.credential)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("helo", &self.helo)
+            .field("mode", &self.mode)
+            .field("auth", &self.auth)
+            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
+            .field("mail", &self.mail)
+            .field("pipelining", &self.pipelining)
+            .field("quit_after", &self.quit_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The bytes may be an AUTH payload: the length is enough to debug with, and
+            // the matching `Record` holds the redacted text.
+            Event::Transmit(bytes) => write!(f, "Transmit(<{} bytes>)", bytes.len()),
+            Event::StartTls => f.write_str("StartTls"),
+            Event::Record {
+                dir,
+                stage,
+                tls,
+                text,
+            } => f
+                .debug_struct("Record")
+                .field("dir", dir)
+                .field("stage", stage)
+                .field("tls", tls)
+                .field("text", text)
+                .finish(),
+            Event::StageStarted(s) => f.debug_tuple("StageStarted").field(s).finish(),
+            Event::StagePassed(s) => f.debug_tuple("StagePassed").field(s).finish(),
+            Event::Finished(o) => f.debug_tuple("Finished").field(o).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("cfg", &self.cfg)
+            .field("state", &self.state)
+            .field("stage", &self.stage)
+            .field("tls", &self.tls)
+            .field("mechanism", &self.mechanism)
+            .field("events", &self.events)
+            .field("auth_done", &self.auth_done)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the session waits for. Transitions consume the old state (DESIGN habit 2).
@@ -280,8 +359,8 @@ enum AuthState {
     Cancelled(Failure),
 }
 
-/// The sans-IO client session.
-#[derive(Debug)]
+/// The sans-IO client session. Its `Debug` shows where the session is, never the
+/// credential or the bytes queued for the wire.
 pub struct Session {
     cfg: SessionConfig,
     state: State,
