@@ -1063,10 +1063,7 @@ impl Session {
                 // client answers (XOAUTH2: empty line; OAUTHBEARER: %x01) and the server
                 // then sends the final failure.
                 let text = reply.raw_texts().next().unwrap_or(&[]);
-                let challenge = match sasl::decode_challenge(text) {
-                    Some(bytes) => escape_bytes(&bytes),
-                    None => escape_bytes(text),
-                };
+                let challenge = sasl::OAuthChallenge::decode(text).shown;
                 self.record_event(format!(
                     "server's OAuth error challenge decodes to {challenge}"
                 ));
