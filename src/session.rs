@@ -523,11 +523,12 @@ impl Session {
                     }
                 }
                 Some(Ok(reply)) => {
+                    let stage = self.answered_stage();
                     match self.scram_final_shown(&reply) {
-                        Some(shown) => self.record(Direction::Server, shown),
+                        Some(shown) => self.record_at(Direction::Server, stage, shown),
                         None => {
                             for line in reply.display_lines() {
-                                self.record(Direction::Server, line);
+                                self.record_at(Direction::Server, stage, line);
                             }
                         }
                     }
@@ -1170,22 +1171,22 @@ impl Session {
         let pipelining = self.cfg.pipelining
             && caps.has("PIPELINING")
             && !matches!(self.cfg.quit_after, Some(Stage::Mail | Stage::Rcpt));
-        self.send_command(Command::MailFrom {
-            addr: mail.from.clone(),
-            size,
-            params,
-        });
-        self.pending.push_back(Stage::Mail);
+        self.send_transaction_command(
+            Command::MailFrom {
+                addr: mail.from.clone(),
+                size,
+                params,
+            },
+            Stage::Mail,
+        );
         self.state = State::AwaitTransaction;
         if pipelining {
             // RFC 2920 §3.1: MAIL, RCPT… and DATA may be sent as one group; DATA is the
             // last command of the group.
             for to in &mail.to {
-                self.send_command(Command::RcptTo(to.clone()));
-                self.pending.push_back(Stage::Rcpt);
+                self.send_transaction_command(Command::RcptTo(to.clone()), Stage::Rcpt);
             }
-            self.send_command(Command::Data);
-            self.pending.push_back(Stage::Data);
+            self.send_transaction_command(Command::Data, Stage::Data);
         }
     }
 
@@ -1278,12 +1279,10 @@ impl Session {
         self.after_talk_check(move |s| {
             if let Some(to) = mail.to.get(sent_rcpts) {
                 s.start_stage(Stage::Rcpt);
-                s.send_command(Command::RcptTo(to.clone()));
-                s.pending.push_back(Stage::Rcpt);
+                s.send_transaction_command(Command::RcptTo(to.clone()), Stage::Rcpt);
             } else {
                 s.start_stage(Stage::Data);
-                s.send_command(Command::Data);
-                s.pending.push_back(Stage::Data);
+                s.send_transaction_command(Command::Data, Stage::Data);
             }
             s.state = State::AwaitTransaction;
         });
@@ -1381,6 +1380,26 @@ impl Session {
         self.transmit_recorded(cmd.to_wire(), text);
     }
 
+    /// Sends MAIL, RCPT or DATA and queues the stage its reply belongs to. The transcript
+    /// tags the line with that stage, not the one running: in a pipelined group
+    /// (RFC 2920 §3.1) RCPT and DATA go out while MAIL's reply is still awaited.
+    fn send_transaction_command(&mut self, cmd: Command, stage: Stage) {
+        self.record_at(Direction::Client, stage, cmd.line());
+        self.events.push_back(Event::Transmit(cmd.to_wire()));
+        self.pending.push_back(stage);
+    }
+
+    /// The stage of the command a reply answers, which the transcript tags it with: the
+    /// oldest outstanding MAIL/RCPT/DATA (RFC 2920: replies come in command order), and
+    /// QUIT's once QUIT was sent, though the reported stage stays the one that failed.
+    fn answered_stage(&self) -> Stage {
+        match &self.state {
+            State::AwaitTransaction => self.pending.front().copied().unwrap_or(self.stage),
+            State::AwaitQuit(_) => Stage::Quit,
+            _ => self.stage,
+        }
+    }
+
     fn send_encoded(&mut self, enc: Encoded) {
         self.transmit_recorded(enc.wire, enc.shown);
     }
@@ -1391,9 +1410,13 @@ impl Session {
     }
 
     fn record(&mut self, dir: Direction, text: String) {
+        self.record_at(dir, self.stage, text);
+    }
+
+    fn record_at(&mut self, dir: Direction, stage: Stage, text: String) {
         self.events.push_back(Event::Record {
             dir,
-            stage: self.stage,
+            stage,
             tls: self.tls,
             text,
         });
@@ -1996,6 +2019,78 @@ mod tests {
         assert!(String::from_utf8(wire)
             .unwrap()
             .contains("Subject: t\r\n\r\n..hidden dot\r\nbye\r\n.\r\n"));
+    }
+
+    /// Feeds `replies` one at a time; every transcript line as `stage dir text`.
+    fn tagged(cfg: SessionConfig, replies: &[&str]) -> Vec<String> {
+        let mut s = Session::new(cfg);
+        let mut lines = Vec::new();
+        for r in replies {
+            s.handle_input(r.replace('\n', "\r\n").as_bytes());
+            while let Some(ev) = s.poll_event() {
+                if let Event::Record {
+                    dir, stage, text, ..
+                } = ev
+                {
+                    if dir != Direction::Event {
+                        lines.push(format!("{} {}: {text}", stage.as_str(), dir.marker()));
+                    }
+                }
+            }
+        }
+        lines
+    }
+
+    /// Issue 10: pipelined RCPT/DATA and their replies were tagged `mail` (the stage
+    /// running when they were sent or arrived), and the 221 after a failure was tagged
+    /// with the failed stage.
+    #[test]
+    fn transcript_tags_each_line_with_the_command_it_belongs_to() {
+        let greet = [
+            "220 mx\n",
+            "250-mx\n250-PIPELINING\n250 AUTH PLAIN\n",
+            "235 ok\n",
+        ];
+        let mut replies = greet.to_vec();
+        replies.extend([
+            "250 2.1.0 OK\n250 2.1.5 OK\n354 go\n",
+            "250 2.0.0 queued\n",
+            "221 bye\n",
+        ]);
+        let lines = tagged(with_mail(cfg(TlsMode::Implicit), true), &replies);
+        let tail: Vec<&str> = lines.iter().map(String::as_str).skip(7).collect();
+        assert_eq!(
+            tail,
+            [
+                "mail C: MAIL FROM:<you@gmail.com>",
+                "rcpt C: RCPT TO:<friend@example.com>",
+                "data C: DATA",
+                "mail S: 250 2.1.0 OK",
+                "rcpt S: 250 2.1.5 OK",
+                "data S: 354 go",
+                "data C: <message: 4 lines, 36 bytes>",
+                "data S: 250 2.0.0 queued",
+                "quit C: QUIT",
+                "quit S: 221 bye",
+            ],
+            "{lines:#?}"
+        );
+        // A failure: the check reports rcpt, but QUIT and its 221 belong to quit.
+        let mut replies = greet.to_vec();
+        replies.extend([
+            "250 2.1.0 OK\n550 5.1.1 no such user\n554 no valid recipients\n",
+            "221 bye\n",
+        ]);
+        let lines = tagged(with_mail(cfg(TlsMode::Implicit), true), &replies);
+        assert!(
+            lines.ends_with(&[
+                "rcpt S: 550 5.1.1 no such user".to_owned(),
+                "data S: 554 no valid recipients".to_owned(),
+                "quit C: QUIT".to_owned(),
+                "quit S: 221 bye".to_owned(),
+            ]),
+            "{lines:#?}"
+        );
     }
 
     #[test]
