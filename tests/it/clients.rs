@@ -912,11 +912,20 @@ fn every_fixture_with_every_client() {
         }
     }
     let total = jobs.len();
+    let right = |side: &str| {
+        results
+            .iter()
+            .filter(|(_, (wrong, _))| !wrong.iter().any(|w| w.starts_with(side)))
+            .count()
+    };
     println!(
-        "\nclients matrix: {}/{total} pairs pass ({} clients × {} fixtures)",
+        "\nclients matrix: {}/{total} pairs pass ({} clients × {} fixtures); \
+         the app saw the right result in {}/{total}, serve's verdict was right in {}/{total}",
         total - failures.len(),
         clients.len(),
-        scenarios.len()
+        scenarios.len(),
+        right("app"),
+        right("serve"),
     );
     assert!(
         failures.is_empty(),
