@@ -34,9 +34,12 @@ $mail->Password = getenv('SMTP_PASSWORD');
 $refusal = null;      // the first 4xx/5xx reply: code, text and the command it answered
 $command = 'connect'; // the last command sent
 $quit = false;        // after QUIT every reply is a goodbye
-$mail->SMTPDebug = SMTP::DEBUG_SERVER;
-$mail->Debugoutput = function ($line) use (&$refusal, &$command, &$quit) {
-    if (preg_match('/^CLIENT -> SERVER: QUIT/i', $line)) {
+$tls_failed = false;  // the TLS handshake failed (certificate not trusted, ...)
+$mail->SMTPDebug = SMTP::DEBUG_CONNECTION; // replies, and why a connection failed
+$mail->Debugoutput = function ($line) use (&$refusal, &$command, &$quit, &$tls_failed) {
+    if (preg_match('/SSL operation failed|certificate verify failed|enable crypto/i', $line)) {
+        $tls_failed = true;
+    } elseif (preg_match('/^CLIENT -> SERVER: QUIT/i', $line)) {
         $quit = true;
     } elseif (preg_match('/^CLIENT -> SERVER: (EHLO|HELO|STARTTLS|AUTH|MAIL|RCPT|DATA)\b/i', $line, $m)) {
         $command = strtoupper($m[1]);
@@ -75,8 +78,7 @@ try {
         // PHPMailer sends no AUTH when the EHLO reply lists none ("not allowed at this stage").
         $result = ['outcome' => 'auth_not_offered', 'message' => $e->getMessage()];
     } else {
-        // No refusal after STARTTLS's 220: the TLS handshake failed.
-        $stage = !$refusal && $stage === 'starttls' ? 'tls' : $stage;
+        $stage = !$refusal && $tls_failed ? 'tls' : $stage;
         $result = ['outcome' => 'error', 'stage' => $stage] + $reply;
     }
 }

@@ -107,7 +107,10 @@ const CLIENTS: &[Client] = &[
         login_only: true,
         needs: || {
             need("node", "Debian nodejs")?;
-            if root().join(".ci/node_modules/nodemailer/package.json").exists() {
+            if root()
+                .join(".ci/node_modules/nodemailer/package.json")
+                .exists()
+            {
                 Ok(())
             } else {
                 Err("npm package nodemailer is not in .ci/node_modules \
@@ -150,9 +153,11 @@ const CLIENTS: &[Client] = &[
                 .status();
             match tls {
                 Ok(s) if s.success() => Ok(()),
-                _ => Err("swaks cannot speak TLS (packages Debian libnet-ssleay-perl \
+                _ => Err(
+                    "swaks cannot speak TLS (packages Debian libnet-ssleay-perl \
                           libio-socket-ssl-perl)"
-                    .into()),
+                        .into(),
+                ),
             }
         },
     },
@@ -229,7 +234,9 @@ fn reply_text(line: &str) -> String {
     let rest = line.get(4..).unwrap_or("").trim_start();
     let enhanced = rest.split(' ').next().unwrap_or("");
     let is_enhanced = enhanced.split('.').count() == 3
-        && enhanced.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && enhanced
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     let text = if is_enhanced {
         &rest[enhanced.len()..]
     } else {
@@ -316,7 +323,11 @@ fn first_refusal(lines: &[(Dir, String)]) -> Option<(String, u16, String)> {
     let mut text = Vec::new();
     for (dir, line) in lines {
         if *dir == Dir::Client {
-            let verb = line.split([' ', ':']).next().unwrap_or("").to_ascii_uppercase();
+            let verb = line
+                .split([' ', ':'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
             let stage = match verb.as_str() {
                 "EHLO" | "HELO" => "ehlo",
                 "STARTTLS" => "starttls",
@@ -434,8 +445,11 @@ fn pump(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 /// What a channel has until it closes or the deadline passes (a grandchild may keep a
 /// pipe open after the child exited).
 fn drain(rx: &mpsc::Receiver<String>, deadline: Instant) -> Vec<String> {
-    std::iter::from_fn(|| rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok())
-        .collect()
+    std::iter::from_fn(|| {
+        rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .ok()
+    })
+    .collect()
 }
 
 impl Proc {
@@ -507,7 +521,9 @@ struct Run {
     serve: Result<Verdict, String>,
 }
 
-fn run_pair(s: &Scenario, c: &Client) -> Run {
+/// Runs one client against serve playing one scenario. `trust`: the CA file the
+/// client is given instead of serve's (another CA, to prove verification is on).
+fn run_pair(s: &Scenario, c: &Client, trust: Option<&Path>) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     let start = Instant::now();
@@ -561,9 +577,9 @@ fn run_pair(s: &Scenario, c: &Client) -> Run {
         .env("SMTP_ACTION", if login { "login" } else { "send" })
         // Each library trusts the CA its usual way, and only it: OpenSSL's SSL_CERT_FILE
         // (Python, PHP), NODE_EXTRA_CA_CERTS (Node), a flag for the tools.
-        .env("SSL_CERT_FILE", &ca)
-        .env("NODE_EXTRA_CA_CERTS", &ca)
-        .env("SMTP_CA", &ca)
+        .env("SSL_CERT_FILE", trust.unwrap_or(&ca))
+        .env("NODE_EXTRA_CA_CERTS", trust.unwrap_or(&ca))
+        .env("SMTP_CA", trust.unwrap_or(&ca))
         .env("NODE_PATH", root().join(".ci/node_modules"));
     let mut client = match Proc::spawn(&mut cmd) {
         Ok(p) => p,
@@ -670,7 +686,8 @@ fn has_reply(got: &Outcome, s: &Scenario) -> Result<(), String> {
 /// why. Such an outcome is accepted (and listed under the matrix) only when it is
 /// exactly that; serve's verdict is still asserted.
 fn limitation(c: &Client, s: &Scenario, got: &Outcome) -> Option<&'static str> {
-    let failing = |stage: Stage| matches!(&s.expect, Expect::Failure { stage: st, .. } if *st == stage);
+    let failing =
+        |stage: Stage| matches!(&s.expect, Expect::Failure { stage: st, .. } if *st == stage);
     match c.name {
         // smtplib answers a non-2xx EHLO with HELO (ehlo_or_helo_if_needed), on a
         // connection the server closed after its 421 (RFC 5321 §3.8): the app sees
@@ -734,7 +751,9 @@ fn judge(s: &Scenario, c: &Client, run: &Run) -> (Vec<String>, Option<&'static s
                 // `mode: none`, AUTH not offered before STARTTLS: a client that checks
                 // the EHLO list refuses to log in; one that tries anyway gets the
                 // provider's 530 (and has sent the password in clear text).
-                Expect::Failure { stage, .. } if *stage == Stage::Auth && s.mode == TlsMode::None => {
+                Expect::Failure { stage, .. }
+                    if *stage == Stage::Auth && s.mode == TlsMode::None =>
+                {
                     match got.outcome.as_str() {
                         "auth_not_offered" => Ok(()),
                         "auth_error" => {
@@ -803,10 +822,32 @@ fn judge(s: &Scenario, c: &Client, run: &Run) -> (Vec<String>, Option<&'static s
 // ---------------------------------------------------------------------------------
 // The matrix.
 
-#[test]
-fn every_fixture_with_every_client() {
+/// `f` over every item, `PARALLEL` at a time, results in the items' order.
+fn bounded<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                results.lock().unwrap()[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
+}
+
+/// The clients installed here. With `CI` set a missing one fails the test, naming its
+/// package; without, it is reported as skipped.
+fn installed_clients() -> Vec<&'static Client> {
     let ci = std::env::var_os("CI").is_some();
-    let scenarios = scenarios();
     let mut clients = Vec::new();
     let mut missing = Vec::new();
     for c in CLIENTS {
@@ -821,32 +862,72 @@ fn every_fixture_with_every_client() {
         "CI is set and clients are missing (.ci/apt-packages.txt, .ci/package.json):\n{}",
         missing.join("\n")
     );
+    clients
+}
+
+/// Certificate verification is really on in every client program: given another CA
+/// than serve's, each one fails at TLS and never sends (serve sees no result delivered).
+#[test]
+fn every_client_refuses_a_certificate_it_does_not_trust() {
+    let clients = installed_clients();
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("other-ca.pem");
+    let pki = smtprobe::certs::TestPki::generate(&["localhost"]).unwrap();
+    std::fs::write(&other_ca, pki.ca_pem()).unwrap();
+    let all = scenarios();
+    let picks = ["gmail-587-plain-send-ok", "gmail-465-login-ok"];
+    let jobs: Vec<(&Client, &Scenario)> = clients
+        .iter()
+        .flat_map(|c| {
+            all.iter()
+                .filter(|s| picks.contains(&s.name.as_str()))
+                .map(move |s| (*c, s))
+        })
+        .collect();
+    let runs = bounded(&jobs, |(c, s)| run_pair(s, c, Some(&other_ca)));
+    let mut wrong = Vec::new();
+    for ((c, s), run) in jobs.iter().zip(runs) {
+        let app = match &run.app {
+            Ok(o) if o.outcome == "error" && o.stage.as_deref() == Some("tls") => Ok(()),
+            Ok(o) => Err(o.short()),
+            Err(e) => Err(e.clone()),
+        };
+        println!(
+            "{:<15} {:<24} untrusted CA → {}",
+            c.name,
+            s.name,
+            app.as_ref().err().map_or("error at tls", String::as_str)
+        );
+        if let Err(e) = app {
+            wrong.push(format!(
+                "{} × {}: want error at tls, got {e}",
+                c.name, s.name
+            ));
+        }
+        if run.serve.as_ref().is_ok_and(|v| v.delivered) {
+            wrong.push(format!(
+                "{} × {}: serve delivered its result over an untrusted certificate",
+                c.name, s.name
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_fixture_with_every_client() {
+    let scenarios = scenarios();
+    let clients = installed_clients();
 
     let jobs: Vec<(&Scenario, &Client)> = scenarios
         .iter()
         .flat_map(|s| clients.iter().map(move |c| (s, *c)))
         .collect();
-    type Judged = (Run, (Vec<String>, Option<&'static str>));
-    let results: Mutex<Vec<Option<Judged>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..PARALLEL {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((s, c)) = jobs.get(i) else { break };
-                let run = run_pair(s, c);
-                let wrong = judge(s, c, &run);
-                results.lock().unwrap()[i] = Some((run, wrong));
-            });
-        }
+    let results = bounded(&jobs, |(s, c)| {
+        let run = run_pair(s, c, None);
+        let judged = judge(s, c, &run);
+        (run, judged)
     });
-    let results: Vec<Judged> = results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(Option::unwrap)
-        .collect();
 
     println!("\nclient × fixture → app result / serve verdict");
     let mut failures = Vec::new();
@@ -877,10 +958,7 @@ fn every_fixture_with_every_client() {
             }
             (true, None) => "ok   ",
         };
-        println!(
-            "{mark} {:<15} {:<38} {:<28} {serve}",
-            c.name, s.name, app
-        );
+        println!("{mark} {:<15} {:<38} {:<28} {serve}", c.name, s.name, app);
         if !wrong.is_empty() {
             failures.push(format!("{} × {}: {}", c.name, s.name, wrong.join("; ")));
         }
