@@ -105,20 +105,58 @@ pub enum Command {
     },
 }
 
-/// Flags of `smtprobe serve`.
+/// Flags of `smtprobe serve` (`fixtures/README.md`, "Replay server", is the reference).
 #[derive(Debug, Args, Clone)]
 pub struct ServeArgs {
-    /// The fixture file to play.
-    pub fixture: PathBuf,
-    /// Address to listen on (loopback by default).
+    /// A .fixture file, or a folder of them (the scenario is then chosen by the AUTH
+    /// user's local part or the EHLO name's first label).
+    pub path: PathBuf,
+    /// Address to listen on (port 0 picks a free port; the first stdout line says which).
     #[arg(long, default_value = "127.0.0.1:2525")]
     pub listen: std::net::SocketAddr,
-    /// Write the generated CA certificate (PEM) here, for the client to trust.
+    /// Write the CA certificate (PEM) here, for the client to trust.
     #[arg(long, value_name = "PATH")]
     pub ca_out: Option<PathBuf>,
-    /// Serve one connection; exit 0 if the client followed the fixture, 1 if not.
-    #[arg(long)]
+    /// Serve one connection, then exit 0 if it passed, 1 if not (= --connections 1).
+    #[arg(long, conflicts_with = "connections")]
     pub once: bool,
+    /// Serve N connections, then exit 0 if every one passed, 1 if not.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub connections: Option<u64>,
+    /// Exit 1 when no client connects within SECS (each wait for the next connection).
+    #[arg(long, value_name = "SECS")]
+    pub accept_timeout: Option<f64>,
+    /// One JSON object per stdout line.
+    #[arg(long)]
+    pub json: bool,
+    /// Every finding fails the connection, not only the security rules.
+    #[arg(long)]
+    pub fail_on_findings: bool,
+    /// Play the fixture as a lock-step script: the client must send exactly the
+    /// fixture's client lines (smtprobe's own tests).
+    #[arg(long)]
+    pub strict: bool,
+    /// An extra name in the certificate (the host name your app is configured with);
+    /// repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub cert_name: Vec<String>,
+    /// Present this certificate chain (PEM) instead of a generated one (needs --key).
+    #[arg(long, value_name = "PEM", requires = "key", conflicts_with = "state_dir")]
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Keep the CA in DIR (ca.pem, ca-key.pem) across runs, so clients trust it once.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Present a broken certificate to test the app's verification: wrong-name,
+    /// untrusted, expired (or valid). Overrides the fixture's `certificate` header.
+    #[arg(long, value_name = "MODE", value_parser = parse_cert_mode)]
+    pub certificate: Option<crate::certs::ServerCert>,
+    /// Folder mode: the scenario a connection starts with (default: `default`, else the
+    /// first `expect: ok` STARTTLS fixture by name).
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<String>,
     /// Milliseconds of latency before each reply.
     #[arg(long, value_name = "MS", default_value = "0")]
     pub delay: u64,
@@ -127,18 +165,51 @@ pub struct ServeArgs {
     pub timeout: u64,
 }
 
+fn parse_cert_mode(s: &str) -> Result<crate::certs::ServerCert, String> {
+    crate::fixture::cert_mode_parse(s)
+        .ok_or_else(|| format!("`{s}`: one of valid, wrong-name, untrusted, expired"))
+}
+
 /// Runs `smtprobe serve`.
 pub async fn run_serve(args: ServeArgs) -> i32 {
+    let accept_timeout = match args.accept_timeout {
+        None => None,
+        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Some(Duration::from_secs_f64(s)),
+        Some(_) => {
+            eprintln!("smtprobe serve: --accept-timeout must be seconds above 0 and at most 86400");
+            return exit::USAGE;
+        }
+    };
+    if args.ca_out.is_some() && args.cert.is_some() {
+        eprintln!("smtprobe serve: --ca-out writes the generated CA; with --cert you already have yours");
+        return exit::USAGE;
+    }
+    let identity = match (args.cert, args.key, args.state_dir) {
+        (Some(cert), Some(key), _) => crate::replay::Identity::Files { cert, key },
+        (_, _, Some(dir)) => crate::replay::Identity::StateDir(dir),
+        _ => crate::replay::Identity::Generated,
+    };
     let replay = crate::replay::ReplayOptions {
         read_timeout: Duration::from_secs(args.timeout.max(1)),
         delay: Duration::from_millis(args.delay),
-        ..crate::replay::ReplayOptions::default()
+        certificate: args.certificate.unwrap_or_default(),
+        accept_timeout,
+        strict: args.strict,
+        fail_on_findings: args.fail_on_findings,
+        cert_names: args.cert_name,
+        identity,
     };
     crate::replay::serve_main(crate::replay::ServeOptions {
-        fixture: args.fixture,
+        path: args.path,
         listen: args.listen,
         ca_out: args.ca_out,
-        once: args.once,
+        connections: if args.once {
+            Some(1)
+        } else {
+            args.connections.map(|n| n as usize)
+        },
+        json: args.json,
+        scenario: args.scenario,
         replay,
     })
     .await

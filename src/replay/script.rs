@@ -21,6 +21,8 @@ pub(crate) enum Action {
     ReadMessage,
     /// The fixture is over: close the connection.
     End,
+    /// `* silence`: stop answering; read and ignore until the client gives up.
+    Silence,
 }
 
 /// A position in a fixture.
@@ -51,14 +53,12 @@ impl<'f> Script<'f> {
         self.pos
     }
 
-    /// True when the client's next line is (or may be) a credential line: a line
-    /// received now must not be logged.
+    /// True when the client's next line is a credential line (an answer to a `334`,
+    /// RFC 4954 §4): a line received now must not be logged. An AUTH *command* line is
+    /// not one: it is logged with its payload redacted, and a QUIT sent where the
+    /// fixture expects AUTH is shown as `QUIT`.
     pub(crate) fn expects_credentials(&self) -> bool {
         self.in_auth
-            || matches!(
-                self.fixture.steps.get(self.pos).map(|s| &s.step),
-                Some(Step::Client { pattern, .. }) if pattern.carries_credentials()
-            )
     }
 
     /// The next thing to do. Server-side steps are consumed; a client step stays
@@ -78,6 +78,14 @@ impl<'f> Script<'f> {
                 }
                 Step::Note(_) => self.pos += 1,
                 _ if !out.is_empty() => break,
+                Step::Close => {
+                    self.pos = steps.len();
+                    return Action::End;
+                }
+                Step::Silence => {
+                    self.pos = steps.len();
+                    return Action::Silence;
+                }
                 Step::Pause(d) => {
                     self.pos += 1;
                     return Action::Pause(*d);

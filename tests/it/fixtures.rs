@@ -106,10 +106,14 @@ async fn read_lines(io: &mut Box<dyn Stream>, buf: &mut Vec<u8>, n: usize) -> Ve
 
 /// Plays the client side of `f` against the replay server, taking every optional line.
 async fn follow(f: Fixture) {
+    // Strict: the client must follow the fixture line by line.
     let srv = ReplayServer::bind(
         f.clone(),
         "127.0.0.1:0".parse().unwrap(),
-        ReplayOptions::default(),
+        ReplayOptions {
+            strict: true,
+            ..ReplayOptions::default()
+        },
     )
     .await
     .unwrap();
@@ -140,7 +144,7 @@ async fn follow(f: Fixture) {
                         .await
                         .unwrap();
                 }
-                Step::Note(_) | Step::Pause(_) => {}
+                Step::Note(_) | Step::Pause(_) | Step::Close | Step::Silence => {}
             }
         }
         read_lines(&mut io, &mut buf, pending).await;

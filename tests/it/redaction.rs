@@ -390,6 +390,7 @@ S: 221 bye
                 "serve",
                 fixture.to_str().unwrap(),
                 "--once",
+                "--strict",
                 "--timeout",
                 "3",
             ])

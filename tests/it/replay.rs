@@ -137,8 +137,13 @@ impl Client {
     }
 }
 
+/// A strict-mode server (the lock-step comparison these tests pin).
 async fn server(text: &str, opts: ReplayOptions) -> ReplayServer {
     let f = Fixture::parse(text).unwrap();
+    let opts = ReplayOptions {
+        strict: true,
+        ..opts
+    };
     ReplayServer::bind(f, "127.0.0.1:0".parse().unwrap(), opts)
         .await
         .unwrap()
