@@ -3,7 +3,8 @@
 # clients (SMTP_HOST, SMTP_PORT, SMTP_SECURITY, SMTP_USER, SMTP_PASSWORD, MAIL_FROM,
 # MAIL_TO); the CA file is $SMTP_CA. curl has no "log in only" mode: it always sends.
 # --verbose: curl's own error ("Login denied") names no reply; the test reads the
-# server's reply from the trace ("< 534-5.7.9 ...").
+# server's reply from the trace ("< 534-5.7.9 ..."). curl sends message.eml byte for
+# byte: it has CRLF line ends (RFC 5321 §2.3.8; a bare LF is a finding of serve's).
 set -u
 case $SMTP_SECURITY in
   starttls) url=smtp://$SMTP_HOST:$SMTP_PORT tls=(--ssl-reqd) ;; # 587: STARTTLS or stop
