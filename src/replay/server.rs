@@ -102,11 +102,7 @@ impl Verdict {
     /// True when the result was delivered and no security rule was broken (with
     /// `all_findings`: no finding at all).
     pub fn passed(&self, all_findings: bool) -> bool {
-        self.result_delivered
-            && !self
-                .findings
-                .iter()
-                .any(|f| f.security || all_findings)
+        self.result_delivered && !self.findings.iter().any(|f| f.security || all_findings)
     }
 }
 
@@ -197,8 +193,7 @@ impl Server {
         };
         if implicit {
             s.state = State::AwaitImplicitTls;
-            s.out
-                .push_back(Action::StartTls(s.scenario.certificate));
+            s.out.push_back(Action::StartTls(s.scenario.certificate));
         } else {
             let g = s.scenario.greeting.clone();
             s.reply(&g);
@@ -373,7 +368,8 @@ impl Server {
                         ),
                         false,
                     );
-                    self.log.push(format!("C: <a line over {MAX_COMMAND_LINE} bytes>"));
+                    self.log
+                        .push(format!("C: <a line over {MAX_COMMAND_LINE} bytes>"));
                     // The stream cannot be resynchronised: answer and close.
                     self.write_text("500 5.5.6 Line too long, closing connection");
                     self.close(false);
@@ -526,8 +522,11 @@ impl Server {
         }
         if let Some(b) = catalog.pick(&key.to_ascii_lowercase(), self.scenario.mode) {
             self.picked.push(key.to_string());
-            self.log
-                .push(format!("* scenario {} (chosen by `{}`)", b.name, escape_bytes(key.as_bytes())));
+            self.log.push(format!(
+                "* scenario {} (chosen by `{}`)",
+                b.name,
+                escape_bytes(key.as_bytes())
+            ));
             self.scenario = b;
         }
     }
@@ -898,9 +897,7 @@ impl Server {
             Some(rec) if rec.authenticated == self.s.authenticated => rec.reply.clone(),
             // The fixture's MAIL came after a successful login: without one, a
             // submission server wants AUTH (RFC 4954 §6).
-            Some(rec) if rec.authenticated => {
-                Reply::made_up("530 5.7.0 Authentication required")
-            }
+            Some(rec) if rec.authenticated => Reply::made_up("530 5.7.0 Authentication required"),
             _ if !self.s.authenticated && b.auth[1].is_some() && self.s.caps.offers_auth() => {
                 Reply::made_up("530 5.7.0 Authentication required")
             }
@@ -1035,7 +1032,10 @@ fn refused_at_command(r: &Reply) -> bool {
 }
 
 fn first_line(wire: &[u8]) -> String {
-    let l = wire.split(|&b| b == b'\r' || b == b'\n').next().unwrap_or_default();
+    let l = wire
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or_default();
     escape_bytes(l)
 }
 
