@@ -9,6 +9,7 @@ set -u
 case $SMTP_SECURITY in
   starttls) url=smtp://$SMTP_HOST:$SMTP_PORT tls=(--ssl-reqd) ;; # 587: STARTTLS or stop
   tls) url=smtps://$SMTP_HOST:$SMTP_PORT tls=() ;;              # 465: TLS first
+  opportunistic) url=smtp://$SMTP_HOST:$SMTP_PORT tls=(--ssl) ;; # STARTTLS when offered
   *) url=smtp://$SMTP_HOST:$SMTP_PORT tls=() ;;
 esac
 login=()

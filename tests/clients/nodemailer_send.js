@@ -1,7 +1,8 @@
 // An app sending one message with nodemailer.
 //
 // Settings come from the environment, as an app reads them: SMTP_HOST, SMTP_PORT,
-// SMTP_SECURITY (starttls = port 587, tls = port 465, none), SMTP_USER (empty: no login),
+// SMTP_SECURITY (starttls = port 587, tls = port 465, none; opportunistic = nodemailer's
+// default for 587: STARTTLS only when offered), SMTP_USER (empty: no login),
 // SMTP_PASSWORD, MAIL_FROM, MAIL_TO, SMTP_ACTION (send, or login to log in only).
 // The server's CA is trusted the Node way: NODE_EXTRA_CA_CERTS=ca.pem.
 //

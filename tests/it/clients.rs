@@ -521,9 +521,21 @@ struct Run {
     serve: Result<Verdict, String>,
 }
 
-/// Runs one client against serve playing one scenario. `trust`: the CA file the
-/// client is given instead of serve's (another CA, to prove verification is on).
-fn run_pair(s: &Scenario, c: &Client, trust: Option<&Path>) -> Run {
+/// What a run changes in the app's configuration, to prove that serve and the test
+/// can tell a careless app from a careful one.
+#[derive(Default, Clone, Copy)]
+struct Twist<'a> {
+    /// The CA file the client trusts instead of serve's.
+    trust: Option<&'a Path>,
+    /// `SMTP_SECURITY` instead of the fixture's mode (`opportunistic`).
+    security: Option<&'static str>,
+    /// Send a message even when the scenario is login-only.
+    send: bool,
+}
+
+/// Runs one client against serve playing one scenario.
+fn run_pair(s: &Scenario, c: &Client, twist: Twist) -> Run {
+    let trust = twist.trust;
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     let start = Instant::now();
@@ -556,7 +568,7 @@ fn run_pair(s: &Scenario, c: &Client, trust: Option<&Path>) -> Run {
         ));
     };
 
-    let login = c.login_only && !s.sends;
+    let login = c.login_only && !s.sends && !twist.send;
     let mut cmd = Command::new(c.program[0]);
     cmd.args(&c.program[1..])
         .current_dir(root())
@@ -564,11 +576,11 @@ fn run_pair(s: &Scenario, c: &Client, trust: Option<&Path>) -> Run {
         .env("SMTP_PORT", port.to_string())
         .env(
             "SMTP_SECURITY",
-            match s.mode {
+            twist.security.unwrap_or(match s.mode {
                 TlsMode::Starttls => "starttls",
                 TlsMode::Implicit => "tls",
                 TlsMode::None => "none",
-            },
+            }),
         )
         .env("SMTP_USER", s.user.as_deref().unwrap_or(""))
         .env("SMTP_PASSWORD", PASSWORD)
@@ -885,7 +897,16 @@ fn every_client_refuses_a_certificate_it_does_not_trust() {
                 .map(move |s| (*c, s))
         })
         .collect();
-    let runs = bounded(&jobs, |(c, s)| run_pair(s, c, Some(&other_ca)));
+    let runs = bounded(&jobs, |(c, s)| {
+        run_pair(
+            s,
+            c,
+            Twist {
+                trust: Some(&other_ca),
+                ..Twist::default()
+            },
+        )
+    });
     let mut wrong = Vec::new();
     for ((c, s), run) in jobs.iter().zip(runs) {
         let app = match &run.app {
@@ -915,6 +936,68 @@ fn every_client_refuses_a_certificate_it_does_not_trust() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// serve's verdict can fail an app: nodemailer at its default for port 587 and curl
+/// with `--ssl` use STARTTLS only when offered. When a middlebox strips the offer they
+/// skip the login (no AUTH is listed before TLS) and send the message in clear text;
+/// serve must fail that connection (`mail-without-tls`, RFC 3207 §4), and pass the same
+/// configuration when STARTTLS is offered.
+#[test]
+fn serve_fails_an_app_that_goes_on_without_starttls() {
+    let clients: Vec<&Client> = installed_clients()
+        .into_iter()
+        .filter(|c| matches!(c.name, "nodemailer" | "curl"))
+        .collect();
+    let all = scenarios();
+    let picks = ["gmail-587-starttls-stripped", "gmail-587-plain-send-ok"];
+    let jobs: Vec<(&Client, &Scenario)> = clients
+        .iter()
+        .flat_map(|c| {
+            all.iter()
+                .filter(|s| picks.contains(&s.name.as_str()))
+                .map(move |s| (*c, s))
+        })
+        .collect();
+    let twist = Twist {
+        security: Some("opportunistic"),
+        send: true,
+        ..Twist::default()
+    };
+    let runs = bounded(&jobs, |(c, s)| run_pair(s, c, twist));
+    let mut wrong = Vec::new();
+    for ((c, s), run) in jobs.iter().zip(runs) {
+        let stripped =
+            matches!(&s.expect, Expect::Failure { code, .. } if code == "starttls.not-offered");
+        let app = run.app.as_ref().map_or_else(Clone::clone, Outcome::short);
+        let (passed, findings) = match &run.serve {
+            Ok(v) => (Some(v.passed), v.findings.join(", ")),
+            Err(e) => (None, e.clone()),
+        };
+        println!(
+            "{:<15} {:<30} opportunistic → app {app}, serve passed {passed:?} [{findings}]",
+            c.name, s.name
+        );
+        if app != "sent" {
+            wrong.push(format!(
+                "{} × {}: the app saw {app}, want sent",
+                c.name, s.name
+            ));
+        }
+        if passed != Some(!stripped) {
+            wrong.push(format!(
+                "{} × {}: serve passed {passed:?}, want {} [{findings}]",
+                c.name, s.name, !stripped
+            ));
+        }
+        if stripped && !findings.contains("mail-without-tls") {
+            wrong.push(format!(
+                "{} × {}: no mail-without-tls finding [{findings}]",
+                c.name, s.name
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn every_fixture_with_every_client() {
     let scenarios = scenarios();
@@ -925,7 +1008,7 @@ fn every_fixture_with_every_client() {
         .flat_map(|s| clients.iter().map(move |c| (s, *c)))
         .collect();
     let results = bounded(&jobs, |(s, c)| {
-        let run = run_pair(s, c, None);
+        let run = run_pair(s, c, Twist::default());
         let judged = judge(s, c, &run);
         (run, judged)
     });
