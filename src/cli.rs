@@ -259,7 +259,11 @@ pub async fn run_demo(name: Option<String>, annotate: bool, json: bool) -> i32 {
             eprintln!("smtprobe: no scenario named {name:?}; run `smtprobe demo` for the list");
             return exit::USAGE;
         };
-        println!("# {}: {}\n", s.name, s.story);
+        // With --json, stdout is one JSON document and nothing else (scripts pipe it
+        // to jq); the scenario's story is a human preface only.
+        if !json {
+            println!("# {}: {}\n", s.name, s.story);
+        }
         return match crate::demo::run(s).await {
             Ok(o) => {
                 print_report(&o.report, json, annotate);
