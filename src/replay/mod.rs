@@ -206,31 +206,55 @@ pub struct ConnectionResult {
     pub strict: bool,
 }
 
+/// One finding as `serve --json` prints it.
+#[derive(serde::Serialize)]
+struct FindingJson<'a> {
+    rule: &'a str,
+    message: &'a str,
+    security: bool,
+}
+
+/// One connection as `serve --json` prints it (fields in this order).
+#[derive(serde::Serialize)]
+struct ConnectionJson<'a> {
+    event: &'static str,
+    peer: Option<String>,
+    scenario: &'a str,
+    expect: &'a str,
+    result_delivered: bool,
+    findings: Vec<FindingJson<'a>>,
+    passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deviations: Option<Vec<String>>,
+}
+
 impl ConnectionResult {
-    /// The JSON object `serve --json` prints for this connection.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "event": "connection",
-            "peer": self.peer.map(|p| p.to_string()),
-            "scenario": self.scenario,
-            "expect": self.expect,
-            "result_delivered": self.result_delivered,
-            "findings": self.findings.iter().map(|f| serde_json::json!({
-                "rule": f.rule,
-                "message": f.message,
-                "security": f.security,
-            })).collect::<Vec<_>>(),
-            "passed": self.passed,
-        });
-        if self.strict {
-            v["strict"] = true.into();
-            v["deviations"] = self
-                .deviations
+    /// The JSON object (one line) `serve --json` prints for this connection:
+    /// `{"event":"connection","peer":…,"scenario":…,"expect":…,"result_delivered":…,
+    /// "findings":[{"rule":…,"message":…,"security":…}],"passed":…}`, plus
+    /// `"deviations"` in strict mode.
+    pub fn to_json(&self) -> String {
+        let v = ConnectionJson {
+            event: "connection",
+            peer: self.peer.map(|p| p.to_string()),
+            scenario: &self.scenario,
+            expect: &self.expect,
+            result_delivered: self.result_delivered,
+            findings: self
+                .findings
                 .iter()
-                .map(|d| serde_json::Value::from(d.to_string()))
-                .collect();
-        }
-        v
+                .map(|f| FindingJson {
+                    rule: f.rule,
+                    message: &f.message,
+                    security: f.security,
+                })
+                .collect(),
+            passed: self.passed,
+            deviations: self
+                .strict
+                .then(|| self.deviations.iter().map(|d| d.to_string()).collect()),
+        };
+        serde_json::to_string(&v).unwrap_or_else(|_| "{}".into())
     }
 }
 

@@ -184,7 +184,7 @@ fn say(line: &str) {
 
 fn print_result(r: &ConnectionResult, json: bool) {
     if json {
-        say(&r.to_json().to_string());
+        say(&r.to_json());
     } else {
         say(&r.to_string());
     }
@@ -225,7 +225,16 @@ pub async fn serve_main(opts: ServeOptions) -> i32 {
         }
     };
     if opts.json {
-        say(&serde_json::json!({"event": "listening", "address": addr.to_string()}).to_string());
+        #[derive(serde::Serialize)]
+        struct Listening {
+            event: &'static str,
+            address: String,
+        }
+        let line = Listening {
+            event: "listening",
+            address: addr.to_string(),
+        };
+        say(&serde_json::to_string(&line).unwrap_or_default());
     } else {
         say(&format!("listening on {addr}"));
     }
@@ -287,14 +296,22 @@ pub async fn serve_main(opts: ServeOptions) -> i32 {
 
 fn summary(json: bool, done: usize, failed: usize, why: &str) {
     if json {
-        say(&serde_json::json!({
-            "event": "summary",
-            "reason": why,
-            "connections": done,
-            "passed": done - failed,
-            "failed": failed,
-        })
-        .to_string());
+        #[derive(serde::Serialize)]
+        struct Summary<'a> {
+            event: &'static str,
+            reason: &'a str,
+            connections: usize,
+            passed: usize,
+            failed: usize,
+        }
+        let line = Summary {
+            event: "summary",
+            reason: why,
+            connections: done,
+            passed: done - failed,
+            failed,
+        };
+        say(&serde_json::to_string(&line).unwrap_or_default());
     } else {
         say(&format!(
             "stopped ({why}): {done} connections, {} passed, {failed} failed",

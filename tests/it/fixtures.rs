@@ -4,7 +4,7 @@
 use smtprobe::fixture::{ClientPattern, Expect, Fixture, Step, ANY};
 use smtprobe::protocol::escape::unescape;
 use smtprobe::protocol::{sasl, Mechanism};
-use smtprobe::replay::{read_fixture_file, ReplayOptions, ReplayServer};
+use smtprobe::replay::{read_fixture_file, ConnectionResult, ReplayOptions, ReplayServer};
 use smtprobe::Secret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -72,7 +72,13 @@ fn wire_for(pattern: &ClientPattern, user: Option<&str>) -> Vec<u8> {
     let pw = Secret::new("abcd efgh ijkl mnop");
     match pattern {
         ClientPattern::Line(t) => {
-            let mut v = unescape(&t.replace(ANY, "")).unwrap();
+            // RFC 5321 §4.1.1.1: EHLO needs a domain (the server refuses an empty one).
+            let fill = if t.to_ascii_uppercase().starts_with("EHLO") {
+                "client.example"
+            } else {
+                ""
+            };
+            let mut v = unescape(&t.replace(ANY, fill)).unwrap();
             v.extend_from_slice(b"\r\n");
             v
         }
@@ -105,13 +111,12 @@ async fn read_lines(io: &mut Box<dyn Stream>, buf: &mut Vec<u8>, n: usize) -> Ve
 }
 
 /// Plays the client side of `f` against the replay server, taking every optional line.
-async fn follow(f: Fixture) {
-    // Strict: the client must follow the fixture line by line.
+async fn follow(f: Fixture, strict: bool) -> ConnectionResult {
     let srv = ReplayServer::bind(
         f.clone(),
         "127.0.0.1:0".parse().unwrap(),
         ReplayOptions {
-            strict: true,
+            strict,
             ..ReplayOptions::default()
         },
     )
@@ -154,12 +159,33 @@ async fn follow(f: Fixture) {
     };
     let (result, ()) = tokio::join!(srv.serve_one(), client);
     let result = result.unwrap();
-    assert!(result.followed, "{name}: {result}");
+    assert_eq!(result.scenario, name);
+    result
 }
 
 #[tokio::test]
 async fn every_bundled_fixture_replays_for_a_client_that_follows_it() {
     for (_, f) in bundled() {
-        follow(f).await;
+        let name = f.header.name.clone();
+        let r = follow(f, true).await;
+        assert!(r.followed && r.passed, "{name}: {r}");
+    }
+}
+
+/// In server mode the same client gets every fixture's result; the only findings are
+/// the ones the recorded client earned (AUTH in clear where the fixture records it).
+#[tokio::test]
+async fn every_bundled_fixture_delivers_its_result_as_a_server() {
+    for (_, f) in bundled() {
+        let name = f.header.name.clone();
+        let r = follow(f, false).await;
+        assert!(r.result_delivered, "{name}: {r}");
+        let rules: Vec<&str> = r.findings.iter().map(|f| f.rule).collect();
+        if name == "gmail-587-auth-before-starttls" {
+            assert_eq!(rules, ["auth-without-tls", "auth-not-advertised"], "{name}");
+            assert!(!r.passed);
+        } else {
+            assert!(rules.is_empty() && r.passed, "{name}: {r}");
+        }
     }
 }
