@@ -78,7 +78,8 @@ try {
         // PHPMailer sends no AUTH when the EHLO reply lists none ("not allowed at this stage").
         $result = ['outcome' => 'auth_not_offered', 'message' => $e->getMessage()];
     } else {
-        $stage = !$refusal && $tls_failed ? 'tls' : $stage;
+        // No refusal, and the handshake failed (or STARTTLS's 220 was followed by none).
+        $stage = !$refusal && ($tls_failed || $stage === 'starttls') ? 'tls' : $stage;
         $result = ['outcome' => 'error', 'stage' => $stage] + $reply;
     }
 }
