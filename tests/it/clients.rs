@@ -92,6 +92,14 @@ fn need(program: &str, package: &str) -> Result<(), String> {
     }
 }
 
+fn need_file(path: &Path, package: &str) -> Result<(), String> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(format!("{} is missing (package {package})", path.display()))
+    }
+}
+
 const CLIENTS: &[Client] = &[
     Client {
         name: "python-smtplib",
@@ -107,16 +115,10 @@ const CLIENTS: &[Client] = &[
         login_only: true,
         needs: || {
             need("node", "Debian nodejs")?;
-            if root()
-                .join(".ci/node_modules/nodemailer/package.json")
-                .exists()
-            {
-                Ok(())
-            } else {
-                Err("npm package nodemailer is not in .ci/node_modules \
-                     (npm install --prefix .ci --no-audit --no-fund)"
-                    .into())
-            }
+            need_file(
+                &root().join(".ci/node_modules/nodemailer/package.json"),
+                "npm nodemailer: npm install --prefix .ci --no-audit --no-fund",
+            )
         },
     },
     Client {
@@ -126,11 +128,10 @@ const CLIENTS: &[Client] = &[
         login_only: true,
         needs: || {
             need("php", "Debian php-cli")?;
-            if Path::new("/usr/share/php/libphp-phpmailer/src/PHPMailer.php").exists() {
-                Ok(())
-            } else {
-                Err("PHPMailer is not installed (package Debian libphp-phpmailer)".into())
-            }
+            need_file(
+                Path::new("/usr/share/php/libphp-phpmailer/src/PHPMailer.php"),
+                "Debian libphp-phpmailer",
+            )
         },
     },
     Client {
