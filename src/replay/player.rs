@@ -2,7 +2,8 @@
 //! wait. All decisions are the state machine's; this only moves bytes.
 
 use super::server::{Action, Server};
-use super::{clean_io_error, linger_with, Conn, ConnectionResult, ReplayOptions, Scenarios, Tls};
+use crate::certs::ServerCert;
+use super::{clean_io_error, linger_with, ConnectionResult, Conn, ReplayOptions, Scenarios, Tls};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,6 +21,9 @@ pub(super) async fn serve_connection(
     // the second until the client's delayed ACK (~40 ms).
     let _ = stream.set_nodelay(true);
     let mut m = Server::new(scenarios.first(), scenarios.catalog());
+    if opts.certificate != ServerCert::Valid {
+        m = m.with_certificate(opts.certificate);
+    }
     let mut conn = Conn::Plain(stream);
     let mut out: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 8192];
@@ -41,11 +45,7 @@ pub(super) async fn serve_connection(
                     let Conn::Plain(tcp) = conn else {
                         break 'conn;
                     };
-                    let acceptor = tls.acceptor(if opts.certificate != Default::default() {
-                        opts.certificate
-                    } else {
-                        which
-                    });
+                    let acceptor = tls.acceptor(which);
                     match timeout(opts.read_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => {
                             conn = Conn::Tls(Box::new(s));
@@ -73,8 +73,7 @@ pub(super) async fn serve_connection(
                     let _ = flush(&mut conn, &mut out, opts).await;
                     // Read and ignore until the client gives up (bounded by the read
                     // deadline each time).
-                    while let Ok(Ok(n)) = timeout(opts.read_timeout, conn.io().read(&mut buf)).await
-                    {
+                    while let Ok(Ok(n)) = timeout(opts.read_timeout, conn.io().read(&mut buf)).await {
                         if n == 0 {
                             break;
                         }

@@ -102,7 +102,11 @@ impl Verdict {
     /// True when the result was delivered and no security rule was broken (with
     /// `all_findings`: no finding at all).
     pub fn passed(&self, all_findings: bool) -> bool {
-        self.result_delivered && !self.findings.iter().any(|f| f.security || all_findings)
+        self.result_delivered
+            && !self
+                .findings
+                .iter()
+                .any(|f| f.security || all_findings)
     }
 }
 
@@ -168,6 +172,9 @@ pub struct Server {
     /// Credentials or mail sent inside TLS (with a bad certificate: a finding).
     used_tls: bool,
     tls_refused: bool,
+    /// `--certificate`: presented whatever the scenario says.
+    cert_override: Option<ServerCert>,
+    tls_requested: bool,
 }
 
 impl Server {
@@ -190,10 +197,11 @@ impl Server {
             auth_attempts: 0,
             used_tls: false,
             tls_refused: false,
+            cert_override: None,
+            tls_requested: false,
         };
         if implicit {
             s.state = State::AwaitImplicitTls;
-            s.out.push_back(Action::StartTls(s.scenario.certificate));
         } else {
             let g = s.scenario.greeting.clone();
             s.reply(&g);
@@ -201,8 +209,24 @@ impl Server {
         s
     }
 
+    /// Presents this certificate whatever the scenario's `certificate` header says
+    /// (`--certificate`).
+    pub fn with_certificate(mut self, which: ServerCert) -> Server {
+        self.cert_override = Some(which);
+        self
+    }
+
+    /// The certificate this connection presents.
+    fn certificate(&self) -> ServerCert {
+        self.cert_override.unwrap_or(self.scenario.certificate)
+    }
+
     /// The next thing to do; `None`: read more input.
     pub fn poll(&mut self) -> Option<Action> {
+        if matches!(self.state, State::AwaitImplicitTls) && !self.tls_requested {
+            self.tls_requested = true;
+            return Some(Action::StartTls(self.certificate()));
+        }
         self.out.pop_front()
     }
 
@@ -214,7 +238,7 @@ impl Server {
     /// The verdict so far (final once the connection has ended).
     pub fn verdict(&self) -> Verdict {
         let b = &self.scenario;
-        let result_delivered = if b.certificate != ServerCert::Valid {
+        let result_delivered = if self.certificate() != ServerCert::Valid {
             !self.used_tls
         } else {
             self.sent
@@ -368,8 +392,7 @@ impl Server {
                         ),
                         false,
                     );
-                    self.log
-                        .push(format!("C: <a line over {MAX_COMMAND_LINE} bytes>"));
+                    self.log.push(format!("C: <a line over {MAX_COMMAND_LINE} bytes>"));
                     // The stream cannot be resynchronised: answer and close.
                     self.write_text("500 5.5.6 Line too long, closing connection");
                     self.close(false);
@@ -477,8 +500,7 @@ impl Server {
             After::Continue => {}
             After::Tls => {
                 self.state = State::AwaitStartTls;
-                self.out
-                    .push_back(Action::StartTls(self.scenario.certificate));
+                self.out.push_back(Action::StartTls(self.certificate()));
             }
             After::Close => self.close(r.code == 421),
             After::Silence => {
@@ -522,11 +544,8 @@ impl Server {
         }
         if let Some(b) = catalog.pick(&key.to_ascii_lowercase(), self.scenario.mode) {
             self.picked.push(key.to_string());
-            self.log.push(format!(
-                "* scenario {} (chosen by `{}`)",
-                b.name,
-                escape_bytes(key.as_bytes())
-            ));
+            self.log
+                .push(format!("* scenario {} (chosen by `{}`)", b.name, escape_bytes(key.as_bytes())));
             self.scenario = b;
         }
     }
@@ -768,13 +787,13 @@ impl Server {
     fn note_tls_use(&mut self, what: &str) {
         if self.s.tls {
             self.used_tls = true;
-            if self.scenario.certificate != ServerCert::Valid {
+            if self.certificate() != ServerCert::Valid {
                 self.find(
                     "accepted-bad-certificate",
                     format!(
                         "{what} sent over TLS with a {} certificate: the client does not \
                          verify the server's certificate",
-                        crate::fixture::cert_mode_name(self.scenario.certificate)
+                        crate::fixture::cert_mode_name(self.certificate())
                     ),
                     true,
                 );
@@ -897,7 +916,9 @@ impl Server {
             Some(rec) if rec.authenticated == self.s.authenticated => rec.reply.clone(),
             // The fixture's MAIL came after a successful login: without one, a
             // submission server wants AUTH (RFC 4954 §6).
-            Some(rec) if rec.authenticated => Reply::made_up("530 5.7.0 Authentication required"),
+            Some(rec) if rec.authenticated => {
+                Reply::made_up("530 5.7.0 Authentication required")
+            }
             _ if !self.s.authenticated && b.auth[1].is_some() && self.s.caps.offers_auth() => {
                 Reply::made_up("530 5.7.0 Authentication required")
             }
@@ -1032,10 +1053,7 @@ fn refused_at_command(r: &Reply) -> bool {
 }
 
 fn first_line(wire: &[u8]) -> String {
-    let l = wire
-        .split(|&b| b == b'\r' || b == b'\n')
-        .next()
-        .unwrap_or_default();
+    let l = wire.split(|&b| b == b'\r' || b == b'\n').next().unwrap_or_default();
     escape_bytes(l)
 }
 
