@@ -126,12 +126,10 @@ impl TestPki {
             let fresh = TestPki::generate(names)?;
             write_private(&key_path, &fresh.ca_key.serialize_pem())
                 .map_err(|e| io("cannot write", &key_path, e))?;
-            std::fs::write(&ca_path, fresh.ca_pem())
-                .map_err(|e| io("cannot write", &ca_path, e))?;
+            std::fs::write(&ca_path, fresh.ca_pem()).map_err(|e| io("cannot write", &ca_path, e))?;
             return Ok(fresh);
         }
-        let ca_pem =
-            std::fs::read_to_string(&ca_path).map_err(|e| io("cannot read", &ca_path, e))?;
+        let ca_pem = std::fs::read_to_string(&ca_path).map_err(|e| io("cannot read", &ca_path, e))?;
         let key_pem =
             std::fs::read_to_string(&key_path).map_err(|e| io("cannot read", &key_path, e))?;
         let ca_key = KeyPair::from_pem(&key_pem)

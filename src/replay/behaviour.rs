@@ -167,7 +167,11 @@ fn mechanism_of(p: &ClientPattern) -> String {
     match p {
         ClientPattern::AuthPlain { .. } => "PLAIN".into(),
         ClientPattern::OAuth { mechanism, .. } => mechanism.name().into(),
-        ClientPattern::Line(t) => t.split(' ').nth(1).unwrap_or_default().to_ascii_uppercase(),
+        ClientPattern::Line(t) => t
+            .split(' ')
+            .nth(1)
+            .unwrap_or_default()
+            .to_ascii_uppercase(),
         _ => String::new(),
     }
 }
@@ -406,10 +410,7 @@ impl Behaviour {
             let mut p = ReplyParser::new();
             p.push(&ehlo.wire);
             if let Some(Err(e)) = p.next_reply() {
-                return Err(err(
-                    ehlo.line,
-                    format!("the EHLO reply does not parse: {e}"),
-                ));
+                return Err(err(ehlo.line, format!("the EHLO reply does not parse: {e}")));
             }
         }
         b.decisive_line = first_failure.unwrap_or(last_reply);

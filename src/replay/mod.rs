@@ -30,18 +30,18 @@ pub use serve::{serve_main, ServeOptions};
 pub use server::{Finding, Verdict};
 
 use crate::certs::{CertError, ServerCert, TestPki};
+use server::Catalog;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::fixture::{
     step_text, Fixture, FixtureError, Mismatch, MismatchKind, Step, StepLine, MAX_FIXTURE_BYTES,
 };
 use crate::protocol::escape::escape_bytes;
 use crate::protocol::{Command, LineEvent, LineReader};
 use script::{Action, Script};
-use server::Catalog;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -466,8 +466,8 @@ impl ReplayServer {
         opts: ReplayOptions,
     ) -> Result<ReplayServer, ReplayError> {
         let name = fixture.header.name.clone();
-        let scenarios =
-            Scenarios::single(fixture).map_err(|e| ReplayError::Fixture(format!("{name}: {e}")))?;
+        let scenarios = Scenarios::single(fixture)
+            .map_err(|e| ReplayError::Fixture(format!("{name}: {e}")))?;
         ReplayServer::bind_scenarios(scenarios, addr, opts).await
     }
 
@@ -499,11 +499,7 @@ impl ReplayServer {
             _ => pki.server_config(),
         };
         let mut broken = Vec::new();
-        for which in [
-            ServerCert::Expired,
-            ServerCert::WrongName,
-            ServerCert::SelfSigned,
-        ] {
+        for which in [ServerCert::Expired, ServerCert::WrongName, ServerCert::SelfSigned] {
             let cfg = pki.server_config_for(which).map_err(ReplayError::Cert)?;
             broken.push((which, TlsAcceptor::from(cfg)));
         }
@@ -565,10 +561,7 @@ impl ReplayServer {
     /// A function playing one accepted connection, detached from `self` (for spawning).
     pub fn handler(
         &self,
-    ) -> impl Fn(
-        TcpStream,
-        SocketAddr,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ConnectionResult> + Send>>
+    ) -> impl Fn(TcpStream, SocketAddr) -> std::pin::Pin<Box<dyn std::future::Future<Output = ConnectionResult> + Send>>
            + Send
            + Sync
            + 'static {
