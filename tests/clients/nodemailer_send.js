@@ -45,8 +45,11 @@ main()
     const reply = { code: err.responseCode ?? null, message: err.response || err.message };
     if (err.code === "EAUTH" && err.responseCode) return { outcome: "auth_error", ...reply };
     if (err.code === "ETLS" && err.command === "STARTTLS") return { outcome: "refused_tls", ...reply };
-    if (err.code === "ETLS" || /certificate|SSL|TLS/i.test(err.message)) return { outcome: "error", stage: "tls", ...reply };
     const stage = err.code === "EMESSAGE" ? "data" : STAGES[err.command] || (err.command || "connect").toLowerCase();
+    // No reply refused anything: a failed handshake (certificate not trusted, ...).
+    if (!err.responseCode && (err.code === "ETLS" || /certificate|SSL|TLS/i.test(err.message))) {
+      return { outcome: "error", stage: "tls", ...reply };
+    }
     return { outcome: "error", stage, ...reply };
   })
   .then((result) => console.log(JSON.stringify(result)));

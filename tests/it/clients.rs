@@ -188,12 +188,21 @@ struct Scenario {
     sends: bool,
 }
 
+/// Every `.fixture` under `dir`, at any depth (`fixtures/providers/` included).
+fn fixture_paths(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            fixture_paths(&p, out);
+        } else if p.extension().is_some_and(|e| e == "fixture") {
+            out.push(p);
+        }
+    }
+}
+
 fn scenarios() -> Vec<Scenario> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures"))
-        .expect("fixtures/")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "fixture"))
-        .collect();
+    let mut paths = Vec::new();
+    fixture_paths(&root().join("fixtures"), &mut paths);
     paths.sort();
     paths
         .into_iter()
@@ -597,7 +606,15 @@ fn run_pair(s: &Scenario, c: &Client, twist: Twist) -> Run {
         )
         .env("SMTP_USER", s.user.as_deref().unwrap_or(""))
         .env("SMTP_PASSWORD", PASSWORD)
-        .env("MAIL_FROM", s.user.as_deref().unwrap_or("app@example.com"))
+        // The login name is the sender when it is an address (`apikey`, an AWS key id
+        // are not).
+        .env(
+            "MAIL_FROM",
+            s.user
+                .as_deref()
+                .filter(|u| u.contains('@'))
+                .unwrap_or("app@example.com"),
+        )
         .env("MAIL_TO", RECIPIENT)
         .env("SMTP_ACTION", if login { "login" } else { "send" })
         // Each library trusts the CA its usual way, and only it: OpenSSL's SSL_CERT_FILE
