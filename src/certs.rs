@@ -97,7 +97,20 @@ impl TestPki {
         ca_params.not_before = now - Duration::days(1);
         ca_params.not_after = now + Duration::days(3650);
         let ca = ca_params.self_signed(&ca_key)?;
+        TestPki::issue(names, ca, ca_key, None)
+    }
+
+    /// A PKI around a CA: a valid server certificate for `names`, signed by it.
+    fn issue(
+        names: &[&str],
+        ca: Certificate,
+        ca_key: KeyPair,
+        ca_pem_override: Option<String>,
+    ) -> Result<TestPki, CertError> {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        if names.is_empty() {
+            return Err(CertError("at least one name is needed".into()));
+        }
         let (server_chain, server_key_der) = make_server(&names, ServerCert::Valid, &ca, &ca_key)?;
         let server_config = build_server_config(server_chain.clone(), &server_key_der)?;
         Ok(TestPki {
@@ -107,7 +120,7 @@ impl TestPki {
             server_chain,
             server_key_der,
             server_config,
-            ca_pem_override: None,
+            ca_pem_override,
         })
     }
 
@@ -126,10 +139,12 @@ impl TestPki {
             let fresh = TestPki::generate(names)?;
             write_private(&key_path, &fresh.ca_key.serialize_pem())
                 .map_err(|e| io("cannot write", &key_path, e))?;
-            std::fs::write(&ca_path, fresh.ca_pem()).map_err(|e| io("cannot write", &ca_path, e))?;
+            std::fs::write(&ca_path, fresh.ca_pem())
+                .map_err(|e| io("cannot write", &ca_path, e))?;
             return Ok(fresh);
         }
-        let ca_pem = std::fs::read_to_string(&ca_path).map_err(|e| io("cannot read", &ca_path, e))?;
+        let ca_pem =
+            std::fs::read_to_string(&ca_path).map_err(|e| io("cannot read", &ca_path, e))?;
         let key_pem =
             std::fs::read_to_string(&key_path).map_err(|e| io("cannot read", &key_path, e))?;
         let ca_key = KeyPair::from_pem(&key_pem)
@@ -139,21 +154,7 @@ impl TestPki {
         // Re-signing the same parameters with the same key reproduces the CA's name and
         // key: certificates it issues chain to the `ca.pem` the client trusts.
         let ca = params.self_signed(&ca_key)?;
-        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-        if names.is_empty() {
-            return Err(CertError("at least one name is needed".into()));
-        }
-        let (server_chain, server_key_der) = make_server(&names, ServerCert::Valid, &ca, &ca_key)?;
-        let server_config = build_server_config(server_chain.clone(), &server_key_der)?;
-        Ok(TestPki {
-            names,
-            ca,
-            ca_key,
-            server_chain,
-            server_key_der,
-            server_config,
-            ca_pem_override: Some(ca_pem),
-        })
+        TestPki::issue(names, ca, ca_key, Some(ca_pem))
     }
 
     /// The names the server certificate is valid for.

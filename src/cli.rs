@@ -144,7 +144,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME")]
     pub cert_name: Vec<String>,
     /// Present this certificate chain (PEM) instead of a generated one (needs --key).
-    #[arg(long, value_name = "PEM", requires = "key", conflicts_with = "state_dir")]
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "key",
+        conflicts_with = "state_dir"
+    )]
     pub cert: Option<PathBuf>,
     /// The private key (PEM) of --cert.
     #[arg(long, value_name = "PEM", requires = "cert")]
@@ -184,7 +189,9 @@ pub async fn run_serve(args: ServeArgs) -> i32 {
         }
     };
     if args.ca_out.is_some() && args.cert.is_some() {
-        eprintln!("smtprobe serve: --ca-out writes the generated CA; with --cert you already have yours");
+        eprintln!(
+            "smtprobe serve: --ca-out writes the generated CA; with --cert you already have yours"
+        );
         return exit::USAGE;
     }
     let identity = match (args.cert, args.key, args.state_dir) {

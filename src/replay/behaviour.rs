@@ -167,11 +167,7 @@ fn mechanism_of(p: &ClientPattern) -> String {
     match p {
         ClientPattern::AuthPlain { .. } => "PLAIN".into(),
         ClientPattern::OAuth { mechanism, .. } => mechanism.name().into(),
-        ClientPattern::Line(t) => t
-            .split(' ')
-            .nth(1)
-            .unwrap_or_default()
-            .to_ascii_uppercase(),
+        ClientPattern::Line(t) => t.split(' ').nth(1).unwrap_or_default().to_ascii_uppercase(),
         _ => String::new(),
     }
 }
@@ -410,7 +406,10 @@ impl Behaviour {
             let mut p = ReplyParser::new();
             p.push(&ehlo.wire);
             if let Some(Err(e)) = p.next_reply() {
-                return Err(err(ehlo.line, format!("the EHLO reply does not parse: {e}")));
+                return Err(err(
+                    ehlo.line,
+                    format!("the EHLO reply does not parse: {e}"),
+                ));
             }
         }
         b.decisive_line = first_failure.unwrap_or(last_reply);
@@ -514,8 +513,13 @@ mod tests {
 
     #[test]
     fn every_bundled_fixture_is_playable() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
-        for e in std::fs::read_dir(dir).unwrap() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+        let sub = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/providers");
+        let files = [root, sub]
+            .into_iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten();
+        for e in files {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "fixture") {
                 let f = Fixture::parse(&std::fs::read_to_string(&p).unwrap()).unwrap();

@@ -12,7 +12,7 @@
 //!   machine, answers any valid client sequence with the fixture's reply at the stage
 //!   where it happens, and gives a [`server::Verdict`] per connection;
 //! - `strict` ([`ReplayOptions::strict`], `--strict`): the fixture is a lock-step script
-//!   ([`script`]); a client line that differs gets the answer a real server would give
+//!   (the `script` module); a client line that differs gets the answer a real server would give
 //!   (RFC 5321 §4.2.4) and is reported with the fixture line it broke. smtprobe's own
 //!   tests use it to prove the probe follows every fixture.
 //!
@@ -30,18 +30,17 @@ pub use serve::{serve_main, ServeOptions};
 pub use server::{Finding, Verdict};
 
 use crate::certs::{CertError, ServerCert, TestPki};
-use server::Catalog;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::fixture::{
     step_text, Fixture, FixtureError, Mismatch, MismatchKind, Step, StepLine, MAX_FIXTURE_BYTES,
 };
-use crate::protocol::escape::escape_bytes;
 use crate::protocol::{Command, LineEvent, LineReader};
 use script::{Action, Script};
+use server::Catalog;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -328,7 +327,7 @@ impl fmt::Debug for Scenarios {
         let names: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
         f.debug_struct("Scenarios")
             .field("names", &names)
-            .field("default", &self.entries[self.default].name)
+            .field("default", &self.entries.get(self.default).map(|e| &e.name))
             .finish()
     }
 }
@@ -375,7 +374,8 @@ impl Scenarios {
         })
     }
 
-    /// The scenario a new connection starts with.
+    /// The scenario a new connection starts with (server mode; a strict-only set has
+    /// none and is never asked).
     pub fn first(&self) -> Arc<Behaviour> {
         self.entries[self.default].take()
     }
@@ -466,8 +466,8 @@ impl ReplayServer {
         opts: ReplayOptions,
     ) -> Result<ReplayServer, ReplayError> {
         let name = fixture.header.name.clone();
-        let scenarios = Scenarios::single(fixture)
-            .map_err(|e| ReplayError::Fixture(format!("{name}: {e}")))?;
+        let scenarios =
+            Scenarios::single(fixture).map_err(|e| ReplayError::Fixture(format!("{name}: {e}")))?;
         ReplayServer::bind_scenarios(scenarios, addr, opts).await
     }
 
@@ -499,7 +499,11 @@ impl ReplayServer {
             _ => pki.server_config(),
         };
         let mut broken = Vec::new();
-        for which in [ServerCert::Expired, ServerCert::WrongName, ServerCert::SelfSigned] {
+        for which in [
+            ServerCert::Expired,
+            ServerCert::WrongName,
+            ServerCert::SelfSigned,
+        ] {
             let cfg = pki.server_config_for(which).map_err(ReplayError::Cert)?;
             broken.push((which, TlsAcceptor::from(cfg)));
         }
@@ -561,7 +565,10 @@ impl ReplayServer {
     /// A function playing one accepted connection, detached from `self` (for spawning).
     pub fn handler(
         &self,
-    ) -> impl Fn(TcpStream, SocketAddr) -> std::pin::Pin<Box<dyn std::future::Future<Output = ConnectionResult> + Send>>
+    ) -> impl Fn(
+        TcpStream,
+        SocketAddr,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ConnectionResult> + Send>>
            + Send
            + Sync
            + 'static {
@@ -997,25 +1004,8 @@ fn reply_for(kind: MismatchKind) -> &'static str {
 /// A received line as it may be logged: AUTH payloads and lines inside an AUTH
 /// exchange are redacted (never shown, not even decoded).
 fn shown(line: &[u8], in_auth: bool) -> String {
-    if Command::verb_of(line) == "AUTH" {
-        let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
-        let verb = words.next().unwrap_or_default();
-        let mech = words.next().map(escape_bytes).unwrap_or_default();
-        let payload = if words.next().is_some() {
-            " <redacted>"
-        } else {
-            ""
-        };
-        return format!("{} {mech}{payload}", escape_bytes(verb))
-            .trim_end()
-            .to_string();
-    }
-    if in_auth {
+    if in_auth && Command::verb_of(line) != "AUTH" {
         return format!("<redacted: {} bytes>", line.len());
     }
-    let mut s = escape_bytes(&line[..line.len().min(200)]);
-    if line.len() > 200 {
-        s.push('…');
-    }
-    s
+    server::shown_command(line)
 }

@@ -2,8 +2,8 @@
 //! wait. All decisions are the state machine's; this only moves bytes.
 
 use super::server::{Action, Server};
+use super::{clean_io_error, linger_with, Conn, ConnectionResult, ReplayOptions, Scenarios, Tls};
 use crate::certs::ServerCert;
-use super::{clean_io_error, linger_with, ConnectionResult, Conn, ReplayOptions, Scenarios, Tls};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -73,7 +73,8 @@ pub(super) async fn serve_connection(
                     let _ = flush(&mut conn, &mut out, opts).await;
                     // Read and ignore until the client gives up (bounded by the read
                     // deadline each time).
-                    while let Ok(Ok(n)) = timeout(opts.read_timeout, conn.io().read(&mut buf)).await {
+                    while let Ok(Ok(n)) = timeout(opts.read_timeout, conn.io().read(&mut buf)).await
+                    {
                         if n == 0 {
                             break;
                         }

@@ -15,7 +15,8 @@ pub(crate) const EMPTY: &str = "334 ";
 /// RFC 7628 §3.2.2: an OAUTHBEARER/XOAUTH2 failure is first sent as a challenge
 /// carrying a JSON error (`{"status":"invalid_token","schemes":"bearer"}`); the client
 /// answers it, then gets the final refusal.
-pub(crate) const OAUTH_ERROR: &str = "334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NoZW1lcyI6ImJlYXJlciJ9";
+pub(crate) const OAUTH_ERROR: &str =
+    "334 eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NoZW1lcyI6ImJlYXJlciJ9";
 
 /// The CRAM-MD5 challenge (RFC 2195 §2): a msg-id-like string in base64. The server
 /// never checks the digest, so a fixed one is enough.
@@ -113,7 +114,10 @@ mod tests {
             _ => panic!("not decoded"),
         };
         let plain = line(sasl::plain_response("you@example.com", &pw));
-        assert_eq!(name(&plain, Part::Plain).as_deref(), Some("you@example.com"));
+        assert_eq!(
+            name(&plain, Part::Plain).as_deref(),
+            Some("you@example.com")
+        );
         let user = line(sasl::login_username("me"));
         assert_eq!(name(&user, Part::LoginUser).as_deref(), Some("me"));
         let x = line(sasl::xoauth2_initial("a@b", &pw));
@@ -123,7 +127,13 @@ mod tests {
         let o = o.rsplit(|&b| b == b' ').next().unwrap();
         assert_eq!(name(o, Part::OAuthBearer).as_deref(), Some("c,d@e"));
         assert!(matches!(read(b"*", Part::Plain), Response::Cancel));
-        assert!(matches!(read(b"not base64!", Part::Plain), Response::Undecodable));
-        assert!(matches!(read(b"=", Part::Anonymous), Response::Decoded(None)));
+        assert!(matches!(
+            read(b"not base64!", Part::Plain),
+            Response::Undecodable
+        ));
+        assert!(matches!(
+            read(b"=", Part::Anonymous),
+            Response::Decoded(None)
+        ));
     }
 }

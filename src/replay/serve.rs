@@ -67,22 +67,35 @@ pub fn load(path: &Path, default: Option<&str>) -> Result<Scenarios, String> {
         .collect();
     files.sort();
     let mut fixtures: Vec<(String, Arc<Behaviour>)> = Vec::new();
-    for p in files.iter().filter(|p| p.extension().is_some_and(|e| e == "fixture")) {
+    for p in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "fixture"))
+    {
         let f = read_fixture_file(p)?;
         let b = Behaviour::from_fixture(&f).map_err(|e| format!("{}: {e}", p.display()))?;
         if fixtures.iter().any(|(n, _)| *n == b.name) {
-            return Err(format!("{}: a second scenario named `{}`", p.display(), b.name));
+            return Err(format!(
+                "{}: a second scenario named `{}`",
+                p.display(),
+                b.name
+            ));
         }
         fixtures.push((b.name.clone(), Arc::new(b)));
     }
     if fixtures.is_empty() {
-        return Err(format!("{}: no .fixture file in this folder", path.display()));
+        return Err(format!(
+            "{}: no .fixture file in this folder",
+            path.display()
+        ));
     }
     let mut entries: Vec<(String, Vec<Arc<Behaviour>>)> = fixtures
         .iter()
         .map(|(n, b)| (n.clone(), vec![b.clone()]))
         .collect();
-    for p in files.iter().filter(|p| p.extension().is_some_and(|e| e == "sequence")) {
+    for p in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sequence"))
+    {
         entries.push(read_sequence(p, &fixtures)?);
     }
     let default = match default {
@@ -190,13 +203,14 @@ pub async fn serve_main(opts: ServeOptions) -> i32 {
         eprintln!("smtprobe serve: --strict plays one fixture file, not a folder");
         return exit::USAGE;
     }
-    let server = match ReplayServer::bind_scenarios(scenarios, opts.listen, opts.replay.clone()).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("smtprobe serve: {}: {e}", opts.listen);
-            return exit::USAGE;
-        }
-    };
+    let server =
+        match ReplayServer::bind_scenarios(scenarios, opts.listen, opts.replay.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("smtprobe serve: {}: {e}", opts.listen);
+                return exit::USAGE;
+            }
+        };
     if let Some(path) = &opts.ca_out {
         if let Err(e) = std::fs::write(path, server.ca_pem()) {
             eprintln!("smtprobe serve: writing {}: {e}", path.display());
@@ -233,7 +247,11 @@ pub async fn serve_main(opts: ServeOptions) -> i32 {
     loop {
         let more = limit.is_none_or(|n| accepted < n);
         if !more && tasks.is_empty() {
-            return if failed == 0 { exit::PASSED } else { exit::FAILED };
+            return if failed == 0 {
+                exit::PASSED
+            } else {
+                exit::FAILED
+            };
         }
         tokio::select! {
             a = server.accept(), if more => match a {

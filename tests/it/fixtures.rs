@@ -174,9 +174,24 @@ async fn every_bundled_fixture_replays_for_a_client_that_follows_it() {
 
 /// In server mode the same client gets every fixture's result; the only findings are
 /// the ones the recorded client earned (AUTH in clear where the fixture records it).
+/// The provider fixtures (`fixtures/providers/`), parsed.
+fn providers() -> Vec<Fixture> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/providers");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    paths.sort();
+    paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "fixture"))
+        .map(|p| read_fixture_file(p).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
 #[tokio::test]
 async fn every_bundled_fixture_delivers_its_result_as_a_server() {
-    for (_, f) in bundled() {
+    let all = bundled().into_iter().map(|(_, f)| f).chain(providers());
+    for f in all {
         let name = f.header.name.clone();
         let r = follow(f, false).await;
         assert!(r.result_delivered, "{name}: {r}");

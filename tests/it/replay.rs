@@ -422,7 +422,8 @@ impl Serve {
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("ca.pem");
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_smtprobe"));
-        cmd.args(["serve", path, "--listen", "127.0.0.1:0"]).args(args);
+        cmd.args(["serve", path, "--listen", "127.0.0.1:0"])
+            .args(args);
         let with_ca = !args.contains(&"--cert");
         if with_ca {
             cmd.args(["--ca-out", ca.to_str().unwrap()]);
@@ -445,7 +446,10 @@ impl Serve {
         let addr = if json {
             let v: serde_json::Value = serde_json::from_str(&first).unwrap();
             assert_eq!(v["event"], "listening", "{first}");
-            assert!(first.starts_with(r#"{"event":"listening","address":""#), "{first}");
+            assert!(
+                first.starts_with(r#"{"event":"listening","address":""#),
+                "{first}"
+            );
             v["address"].as_str().unwrap().parse().unwrap()
         } else {
             first
@@ -489,6 +493,22 @@ impl Serve {
         (status.code(), err)
     }
 
+    /// Connect, EHLO, STARTTLS, then the TLS handshake verifying `name`.
+    async fn handshake_as(
+        &self,
+        name: &str,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<Box<dyn Stream>>> {
+        let mut c = Client::connect(self.addr).await;
+        c.expect("220").await;
+        c.send("EHLO x.example").await;
+        c.expect("250").await;
+        c.send("STARTTLS").await;
+        c.expect("220").await;
+        TlsConnector::from(self.ca.clone().unwrap())
+            .connect(ServerName::try_from(name.to_string()).unwrap(), c.io)
+            .await
+    }
+
     /// Connect, EHLO, STARTTLS, EHLO: a client in TLS, ready for AUTH.
     async fn client_in_tls(&self) -> Client {
         let mut c = Client::connect(self.addr).await;
@@ -516,7 +536,10 @@ async fn serve_once_json_smtplib_sequence_gets_534_twice_and_passes() {
     c.send(&format!("AUTH PLAIN {}", plain("me@example.org", "pw")))
         .await;
     let r = c.expect("534").await;
-    assert!(r[0].contains("Application-specific password required"), "{r:?}");
+    assert!(
+        r[0].contains("Application-specific password required"),
+        "{r:?}"
+    );
     // smtplib's retry with LOGIN: the same refusal, never a 503.
     c.send(&format!("AUTH LOGIN {}", B64.encode("me@example.org")))
         .await;
@@ -552,7 +575,12 @@ async fn fail_on_findings_and_security_rules_decide_the_exit_code() {
     drop(c);
     assert_eq!(s.exit().await.0, Some(1));
     // A security rule fails without it: credentials over a stripped STARTTLS.
-    let mut s = Serve::start(&fixture_path("gmail-587-starttls-stripped"), &["--once"], false).await;
+    let mut s = Serve::start(
+        &fixture_path("gmail-587-starttls-stripped"),
+        &["--once"],
+        false,
+    )
+    .await;
     let mut c = Client::connect(s.addr).await;
     c.expect("220").await;
     c.send("EHLO client.example").await;
@@ -584,20 +612,33 @@ async fn accept_timeout_exits_1_with_a_message() {
 #[tokio::test]
 async fn unplayable_fixtures_are_refused_at_start_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let head = "# name: bad\n# story: s\n# host: h\n# port: 587\n# mode: starttls\n# expect: ok\n\n";
+    let head =
+        "# name: bad\n# story: s\n# host: h\n# port: 587\n# mode: starttls\n# expect: ok\n\n";
     for (body, want) in [
         ("S: 220 h\nX: what\n", "fixture line 9: a step starts with"),
-        ("S: 220 h\nC: EHLO {any}\nS: 25O oops\n", "fixture line 10: not a valid reply line"),
+        (
+            "S: 220 h\nC: EHLO {any}\nS: 25O oops\n",
+            "fixture line 10: not a valid reply line",
+        ),
         (
             "S: 220 h\nC: EHLO {any}\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go\n* TLS\n* TLS\n",
             "fixture line 14",
         ),
-        ("C: EHLO {any}\nS: 250 h\n", "fixture line 8: the server must speak first"),
+        (
+            "C: EHLO {any}\nS: 250 h\n",
+            "fixture line 8: the server must speak first",
+        ),
     ] {
         let p = dir.path().join("bad.fixture");
         std::fs::write(&p, format!("{head}{body}")).unwrap();
         let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_smtprobe"))
-            .args(["serve", p.to_str().unwrap(), "--listen", "127.0.0.1:0", "--once"])
+            .args([
+                "serve",
+                p.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--once",
+            ])
             .output()
             .await
             .unwrap();
@@ -620,19 +661,18 @@ async fn folder_mode_user_chooses_the_scenario_and_a_sequence_retries() {
         "gmail-587-421-at-mail",
         "gmail-465-login-ok",
     ] {
-        std::fs::copy(fixture_path(name), dir.path().join(format!("{name}.fixture"))).unwrap();
+        std::fs::copy(
+            fixture_path(name),
+            dir.path().join(format!("{name}.fixture")),
+        )
+        .unwrap();
     }
     std::fs::write(
         dir.path().join("retry.sequence"),
         "# 421 first, success on the retry\ngmail-587-421-at-mail\ngmail-587-plain-send-ok\n",
     )
     .unwrap();
-    let mut s = Serve::start(
-        dir.path().to_str().unwrap(),
-        &["--connections", "4"],
-        true,
-    )
-    .await;
+    let mut s = Serve::start(dir.path().to_str().unwrap(), &["--connections", "4"], true).await;
     // 1: the user's local part names the scenario.
     let mut c = s.client_in_tls().await;
     c.send(&format!(
@@ -646,7 +686,10 @@ async fn folder_mode_user_chooses_the_scenario_and_a_sequence_retries() {
     assert_eq!(v["scenario"], "gmail-587-app-password-required");
     assert_eq!(v["passed"], true);
     // 2, 3: a sequence: 421 at MAIL, then success.
-    for (want, scenario) in [("421", "gmail-587-421-at-mail"), ("250", "gmail-587-plain-send-ok")] {
+    for (want, scenario) in [
+        ("421", "gmail-587-421-at-mail"),
+        ("250", "gmail-587-plain-send-ok"),
+    ] {
         let mut c = s.client_in_tls().await;
         c.send(&format!("AUTH PLAIN {}", plain("retry@example.com", "pw")))
             .await;
@@ -696,7 +739,10 @@ async fn sigterm_prints_a_summary_and_exits_nonzero_after_a_failure() {
         .unwrap();
     let v = s.json().await;
     assert_eq!(v["event"], "summary", "{v}");
-    assert_eq!((v["connections"].as_u64(), v["failed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (v["connections"].as_u64(), v["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(s.exit().await.0, Some(1));
 }
 
@@ -713,7 +759,9 @@ async fn bad_clients_get_bounded_answers_and_others_are_still_served() {
         let mut c = Client::connect(addr).await;
         c.expect("220").await;
         for _ in 0..9 {
-            c.io.write_all(b"\x00\xff\x1b[31m garbage\r\n").await.unwrap();
+            c.io.write_all(b"\x00\xff\x1b[31m garbage\r\n")
+                .await
+                .unwrap();
             c.expect("500").await;
         }
         c.io.write_all(b"more garbage\r\n").await.unwrap();
@@ -758,21 +806,19 @@ async fn state_dir_keeps_the_ca_and_cert_name_is_in_the_certificate() {
     for _ in 0..2 {
         let s = Serve::start(
             &fixture_path("gmail-587-plain-auth-ok"),
-            &["--once", "--state-dir", &dir, "--cert-name", "mail.app.test"],
+            &[
+                "--once",
+                "--state-dir",
+                &dir,
+                "--cert-name",
+                "mail.app.test",
+            ],
             false,
         )
         .await;
         pems.push(std::fs::read_to_string(state.path().join("ca.pem")).unwrap());
         // The app's configured host name verifies.
-        let mut c = Client::connect(s.addr).await;
-        c.expect("220").await;
-        c.send("EHLO x.example").await;
-        c.expect("250").await;
-        c.send("STARTTLS").await;
-        c.expect("220").await;
-        let tls = TlsConnector::from(s.ca.clone().unwrap())
-            .connect(ServerName::try_from("mail.app.test").unwrap(), c.io)
-            .await;
+        let tls = s.handshake_as("mail.app.test").await;
         assert!(tls.is_ok(), "{:?}", tls.err());
         drop(tls);
         let _ = s.exit().await;
@@ -788,16 +834,32 @@ async fn a_client_that_verifies_refuses_a_wrong_name_certificate_and_passes() {
         false,
     )
     .await;
-    let mut c = Client::connect(s.addr).await;
-    c.expect("220").await;
-    c.send("EHLO x.example").await;
-    c.expect("250").await;
-    c.send("STARTTLS").await;
-    c.expect("220").await;
-    let tls = TlsConnector::from(s.ca.clone().unwrap())
-        .connect(ServerName::try_from("localhost").unwrap(), c.io)
-        .await;
+    let tls = s.handshake_as("localhost").await;
     assert!(tls.is_err());
     let (code, _) = s.exit().await;
     assert_eq!(code, Some(0));
+}
+
+#[tokio::test]
+async fn strict_quit_where_auth_is_expected_is_shown_as_quit() {
+    let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
+    let r = run(srv, |addr, cfg| async move {
+        let mut c = Client::connect(addr).await;
+        c.expect("220").await;
+        c.send("EHLO client.example").await;
+        c.expect("250").await;
+        c.send("STARTTLS").await;
+        c.expect("220").await;
+        let mut c = c.tls(cfg).await;
+        c.send("EHLO client.example").await;
+        c.expect("250").await;
+        c.send("QUIT").await;
+        c.expect("221").await;
+    })
+    .await;
+    let all = r.to_string();
+    assert!(
+        all.contains("got `QUIT`") && !all.contains("<redacted: 4 bytes>"),
+        "{all}"
+    );
 }

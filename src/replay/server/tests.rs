@@ -32,10 +32,18 @@ struct Run {
 
 /// Plays `trace` (C: lines, `* TLS`, and `S:` expectations, ignored here) against the
 /// server, feeding the client bytes `chunk` at a time.
-fn play_with(b: Arc<Behaviour>, catalog: Option<Arc<dyn Catalog>>, trace: &str, chunk: usize) -> Run {
+fn play_with(
+    b: Arc<Behaviour>,
+    catalog: Option<Arc<dyn Catalog>>,
+    trace: &str,
+    chunk: usize,
+) -> Run {
     let mut segments: Vec<Vec<u8>> = vec![Vec::new()];
     for l in trace.lines().map(str::trim_start) {
-        if let Some(c) = l.strip_prefix("C: ").or(if l == "C:" { Some("") } else { None }) {
+        if let Some(c) = l
+            .strip_prefix("C: ")
+            .or(if l == "C:" { Some("") } else { None })
+        {
             let seg = segments.last_mut().unwrap();
             seg.extend_from_slice(c.as_bytes());
             seg.extend_from_slice(b"\r\n");
@@ -112,9 +120,16 @@ fn check_with(b: Arc<Behaviour>, catalog: Option<Arc<dyn Catalog>>, trace: &str)
     for &chunk in CHUNKS {
         let run = play_with(b.clone(), catalog.clone(), trace, chunk);
         let got = &run.replies;
-        assert_eq!(got.len(), want.len(), "chunk {chunk}: replies {got:#?}\nwant {want:#?}");
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "chunk {chunk}: replies {got:#?}\nwant {want:#?}"
+        );
         for (g, w) in got.iter().zip(&want) {
-            assert!(g.starts_with(w.as_str()), "chunk {chunk}: `{g}` is not `{w}…`\nall: {got:#?}");
+            assert!(
+                g.starts_with(w.as_str()),
+                "chunk {chunk}: `{g}` is not `{w}…`\nall: {got:#?}"
+            );
         }
         let log = run.log.join("\n");
         assert!(
@@ -195,7 +210,10 @@ fn every_auth_form_gets_the_fixture_result() {
 fn closing_without_quit_after_the_result_is_normal() {
     let run = check(
         bundled("gmail-587-plain-auth-ok"),
-        &format!("{TO_TLS}\nC: AUTH PLAIN {}\nS: 235 2.7.0", plain_ir("any@body.example")),
+        &format!(
+            "{TO_TLS}\nC: AUTH PLAIN {}\nS: 235 2.7.0",
+            plain_ir("any@body.example")
+        ),
     );
     assert!(run.verdict.result_delivered && run.verdict.findings.is_empty());
     assert!(run.verdict.passed(true));
@@ -328,7 +346,7 @@ fn stripped_starttls_and_credentials_in_clear_are_security_findings() {
             C: AUTH PLAIN {}
             S: 502 5.5.1
             C: MAIL FROM:<a@b>
-            S: 250
+            S: 530 5.7.0 Must issue a STARTTLS command first
             C: QUIT
             S: 221
             * close",
@@ -337,7 +355,10 @@ fn stripped_starttls_and_credentials_in_clear_are_security_findings() {
     );
     assert!(run.verdict.result_delivered);
     let r = rules(&run.verdict);
-    assert!(r.contains(&"auth-without-tls") && r.contains(&"mail-without-tls"), "{r:?}");
+    assert!(
+        r.contains(&"auth-without-tls") && r.contains(&"mail-without-tls"),
+        "{r:?}"
+    );
     assert!(!run.verdict.passed(false));
     // A client that stops at the stripped EHLO passes.
     let ok = check(
@@ -351,12 +372,13 @@ fn stripped_starttls_and_credentials_in_clear_are_security_findings() {
 fn auth_before_starttls_gets_gmails_530() {
     let run = check(
         bundled("gmail-587-auth-before-starttls"),
-        &format!(
-            "S: 220\nC: EHLO c.example\nS: 250-smtp.gmail.com\nC: AUTH LOGIN\nS: 530 5.7.0 Must issue\nC: QUIT\nS: 221\n* close"
-        ),
+        "S: 220\nC: EHLO c.example\nS: 250-smtp.gmail.com\nC: AUTH LOGIN\nS: 530 5.7.0 Must issue\nC: QUIT\nS: 221\n* close",
     );
     let r = rules(&run.verdict);
-    assert!(r.contains(&"auth-without-tls") && r.contains(&"auth-not-advertised"), "{r:?}");
+    assert!(
+        r.contains(&"auth-without-tls") && r.contains(&"auth-not-advertised"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -374,7 +396,11 @@ fn a_421_closes_and_only_later_lines_are_carrying_on() {
     );
     let run = check(bundled("gmail-587-421-at-mail"), &trace);
     assert!(run.verdict.result_delivered);
-    assert!(run.verdict.findings.is_empty(), "{:?}", run.verdict.findings);
+    assert!(
+        run.verdict.findings.is_empty(),
+        "{:?}",
+        run.verdict.findings
+    );
     // A line that arrives after the 421 was sent is the client carrying on.
     let mut s = Server::new(bundled("gmail-587-421-at-ehlo"), None);
     s.push(b"EHLO x\r\n");
@@ -395,7 +421,9 @@ fn garbage_endless_lines_and_silence_are_bounded() {
         out.push(a);
     }
     assert_eq!(out.last(), Some(&Action::Close));
-    let Some(Action::Write(w)) = out.get(out.len() - 2) else { panic!("{out:?}") };
+    let Some(Action::Write(w)) = out.get(out.len() - 2) else {
+        panic!("{out:?}")
+    };
     assert!(w.starts_with(b"421 4.7.0"));
 
     let mut s = Server::new(b.clone(), None);
@@ -432,7 +460,10 @@ fn a_bad_certificate_accepted_is_a_security_finding() {
     let mut b = (*bundled("gmail-587-plain-auth-ok")).clone();
     b.certificate = ServerCert::WrongName;
     let b = Arc::new(b);
-    let run = check(b.clone(), &format!("{TO_TLS}\nC: AUTH PLAIN {}\nS: 235", plain_ir("a@b")));
+    let run = check(
+        b.clone(),
+        &format!("{TO_TLS}\nC: AUTH PLAIN {}\nS: 235", plain_ir("a@b")),
+    );
     assert!(!run.verdict.result_delivered);
     assert_eq!(rules(&run.verdict), ["accepted-bad-certificate"]);
     // A client that refuses the handshake gets the result.
@@ -452,8 +483,20 @@ fn require_user_refuses_other_accounts() {
     .unwrap()
     .replace("# expect: ok", "# expect: ok\n# require: user");
     let b = Arc::new(Behaviour::from_fixture(&Fixture::parse(&text).unwrap()).unwrap());
-    check(b.clone(), &format!("{TO_TLS}\nC: AUTH PLAIN {}\nS: 535 5.7.8", plain_ir("other@gmail.com")));
-    check(b, &format!("{TO_TLS}\nC: AUTH PLAIN {}\nS: 235", plain_ir("you@gmail.com")));
+    check(
+        b.clone(),
+        &format!(
+            "{TO_TLS}\nC: AUTH PLAIN {}\nS: 535 5.7.8",
+            plain_ir("other@gmail.com")
+        ),
+    );
+    check(
+        b,
+        &format!(
+            "{TO_TLS}\nC: AUTH PLAIN {}\nS: 235",
+            plain_ir("you@gmail.com")
+        ),
+    );
 }
 
 struct Two(Arc<Behaviour>);
@@ -469,7 +512,10 @@ fn the_auth_user_chooses_the_scenario() {
     let run = check_with(
         bundled("gmail-587-plain-send-ok"),
         Some(cat),
-        &format!("{TO_TLS}\nC: AUTH PLAIN {}\nS: 534-5.7.9", plain_ir("app-password-required@example.com")),
+        &format!(
+            "{TO_TLS}\nC: AUTH PLAIN {}\nS: 534-5.7.9",
+            plain_ir("app-password-required@example.com")
+        ),
     );
     assert_eq!(run.verdict.scenario, "gmail-587-app-password-required");
     assert!(run.verdict.result_delivered);
@@ -486,4 +532,34 @@ fn implicit_tls_starts_with_the_handshake() {
         ),
     );
     assert!(run.verdict.passed(true));
+}
+
+#[test]
+fn silence_and_close_steps() {
+    let head = "# name: t\n# story: s\n# host: h\n# port: 25\n# mode: none\n# expect: ok\n\n";
+    for (step, want) in [("* silence", Action::Silence), ("* close", Action::Close)] {
+        let f = Fixture::parse(&format!(
+            "{head}S: 220 h\nC: EHLO {{any}}\nS: 250 h\nC: MAIL FROM:<{{any}}>\n{step}\n"
+        ))
+        .unwrap();
+        let mut s = Server::new(Arc::new(Behaviour::from_fixture(&f).unwrap()), None);
+        s.push(b"EHLO x\r\nMAIL FROM:<a@b>\r\n");
+        let out: Vec<Action> = std::iter::from_fn(|| s.poll()).collect();
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(out[2], want);
+    }
+}
+
+#[test]
+fn lines_that_are_no_command_are_logged_by_length_only() {
+    // A client that sends its LOGIN password although the server refused the
+    // mechanism: the line is answered 500 and never shown.
+    let pw = B64.encode(SENTINEL);
+    let run = check(
+        bundled("gmail-587-bad-credentials"),
+        &format!("{TO_TLS}\nC: AUTH CRAM-MD5\nS: 504\nC: {pw}\nS: 500 5.5.2"),
+    );
+    let log = run.log.join("\n");
+    assert!(!log.contains(&pw), "{log}");
+    assert!(log.contains("<unrecognised line: 24 bytes>"), "{log}");
 }
