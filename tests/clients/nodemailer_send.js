@@ -16,8 +16,8 @@ const transporter = nodemailer.createTransport({
   port: Number(env.SMTP_PORT),
   secure: env.SMTP_SECURITY === "tls", // 465: TLS from the first byte
   // 587: without requireTLS nodemailer goes on in clear text when STARTTLS is missing
-  // from the EHLO reply (e.g. stripped by a middlebox): the message goes unencrypted,
-  // and so does the password if the server lists AUTH before TLS.
+  // from the EHLO reply (e.g. stripped by a middlebox): MAIL goes unencrypted, and so
+  // does the password if the server lists AUTH before TLS.
   requireTLS: env.SMTP_SECURITY === "starttls",
   ignoreTLS: env.SMTP_SECURITY === "none",
   auth: env.SMTP_USER ? { user: env.SMTP_USER, pass: env.SMTP_PASSWORD } : undefined,
