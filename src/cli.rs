@@ -97,7 +97,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Play a fixture's server side on a local address, for testing an app against it.
+    /// Play a provider's behaviour from a fixture as a local SMTP server, for testing an
+    /// app against it, and judge what the app did.
     Serve(ServeArgs),
     /// Check many accounts from a JSON Lines file, concurrently; one JSON result per line.
     Batch(crate::batch::BatchArgs),
@@ -158,7 +159,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Present a broken certificate to test the app's verification: wrong-name,
-    /// untrusted, expired (or valid). Overrides the fixture's `certificate` header.
+    /// untrusted, expired. Overrides the fixture's `certificate` header (`valid`: keep
+    /// the fixture's).
     #[arg(long, value_name = "MODE", value_parser = parse_cert_mode)]
     pub certificate: Option<crate::certs::ServerCert>,
     /// Folder mode: the scenario a connection starts with (default: `default`, else the

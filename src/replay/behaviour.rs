@@ -44,6 +44,8 @@ pub(crate) struct Reply {
     pub code: u16,
     /// What happens after it.
     pub after: After,
+    /// `~ trickle`: the gap between bytes (zero: one write).
+    pub trickle: Duration,
 }
 
 impl Reply {
@@ -57,6 +59,7 @@ impl Reply {
             code: text.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0),
             wire,
             after: After::Continue,
+            trickle: Duration::ZERO,
         }
     }
 
@@ -180,6 +183,7 @@ fn reply_from(f: &Fixture, from: usize) -> (Reply, usize) {
         wire: Vec::new(),
         code: 0,
         after: After::Continue,
+        trickle: Duration::ZERO,
     };
     let mut i = from;
     while let Some(s) = f.steps.get(i) {
@@ -197,7 +201,8 @@ fn reply_from(f: &Fixture, from: usize) -> (Reply, usize) {
             // A pause between the lines of one write cannot be played as a server
             // (the write is one); it is ignored.
             Step::Pause(_) => {}
-            Step::Note(_) => {}
+            Step::Trickle(d) if r.wire.is_empty() => r.trickle = *d,
+            Step::Trickle(_) | Step::Note(_) => {}
             Step::Tls(_) => {
                 r.after = After::Tls;
                 return (r, i + 1);

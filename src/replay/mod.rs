@@ -722,6 +722,15 @@ impl Player<'_> {
                     }
                 }
                 Action::Pause(d) => tokio::time::sleep(d).await,
+                Action::Trickle(bytes, gap) => {
+                    if trickle(&mut conn, &bytes, gap, self.opts.read_timeout)
+                        .await
+                        .is_err()
+                    {
+                        self.deviate_plain("the client stopped reading (write deadline)".into());
+                        return false;
+                    }
+                }
                 Action::Tls => {
                     conn = match self.start_tls(conn, acceptor).await {
                         Some(c) => c,
@@ -976,14 +985,44 @@ pub(crate) async fn linger_with(conn: &mut Conn, mut seen: impl FnMut(&[u8])) {
     .await;
 }
 
-/// `* silence`: read and ignore until the client closes or goes quiet for `deadline`.
-async fn silence(conn: &mut Conn, deadline: Duration) {
-    let mut buf = [0u8; 4096];
-    while let Ok(Ok(n)) = timeout(deadline, conn.io().read(&mut buf)).await {
-        if n == 0 {
-            break;
+/// `~ trickle`: writes `bytes` one at a time, `gap` apart, each write within `deadline`.
+pub(crate) async fn trickle(
+    conn: &mut Conn,
+    bytes: &[u8],
+    gap: Duration,
+    deadline: Duration,
+) -> Result<(), ()> {
+    let io = conn.io();
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        match timeout(deadline, async {
+            io.write_all(std::slice::from_ref(b)).await?;
+            io.flush().await
+        })
+        .await
+        {
+            Ok(Ok(())) => {}
+            _ => return Err(()),
         }
     }
+    Ok(())
+}
+
+/// `* silence`: read and ignore until the client closes, for `deadline` at most in all
+/// (a client trickling bytes cannot hold the connection longer).
+pub(crate) async fn silence(conn: &mut Conn, deadline: Duration) {
+    let mut buf = [0u8; 4096];
+    let io = conn.io();
+    let _ = timeout(deadline, async {
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// The reply a real server gives for each kind of deviation.

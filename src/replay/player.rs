@@ -31,6 +31,15 @@ pub(super) async fn serve_connection(
         while let Some(a) = m.poll() {
             match a {
                 Action::Write(w) => out.extend_from_slice(&w),
+                Action::Trickle(w, gap) => {
+                    if flush(&mut conn, &mut out, opts).await.is_err()
+                        || super::trickle(&mut conn, &w, gap, opts.read_timeout)
+                            .await
+                            .is_err()
+                    {
+                        break 'conn;
+                    }
+                }
                 Action::Pause(d) => {
                     if flush(&mut conn, &mut out, opts).await.is_err() {
                         break 'conn;
@@ -71,14 +80,7 @@ pub(super) async fn serve_connection(
                 }
                 Action::Silence => {
                     let _ = flush(&mut conn, &mut out, opts).await;
-                    // Read and ignore until the client gives up (bounded by the read
-                    // deadline each time).
-                    while let Ok(Ok(n)) = timeout(opts.read_timeout, conn.io().read(&mut buf)).await
-                    {
-                        if n == 0 {
-                            break;
-                        }
-                    }
+                    super::silence(&mut conn, opts.read_timeout).await;
                     break 'conn;
                 }
             }

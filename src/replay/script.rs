@@ -11,6 +11,8 @@ pub(crate) enum Action {
     /// Write these bytes in one write: every consecutive `S:` line, CRLF-terminated
     /// (this is how an injected `250` travels in the same packet as the `220`).
     Write(Vec<u8>),
+    /// Write these bytes one at a time, this long apart (`~ trickle`).
+    Trickle(Vec<u8>, Duration),
     /// Wait before the next action.
     Pause(Duration),
     /// Perform the TLS handshake (RFC 8314 implicit, or RFC 3207 after STARTTLS).
@@ -32,6 +34,8 @@ pub(crate) struct Script<'f> {
     pos: usize,
     /// True after a `334` challenge: the client's next line carries credentials.
     in_auth: bool,
+    /// A `~ trickle` step seen: the next write goes out byte by byte.
+    trickle: Option<Duration>,
 }
 
 impl<'f> Script<'f> {
@@ -40,6 +44,7 @@ impl<'f> Script<'f> {
             fixture,
             pos: 0,
             in_auth: false,
+            trickle: None,
         }
     }
 
@@ -90,6 +95,10 @@ impl<'f> Script<'f> {
                     self.pos += 1;
                     return Action::Pause(*d);
                 }
+                Step::Trickle(d) => {
+                    self.pos += 1;
+                    self.trickle = Some(*d);
+                }
                 Step::Tls(_) => {
                     self.pos += 1;
                     return Action::Tls;
@@ -106,7 +115,10 @@ impl<'f> Script<'f> {
         }
         // RFC 4954 §4: a 334 asks for a response that carries credentials.
         self.in_auth = last_reply.starts_with("334");
-        Action::Write(out)
+        match self.trickle.take() {
+            Some(gap) => Action::Trickle(out, gap),
+            None => Action::Write(out),
+        }
     }
 
     /// Judges a received command line. On a match the step is consumed. An optional
@@ -133,7 +145,7 @@ impl<'f> Script<'f> {
                     (at + 1..steps.len()).find(|&j| {
                         !matches!(
                             steps[j].step,
-                            Step::Server(_) | Step::Note(_) | Step::Pause(_)
+                            Step::Server(_) | Step::Note(_) | Step::Pause(_) | Step::Trickle(_)
                         )
                     })
                 })

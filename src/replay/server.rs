@@ -61,6 +61,8 @@ pub enum Action {
     Pause(Duration),
     /// Write these bytes.
     Write(Vec<u8>),
+    /// Write these bytes one at a time, this long apart (`~ trickle`).
+    Trickle(Vec<u8>, Duration),
     /// Perform the TLS handshake presenting this certificate, then call
     /// [`Server::tls_started`] or [`Server::tls_failed`].
     StartTls(ServerCert),
@@ -164,7 +166,6 @@ pub struct Server {
     sent: Vec<(String, usize)>,
     findings: Vec<Finding>,
     log: Vec<String>,
-    auth_attempts: usize,
     /// Credentials or mail sent inside TLS (with a bad certificate: a finding).
     used_tls: bool,
     tls_refused: bool,
@@ -190,7 +191,6 @@ impl Server {
             sent: Vec::new(),
             findings: Vec::new(),
             log: Vec::new(),
-            auth_attempts: 0,
             used_tls: false,
             tls_refused: false,
             cert_override: None,
@@ -488,7 +488,11 @@ impl Server {
                 let l = l.strip_suffix(b"\r").unwrap_or(l);
                 self.log.push(format!("S: {}", escape_bytes(l)));
             }
-            self.out.push_back(Action::Write(r.wire.clone()));
+            self.out.push_back(if r.trickle.is_zero() {
+                Action::Write(r.wire.clone())
+            } else {
+                Action::Trickle(r.wire.clone(), r.trickle)
+            });
         }
         if r.line != 0 {
             self.sent.push((self.scenario.name.clone(), r.line));
@@ -594,12 +598,12 @@ impl Server {
     }
 
     fn ehlo(&mut self, extended: bool, arg: &str) {
-        if arg.is_empty() || arg.contains(' ') {
+        let Some(name) = arg.split_whitespace().next() else {
             // RFC 5321 §4.1.1.1: a domain or an address literal.
             return self.error("501 5.5.4 EHLO needs a domain or address literal");
-        }
+        };
         // The EHLO name's first label may choose the scenario (a folder).
-        self.pick(arg.split('.').next().unwrap_or_default());
+        self.pick(name.split('.').next().unwrap_or_default());
         let tls = usize::from(self.s.tls);
         let r = self.scenario.ehlo[tls]
             .clone()
@@ -685,7 +689,10 @@ impl Server {
         if let Some(why) = self.security_of_plaintext() {
             self.find(
                 "auth-without-tls",
-                format!("AUTH {mechanism} on an unencrypted connection: {why}; the password crossed the network in clear"),
+                format!(
+                    "AUTH {mechanism} started on an unencrypted connection: {why} (the \
+                     credentials go in clear to any server that accepts)"
+                ),
                 true,
             );
         }
@@ -711,7 +718,6 @@ impl Server {
                 );
             }
         }
-        self.auth_attempts += 1;
         let slot = usize::from(self.s.tls);
         // A reply the fixture gives to the AUTH command itself, before any credentials
         // (Gmail's `530 5.7.0 Must issue a STARTTLS command first`).

@@ -149,7 +149,8 @@ async fn follow(f: Fixture, strict: bool) -> ConnectionResult {
                         .await
                         .unwrap();
                 }
-                Step::Note(_) | Step::Pause(_) | Step::Close | Step::Silence => {}
+                Step::Note(_) | Step::Pause(_) | Step::Trickle(_) | Step::Close | Step::Silence => {
+                }
             }
         }
         read_lines(&mut io, &mut buf, pending).await;

@@ -88,6 +88,15 @@ impl Client {
         }
     }
 
+    /// Connected, greeting read, `EHLO client.example` answered.
+    async fn greeted(addr: std::net::SocketAddr) -> Client {
+        let mut c = Client::connect(addr).await;
+        c.expect("220").await;
+        c.send("EHLO client.example").await;
+        c.expect("250").await;
+        c
+    }
+
     async fn send(&mut self, line: &str) {
         self.io
             .write_all(format!("{line}\r\n").as_bytes())
@@ -169,10 +178,7 @@ async fn starttls_client_that_follows_the_fixture() {
     let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
     assert!(srv.ca_pem().contains("BEGIN CERTIFICATE"));
     let r = run(srv, |addr, cfg| async move {
-        let mut c = Client::connect(addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(addr).await;
         c.send("STARTTLS").await;
         c.expect("220").await;
         let mut c = c.tls(cfg).await;
@@ -232,10 +238,7 @@ async fn implicit_tls_login_that_follows_the_fixture() {
 async fn deviating_client_gets_503_and_the_line_is_named() {
     let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
     let r = run(srv, |addr, _| async move {
-        let mut c = Client::connect(addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(addr).await;
         // Skips STARTTLS: a real server answers 503 (or 530) to MAIL here.
         c.send("MAIL FROM:<you@example.com>").await;
         let r = c.expect("503").await;
@@ -354,10 +357,7 @@ async fn silent_client_is_dropped_at_the_deadline() {
 async fn client_that_quits_early_did_not_follow() {
     let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
     let r = run(srv, |addr, _| async move {
-        let mut c = Client::connect(addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(addr).await;
         c.send("QUIT").await;
         c.expect("221").await;
     })
@@ -498,10 +498,7 @@ impl Serve {
         &self,
         name: &str,
     ) -> std::io::Result<tokio_rustls::client::TlsStream<Box<dyn Stream>>> {
-        let mut c = Client::connect(self.addr).await;
-        c.expect("220").await;
-        c.send("EHLO x.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(self.addr).await;
         c.send("STARTTLS").await;
         c.expect("220").await;
         TlsConnector::from(self.ca.clone().unwrap())
@@ -511,10 +508,7 @@ impl Serve {
 
     /// Connect, EHLO, STARTTLS, EHLO: a client in TLS, ready for AUTH.
     async fn client_in_tls(&self) -> Client {
-        let mut c = Client::connect(self.addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(self.addr).await;
         c.send("STARTTLS").await;
         c.expect("220").await;
         let mut c = c.tls(self.ca.clone().unwrap()).await;
@@ -581,10 +575,7 @@ async fn fail_on_findings_and_security_rules_decide_the_exit_code() {
         false,
     )
     .await;
-    let mut c = Client::connect(s.addr).await;
-    c.expect("220").await;
-    c.send("EHLO client.example").await;
-    c.expect("250").await;
+    let mut c = Client::greeted(s.addr).await;
     c.send(&format!("AUTH PLAIN {}", plain("a@b", "pw"))).await;
     c.expect("502").await;
     drop(c);
@@ -844,10 +835,7 @@ async fn a_client_that_verifies_refuses_a_wrong_name_certificate_and_passes() {
 async fn strict_quit_where_auth_is_expected_is_shown_as_quit() {
     let srv = server(STARTTLS_FIXTURE, ReplayOptions::default()).await;
     let r = run(srv, |addr, cfg| async move {
-        let mut c = Client::connect(addr).await;
-        c.expect("220").await;
-        c.send("EHLO client.example").await;
-        c.expect("250").await;
+        let mut c = Client::greeted(addr).await;
         c.send("STARTTLS").await;
         c.expect("220").await;
         let mut c = c.tls(cfg).await;
@@ -862,4 +850,104 @@ async fn strict_quit_where_auth_is_expected_is_shown_as_quit() {
         all.contains("got `QUIT`") && !all.contains("<redacted: 4 bytes>"),
         "{all}"
     );
+}
+
+#[tokio::test]
+async fn a_trickled_greeting_arrives_whole() {
+    let text = "# name: slow
+# story: a server that sends its greeting byte by byte
+# host: smtp.example
+# port: 25
+# mode: none
+# expect: ok
+
+~ trickle 2ms
+S: 220 smtp.example ESMTP
+C: QUIT
+S: 221 bye
+";
+    for strict in [true, false] {
+        let f = Fixture::parse(text).unwrap();
+        let opts = ReplayOptions {
+            strict,
+            ..ReplayOptions::default()
+        };
+        let srv = ReplayServer::bind(f, "127.0.0.1:0".parse().unwrap(), opts)
+            .await
+            .unwrap();
+        let r = run(srv, |addr, _| async move {
+            let mut c = Client::connect(addr).await;
+            let g = c.expect("220").await;
+            assert_eq!(g, ["220 smtp.example ESMTP"]);
+            c.send("QUIT").await;
+            c.expect("221").await;
+        })
+        .await;
+        assert!(r.passed, "{r}");
+    }
+}
+
+/// DER as PEM (`label` e.g. `CERTIFICATE`).
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = B64.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+#[tokio::test]
+async fn serve_presents_the_users_own_certificate() {
+    let pki = smtprobe::certs::TestPki::generate(&["mail.own.test"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let chain: String = pki
+        .server_chain()
+        .iter()
+        .map(|c| pem("CERTIFICATE", c))
+        .collect();
+    std::fs::write(&cert, chain).unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", pki.server_key().secret_der())).unwrap();
+    let mut s = Serve::start(
+        &fixture_path("gmail-587-plain-auth-ok"),
+        &[
+            "--once",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        false,
+    )
+    .await;
+    s.ca = Some(trusting(&pki.ca_pem()));
+    let tls = s.handshake_as("mail.own.test").await;
+    assert!(tls.is_ok(), "{:?}", tls.err());
+    drop(tls);
+    let _ = s.exit().await;
+    // A key that does not parse is refused at start with the file named.
+    std::fs::write(&key, "not a key").unwrap();
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_smtprobe"))
+        .args([
+            "serve",
+            &fixture_path("gmail-587-plain-auth-ok"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("key.pem"), "{err}");
 }

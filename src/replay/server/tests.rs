@@ -68,6 +68,12 @@ fn play_with(
                     }
                 }
                 Action::Pause(_) => {}
+                Action::Trickle(w, _) => {
+                    parser.push(&w);
+                    while let Some(r) = parser.next_reply() {
+                        replies.push(r.unwrap().display_lines()[0].clone());
+                    }
+                }
                 Action::StartTls(_) => {
                     server.take_early_bytes();
                     server.tls_started();
@@ -562,4 +568,25 @@ fn lines_that_are_no_command_are_logged_by_length_only() {
     let log = run.log.join("\n");
     assert!(!log.contains(&pw), "{log}");
     assert!(log.contains("<unrecognised line: 24 bytes>"), "{log}");
+}
+
+#[test]
+fn a_trickle_step_slows_the_next_write() {
+    let head = "# name: t\n# story: s\n# host: h\n# port: 25\n# mode: none\n# expect: ok\n\n";
+    let f = Fixture::parse(&format!(
+        "{head}~ trickle 5ms\nS: 220 h\nC: EHLO {{any}}\nS: 250 h\n"
+    ))
+    .unwrap();
+    assert_eq!(Fixture::parse(&f.to_text()).unwrap().steps, f.steps);
+    let mut s = Server::new(Arc::new(Behaviour::from_fixture(&f).unwrap()), None);
+    assert_eq!(
+        s.poll(),
+        Some(Action::Trickle(
+            b"220 h\r\n".to_vec(),
+            Duration::from_millis(5)
+        ))
+    );
+    s.push(b"EHLO x\r\n");
+    assert_eq!(s.poll(), Some(Action::Write(b"250 h\r\n".to_vec())));
+    assert!(Fixture::parse(&format!("{head}~ trickle 0ms\nS: 220 h\n")).is_err());
 }
