@@ -208,8 +208,34 @@ fn plaintext_lab_plain() -> Vec<Step> {
     ]
 }
 
+/// Issue 13: CRAM-MD5 (the password taken by --password-command) refused.
+fn cram_md5_bad_credentials() -> Vec<Step> {
+    let mut v = starttls_to_auth("250-mx.test\n250 AUTH CRAM-MD5");
+    v.extend([
+        Step::Expect("AUTH CRAM-MD5"),
+        s("334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"),
+        Step::Any,
+        s("535 5.7.8 authentication failed"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]);
+    v
+}
+
 fn scenarios() -> Vec<Scenario> {
     vec![
+        Scenario {
+            name: "CRAM-MD5 bad credentials, password from a command",
+            script: cram_md5_bad_credentials,
+            cert: ServerCert::Valid,
+            flags: &[
+                "--auth",
+                "cram-md5",
+                "--password-command",
+                "printenv SMTPROBE_PASSWORD",
+            ],
+            exit: 6,
+        },
         Scenario {
             name: "PLAIN ok with a test message",
             script: plain_ok,
