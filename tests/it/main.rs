@@ -5,6 +5,7 @@ mod common;
 
 mod batch;
 mod check;
+mod clients;
 mod demo;
 mod diagnoses;
 mod fixtures;
