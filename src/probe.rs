@@ -88,6 +88,8 @@ pub struct Config {
     pub allow_plaintext_auth: bool,
     /// Pipeline MAIL/RCPT/DATA when the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
+    /// Told about every transcript line and finished stage as the check runs.
+    pub observer: Option<transport::Observer>,
 }
 
 impl Config {
@@ -106,6 +108,7 @@ impl Config {
             ip: IpVersion::Any,
             allow_plaintext_auth: false,
             pipelining: true,
+            observer: None,
         }
     }
 
@@ -194,10 +197,12 @@ struct Probe {
 impl Probe {
     fn new(config: Config) -> Probe {
         let port = config.effective_port();
+        let mut rec = Recorder::new(Clock::start());
+        rec.observer = config.observer.clone();
         Probe {
             config,
             port,
-            rec: Recorder::new(Clock::start()),
+            rec,
             attempts: Vec::new(),
             notes: Vec::new(),
         }
