@@ -621,6 +621,12 @@ pub enum Progress<'a> {
 #[derive(Clone)]
 pub struct Observer(pub Arc<dyn Fn(Progress<'_>) + Send + Sync>);
 
+// An observer only receives copies of what is recorded; a panic inside it cannot leave a
+// check's state half-updated for a caller that catches it (and `Config` stays
+// `UnwindSafe`, as it was before the field existed).
+impl std::panic::UnwindSafe for Observer {}
+impl std::panic::RefUnwindSafe for Observer {}
+
 impl std::fmt::Debug for Observer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Observer")

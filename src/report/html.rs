@@ -329,7 +329,7 @@ fn waterfall(h: &mut Html, r: &Report) {
             .raw("\" y=\"")
             .num(height - 3.0, 0)
             .raw("\" text-anchor=\"middle\">")
-            .num(total * f64::from(i) / 4.0, 0)
+            .num(total * f64::from(i) / 4.0, if total < 40.0 { 1 } else { 0 })
             .raw(" ms</text>");
     }
     for (i, s) in r.stages.iter().enumerate() {

@@ -13,3 +13,4 @@ mod hostile;
 mod real_mta;
 mod redaction;
 mod replay;
+mod web;
