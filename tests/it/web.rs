@@ -659,3 +659,70 @@ fn browser_runs_a_demo_and_opens_the_html_report_offline() {
     assert!(errors.is_empty(), "console errors: {errors:?}");
     drop(lab.rt);
 }
+
+#[tokio::test]
+async fn html_flag_on_check_demo_and_batch_writes_one_redacted_file() {
+    use crate::common::smtprobe;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    let server = ReplayServer::bind(
+        fixture("gmail-587-bad-credentials"),
+        "127.0.0.1:0".parse().unwrap(),
+        ReplayOptions::default(),
+    )
+    .await
+    .unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::fs::write(path("ca.pem"), server.ca_pem()).unwrap();
+    tokio::spawn(server.run_forever(|_| {}));
+
+    // check
+    let out = smtprobe(
+        [
+            "check", "localhost", "--port", &port.to_string(), "--tls", "starttls", "--user",
+            "you@gmail.com", "--ca-file", &path("ca.pem"), "--connect-to", "127.0.0.1",
+            "--html", &path("check.html"),
+        ]
+        .map(String::from)
+        .to_vec(),
+        vec![("SMTPROBE_PASSWORD", PASSWORD.to_owned())],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(path("check.html")).unwrap();
+    assert!(html.contains("auth.bad-credentials") && html.contains("Transcript"));
+    assert_no_secret("check --html", &html);
+
+    // demo NAME and the demo table
+    let out = smtprobe(
+        ["demo", "cert-wrong-name", "--html", &path("demo.html")].map(String::from).to_vec(),
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4));
+    let html = std::fs::read_to_string(path("demo.html")).unwrap();
+    assert!(html.contains("tls.hostname-mismatch") && html.contains("Certificate presented"));
+    let out = smtprobe(["demo", "--html", &path("demos.html")].map(String::from).to_vec(), vec![]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let html = std::fs::read_to_string(path("demos.html")).unwrap();
+    assert!(html.contains("id=\"f-tls-hostname-mismatch\"") && html.contains("class=\"k-auth-bad-credentials"));
+
+    // batch: counts per code and a row per profile, a bad row included
+    let rows = [
+        format!(r#"{{"id":"a","host":"localhost","port":{port},"tls":"starttls","user":"you@gmail.com","password_env":"PW","ca_file":"{}","connect_to":"127.0.0.1"}}"#, path("ca.pem")),
+        format!(r#"{{"id":"b","host":"localhost","port":{port},"tls":"starttls","user":"you@gmail.com","password_env":"PW","ca_file":"{}","connect_to":"127.0.0.1"}}"#, path("ca.pem")),
+        r#"{"id":"c","host":"localhost","port":"oops"}"#.to_owned(),
+    ];
+    std::fs::write(path("p.jsonl"), rows.join("\n")).unwrap();
+    let out = smtprobe(
+        ["batch", &path("p.jsonl"), "--html", &path("batch.html")].map(String::from).to_vec(),
+        vec![("PW", PASSWORD.to_owned())],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(path("batch.html")).unwrap();
+    assert!(html.contains("<code>auth.bad-credentials</code> <span class=\"n\">2</span>"), "{html}");
+    assert!(html.contains("row.invalid") && html.contains("field &quot;port&quot;"));
+    assert!(html.contains("script-src &#39;sha256-"), "the sort script is allowed by hash only");
+    assert_no_secret("batch --html", &html);
+}
