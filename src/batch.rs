@@ -72,12 +72,12 @@ impl FromStr for Shard {
 
 impl Shard {
     /// `--shard auto`: K and N from the environment a job engine sets, first match wins:
-    /// - `SMTPROBE_SHARD_INDEX` + `SMTPROBE_SHARD_COUNT` (set them from any CI matrix);
+    /// - `SMTPROBE_SHARD_INDEX` and `SMTPROBE_SHARD_COUNT` (set them from any CI matrix);
     /// - Kubernetes Indexed Job: `JOB_COMPLETION_INDEX` (0-based, set by Kubernetes,
     ///   <https://kubernetes.io/docs/concepts/workloads/controllers/job/#completion-mode>)
-    ///   + `SMTPROBE_SHARD_COUNT` (the Job's `completions`; Kubernetes does not export
+    ///   and `SMTPROBE_SHARD_COUNT` (the Job's `completions`: Kubernetes does not export
     ///   it, the manifest in the README sets it);
-    /// - GitLab CI `parallel:`: `CI_NODE_INDEX` (1-based) + `CI_NODE_TOTAL`
+    /// - GitLab CI `parallel:`: `CI_NODE_INDEX` (1-based) and `CI_NODE_TOTAL`
     ///   (<https://docs.gitlab.com/ci/variables/predefined_variables/>).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
         let num = |k: &str| -> Result<Option<u64>, String> {
@@ -412,10 +412,12 @@ async fn run_async(args: BatchArgs) -> i32 {
     eprint!("{}", summary.render(interrupted));
     if let (Some(path), Some(rows)) = (&args.html, &html_rows) {
         let title = args.profiles.display().to_string();
-        let html =
-            crate::report::html::batch(&title, rows, html_omitted, &Default::default());
+        let html = crate::report::html::batch(&title, rows, html_omitted, &Default::default());
         match crate::report::html::write_file(path, &html) {
-            Ok(()) => eprintln!("smtprobe batch: wrote the HTML report to {}", path.display()),
+            Ok(()) => eprintln!(
+                "smtprobe batch: wrote the HTML report to {}",
+                path.display()
+            ),
             Err(e) => {
                 eprintln!("smtprobe batch: --html: {e}");
                 return exit::INTERNAL;

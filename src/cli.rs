@@ -242,7 +242,12 @@ pub async fn run_demo(
     for s in &scenarios {
         match crate::demo::run(s).await {
             Ok(o) => {
-                rows.push(BatchRow::checked(&s.name, rows.len() as u64 + 1, &o.report, 0.0));
+                rows.push(BatchRow::checked(
+                    &s.name,
+                    rows.len() as u64 + 1,
+                    &o.report,
+                    0.0,
+                ));
                 let ok = o.as_expected(s);
                 if !ok {
                     unexpected += 1;

@@ -102,7 +102,9 @@ fn escape_into(out: &mut String, s: &str) {
             // Line breaks are layout in multi-line fields (evidence, explain pages).
             '\n' => out.push('\n'),
             // The terminal escaper's rules: controls and bidi overrides shown, not obeyed.
-            c if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => {
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
                 let mut buf = [0u8; 4];
                 out.push_str(&crate::protocol::escape_str(c.encode_utf8(&mut buf)));
             }
@@ -243,7 +245,9 @@ fn verdict(h: &mut Html, r: &Report) {
     } else {
         h.raw("<section class=\"verdict failed\" id=\"verdict\"><p class=\"badge\">FAILED</p>");
     }
-    h.raw("<h2 class=\"summary\">").text(&d.summary).raw("</h2>\n<dl class=\"facts\">");
+    h.raw("<h2 class=\"summary\">")
+        .text(&d.summary)
+        .raw("</h2>\n<dl class=\"facts\">");
     if let Some(stage) = r.failed_stage {
         dl_row(h, "Stage", stage.as_str());
     }
@@ -438,7 +442,9 @@ fn details(h: &mut Html, r: &Report) {
     if !r.connect_attempts.is_empty() {
         h.raw("<h3>Connect attempts</h3><ul>");
         for a in &r.connect_attempts {
-            h.raw("<li><code>").text(&a.addr.to_string()).raw("</code> ");
+            h.raw("<li><code>")
+                .text(&a.addr.to_string())
+                .raw("</code> ");
             if a.error.is_some() {
                 h.raw("failed: ").text(&a.detail);
             } else {
@@ -642,11 +648,11 @@ mod tests {
     #[test]
     fn escapes_markup_controls_and_bidi() {
         let s = escape_html("<script>\"'&\u{1b}[2J\u{202e}x\u{0}");
+        assert_eq!(s, "&lt;script&gt;&quot;&#39;&amp;\\x1b[2J\\u{202e}x\\x00");
         assert_eq!(
-            s,
-            "&lt;script&gt;&quot;&#39;&amp;\\x1b[2J\\u{202e}x\\x00"
+            ident("auth.bad-credentials\"><x"),
+            "auth-bad-credentials---x"
         );
-        assert_eq!(ident("auth.bad-credentials\"><x"), "auth-bad-credentials---x");
     }
 
     #[test]

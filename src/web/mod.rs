@@ -191,9 +191,7 @@ impl WebServer {
             let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(Peer(peer));
                 let mut router = router.clone();
-                async move {
-                    tower_service::Service::call(&mut router, req.map(Body::new)).await
-                }
+                async move { tower_service::Service::call(&mut router, req.map(Body::new)).await }
             });
             tokio::spawn(async move {
                 let conn = hyper::server::conn::http1::Builder::new()
@@ -240,7 +238,10 @@ pub fn run(args: WebArgs) -> i32 {
         rate_per_minute: args.rate_limit,
         max_timeout: args.max_timeout,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("smtprobe: cannot start the async runtime: {e}");
@@ -273,15 +274,27 @@ pub fn run(args: WebArgs) -> i32 {
 fn router(state: St) -> Router {
     Router::new()
         .route("/", get(page))
-        .route("/assets/app.js", get(|| async { asset("text/javascript", APP_JS) }))
-        .route("/assets/app.css", get(|| async { asset("text/css", APP_CSS) }))
+        .route(
+            "/assets/app.js",
+            get(|| async { asset("text/javascript", APP_JS) }),
+        )
+        .route(
+            "/assets/app.css",
+            get(|| async { asset("text/css", APP_CSS) }),
+        )
         .route("/healthz", get(healthz))
         .route("/api/v1/explain/{code}", get(explain))
         .route("/api/v1/demos", get(demos))
         .route("/api/v1/demo/{name}", post(demo))
         .route("/api/v1/check", post(api_check))
         .route("/check", post(form_check))
-        .fallback(|| async { error(&ApiError::new(404, "not-found", "no such page or API endpoint")) })
+        .fallback(|| async {
+            error(&ApiError::new(
+                404,
+                "not-found",
+                "no such page or API endpoint",
+            ))
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
@@ -291,13 +304,25 @@ const APP_CSS: &str = include_str!("app.css");
 const PAGE: &str = include_str!("page.html");
 
 fn asset(kind: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// A refusal as `{"error": {...}}` with its status (and `Retry-After` for 429/503).
 fn error(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, [(header::CONTENT_TYPE, "application/json")], e.to_json().to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        e.to_json().to_string(),
+    )
+        .into_response()
 }
 
 fn json(v: &Value) -> Response {
@@ -315,7 +340,10 @@ fn retry_after(mut r: Response, secs: u64) -> Response {
 /// the security headers of every answer.
 async fn guard(State(st): State<St>, req: Request<Body>, next: axum::middleware::Next) -> Response {
     let headers = req.headers();
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     if !st.opts.public && !st.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
         // A DNS-rebinding page reaches us under its own name: refuse it.
         return secure(error(&ApiError::new(
@@ -327,12 +355,20 @@ async fn guard(State(st): State<St>, req: Request<Body>, next: axum::middleware:
     if req.method() == Method::POST {
         if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
             if !matches!(site, "same-origin" | "none") {
-                return secure(error(&ApiError::new(403, "csrf", "cross-site request refused")));
+                return secure(error(&ApiError::new(
+                    403,
+                    "csrf",
+                    "cross-site request refused",
+                )));
             }
         }
         if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
             if origin != format!("http://{host}") && origin != format!("https://{host}") {
-                return secure(error(&ApiError::new(403, "csrf", "request from another origin refused")));
+                return secure(error(&ApiError::new(
+                    403,
+                    "csrf",
+                    "request from another origin refused",
+                )));
             }
         }
     }
@@ -341,12 +377,18 @@ async fn guard(State(st): State<St>, req: Request<Body>, next: axum::middleware:
 
 fn secure(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     r
 }
 
@@ -370,7 +412,11 @@ fn csrf_ok(headers: &HeaderMap, sent: Option<&str>) -> bool {
 
 async fn page(State(st): State<St>) -> Response {
     let Some(token) = safety::new_token() else {
-        return error(&ApiError::new(500, "internal", "no random numbers for the CSRF token"));
+        return error(&ApiError::new(
+            500,
+            "internal",
+            "no random numbers for the CSRF token",
+        ));
     };
     let mut providers = html::Html::new();
     for p in crate::diagnosis::providers::all() {
@@ -408,7 +454,9 @@ async fn page(State(st): State<St>) -> Response {
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+    )) {
         h.insert(header::SET_COOKIE, v);
     }
     r
@@ -421,8 +469,12 @@ async fn healthz() -> Response {
 async fn explain(Path(code): Path<String>) -> Response {
     match crate::diagnosis::explain::explain(&code) {
         Ok(text) => {
-            let mut v = serde_json::json!({ "query": crate::protocol::escape_str(&code), "text": text });
-            if let (Some(info), Value::Object(m)) = (crate::diagnosis::codes::lookup(&code.to_ascii_lowercase()), &mut v) {
+            let mut v =
+                serde_json::json!({ "query": crate::protocol::escape_str(&code), "text": text });
+            if let (Some(info), Value::Object(m)) = (
+                crate::diagnosis::codes::lookup(&code.to_ascii_lowercase()),
+                &mut v,
+            ) {
                 m.insert("code".into(), info.code.into());
                 m.insert("title".into(), info.title.into());
                 m.insert("why".into(), info.why.into());
@@ -452,7 +504,11 @@ async fn demos(State(st): State<St>) -> Response {
 /// Reads the body, at most [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
 async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
     match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
-        Err(_) => Err(ApiError::new(408, "body-timeout", "the request body did not arrive within 10 s")),
+        Err(_) => Err(ApiError::new(
+            408,
+            "body-timeout",
+            "the request body did not arrive within 10 s",
+        )),
         Ok(Err(_)) => Err(ApiError::new(
             413,
             "body-too-large",
@@ -462,29 +518,45 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
     }
 }
 
-/// The rate limit and the concurrency bound, in that order.
-fn admit(st: &AppState, peer: Option<Peer>) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+/// The rate limit and the concurrency bound, in that order. A refusal carries its
+/// `Retry-After` seconds.
+fn admit(
+    st: &AppState,
+    peer: Option<Peer>,
+) -> Result<tokio::sync::OwnedSemaphorePermit, (ApiError, u64)> {
     let client = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
     if let Err(secs) = st.limiter.take(client, Instant::now()) {
         let e = ApiError::new(
             429,
             "rate-limited",
-            format!("too many checks from {client}: at most {} a minute; retry in {secs} s", st.opts.rate_per_minute),
+            format!(
+                "too many checks from {client}: at most {} a minute; retry in {secs} s",
+                st.opts.rate_per_minute
+            ),
         );
-        return Err(retry_after(error(&e), secs));
+        return Err((e, secs));
     }
     st.checks.clone().try_acquire_owned().map_err(|_| {
-        let e = ApiError::new(503, "busy", format!("{} checks are running, the most this server runs at once; retry shortly", st.opts.max_checks));
-        retry_after(error(&e), 1)
+        let e = ApiError::new(
+            503,
+            "busy",
+            format!(
+                "{} checks are running, the most this server runs at once; retry shortly",
+                st.opts.max_checks
+            ),
+        );
+        (e, 1)
     })
 }
 
 fn wants_stream(headers: &HeaderMap, uri: &Uri) -> bool {
-    uri.query().is_some_and(|q| q.split('&').any(|kv| kv == "stream=1" || kv == "stream=true"))
-        || headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/event-stream"))
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv == "stream=1" || kv == "stream=true")
+    }) || headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
 }
 
 fn content_type_is(headers: &HeaderMap, want: &str) -> bool {
@@ -499,17 +571,28 @@ async fn api_check(State(st): State<St>, req: Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
     let peer = parts.extensions.get::<Peer>().copied();
     if !content_type_is(&parts.headers, "application/json") {
-        return error(&ApiError::new(415, "unsupported-media-type", "send the request as Content-Type: application/json"));
+        return error(&ApiError::new(
+            415,
+            "unsupported-media-type",
+            "send the request as Content-Type: application/json",
+        ));
     }
     // A browser announces its origin; then the page's CSRF token must come along too.
     if parts.headers.contains_key(header::ORIGIN)
-        && !csrf_ok(&parts.headers, parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()))
+        && !csrf_ok(
+            &parts.headers,
+            parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
+        )
     {
-        return error(&ApiError::new(403, "csrf", "missing or wrong CSRF token (reload the page)"));
+        return error(&ApiError::new(
+            403,
+            "csrf",
+            "missing or wrong CSRF token (reload the page)",
+        ));
     }
     let permit = match admit(&st, peer) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err((e, secs)) => return retry_after(error(&e), secs),
     };
     let config = match read_body(body).await.and_then(|b| {
         let map = request::parse_json_body(&b)?;
@@ -530,7 +613,11 @@ async fn api_check(State(st): State<St>, req: Request<Body>) -> Response {
         match tokio::time::timeout(deadline, crate::probe::check(config)).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(ApiError::field("host", e.to_string())),
-            Err(_) => Err(ApiError::new(504, "check-timeout", format!("the check did not finish within {} s", deadline.as_secs()))),
+            Err(_) => Err(ApiError::new(
+                504,
+                "check-timeout",
+                format!("the check did not finish within {} s", deadline.as_secs()),
+            )),
         }
     };
     if stream {
@@ -556,20 +643,30 @@ async fn vet(opts: &WebOptions, mut config: crate::Config) -> Result<crate::Conf
     config.extra_roots = opts.extra_roots.clone();
     config.allow_plaintext_auth = false;
     let port = config.effective_port();
-    let addrs = crate::transport::resolve(&config.host, port, None, crate::transport::IpVersion::Any, config.timeout)
-        .await
-        .map_err(|f| {
-            let detail = match &f {
-                crate::Failure::Dns { detail, .. } => detail.clone(),
-                other => format!("{other:?}"),
-            };
-            ApiError {
-                status: 422,
-                code: "dns",
-                message: format!("cannot resolve {}: {}", crate::protocol::escape_str(&config.host), crate::protocol::escape_str(&detail)),
-                field: Some("host".into()),
-            }
-        })?;
+    let addrs = crate::transport::resolve(
+        &config.host,
+        port,
+        None,
+        crate::transport::IpVersion::Any,
+        config.timeout,
+    )
+    .await
+    .map_err(|f| {
+        let detail = match &f {
+            crate::Failure::Dns { detail, .. } => detail.clone(),
+            other => format!("{other:?}"),
+        };
+        ApiError {
+            status: 422,
+            code: "dns",
+            message: format!(
+                "cannot resolve {}: {}",
+                crate::protocol::escape_str(&config.host),
+                crate::protocol::escape_str(&detail)
+            ),
+            field: Some("host".into()),
+        }
+    })?;
     let mut refused = None;
     for a in &addrs {
         match safety::refusal(a.ip()) {
@@ -609,7 +706,11 @@ fn json_event(kind: &'static str, v: &Value) -> Event {
 /// Runs `job` in its own task, streaming its lines and stages, then `report` (the JSON
 /// document and the HTML report) or `error`. The check runs to its end (bounded by its
 /// deadlines) even when the client goes away; `permit` is held until then.
-fn event_stream<F, Fut>(permit: tokio::sync::OwnedSemaphorePermit, meta: Option<html::Meta>, job: F) -> Response
+fn event_stream<F, Fut>(
+    permit: tokio::sync::OwnedSemaphorePermit,
+    meta: Option<html::Meta>,
+    job: F,
+) -> Response
 where
     F: FnOnce(Option<Observer>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<crate::Report, ApiError>> + Send + 'static,
@@ -629,27 +730,43 @@ where
         let ev = match job(Some(observer)).await {
             Ok(report) => {
                 let page = html::report(&report, &meta.unwrap_or_default());
-                json_event("report", &serde_json::json!({ "report": report.to_json(), "html": page }))
+                json_event(
+                    "report",
+                    &serde_json::json!({ "report": report.to_json(), "html": page }),
+                )
             }
             Err(e) => json_event("error", &e.to_json()),
         };
         let _ = tx.send(ev);
         drop(permit);
     });
-    Sse::new(Events(rx)).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(Events(rx))
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 async fn demo(State(st): State<St>, Path(name): Path<String>, req: Request<Body>) -> Response {
     let peer = req.extensions().get::<Peer>().copied();
-    if !csrf_ok(req.headers(), req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok())) {
-        return error(&ApiError::new(403, "csrf", "missing or wrong CSRF token (reload the page)"));
+    if !csrf_ok(
+        req.headers(),
+        req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
+    ) {
+        return error(&ApiError::new(
+            403,
+            "csrf",
+            "missing or wrong CSRF token (reload the page)",
+        ));
     }
     let Some(s) = st.demos.iter().find(|s| s.name == name).cloned() else {
-        return error(&ApiError::new(404, "unknown-demo", "no demo scenario by that name (GET /api/v1/demos lists them)"));
+        return error(&ApiError::new(
+            404,
+            "unknown-demo",
+            "no demo scenario by that name (GET /api/v1/demos lists them)",
+        ));
     };
     let permit = match admit(&st, peer) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err((e, secs)) => return retry_after(error(&e), secs),
     };
     let meta = html::Meta {
         story: Some(format!("Demo {}: {}", s.name, s.story)),
@@ -673,10 +790,19 @@ async fn form_check(State(st): State<St>, req: Request<Body>) -> Response {
             .text(&e.message)
             .raw("</p><p><a href=\"/\">Back to the form</a></p>");
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], h.finish()).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            h.finish(),
+        )
+            .into_response()
     };
     if !content_type_is(&parts.headers, "application/x-www-form-urlencoded") {
-        return page_error(&ApiError::new(415, "unsupported-media-type", "send the form URL-encoded"));
+        return page_error(&ApiError::new(
+            415,
+            "unsupported-media-type",
+            "send the form URL-encoded",
+        ));
     }
     let body = match read_body(body).await {
         Ok(b) => b,
@@ -687,11 +813,15 @@ async fn form_check(State(st): State<St>, req: Request<Body>) -> Response {
         Err(e) => return page_error(&e),
     };
     if !csrf_ok(&parts.headers, csrf.as_deref()) {
-        return page_error(&ApiError::new(403, "csrf", "missing or wrong CSRF token: reload the form and try again"));
+        return page_error(&ApiError::new(
+            403,
+            "csrf",
+            "missing or wrong CSRF token: reload the form and try again",
+        ));
     }
     let permit = match admit(&st, peer) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err((e, secs)) => return retry_after(error(&e), secs),
     };
     let config = match request::config_from_request(&map, st.opts.max_timeout) {
         Ok(c) => c,
@@ -706,7 +836,11 @@ async fn form_check(State(st): State<St>, req: Request<Body>) -> Response {
     drop(permit);
     match result {
         Ok(Ok(report)) => {
-            let mut r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html::report(&report, &Default::default())).into_response();
+            let mut r = (
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                html::report(&report, &Default::default()),
+            )
+                .into_response();
             // The report carries its own CSP meta; the header says the same.
             if let Ok(v) = HeaderValue::from_str(&format!(
                 "default-src 'none'; style-src {}; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -717,6 +851,10 @@ async fn form_check(State(st): State<St>, req: Request<Body>) -> Response {
             r
         }
         Ok(Err(e)) => page_error(&ApiError::field("host", e.to_string())),
-        Err(_) => page_error(&ApiError::new(504, "check-timeout", "the check did not finish in time")),
+        Err(_) => page_error(&ApiError::new(
+            504,
+            "check-timeout",
+            "the check did not finish in time",
+        )),
     }
 }

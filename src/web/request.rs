@@ -32,12 +32,30 @@ pub const FIELDS: &[&str] = &[
 
 /// Batch row fields a request may not use, and why.
 const REFUSED: &[(&str, &str)] = &[
-    ("password_env", "would read the server's environment; send \"password\""),
-    ("password_file", "would read the server's files; send \"password\""),
-    ("oauth2_token_env", "would read the server's environment; send \"oauth2_token\""),
-    ("ca_file", "would read the server's files; the server's --ca-file applies"),
-    ("connect_to", "the server connects only to the address it resolved and vetted"),
-    ("allow_plaintext_auth", "the web server never sends credentials without TLS"),
+    (
+        "password_env",
+        "would read the server's environment; send \"password\"",
+    ),
+    (
+        "password_file",
+        "would read the server's files; send \"password\"",
+    ),
+    (
+        "oauth2_token_env",
+        "would read the server's environment; send \"oauth2_token\"",
+    ),
+    (
+        "ca_file",
+        "would read the server's files; the server's --ca-file applies",
+    ),
+    (
+        "connect_to",
+        "the server connects only to the address it resolved and vetted",
+    ),
+    (
+        "allow_plaintext_auth",
+        "the web server never sends credentials without TLS",
+    ),
     ("id", "is for batch rows"),
 ];
 
@@ -101,7 +119,11 @@ pub fn parse_json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     })?;
     match value {
         Value::Object(m) => Ok(m),
-        _ => Err(ApiError::new(400, "bad-json", "the body must be a JSON object")),
+        _ => Err(ApiError::new(
+            400,
+            "bad-json",
+            "the body must be a JSON object",
+        )),
     }
 }
 
@@ -125,8 +147,15 @@ pub fn form_to_map(body: &[u8]) -> Result<(Map<String, Value>, Option<String>), 
             "port" | "timeout" => match v.trim().parse::<f64>() {
                 Ok(n) => serde_json::Number::from_f64(n)
                     .map(Value::Number)
-                    .ok_or_else(|| ApiError::field(&k, format!("field \"{k}\" must be a number")))?,
-                Err(_) => return Err(ApiError::field(&k, format!("field \"{k}\" must be a number"))),
+                    .ok_or_else(|| {
+                        ApiError::field(&k, format!("field \"{k}\" must be a number"))
+                    })?,
+                Err(_) => {
+                    return Err(ApiError::field(
+                        &k,
+                        format!("field \"{k}\" must be a number"),
+                    ))
+                }
             },
             "pipelining" => Value::Bool(v == "true" || v == "on"),
             _ => Value::String(v),
@@ -179,10 +208,16 @@ fn in_field_words(message: &str) -> (String, Option<&'static str>) {
 pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result<Config, ApiError> {
     for key in map.keys() {
         if let Some((_, why)) = REFUSED.iter().find(|(k, _)| k == key) {
-            return Err(ApiError::field(key, format!("field \"{key}\" is not accepted here: it {why}")));
+            return Err(ApiError::field(
+                key,
+                format!("field \"{key}\" is not accepted here: it {why}"),
+            ));
         }
         if !FIELDS.contains(&key.as_str()) {
-            let shown: String = crate::protocol::escape_bytes(key.as_bytes()).chars().take(40).collect();
+            let shown: String = crate::protocol::escape_bytes(key.as_bytes())
+                .chars()
+                .take(40)
+                .collect();
             return Err(ApiError::field(
                 &shown,
                 format!("unknown field \"{shown}\" (known: {})", FIELDS.join(", ")),
@@ -195,14 +230,20 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
     a.host = f.string("host").map_err(bad("host"))?;
     a.provider = f.string("provider").map_err(bad("provider"))?;
     if a.host.is_none() && a.provider.is_none() {
-        return Err(ApiError::field("host", "missing field \"host\" (or \"provider\")"));
+        return Err(ApiError::field(
+            "host",
+            "missing field \"host\" (or \"provider\")",
+        ));
     }
     if a.host.as_deref() == Some("") {
         return Err(ApiError::field("host", "field \"host\" is empty"));
     }
     if let Some(p) = f.number("port").map_err(bad("port"))? {
         if !(p.fract() == 0.0 && (1.0..=65535.0).contains(&p)) {
-            return Err(ApiError::field("port", "field \"port\" must be a whole number from 1 to 65535"));
+            return Err(ApiError::field(
+                "port",
+                "field \"port\" must be a whole number from 1 to 65535",
+            ));
         }
         a.port = Some(p as u16);
     }
@@ -212,7 +253,12 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
             "starttls" => TlsArg::Starttls,
             "implicit" => TlsArg::Implicit,
             "none" => TlsArg::None,
-            _ => return Err(ApiError::field("tls", "field \"tls\" must be auto, starttls, implicit or none")),
+            _ => {
+                return Err(ApiError::field(
+                    "tls",
+                    "field \"tls\" must be auto, starttls, implicit or none",
+                ))
+            }
         };
     }
     if let Some(m) = f.string("auth").map_err(bad("auth"))? {
@@ -220,7 +266,12 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
             "auto" => AuthArg::Auto,
             "plain" => AuthArg::Plain,
             "login" => AuthArg::Login,
-            _ => return Err(ApiError::field("auth", "field \"auth\" must be auto, plain or login")),
+            _ => {
+                return Err(ApiError::field(
+                    "auth",
+                    "field \"auth\" must be auto, plain or login",
+                ))
+            }
         };
     }
     a.timeout = max_timeout.min(15.0);
@@ -246,27 +297,50 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
             for item in items {
                 match item {
                     Value::String(s) => to.push(s.clone()),
-                    _ => return Err(ApiError::field("to", "field \"to\" must be a string or a list of strings")),
+                    _ => {
+                        return Err(ApiError::field(
+                            "to",
+                            "field \"to\" must be a string or a list of strings",
+                        ))
+                    }
                 }
             }
             to
         }
-        Some(_) => return Err(ApiError::field("to", "field \"to\" must be a string or a list of strings")),
+        Some(_) => {
+            return Err(ApiError::field(
+                "to",
+                "field \"to\" must be a string or a list of strings",
+            ))
+        }
     };
     if a.to.len() > 10 {
-        return Err(ApiError::field("to", "field \"to\" lists more than 10 recipients"));
+        return Err(ApiError::field(
+            "to",
+            "field \"to\" lists more than 10 recipients",
+        ));
     }
     let user = f.string("user").map_err(bad("user"))?;
     let password = f.secret("password").map_err(bad("password"))?;
     let token = f.secret("oauth2_token").map_err(bad("oauth2_token"))?;
     let (password, token) = match (&user, password, token) {
         (_, Some(_), Some(_)) => {
-            return Err(ApiError::field("password", "give \"password\" or \"oauth2_token\", not both"))
+            return Err(ApiError::field(
+                "password",
+                "give \"password\" or \"oauth2_token\", not both",
+            ))
         }
-        (None, Some(_), None) => return Err(ApiError::field("user", "\"password\" needs \"user\"")),
-        (None, None, Some(_)) => return Err(ApiError::field("user", "\"oauth2_token\" needs \"user\"")),
+        (None, Some(_), None) => {
+            return Err(ApiError::field("user", "\"password\" needs \"user\""))
+        }
+        (None, None, Some(_)) => {
+            return Err(ApiError::field("user", "\"oauth2_token\" needs \"user\""))
+        }
         (Some(_), None, None) => {
-            return Err(ApiError::field("password", "\"user\" needs \"password\" or \"oauth2_token\""))
+            return Err(ApiError::field(
+                "password",
+                "\"user\" needs \"password\" or \"oauth2_token\"",
+            ))
         }
         (_, p, t) => (p, t),
     };
@@ -315,13 +389,19 @@ mod tests {
     #[test]
     fn a_full_request_becomes_a_config() {
         let c = req(r#"{"host":"smtp.example.com","port":465,"tls":"implicit","user":"me@example.com","password":"pw","from":"me@example.com","to":["a@example.com"],"timeout":5,"helo":"client.example"}"#).unwrap();
-        assert_eq!((c.host.as_str(), c.effective_port()), ("smtp.example.com", 465));
+        assert_eq!(
+            (c.host.as_str(), c.effective_port()),
+            ("smtp.example.com", 465)
+        );
         assert_eq!(c.timeout.as_secs(), 5);
         assert!(c.auth.is_some() && c.mail.is_some());
         assert!(!c.allow_plaintext_auth);
         let c = req(r#"{"provider":"gmail","user":"me@gmail.com","oauth2_token":"tok"}"#).unwrap();
         assert_eq!(c.host, "smtp.gmail.com");
-        assert!(matches!(c.auth.unwrap().credential, Credential::OAuthToken(_)));
+        assert!(matches!(
+            c.auth.unwrap().credential,
+            Credential::OAuthToken(_)
+        ));
     }
 
     #[test]
@@ -331,10 +411,22 @@ mod tests {
             (r#"{"host":"x.example","port":70000}"#, "port"),
             (r#"{"host":"x.example","tls":"ssl"}"#, "tls"),
             (r#"{"host":"x.example","user":"u"}"#, "password"),
-            (r#"{"host":"x.example","password":"hunter2-secret"}"#, "user"),
-            (r#"{"host":"x.example","user":"u","password":12345678}"#, "password"),
-            (r#"{"host":"x.example","password_file":"/etc/shadow"}"#, "password_file"),
-            (r#"{"host":"x.example","connect_to":"127.0.0.1"}"#, "connect_to"),
+            (
+                r#"{"host":"x.example","password":"hunter2-secret"}"#,
+                "user",
+            ),
+            (
+                r#"{"host":"x.example","user":"u","password":12345678}"#,
+                "password",
+            ),
+            (
+                r#"{"host":"x.example","password_file":"/etc/shadow"}"#,
+                "password_file",
+            ),
+            (
+                r#"{"host":"x.example","connect_to":"127.0.0.1"}"#,
+                "connect_to",
+            ),
             (r#"{"host":"x.example","timeout":3600}"#, "timeout"),
             (r#"{"host":"x.example","from":"a@example.com"}"#, "to"),
             (r#"{"host":"x.example\r\nRSET"}"#, "host"),
@@ -343,9 +435,17 @@ mod tests {
         ];
         for (json, field) in cases {
             let e = req(json).unwrap_err();
-            assert_eq!((e.status, e.field.as_deref()), (400, Some(field)), "{json}: {e:?}");
+            assert_eq!(
+                (e.status, e.field.as_deref()),
+                (400, Some(field)),
+                "{json}: {e:?}"
+            );
             assert!(e.message.contains(field), "{json}: {}", e.message);
-            assert!(!e.message.contains("hunter2") && !e.message.contains("12345678"), "{}", e.message);
+            assert!(
+                !e.message.contains("hunter2") && !e.message.contains("12345678"),
+                "{}",
+                e.message
+            );
         }
         let e = req(r#"{"host": "x", "port": 5"#).unwrap_err();
         assert_eq!((e.status, e.code), (400, "bad-json"));
@@ -354,11 +454,17 @@ mod tests {
 
     #[test]
     fn the_form_body_maps_to_the_same_fields() {
-        let (m, csrf) = form_to_map(b"host=smtp.example.com&port=587&user=&to=a%40x.example%2C+b%40x.example&csrf=t0k").unwrap();
+        let (m, csrf) = form_to_map(
+            b"host=smtp.example.com&port=587&user=&to=a%40x.example%2C+b%40x.example&csrf=t0k",
+        )
+        .unwrap();
         assert_eq!(csrf.as_deref(), Some("t0k"));
         assert_eq!(m["port"], 587.0);
         assert!(!m.contains_key("user"));
         assert_eq!(m["to"], serde_json::json!(["a@x.example", "b@x.example"]));
-        assert_eq!(form_to_map(b"port=abc").unwrap_err().field.as_deref(), Some("port"));
+        assert_eq!(
+            form_to_map(b"port=abc").unwrap_err().field.as_deref(),
+            Some("port")
+        );
     }
 }

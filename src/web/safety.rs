@@ -59,7 +59,8 @@ fn refusal_v6(a: Ipv6Addr) -> Option<&'static str> {
     if let Some(v4) = a.to_ipv4_mapped() {
         return refusal_v4(v4);
     }
-    let embedded = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let embedded =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
         return refusal_v4(embedded(s[6], s[7]));
     }
@@ -153,7 +154,10 @@ pub fn new_token() -> Option<String> {
 pub fn tokens_match(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && !a.is_empty()
-        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]

@@ -179,7 +179,10 @@ fn assert_no_secret(what: &str, text: &str) {
     let b64 = base64::engine::general_purpose::STANDARD;
     let plain = b64.encode(format!("\0you@gmail.com\0{PASSWORD}"));
     for needle in [PASSWORD.to_owned(), b64.encode(PASSWORD), plain] {
-        assert!(!text.contains(&needle), "{what} holds the secret ({needle})");
+        assert!(
+            !text.contains(&needle),
+            "{what} holds the secret ({needle})"
+        );
     }
 }
 
@@ -188,22 +191,36 @@ fn api_good_check_answers_the_check_json_document() {
     let lab = lab();
     let (status, head, v) = post_json(lab.web, "/api/v1/check", &check_body(&lab, "127.0.0.1"));
     assert_eq!(status, 200, "{v}");
-    assert!(head.to_ascii_lowercase().contains("cache-control: no-store"));
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("cache-control: no-store"));
     assert_eq!(v["outcome"], "failed");
     assert_eq!(v["failed_stage"], "auth");
     assert_eq!(v["diagnosis"]["code"], "auth.bad-credentials");
-    assert!(v["diagnosis"]["fix"].as_str().unwrap().contains("app password"));
+    assert!(v["diagnosis"]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("app password"));
     assert!(v["transcript"].as_array().unwrap().len() > 10);
     assert_no_secret("the API answer", &v.to_string());
 
-    let (status, _, v) = http(lab.web, "GET", "/api/v1/explain/auth.bad-credentials", &[], b"");
+    let (status, _, v) = http(
+        lab.web,
+        "GET",
+        "/api/v1/explain/auth.bad-credentials",
+        &[],
+        b"",
+    );
     assert_eq!(status, 200);
     let v: Value = serde_json::from_slice(&v).unwrap();
     assert_eq!(v["code"], "auth.bad-credentials");
     assert!(v["text"].as_str().unwrap().contains("auth.bad-credentials"));
     let (status, _, v) = http(lab.web, "GET", "/api/v1/explain/no.such-code", &[], b"");
     let v: Value = serde_json::from_slice(&v).unwrap();
-    assert_eq!((status, v["error"]["code"].as_str()), (404, Some("unknown-code")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("unknown-code"))
+    );
     let (status, _, v) = http(lab.web, "GET", "/healthz", &[], b"");
     assert_eq!(status, 200);
     assert_eq!(serde_json::from_slice::<Value>(&v).unwrap()["status"], "ok");
@@ -217,11 +234,18 @@ fn api_streams_stage_events_then_the_report() {
         lab.web,
         "POST",
         "/api/v1/check",
-        &[("Content-Type", "application/json"), ("Accept", "text/event-stream")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "text/event-stream"),
+        ],
         check_body(&lab, "127.0.0.1").to_string().as_bytes(),
     );
     assert_eq!(status, 200);
-    assert!(head.to_ascii_lowercase().contains("content-type: text/event-stream"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
     let text = String::from_utf8(body).unwrap();
     let events: Vec<(&str, Value)> = text
         .split("\n\n")
@@ -243,8 +267,14 @@ fn api_streams_stage_events_then_the_report() {
     assert!(events.iter().any(|(k, v)| *k == "line" && v["dir"] == "S"));
     let (last, report) = events.last().unwrap();
     assert_eq!(*last, "report");
-    assert_eq!(report["report"]["diagnosis"]["code"], "auth.bad-credentials");
-    assert!(report["html"].as_str().unwrap().starts_with("<!DOCTYPE html>"));
+    assert_eq!(
+        report["report"]["diagnosis"]["code"],
+        "auth.bad-credentials"
+    );
+    assert!(report["html"]
+        .as_str()
+        .unwrap()
+        .starts_with("<!DOCTYPE html>"));
     assert_no_secret("the event stream", &text);
     drop(lab.rt);
 }
@@ -264,7 +294,10 @@ fn api_refuses_private_and_metadata_addresses_by_default() {
         assert_eq!(v["error"]["code"], "refused-address", "{host}");
         assert_eq!(v["error"]["field"], "host");
         let msg = v["error"]["message"].as_str().unwrap();
-        assert!(msg.contains(why) && msg.contains("--allow-private"), "{host}: {msg}");
+        assert!(
+            msg.contains(why) && msg.contains("--allow-private"),
+            "{host}: {msg}"
+        );
         assert_no_secret("a refusal", msg);
     }
     drop(lab.rt);
@@ -283,7 +316,10 @@ fn api_refuses_bad_requests_naming_the_field() {
         big.as_bytes(),
     );
     let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((status, v["error"]["code"].as_str()), (413, Some("body-too-large")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (413, Some("body-too-large"))
+    );
     // Malformed JSON: the position, never the text.
     let (status, _, body) = http(
         lab.web,
@@ -293,14 +329,26 @@ fn api_refuses_bad_requests_naming_the_field() {
         format!("{{\"host\": \"a\", \"password\": \"{PASSWORD}").as_bytes(),
     );
     let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("bad-json")));
-    assert!(v["error"]["message"].as_str().unwrap().contains("column"), "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad-json"))
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("column"),
+        "{v}"
+    );
     assert_no_secret("a bad-json answer", &v.to_string());
     // Well-formed JSON with a mistyped field: 400 naming it.
     for (body, field) in [
         (json!({"host": "127.0.0.1", "port": "587"}), "port"),
-        (json!({"host": "127.0.0.1", "user": "u", "password": 4711}), "password"),
-        (json!({"host": "127.0.0.1", "password_file": "/etc/shadow"}), "password_file"),
+        (
+            json!({"host": "127.0.0.1", "user": "u", "password": 4711}),
+            "password",
+        ),
+        (
+            json!({"host": "127.0.0.1", "password_file": "/etc/shadow"}),
+            "password_file",
+        ),
         (json!({"host": "127.0.0.1", "tls": "ssl"}), "tls"),
     ] {
         let (status, _, v) = post_json(lab.web, "/api/v1/check", &body);
@@ -309,13 +357,22 @@ fn api_refuses_bad_requests_naming_the_field() {
         assert!(v["error"]["message"].as_str().unwrap().contains(field));
     }
     // Not JSON at all, a cross-site browser, a foreign Host header.
-    let (status, _, _) = http(lab.web, "POST", "/api/v1/check", &[("Content-Type", "text/plain")], b"{}");
+    let (status, _, _) = http(
+        lab.web,
+        "POST",
+        "/api/v1/check",
+        &[("Content-Type", "text/plain")],
+        b"{}",
+    );
     assert_eq!(status, 415);
     let (status, _, _) = http(
         lab.web,
         "POST",
         "/api/v1/check",
-        &[("Content-Type", "application/json"), ("Origin", "http://evil.example")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Origin", "http://evil.example"),
+        ],
         b"{}",
     );
     assert_eq!(status, 403);
@@ -323,7 +380,10 @@ fn api_refuses_bad_requests_naming_the_field() {
         lab.web,
         "POST",
         "/api/v1/check",
-        &[("Content-Type", "application/json"), ("Sec-Fetch-Site", "cross-site")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
         b"{}",
     );
     assert_eq!(status, 403);
@@ -334,7 +394,10 @@ fn api_refuses_bad_requests_naming_the_field() {
         lab.web,
         "POST",
         "/check",
-        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", "smtprobe_csrf=aaaa")],
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", "smtprobe_csrf=aaaa"),
+        ],
         b"host=127.0.0.1&csrf=bbbb",
     );
     assert_eq!(status, 403);
@@ -353,8 +416,15 @@ fn api_rate_limits_each_client_and_bounds_concurrent_checks() {
         assert_eq!(status, 403);
     }
     let (status, head, v) = post_json(lab.web, "/api/v1/check", &check_body(&lab, "127.0.0.1"));
-    assert_eq!((status, v["error"]["code"].as_str()), (429, Some("rate-limited")), "{v}");
-    assert!(head.to_ascii_lowercase().contains("retry-after: 30"), "{head}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (429, Some("rate-limited")),
+        "{v}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 30"),
+        "{head}"
+    );
     drop(lab.rt);
 
     // One check at a time: a second one while a slow one runs is answered 503.
@@ -370,11 +440,18 @@ fn api_rate_limits_each_client_and_bounds_concurrent_checks() {
     let first = std::thread::spawn(move || post_json(addr, "/api/v1/check", &hold));
     let _accepted = silent.accept().unwrap();
     let (status, head, v) = post_json(addr, "/api/v1/check", &body);
-    assert_eq!((status, v["error"]["code"].as_str()), (503, Some("busy")), "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (503, Some("busy")),
+        "{v}"
+    );
     assert!(head.to_ascii_lowercase().contains("retry-after"));
     let (status, _, v) = first.join().unwrap();
     assert_eq!(status, 200);
-    assert_eq!(v["failed_stage"], "greeting", "the first check kept its timeout: {v}");
+    assert_eq!(
+        v["failed_stage"], "greeting",
+        "the first check kept its timeout: {v}"
+    );
     drop(slow.rt);
 }
 
@@ -382,18 +459,26 @@ fn api_rate_limits_each_client_and_bounds_concurrent_checks() {
 fn html_report_is_self_contained_escaped_and_redacted() {
     let scenarios = smtprobe::demo::scenarios().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    for name in ["gmail-587-bad-credentials", "gmail-587-plain-send-ok", "cert-expired"] {
+    for name in [
+        "gmail-587-bad-credentials",
+        "gmail-587-plain-send-ok",
+        "cert-expired",
+    ] {
         let s = scenarios.iter().find(|s| s.name == name).unwrap();
         let o = rt.block_on(smtprobe::demo::run(s)).unwrap();
         let page = smtprobe::report::html::report(&o.report, &Default::default());
         assert!(page.contains("Content-Security-Policy\" content=\"default-src 'none'"));
         assert!(page.contains(o.report.diagnosis.code));
         // Nothing that could load anything.
-        for bad in ["src=", "href=", "url(", "@import", "<link", "<script", "<img"] {
+        for bad in [
+            "src=", "href=", "url(", "@import", "<link", "<script", "<img",
+        ] {
             assert!(!page.contains(bad), "{name}: {bad}");
         }
         assert!(!page.contains("demo-app-password"));
-        assert!(!page.contains(&base64::engine::general_purpose::STANDARD.encode("demo-app-password")));
+        assert!(
+            !page.contains(&base64::engine::general_purpose::STANDARD.encode("demo-app-password"))
+        );
         if o.report.ok() {
             assert!(page.contains("Working settings"));
         }
@@ -401,7 +486,10 @@ fn html_report_is_self_contained_escaped_and_redacted() {
     // Hostile server text: markup and escapes arrive escaped.
     let mut r = rt
         .block_on(smtprobe::demo::run(
-            scenarios.iter().find(|s| s.name == "gmail-587-bad-credentials").unwrap(),
+            scenarios
+                .iter()
+                .find(|s| s.name == "gmail-587-bad-credentials")
+                .unwrap(),
         ))
         .unwrap()
         .report;
@@ -426,7 +514,12 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = wd(self.addr, "DELETE", &format!("/session/{}", self.session), None);
+        let _ = wd(
+            self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -435,7 +528,13 @@ impl Drop for Driver {
 /// One WebDriver command; returns `value`.
 fn wd(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let (status, _, raw) = http(addr, method, path, &[("Content-Type", "application/json")], body.as_bytes());
+    let (status, _, raw) = http(
+        addr,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
     let v: Value = serde_json::from_slice(&raw).map_err(|e| format!("{path}: {e}"))?;
     if status != 200 {
         return Err(format!("{path}: HTTP {status}: {v}"));
@@ -446,7 +545,8 @@ fn wd(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Result
 /// Chromium through chromedriver, or `None` (skipped) when they are not installed and
 /// `CI` is unset. Under CI a missing browser is a failure.
 fn browser() -> Option<Driver> {
-    let present = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+    let present =
+        std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
     if !present {
         if std::env::var_os("CI").is_some() {
             panic!("CI is set but {CHROMIUM} or {CHROMEDRIVER} is missing: install the Debian packages chromium and chromium-driver (.ci/apt-packages.txt)");
@@ -454,7 +554,11 @@ fn browser() -> Option<Driver> {
         eprintln!("skipped: {CHROMIUM} / {CHROMEDRIVER} not installed");
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = std::process::Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
         .stdout(std::process::Stdio::null())
@@ -464,7 +568,10 @@ fn browser() -> Option<Driver> {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let start = Instant::now();
     while TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not listen");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let profile = tempfile::tempdir().unwrap();
@@ -481,26 +588,52 @@ fn browser() -> Option<Driver> {
     }}});
     let v = wd(addr, "POST", "/session", Some(caps)).expect("a Chromium session");
     let session = v["sessionId"].as_str().unwrap().to_owned();
-    Some(Driver { child, addr, session, _profile: profile })
+    Some(Driver {
+        child,
+        addr,
+        session,
+        _profile: profile,
+    })
 }
 
 impl Driver {
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        wd(self.addr, method, &format!("/session/{}{path}", self.session), body).unwrap()
+        wd(
+            self.addr,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body,
+        )
+        .unwrap()
     }
     fn goto(&self, url: &str) {
         self.cmd("POST", "/url", Some(json!({ "url": url })));
     }
     fn js(&self, script: &str) -> Value {
-        self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
     }
     fn element(&self, css: &str) -> String {
-        let v = self.cmd("POST", "/element", Some(json!({"using": "css selector", "value": css})));
-        v["element-6066-11e4-a52e-4f735466cecf"].as_str().unwrap().to_owned()
+        let v = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
     fn type_into(&self, css: &str, text: &str) {
         let e = self.element(css);
-        self.cmd("POST", &format!("/element/{e}/value"), Some(json!({ "text": text })));
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        );
     }
     fn click(&self, css: &str) {
         let e = self.element(css);
@@ -509,13 +642,18 @@ impl Driver {
     fn wait_for(&self, what: &str, script: &str) {
         let start = Instant::now();
         while self.js(script) != Value::Bool(true) {
-            assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
     fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.cmd("GET", "/screenshot", None);
-        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
@@ -567,7 +705,10 @@ fn browser_page_checks_live_and_shows_the_verdict_without_leaking_the_password()
     let verdict = d.js("return document.getElementById('verdict').innerText;");
     let verdict = verdict.as_str().unwrap();
     assert!(verdict.contains("auth.bad-credentials"), "{verdict}");
-    assert!(verdict.contains("app password"), "the fix is shown: {verdict}");
+    assert!(
+        verdict.contains("app password"),
+        "the fix is shown: {verdict}"
+    );
     let stages = d.js("return document.getElementById('stages').innerText;");
     assert!(stages.as_str().unwrap().contains("auth"), "{stages}");
     d.wait_for(
@@ -576,16 +717,31 @@ fn browser_page_checks_live_and_shows_the_verdict_without_leaking_the_password()
     );
     let framed = d.js("return document.getElementById('report').contentDocument.body.innerText;");
     let framed = framed.as_str().unwrap();
-    assert!(framed.contains("auth.bad-credentials") && framed.contains("Transcript"), "{framed}");
-    assert_eq!(d.js("return document.getElementById('password').value;"), "", "the password is cleared after use");
-    assert!(d.js("return document.getElementById('download').href;").as_str().unwrap().starts_with("blob:"));
+    assert!(
+        framed.contains("auth.bad-credentials") && framed.contains("Transcript"),
+        "{framed}"
+    );
+    assert_eq!(
+        d.js("return document.getElementById('password').value;"),
+        "",
+        "the password is cleared after use"
+    );
+    assert!(d
+        .js("return document.getElementById('download').href;")
+        .as_str()
+        .unwrap()
+        .starts_with("blob:"));
     d.js("window.scrollTo(0, document.getElementById('live').offsetTop); return true;");
     let shot = d.screenshot("page.png");
     assert!(std::fs::metadata(shot).unwrap().len() > 10_000);
 
     let source = d.cmd("GET", "/source", None);
     assert_no_secret("the page source", source.as_str().unwrap());
-    assert_no_secret("the report frame", &d.js("return document.getElementById('report').srcdoc;").to_string());
+    assert_no_secret(
+        "the report frame",
+        &d.js("return document.getElementById('report').srcdoc;")
+            .to_string(),
+    );
     let requests = d.requests();
     assert!(requests.len() >= 4, "{requests:?}");
     let mut carried = 0;
@@ -596,7 +752,10 @@ fn browser_page_checks_live_and_shows_the_verdict_without_leaking_the_password()
             continue;
         }
         assert!(
-            url.starts_with(&format!("{base}/")) || url.starts_with("data:") || url.starts_with("blob:") || url == "about:srcdoc",
+            url.starts_with(&format!("{base}/"))
+                || url.starts_with("data:")
+                || url.starts_with("blob:")
+                || url == "about:srcdoc",
             "a request went elsewhere: {url}"
         );
         assert_no_secret("a request URL", url);
@@ -624,14 +783,21 @@ fn browser_runs_a_demo_and_opens_the_html_report_offline() {
 
     // The report file: written by `--html`'s code, opened with networking off.
     let scenarios = smtprobe::demo::scenarios().unwrap();
-    let s = scenarios.iter().find(|s| s.name == "gmail-587-bad-credentials").unwrap();
+    let s = scenarios
+        .iter()
+        .find(|s| s.name == "gmail-587-bad-credentials")
+        .unwrap();
     let o = lab.rt.block_on(smtprobe::demo::run(s)).unwrap();
     let html = smtprobe::report::html::report(&o.report, &Default::default());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("report.html");
     std::fs::write(&file, &html).unwrap();
     assert!(!html.contains("demo-app-password"));
-    d.cmd("POST", "/goog/cdp/execute", Some(json!({"cmd": "Network.enable", "params": {}})));
+    d.cmd(
+        "POST",
+        "/goog/cdp/execute",
+        Some(json!({"cmd": "Network.enable", "params": {}})),
+    );
     d.cmd(
         "POST",
         "/goog/cdp/execute",
@@ -643,18 +809,27 @@ fn browser_runs_a_demo_and_opens_the_html_report_offline() {
     d.goto(&url);
     d.wait_for("the report", "return document.readyState === 'complete';");
     let verdict = d.js("return document.getElementById('verdict').innerText;");
-    assert!(verdict.as_str().unwrap().contains("auth.bad-credentials"), "{verdict}");
+    assert!(
+        verdict.as_str().unwrap().contains("auth.bad-credentials"),
+        "{verdict}"
+    );
     let rows = d.js("return document.querySelectorAll('.transcript tr').length;");
     assert!(rows.as_u64().unwrap() > 20, "{rows}");
     let styled = d.js("return getComputedStyle(document.querySelector('section')).borderRadius;");
-    assert_eq!(styled, "10px", "the inline stylesheet applied under its CSP hash");
+    assert_eq!(
+        styled, "10px",
+        "the inline stylesheet applied under its CSP hash"
+    );
     // An annotation opens without script.
     d.click(".transcript details summary");
     let open = d.js("return document.querySelector('.transcript details').open;");
     assert_eq!(open, true);
     d.screenshot("report.png");
     let requests = d.requests();
-    assert!(requests.iter().all(|r| r["url"] == url), "the report loaded something: {requests:?}");
+    assert!(
+        requests.iter().all(|r| r["url"] == url),
+        "the report loaded something: {requests:?}"
+    );
     let errors = d.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
     drop(lab.rt);
@@ -679,50 +854,96 @@ async fn html_flag_on_check_demo_and_batch_writes_one_redacted_file() {
     // check
     let out = smtprobe(
         [
-            "check", "localhost", "--port", &port.to_string(), "--tls", "starttls", "--user",
-            "you@gmail.com", "--ca-file", &path("ca.pem"), "--connect-to", "127.0.0.1",
-            "--html", &path("check.html"),
+            "check",
+            "localhost",
+            "--port",
+            &port.to_string(),
+            "--tls",
+            "starttls",
+            "--user",
+            "you@gmail.com",
+            "--ca-file",
+            &path("ca.pem"),
+            "--connect-to",
+            "127.0.0.1",
+            "--html",
+            &path("check.html"),
         ]
         .map(String::from)
         .to_vec(),
         vec![("SMTPROBE_PASSWORD", PASSWORD.to_owned())],
     )
     .await;
-    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let html = std::fs::read_to_string(path("check.html")).unwrap();
     assert!(html.contains("auth.bad-credentials") && html.contains("Transcript"));
     assert_no_secret("check --html", &html);
 
     // demo NAME and the demo table
     let out = smtprobe(
-        ["demo", "cert-wrong-name", "--html", &path("demo.html")].map(String::from).to_vec(),
+        ["demo", "cert-wrong-name", "--html", &path("demo.html")]
+            .map(String::from)
+            .to_vec(),
         vec![],
     )
     .await;
     assert_eq!(out.status.code(), Some(4));
     let html = std::fs::read_to_string(path("demo.html")).unwrap();
     assert!(html.contains("tls.hostname-mismatch") && html.contains("Certificate presented"));
-    let out = smtprobe(["demo", "--html", &path("demos.html")].map(String::from).to_vec(), vec![]).await;
+    let out = smtprobe(
+        ["demo", "--html", &path("demos.html")]
+            .map(String::from)
+            .to_vec(),
+        vec![],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(0));
     let html = std::fs::read_to_string(path("demos.html")).unwrap();
-    assert!(html.contains("id=\"f-tls-hostname-mismatch\"") && html.contains("class=\"k-auth-bad-credentials"));
+    assert!(
+        html.contains("id=\"f-tls-hostname-mismatch\"")
+            && html.contains("class=\"k-auth-bad-credentials")
+    );
 
     // batch: counts per code and a row per profile, a bad row included
     let rows = [
-        format!(r#"{{"id":"a","host":"localhost","port":{port},"tls":"starttls","user":"you@gmail.com","password_env":"PW","ca_file":"{}","connect_to":"127.0.0.1"}}"#, path("ca.pem")),
-        format!(r#"{{"id":"b","host":"localhost","port":{port},"tls":"starttls","user":"you@gmail.com","password_env":"PW","ca_file":"{}","connect_to":"127.0.0.1"}}"#, path("ca.pem")),
+        format!(
+            r#"{{"id":"a","host":"localhost","port":{port},"tls":"starttls","user":"you@gmail.com","password_env":"PW","ca_file":"{}","connect_to":"127.0.0.1"}}"#,
+            path("ca.pem")
+        ),
+        format!(
+            r#"{{"id":"b","host":"localhost","port":{port},"tls":"starttls","user":"you@gmail.com","password_env":"PW","ca_file":"{}","connect_to":"127.0.0.1"}}"#,
+            path("ca.pem")
+        ),
         r#"{"id":"c","host":"localhost","port":"oops"}"#.to_owned(),
     ];
     std::fs::write(path("p.jsonl"), rows.join("\n")).unwrap();
     let out = smtprobe(
-        ["batch", &path("p.jsonl"), "--html", &path("batch.html")].map(String::from).to_vec(),
+        ["batch", &path("p.jsonl"), "--html", &path("batch.html")]
+            .map(String::from)
+            .to_vec(),
         vec![("PW", PASSWORD.to_owned())],
     )
     .await;
-    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let html = std::fs::read_to_string(path("batch.html")).unwrap();
-    assert!(html.contains("<code>auth.bad-credentials</code> <span class=\"n\">2</span>"), "{html}");
+    assert!(
+        html.contains("<code>auth.bad-credentials</code> <span class=\"n\">2</span>"),
+        "{html}"
+    );
     assert!(html.contains("row.invalid") && html.contains("field &quot;port&quot;"));
-    assert!(html.contains("script-src &#39;sha256-"), "the sort script is allowed by hash only");
+    assert!(
+        html.contains("script-src &#39;sha256-"),
+        "the sort script is allowed by hash only"
+    );
     assert_no_secret("batch --html", &html);
 }
