@@ -422,9 +422,9 @@ async fn page(State(st): State<St>) -> Response {
     for p in crate::diagnosis::providers::all() {
         providers
             .raw("<option value=\"")
-            .text(p.name)
+            .text(&p.name)
             .raw("\">")
-            .text(p.display_name)
+            .text(&p.display_name)
             .raw("</option>");
     }
     let mut demos = html::Html::new();
