@@ -735,64 +735,21 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
             .and_then(|h| h.ok_or_else(|| "missing field \"host\"".to_owned()))
             .map_err(&fail)?,
     );
-    if let Some(p) = f.number("port").map_err(&fail)? {
-        if !(p.fract() == 0.0 && (1.0..=65535.0).contains(&p)) {
-            return Err(fail(
-                "field \"port\" must be a whole number from 1 to 65535".into(),
-            ));
-        }
-        a.port = Some(p as u16);
+    if let Some(p) = f.port().map_err(&fail)? {
+        a.port = Some(p);
     }
-    if let Some(t) = f.string("tls").map_err(&fail)? {
-        a.tls = match t.as_str() {
-            "auto" => TlsArg::Auto,
-            "starttls" => TlsArg::Starttls,
-            "implicit" => TlsArg::Implicit,
-            "none" => TlsArg::None,
-            _ => {
-                return Err(fail(
-                    "field \"tls\" must be auto, starttls, implicit or none".into(),
-                ))
-            }
-        };
+    if let Some(t) = f.tls().map_err(&fail)? {
+        a.tls = t;
     }
-    if let Some(m) = f.string("auth").map_err(&fail)? {
-        a.auth = match m.as_str() {
-            "auto" => AuthArg::Auto,
-            "plain" => AuthArg::Plain,
-            "login" => AuthArg::Login,
-            _ => return Err(fail("field \"auth\" must be auto, plain or login".into())),
-        };
+    if let Some(m) = f.auth().map_err(&fail)? {
+        a.auth = m;
     }
     a.user = f.string("user").map_err(&fail)?;
     if let Some(from) = f.string("from").map_err(&fail)? {
         a.from = Some(from);
     }
-    match map.get("to") {
-        None => {}
-        Some(Value::String(_)) => a.to = vec![f.string("to").map_err(&fail)?.unwrap_or_default()],
-        Some(Value::Array(items)) => {
-            let mut to = Vec::new();
-            for item in items {
-                match item {
-                    Value::String(s) if !has_crlf(s) => to.push(s.clone()),
-                    Value::String(_) => {
-                        return Err(fail("field \"to\" contains a CR or LF".into()))
-                    }
-                    _ => {
-                        return Err(fail(
-                            "field \"to\" must be a string or a list of strings".into(),
-                        ))
-                    }
-                }
-            }
-            a.to = to;
-        }
-        Some(_) => {
-            return Err(fail(
-                "field \"to\" must be a string or a list of strings".into(),
-            ))
-        }
+    if let Some(to) = f.to().map_err(&fail)? {
+        a.to = to;
     }
     if a.from.is_some() && a.to.is_empty() {
         return Err(fail("\"from\" needs \"to\"".into()));
@@ -884,6 +841,59 @@ pub(crate) struct Fields<'a> {
 }
 
 impl Fields<'_> {
+    /// `port`: a whole number from 1 to 65535.
+    pub(crate) fn port(&self) -> Result<Option<u16>, String> {
+        match self.number("port")? {
+            None => Ok(None),
+            Some(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(&p) => Ok(Some(p as u16)),
+            Some(_) => Err("field \"port\" must be a whole number from 1 to 65535".into()),
+        }
+    }
+
+    /// `tls`: auto, starttls, implicit or none.
+    pub(crate) fn tls(&self) -> Result<Option<TlsArg>, String> {
+        Ok(match self.string("tls")?.as_deref() {
+            None => None,
+            Some("auto") => Some(TlsArg::Auto),
+            Some("starttls") => Some(TlsArg::Starttls),
+            Some("implicit") => Some(TlsArg::Implicit),
+            Some("none") => Some(TlsArg::None),
+            Some(_) => return Err("field \"tls\" must be auto, starttls, implicit or none".into()),
+        })
+    }
+
+    /// `auth`: auto, plain or login.
+    pub(crate) fn auth(&self) -> Result<Option<AuthArg>, String> {
+        Ok(match self.string("auth")?.as_deref() {
+            None => None,
+            Some("auto") => Some(AuthArg::Auto),
+            Some("plain") => Some(AuthArg::Plain),
+            Some("login") => Some(AuthArg::Login),
+            Some(_) => return Err("field \"auth\" must be auto, plain or login".into()),
+        })
+    }
+
+    /// `to`: one address or a list of them.
+    pub(crate) fn to(&self) -> Result<Option<Vec<String>>, String> {
+        let bad = || "field \"to\" must be a string or a list of strings".to_owned();
+        match self.map.get("to") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(_)) => Ok(self.string("to")?.map(|t| vec![t])),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) if has_crlf(s) => {
+                        Err("field \"to\" contains a CR or LF".into())
+                    }
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(bad()),
+        }
+    }
+
     pub(crate) fn string(&self, key: &str) -> Result<Option<String>, String> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),

@@ -403,6 +403,14 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+fn csrf_refused() -> Response {
+    error(&ApiError::new(
+        403,
+        "csrf",
+        "missing or wrong CSRF token (reload the page)",
+    ))
+}
+
 fn csrf_ok(headers: &HeaderMap, sent: Option<&str>) -> bool {
     match (cookie(headers, CSRF_COOKIE), sent) {
         (Some(c), Some(s)) => safety::tokens_match(&c, s),
@@ -584,11 +592,7 @@ async fn api_check(State(st): State<St>, req: Request<Body>) -> Response {
             parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
         )
     {
-        return error(&ApiError::new(
-            403,
-            "csrf",
-            "missing or wrong CSRF token (reload the page)",
-        ));
+        return csrf_refused();
     }
     let permit = match admit(&st, peer) {
         Ok(p) => p,
@@ -751,11 +755,7 @@ async fn demo(State(st): State<St>, Path(name): Path<String>, req: Request<Body>
         req.headers(),
         req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
     ) {
-        return error(&ApiError::new(
-            403,
-            "csrf",
-            "missing or wrong CSRF token (reload the page)",
-        ));
+        return csrf_refused();
     }
     let Some(s) = st.demos.iter().find(|s| s.name == name).cloned() else {
         return error(&ApiError::new(

@@ -7,7 +7,7 @@
 //! (`allow_plaintext_auth`) are refused by name. Messages name fields, never values.
 
 use crate::batch::Fields;
-use crate::cli::{config_from_args_with, default_check_args, AuthArg, TlsArg};
+use crate::cli::{config_from_args_with, default_check_args};
 use crate::probe::Config;
 use crate::secret::Secret;
 use crate::session::{AuthConfig, Credential};
@@ -238,41 +238,14 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
     if a.host.as_deref() == Some("") {
         return Err(ApiError::field("host", "field \"host\" is empty"));
     }
-    if let Some(p) = f.number("port").map_err(bad("port"))? {
-        if !(p.fract() == 0.0 && (1.0..=65535.0).contains(&p)) {
-            return Err(ApiError::field(
-                "port",
-                "field \"port\" must be a whole number from 1 to 65535",
-            ));
-        }
-        a.port = Some(p as u16);
+    if let Some(p) = f.port().map_err(bad("port"))? {
+        a.port = Some(p);
     }
-    if let Some(t) = f.string("tls").map_err(bad("tls"))? {
-        a.tls = match t.as_str() {
-            "auto" => TlsArg::Auto,
-            "starttls" => TlsArg::Starttls,
-            "implicit" => TlsArg::Implicit,
-            "none" => TlsArg::None,
-            _ => {
-                return Err(ApiError::field(
-                    "tls",
-                    "field \"tls\" must be auto, starttls, implicit or none",
-                ))
-            }
-        };
+    if let Some(t) = f.tls().map_err(bad("tls"))? {
+        a.tls = t;
     }
-    if let Some(m) = f.string("auth").map_err(bad("auth"))? {
-        a.auth = match m.as_str() {
-            "auto" => AuthArg::Auto,
-            "plain" => AuthArg::Plain,
-            "login" => AuthArg::Login,
-            _ => {
-                return Err(ApiError::field(
-                    "auth",
-                    "field \"auth\" must be auto, plain or login",
-                ))
-            }
-        };
+    if let Some(m) = f.auth().map_err(bad("auth"))? {
+        a.auth = m;
     }
     a.timeout = max_timeout.min(15.0);
     if let Some(t) = f.number("timeout").map_err(bad("timeout"))? {
@@ -289,31 +262,7 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
         a.no_pipelining = !b;
     }
     a.from = f.string("from").map_err(bad("from"))?;
-    a.to = match map.get("to") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(_)) => f.string("to").map_err(bad("to"))?.into_iter().collect(),
-        Some(Value::Array(items)) => {
-            let mut to = Vec::new();
-            for item in items {
-                match item {
-                    Value::String(s) => to.push(s.clone()),
-                    _ => {
-                        return Err(ApiError::field(
-                            "to",
-                            "field \"to\" must be a string or a list of strings",
-                        ))
-                    }
-                }
-            }
-            to
-        }
-        Some(_) => {
-            return Err(ApiError::field(
-                "to",
-                "field \"to\" must be a string or a list of strings",
-            ))
-        }
-    };
+    a.to = f.to().map_err(bad("to"))?.unwrap_or_default();
     if a.to.len() > 10 {
         return Err(ApiError::field(
             "to",
