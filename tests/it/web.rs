@@ -947,3 +947,83 @@ async fn html_flag_on_check_demo_and_batch_writes_one_redacted_file() {
     );
     assert_no_secret("batch --html", &html);
 }
+
+#[test]
+fn the_web_binary_logs_no_secret_even_at_trace_level_and_stays_on_loopback() {
+    use std::io::BufRead as _;
+    // Beyond loopback needs --public.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smtprobe"))
+        .args(["web", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--public"));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let replay = rt.block_on(async {
+        ReplayServer::bind(
+            fixture("gmail-587-bad-credentials"),
+            "127.0.0.1:0".parse().unwrap(),
+            ReplayOptions::default(),
+        )
+        .await
+        .unwrap()
+    });
+    let smtp_port = replay.local_addr().unwrap().port();
+    std::fs::write(&ca, replay.ca_pem()).unwrap();
+    rt.spawn(replay.run_forever(|_| {}));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtprobe"))
+        .args([
+            "-vvv",
+            "web",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-private",
+            "--ca-file",
+        ])
+        .arg(&ca)
+        .env("RUST_LOG", "trace")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no address printed: {log}"
+        );
+        log.push_str(&line);
+        if let Some(rest) = line.split("open http://").nth(1) {
+            break rest.split('/').next().unwrap().parse().unwrap();
+        }
+    };
+    assert!(log.contains("WARNING: --allow-private"), "{log}");
+    let body = json!({"host": "127.0.0.1", "port": smtp_port, "tls": "starttls", "user": "you@gmail.com", "password": PASSWORD});
+    let (status, _, v) = post_json(addr, "/api/v1/check", &body);
+    assert_eq!(
+        (status, v["diagnosis"]["code"].as_str()),
+        (200, Some("auth.bad-credentials")),
+        "{v}"
+    );
+    let (status, _, _) = post_json(
+        addr,
+        "/api/v1/check",
+        &json!({"host": "127.0.0.1", "password": PASSWORD}),
+    );
+    assert_eq!(status, 400);
+    child.kill().unwrap();
+    let _ = child.wait();
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    log.push_str(&rest);
+    assert!(
+        log.contains("smtprobe::wire"),
+        "trace logging was on: {log}"
+    );
+    assert_no_secret("the server's trace log", &log);
+    drop(rt);
+}
