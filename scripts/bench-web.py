@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load for `smtprobe web`: N checks through POST /api/v1/check, C clients at once, each
 a STARTTLS + AUTH check against a local replay server. Prints checks per second and how
-many answered the expected diagnosis. Used by scripts/bench.sh (section 6).
+many answered the expected diagnosis. Used by scripts/bench.sh (section 8).
 
 usage: bench-web.py WEB_PORT SMTP_PORT N CLIENTS
 """

@@ -63,10 +63,10 @@ wait_port() {
 }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 
-# ---- 6. smtprobe web and --html (bash scripts/bench.sh web runs only this) --------------
+# ---- 8. smtprobe web and --html (bash scripts/bench.sh web runs only this) --------------
 bench_web() {
-  local WP=$((BASE + 20)) SP=$((BASE + 21)) SD=$((BASE + 22)) N=${BENCH_WEB_CHECKS:-500}
-  echo "== 6. HTML report and smtprobe web"
+  local WP=$((BASE + 30)) SP=$((BASE + 31)) SD=$((BASE + 32)) N=${BENCH_WEB_CHECKS:-500}
+  echo "== 8. HTML report and smtprobe web"
   "$BIN" demo gmail-587-bad-credentials --html "$TMP/report.html" >/dev/null 2>&1 || true
   "$BIN" demo --html "$TMP/demos.html" >/dev/null 2>&1 || true
   printf '  report size: one check (gmail-587-bad-credentials) %s bytes (%s gzipped); the demo table (26 rows) %s bytes\n' \
@@ -98,6 +98,63 @@ fi
 echo "smtprobe bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 echo "smtprobe $("$BIN" --version | cut -d' ' -f2), $(swaks --version 2>/dev/null | head -1 || echo 'swaks missing')"
 echo
+
+# ---- 6. serve: connections per second and memory with open connections ------------------
+# One `smtprobe serve` process playing gmail-587-plain-auth-ok (server mode): a batch of
+# checks over STARTTLS + AUTH PLAIN against it gives the connections it completes per
+# second (its own verdict lines are counted); then N connections held open in TLS give
+# its peak RSS. `bash scripts/bench.sh serve` runs only this section.
+SERVE_CONNS=${BENCH_SERVE_CONNS:-2000}
+SERVE_OPEN=${BENCH_SERVE_OPEN:-500}
+bench_serve() {
+  local port=$((BASE + 20)) pid c0 c1 t0 t1 ok passed rss0 hold
+  ulimit -n 4096 2>/dev/null || true
+  "$BIN" serve fixtures/gmail-587-plain-auth-ok.fixture --listen "127.0.0.1:$port" \
+    --ca-out "$TMP/serve.pem" --timeout 30 --json >"$TMP/serve.jsonl" 2>"$TMP/serve.err" &
+  pid=$!
+  PIDS+=("$pid")
+  wait_port "$port"
+  python3 -c "
+import json
+for i in range($SERVE_CONNS):
+    print(json.dumps({'id': f'r{i}', 'host': 'localhost', 'port': $port, 'tls': 'starttls',
+                      'user': 'you@gmail.com', 'password_env': 'BENCH_PW', 'ca_file': '$TMP/serve.pem'}))" \
+    >"$TMP/serve-rows.jsonl"
+  c0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  t0=$(date +%s.%N)
+  timeout 600 env BENCH_PW=x "$BIN" batch "$TMP/serve-rows.jsonl" --concurrency 100 --per-host 100 \
+    --timeout 10 >"$TMP/serve-batch.out" 2>"$TMP/serve-batch.err" || true
+  t1=$(date +%s.%N)
+  c1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  sleep 2.5 # the last connections linger up to 2 s before their verdict line
+  ok=$(grep -c '"outcome":"ok"' "$TMP/serve-batch.out" || true)
+  passed=$(grep -c '"passed":true' "$TMP/serve.jsonl" || true)
+  python3 -c "
+t0, t1, c0, c1, hz, n = $t0, $t1, $c0, $c1, $(getconf CLK_TCK), $SERVE_CONNS
+wall = t1 - t0
+print(f'serve, {n} STARTTLS+AUTH connections from smtprobe batch (--concurrency 100):'
+      f' {wall:.2f} s wall, {n / wall:.0f} connections/s;'
+      f' serve CPU {(c1 - c0) / hz:.2f} s ({(c1 - c0) / hz * 1000 / n:.2f} ms per connection);'
+      f' batch ok=$ok, serve verdicts passed=$passed')"
+  rss0=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  mkfifo "$TMP/hold.in"
+  python3 scripts/bench-serve-hold.py "$port" "$TMP/serve.pem" "$SERVE_OPEN" \
+    <"$TMP/hold.in" >"$TMP/hold.out" 2>&1 &
+  hold=$!
+  PIDS+=("$hold")
+  exec 7>"$TMP/hold.in"
+  for _ in $(seq 1 600); do grep -q '^open=' "$TMP/hold.out" && break; sleep 0.1; done
+  echo "serve with connections held open in TLS: $(cat "$TMP/hold.out"):" \
+    "VmRSS $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") kB (idle after the batch: $rss0 kB)," \
+    "peak VmHWM $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") kB"
+  exec 7>&-
+  wait "$hold" 2>/dev/null || true
+}
+if [ "${1:-}" = serve ]; then
+  echo "== 6. serve"
+  bench_serve
+  exit 0
+fi
 
 # ---- 1. round trips -------------------------------------------------------------------
 F587=fixtures/gmail-587-plain-auth-ok.fixture
@@ -246,5 +303,45 @@ if need hyperfine; then
 else
   $MEASURE 300 "$BIN" --version
 fi
+echo
+
+echo "== 6. serve: connections per second over STARTTLS, memory with $SERVE_OPEN open connections"
+bench_serve
+echo
+
+# ---- 7. SASL mechanisms and proxies (issue 13) ---------------------------------------------
+# One check per mechanism against Postfix + Dovecot on 465, and the same AUTH PLAIN check
+# direct, through microsocks (SOCKS5) and through tinyproxy (HTTP CONNECT).
+bench_parity() {
+  echo "== 7. AUTH mechanisms and proxies against Postfix+Dovecot on 465 (median wall, mean CPU of $CPU_RUNS runs)"
+  if [ -z "${SMTPROBE_MTA_HOST:-}" ]; then
+    echo "  skipped: no real MTA"
+    return
+  fi
+  local port=${SMTPROBE_MTA_SUBMISSIONS_PORT:-465} m
+  local base=(env SMTPROBE_PASSWORD="$SMTPROBE_MTA_PASSWORD" "$BIN" check localhost --connect-to 127.0.0.1
+    --port "$port" --tls implicit --user "$SMTPROBE_MTA_USER" --ca-file "$SMTPROBE_MTA_CA" --timeout 10 --json)
+  for m in plain login cram-md5 scram-sha-1 scram-sha-256; do
+    printf '  %-16s %s\n' "$m" "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth "$m")"
+  done
+  printf '  %-16s %s\n' "direct (plain)" "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain)"
+  if need microsocks; then
+    microsocks -i 127.0.0.1 -p $((BASE + 20)) >/dev/null 2>&1 &
+    PIDS+=($!)
+    wait_port $((BASE + 20))
+    printf '  %-16s %s\n' "via microsocks" \
+      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy socks5://127.0.0.1:$((BASE + 20)))"
+  fi
+  if need tinyproxy; then
+    printf 'Port %s\nListen 127.0.0.1\nLogLevel Error\nLogFile "%s"\nConnectPort %s\n' \
+      $((BASE + 21)) "$TMP/tinyproxy.log" "$port" >"$TMP/tinyproxy.conf"
+    tinyproxy -d -c "$TMP/tinyproxy.conf" >/dev/null 2>&1 &
+    PIDS+=($!)
+    wait_port $((BASE + 21))
+    printf '  %-16s %s\n' "via tinyproxy" \
+      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy http://127.0.0.1:$((BASE + 21)))"
+  fi
+}
+bench_parity
 echo
 bench_web

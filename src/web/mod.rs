@@ -646,6 +646,8 @@ fn overall_deadline(per_wait: Duration) -> Duration {
 async fn vet(opts: &WebOptions, mut config: crate::Config) -> Result<crate::Config, ApiError> {
     config.extra_roots = opts.extra_roots.clone();
     config.allow_plaintext_auth = false;
+    // A proxy (the server's ALL_PROXY) would resolve the host itself, past the vetting.
+    config.proxy = None;
     let port = config.effective_port();
     let addrs = crate::transport::resolve(
         &config.host,

@@ -28,6 +28,7 @@ pub const FIELDS: &[&str] = &[
     "timeout",
     "helo",
     "pipelining",
+    "quit_after",
 ];
 
 /// Batch row fields a request may not use, and why.
@@ -55,6 +56,12 @@ const REFUSED: &[(&str, &str)] = &[
     (
         "allow_plaintext_auth",
         "the web server never sends credentials without TLS",
+    ),
+    ("client_cert", "would read the server's files"),
+    ("client_key", "would read the server's files"),
+    (
+        "proxy",
+        "the server connects directly, to the address it vetted",
     ),
     ("id", "is for batch rows"),
 ];
@@ -258,6 +265,14 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
         a.timeout = t;
     }
     a.helo = f.string("helo").map_err(bad("helo"))?;
+    if let Some(q) = f.string("quit_after").map_err(bad("quit_after"))? {
+        a.quit_after = Some(crate::cli::QuitAfterArg::parse(&q).ok_or_else(|| {
+            ApiError::field(
+                "quit_after",
+                "field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt",
+            )
+        })?);
+    }
     if let Some(b) = f.boolean("pipelining").map_err(bad("pipelining"))? {
         a.no_pipelining = !b;
     }
