@@ -832,6 +832,30 @@ fn browser_runs_a_demo_and_opens_the_html_report_offline() {
     );
     let errors = d.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    // The batch report: the CSS filter and the hash-allowed sort script both work.
+    use smtprobe::report::html::{batch, BatchRow};
+    let rows = vec![
+        BatchRow::checked("zeta", 1, &o.report, 12.0),
+        BatchRow::checked("alpha", 2, &o.report, 30.0),
+        BatchRow::invalid(Some("mid"), 3, "line 3: field \"port\" must be a number"),
+    ];
+    let file = dir.path().join("batch.html");
+    std::fs::write(&file, batch("nightly", &rows, 0, &Default::default())).unwrap();
+    d.goto(&format!("file://{}", file.display()));
+    let shown = "return Array.from(document.querySelectorAll('tbody tr')).filter(function (r) { return getComputedStyle(r).display !== 'none'; }).length;";
+    assert_eq!(d.js(shown), 3);
+    d.click("#f-row-invalid");
+    assert_eq!(d.js(shown), 1, "picking a code shows only its rows");
+    d.click("#f-all");
+    d.click("th:first-child");
+    let first = d.js("return document.querySelector('tbody tr td').textContent;");
+    assert_eq!(first, "alpha", "the id column sorts ascending");
+    let errors = d.console_errors();
+    assert!(
+        errors.is_empty(),
+        "console errors (a CSP refusal of the sort script would show here): {errors:?}"
+    );
     drop(lab.rt);
 }
 
