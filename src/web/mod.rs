@@ -288,6 +288,13 @@ fn router(state: St) -> Router {
         .route("/api/v1/demo/{name}", post(demo))
         .route("/api/v1/check", post(api_check))
         .route("/check", post(form_check))
+        .method_not_allowed_fallback(|| async {
+            error(&ApiError::new(
+                405,
+                "method-not-allowed",
+                "this endpoint does not take that method",
+            ))
+        })
         .fallback(|| async {
             error(&ApiError::new(
                 404,
@@ -532,7 +539,7 @@ fn admit(
     st: &AppState,
     peer: Option<Peer>,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, (ApiError, u64)> {
-    let client = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+    let client = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| safety::client_key(p.0.ip()));
     if let Err(secs) = st.limiter.take(client, Instant::now()) {
         let e = ApiError::new(
             429,

@@ -96,6 +96,21 @@ fn refusal_v6(a: Ipv6Addr) -> Option<&'static str> {
     Some(why)
 }
 
+/// The rate limit's idea of one client: an IPv4 address, or an IPv6 /64 (one host
+/// usually holds a whole /64 and could rotate through it).
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = a.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// Per-client token buckets: `per_minute` checks a minute, at most `per_minute` at once.
 pub struct RateLimiter {
     per_minute: u32,
@@ -237,6 +252,10 @@ mod tests {
         assert!(r.take(b, t).is_ok(), "another client has its own bucket");
         assert!(r.take(a, t + Duration::from_secs(31)).is_ok());
         assert!(RateLimiter::new(0).take(a, t).is_ok());
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(client_key(one), client_key(other), "one /64, one client");
+        assert_eq!(client_key("::ffff:192.0.2.1".parse().unwrap()), a);
     }
 
     #[test]

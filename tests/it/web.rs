@@ -389,6 +389,12 @@ fn api_refuses_bad_requests_naming_the_field() {
     assert_eq!(status, 403);
     let (status, _, _) = http(lab.web, "GET", "/", &[("Host", "rebind.evil.example")], b"");
     assert_eq!(status, 421);
+    let (status, _, body) = http(lab.web, "GET", "/api/v1/check", &[], b"");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (405, Some("method-not-allowed"))
+    );
     // The no-script form needs the CSRF cookie and field to match.
     let (status, _, _) = http(
         lab.web,
