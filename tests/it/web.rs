@@ -221,6 +221,39 @@ fn api_good_check_answers_the_check_json_document() {
         (status, v["error"]["code"].as_str()),
         (404, Some("unknown-code"))
     );
+    // The form without script: the page's cookie and hidden token, then the report.
+    let (status, head, page) = http(lab.web, "GET", "/", &[], b"");
+    assert_eq!(status, 200);
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let token = cookie.strip_prefix("smtprobe_csrf=").unwrap();
+    assert!(String::from_utf8_lossy(&page).contains(&format!("name=\"csrf\" value=\"{token}\"")));
+    let form = format!(
+        "csrf={token}&host=127.0.0.1&port={}&tls=starttls&user=you%40gmail.com&password={PASSWORD}&timeout=10",
+        lab.smtp_port
+    );
+    let (status, head, report) = http(
+        lab.web,
+        "POST",
+        "/check",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookie),
+            ("Origin", &format!("http://{}", lab.web)),
+        ],
+        form.as_bytes(),
+    );
+    let report = String::from_utf8(report).unwrap();
+    assert_eq!(status, 200, "{report}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("content-security-policy: default-src 'none'"));
+    assert!(report.starts_with("<!DOCTYPE html>") && report.contains("auth.bad-credentials"));
+    assert_no_secret("the form's report", &report);
     let (status, _, v) = http(lab.web, "GET", "/healthz", &[], b"");
     assert_eq!(status, 200);
     assert_eq!(serde_json::from_slice::<Value>(&v).unwrap()["status"], "ok");
