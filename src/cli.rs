@@ -609,18 +609,23 @@ impl std::fmt::Debug for Command {
             Command::Check(a) => f.debug_tuple("Check").field(a).finish(),
             Command::Explain { query } => f.debug_struct("Explain").field("query", query).finish(),
             Command::Providers => f.write_str("Providers"),
+            // `..`: a flag added later is left out rather than breaking the build.
             Command::Demo {
                 name,
                 annotate,
                 json,
+                html,
+                ..
             } => f
                 .debug_struct("Demo")
                 .field("name", name)
                 .field("annotate", annotate)
                 .field("json", json)
-                .finish(),
+                .field("html", html)
+                .finish_non_exhaustive(),
             Command::Serve(a) => f.debug_tuple("Serve").field(a).finish(),
             Command::Batch(a) => f.debug_tuple("Batch").field(a).finish(),
+            Command::Web(a) => f.debug_tuple("Web").field(a).finish(),
             Command::Completions { shell } => {
                 f.debug_struct("Completions").field("shell", shell).finish()
             }
@@ -652,6 +657,7 @@ impl std::fmt::Debug for CheckArgs {
             .field("json", &self.json)
             .field("annotate", &self.annotate)
             .field("record", &self.record)
+            .field("html", &self.html)
             .field("allow_plaintext_auth", &self.allow_plaintext_auth)
             .field("no_pipelining", &self.no_pipelining)
             .field("quit_after", &self.quit_after)

@@ -122,6 +122,7 @@ impl std::fmt::Debug for Config {
             .field("message", &self.message)
             .field("client_cert", &self.client_cert)
             .field("proxy", &self.proxy)
+            .field("observer", &self.observer)
             .finish()
     }
 }
