@@ -9,7 +9,7 @@
 //! Configure the account with [`Config`]'s builder, run [`check`], read the
 //! [`Report`]'s [`Diagnosis`]. The check never panics on what a server sends and every
 //! network wait has a deadline ([`Config::timeout`], 15 s by default); `check` only
-//! returns `Err` ([`probe::UnsafeValue`]) for a configuration it refuses to send (a host
+//! returns `Err` ([`protocol::command::UnsafeValue`]) for a configuration it refuses to send (a host
 //! or user name with CR/LF in it), before touching the network. Everything else —
 //! no such host, refused connection, certificate error, wrong password — is a
 //! [`Report`] whose diagnosis names it.
