@@ -16,6 +16,7 @@ use rustls::pki_types::CertificateDer;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpStream;
 
 /// `--tls`: how to secure the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -189,6 +190,26 @@ struct Probe {
     rec: Recorder,
     attempts: Vec<ConnectAttempt>,
     notes: Vec<String>,
+    /// The diagnose-only implicit-TLS probe already ran on this port (it runs once).
+    tls_probed: bool,
+}
+
+/// How long a silent greeting is awaited before a diagnose-only implicit-TLS probe starts
+/// on a second connection. A submission server greets at once (RFC 5321 §3.1 allows a
+/// delay, but greeting delays are an anti-spam measure of port 25, not of 587/465), while
+/// an implicit-TLS port (RFC 8314 §3.3) waits silently for our ClientHello: without the
+/// probe the verdict would cost the whole `--timeout`.
+pub const GREETING_GRACE: Duration = Duration::from_secs(1);
+
+/// What the wait for the greeting found, before the session reads it.
+enum GreetingWait {
+    /// Bytes (or EOF, or an error) are there for the session to read.
+    Arrived,
+    /// No greeting, and a second connection completed a TLS handshake.
+    ExpectsTls,
+    /// No greeting before the deadline, and the second connection did not speak TLS;
+    /// what is left of the greeting deadline.
+    Silent(Duration),
 }
 
 impl Probe {
@@ -200,6 +221,7 @@ impl Probe {
             rec: Recorder::new(Clock::start()),
             attempts: Vec::new(),
             notes: Vec::new(),
+            tls_probed: false,
         }
     }
 
@@ -250,7 +272,20 @@ impl Probe {
             let outcome = self.connection(&addrs, mode, &tls).await;
             let (result, session, tls_info) = match outcome {
                 Err(f) => return self.finish(mode, Err(f), None, None),
-                Ok(o) => o,
+                Ok(None) => {
+                    // The greeting grace found a port that expects TLS from the first byte.
+                    if self.config.tls == TlsChoice::Auto && !switched {
+                        self.note(format!(
+                            "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
+                            self.port
+                        ));
+                        mode = TlsMode::Implicit;
+                        switched = true;
+                        continue;
+                    }
+                    return self.finish(mode, Err(Failure::TlsExpectedByServer), None, None);
+                }
+                Ok(Some(o)) => o,
             };
             // Wrong TLS mode, direction 1: we spoke TLS, the server greeted in clear.
             let clear_text = matches!(
@@ -280,6 +315,7 @@ impl Probe {
             if silent
                 && mode != TlsMode::Implicit
                 && !switched
+                && !self.tls_probed
                 && self.speaks_tls(&addrs, &tls).await
             {
                 if self.config.tls == TlsChoice::Auto {
@@ -307,13 +343,16 @@ impl Probe {
         self.notes.push(text);
     }
 
-    /// One connection: connect (every address in turn) and run the session.
+    /// One connection: connect (Happy Eyeballs over every address) and run the session.
+    /// `Ok(None)`: no greeting came and the port expects TLS from the first byte (found
+    /// by the greeting grace probe before the session ran).
+    #[allow(clippy::type_complexity)]
     async fn connection(
         &mut self,
         addrs: &[SocketAddr],
         mode: TlsMode,
         tls: &TlsSettings,
-    ) -> Result<(Result<(), Failure>, Session, Option<TlsInfo>), Failure> {
+    ) -> Result<Option<(Result<(), Failure>, Session, Option<TlsInfo>)>, Failure> {
         self.rec.start(Stage::Connect);
         let (stream, attempts) = transport::connect(addrs, self.config.timeout).await;
         for a in &attempts {
@@ -336,6 +375,26 @@ impl Probe {
                 .event(Stage::Connect, false, connected_event_text(p));
         }
         self.rec.end(Stage::Connect, true);
+        let mut timeout = self.config.timeout;
+        if mode != TlsMode::Implicit && !self.tls_probed {
+            if let Some(peer) = peer {
+                // Timed here only when no greeting comes; otherwise the session starts
+                // its own greeting stage.
+                self.rec.start(Stage::Greeting);
+                let wait = self.await_greeting(&stream, peer, tls).await;
+                if let GreetingWait::ExpectsTls = wait {
+                    self.rec.close(Some(Stage::Greeting));
+                    return Ok(None);
+                }
+                self.rec.close(None);
+                match wait {
+                    GreetingWait::Arrived | GreetingWait::ExpectsTls => {}
+                    // Let the session observe the timeout itself (its transcript and
+                    // stages), within what is left of the greeting deadline.
+                    GreetingWait::Silent(left) => timeout = left.max(Duration::from_millis(1)),
+                }
+            }
+        }
         let helo = self
             .config
             .helo
@@ -358,63 +417,91 @@ impl Probe {
             session,
             mode,
             tls,
-            self.config.timeout,
+            timeout,
             &mut self.rec,
         )
         .await;
-        Ok((out.result, out.session, out.tls))
+        Ok(Some((out.result, out.session, out.tls)))
+    }
+
+    /// Waits for the greeting without consuming it (`peek`). After [`GREETING_GRACE`] of
+    /// silence, a diagnose-only implicit-TLS probe (no credentials) runs on a second
+    /// connection to the same address while the wait goes on: a greeting that arrives
+    /// later still wins; a completed handshake ends the wait in protocol time instead of
+    /// timeout time.
+    async fn await_greeting(
+        &mut self,
+        stream: &TcpStream,
+        peer: SocketAddr,
+        tls: &TlsSettings,
+    ) -> GreetingWait {
+        let start = tokio::time::Instant::now();
+        let deadline = start + self.config.timeout;
+        let mut byte = [0u8; 1];
+        let grace = GREETING_GRACE.min(self.config.timeout);
+        if tokio::time::timeout(grace, stream.peek(&mut byte))
+            .await
+            .is_ok()
+        {
+            return GreetingWait::Arrived;
+        }
+        self.tls_probed = true;
+        self.rec.event(
+            Stage::Greeting,
+            false,
+            format!(
+                "no greeting after {}: checking with a second connection (no credentials) whether the port expects TLS",
+                transport::secs(grace)
+            ),
+        );
+        let probe = speaks_tls(peer, tls.clone(), self.config.timeout);
+        tokio::pin!(probe);
+        let mut probe_done = false;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stream.peek(&mut byte) => {
+                    if !probe_done {
+                        self.rec.event(
+                            Stage::Greeting,
+                            false,
+                            format!(
+                                "the greeting came after {} ms: the second connection is abandoned",
+                                start.elapsed().as_millis()
+                            ),
+                        );
+                    }
+                    return GreetingWait::Arrived;
+                }
+                speaks = &mut probe, if !probe_done => {
+                    probe_done = true;
+                    self.rec.event(Stage::Tls, false, speaks_tls_text(speaks));
+                    if speaks {
+                        return GreetingWait::ExpectsTls;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return GreetingWait::Silent(Duration::ZERO);
+                }
+            }
+        }
     }
 
     /// A credential-free TLS handshake on a fresh connection: does this port speak TLS
-    /// from the first byte? A certificate failure still proves it speaks TLS.
+    /// from the first byte? (After the session saw the server close without a greeting.)
     async fn speaks_tls(&mut self, addrs: &[SocketAddr], tls: &TlsSettings) -> bool {
+        self.tls_probed = true;
         let (stream, _) = transport::connect(addrs, self.config.timeout).await;
-        let Some(stream) = stream else { return false };
+        let Some(peer) = stream.and_then(|s| s.peer_addr().ok()) else {
+            return false;
+        };
         self.rec.event(
             Stage::Tls,
             false,
             "no greeting: checking with a second connection (no credentials) whether the port expects TLS".into(),
         );
-        let mut scratch = Recorder::new(self.rec.clock);
-        let session = Session::new(SessionConfig {
-            helo: "smtprobe.invalid".into(),
-            mode: TlsMode::Implicit,
-            auth: None,
-            allow_plaintext_auth: false,
-            mail: None,
-            pipelining: false,
-        });
-        // Run only the handshake and greeting; no credentials are configured.
-        let out = transport::run_connection(
-            stream,
-            session,
-            TlsMode::Implicit,
-            tls,
-            self.config.timeout,
-            &mut scratch,
-        )
-        .await;
-        let speaks = match &out.result {
-            Ok(()) => true,
-            // A certificate complaint proves the port speaks TLS; clear text, a close or
-            // a broken handshake does not.
-            Err(Failure::Tls(t)) => !matches!(
-                t.kind,
-                TlsFailureKind::ClearTextReply { .. }
-                    | TlsFailureKind::ClosedDuringHandshake
-                    | TlsFailureKind::Handshake { .. }
-            ),
-            Err(f) => f.stage() != Stage::Tls,
-        };
-        self.rec.event(
-            Stage::Tls,
-            false,
-            if speaks {
-                "the second connection completed a TLS handshake: the port expects TLS from the first byte".into()
-            } else {
-                "the second connection did not speak TLS either".into()
-            },
-        );
+        let speaks = speaks_tls(peer, tls.clone(), self.config.timeout).await;
+        self.rec.event(Stage::Tls, false, speaks_tls_text(speaks));
         speaks
     }
 
@@ -496,6 +583,52 @@ impl Probe {
             notes: self.notes,
             failure,
         }
+    }
+}
+
+/// A credential-free TLS handshake on a fresh connection to `addr`: does this port speak
+/// TLS from the first byte? A certificate failure still proves it speaks TLS. Nothing is
+/// sent after the greeting (no session is configured with credentials).
+pub async fn speaks_tls(addr: SocketAddr, tls: TlsSettings, timeout: Duration) -> bool {
+    let (stream, _) = transport::connect(&[addr], timeout).await;
+    let Some(stream) = stream else { return false };
+    let mut scratch = Recorder::new(Clock::start());
+    let session = Session::new(SessionConfig {
+        helo: "smtprobe.invalid".into(),
+        mode: TlsMode::Implicit,
+        auth: None,
+        allow_plaintext_auth: false,
+        mail: None,
+        pipelining: false,
+    });
+    let out = transport::run_connection(
+        stream,
+        session,
+        TlsMode::Implicit,
+        &tls,
+        timeout,
+        &mut scratch,
+    )
+    .await;
+    match &out.result {
+        Ok(()) => true,
+        // A certificate complaint proves the port speaks TLS; clear text, a close or
+        // a broken handshake does not.
+        Err(Failure::Tls(t)) => !matches!(
+            t.kind,
+            TlsFailureKind::ClearTextReply { .. }
+                | TlsFailureKind::ClosedDuringHandshake
+                | TlsFailureKind::Handshake { .. }
+        ),
+        Err(f) => f.stage() != Stage::Tls,
+    }
+}
+
+fn speaks_tls_text(speaks: bool) -> String {
+    if speaks {
+        "the second connection completed a TLS handshake: the port expects TLS from the first byte".into()
+    } else {
+        "the second connection did not speak TLS either".into()
     }
 }
 

@@ -155,56 +155,189 @@ pub async fn resolve(
     }
 }
 
-/// Connects to each address in turn until one answers; reports every attempt.
+/// RFC 8305 §5 "Connection Attempt Delay": how long one attempt may run alone before
+/// the next address is tried in parallel. 250 ms is the RFC's recommended value.
+pub const CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// Orders addresses for Happy Eyeballs (RFC 8305 §4): keep the resolver's preference
+/// (getaddrinfo applies RFC 6724), but alternate the families, starting with the family of
+/// the first address, so one unreachable family costs one attempt delay, not a timeout
+/// per address.
+pub fn interleave_families(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let Some(first) = addrs.first() else {
+        return Vec::new();
+    };
+    let first_v6 = first.is_ipv6();
+    let (mut a, mut b): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        addrs.iter().partition(|x| x.is_ipv6() == first_v6);
+    a.reverse();
+    b.reverse();
+    let mut out = Vec::with_capacity(addrs.len());
+    while !a.is_empty() || !b.is_empty() {
+        out.extend(a.pop());
+        out.extend(b.pop());
+    }
+    out
+}
+
+/// Connects with Happy Eyeballs (RFC 8305 §5): the addresses are tried in
+/// [`interleave_families`] order, a new attempt starts every
+/// [`CONNECTION_ATTEMPT_DELAY`] (or at once when the previous one fails), and the first
+/// to connect wins. Every attempt is reported, including those abandoned because another
+/// address connected first. Each attempt has its own `timeout`.
 pub async fn connect(
     addrs: &[SocketAddr],
     timeout: Duration,
 ) -> (Option<TcpStream>, Vec<ConnectAttempt>) {
-    let mut attempts = Vec::new();
-    for &addr in addrs {
+    let order = interleave_families(addrs);
+    let started = Instant::now();
+    let mut attempts: Vec<Option<ConnectAttempt>> = vec![None; order.len()];
+    let mut begun: Vec<Instant> = Vec::with_capacity(order.len());
+    let mut running = tokio::task::JoinSet::new();
+    let mut winner = None;
+    let mut next = 0;
+    while winner.is_none() && (next < order.len() || !running.is_empty()) {
+        if running.is_empty() && next < order.len() {
+            spawn_attempt(&mut running, next, order[next], timeout);
+            begun.push(Instant::now());
+            next += 1;
+        }
+        let delay = tokio::time::sleep(CONNECTION_ATTEMPT_DELAY);
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(Ok((i, result, ms))) = joined else { continue };
+                let (attempt, stream) = attempt_result(order[i], result, ms, timeout);
+                attempts[i] = Some(attempt);
+                if stream.is_some() {
+                    winner = stream;
+                } else if next < order.len() {
+                    // RFC 8305 §5: a failed attempt starts the next one at once.
+                    spawn_attempt(&mut running, next, order[next], timeout);
+                    begun.push(Instant::now());
+                    next += 1;
+                }
+            }
+            _ = delay, if next < order.len() => {
+                spawn_attempt(&mut running, next, order[next], timeout);
+                begun.push(Instant::now());
+                next += 1;
+            }
+        }
+    }
+    running.abort_all();
+    let won = attempts
+        .iter()
+        .flatten()
+        .find(|a| a.error.is_none())
+        .map(|a| a.addr);
+    let mut out = Vec::new();
+    for (i, a) in attempts.into_iter().enumerate() {
+        match a {
+            Some(a) => out.push(a),
+            // Still pending when another address connected: reported, not hidden.
+            None if i < begun.len() => out.push(ConnectAttempt {
+                addr: order[i],
+                error: Some(ConnectErrorKind::Timeout),
+                detail: format!(
+                    "no answer after {} ms; abandoned when {} connected (Happy Eyeballs, RFC 8305)",
+                    begun[i].elapsed().as_millis(),
+                    won.map(|w| w.to_string()).unwrap_or_default()
+                ),
+                ms: ms_since(begun[i]),
+            }),
+            None => {}
+        }
+    }
+    tracing::debug!(
+        "connect: {} attempts in {:.1} ms",
+        out.len(),
+        ms_since(started)
+    );
+    (winner, out)
+}
+
+type AttemptOutcome = (usize, Result<io::Result<TcpStream>, tokio::time::error::Elapsed>, f64);
+
+fn spawn_attempt(
+    set: &mut tokio::task::JoinSet<AttemptOutcome>,
+    i: usize,
+    addr: SocketAddr,
+    timeout: Duration,
+) {
+    set.spawn(async move {
         let start = Instant::now();
         let result = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
-        let ms = (start.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
-        match result {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                attempts.push(ConnectAttempt {
+        (i, result, ms_since(start))
+    });
+}
+
+fn ms_since(start: Instant) -> f64 {
+    (start.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// One finished attempt as a report line, and the stream when it connected.
+fn attempt_result(
+    addr: SocketAddr,
+    result: Result<io::Result<TcpStream>, tokio::time::error::Elapsed>,
+    ms: f64,
+    timeout: Duration,
+) -> (ConnectAttempt, Option<TcpStream>) {
+    match result {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            (
+                ConnectAttempt {
                     addr,
                     error: None,
                     detail: "connected".into(),
                     ms,
-                });
-                return (Some(stream), attempts);
-            }
-            Ok(Err(e)) => {
-                let kind = match e.kind() {
-                    io::ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
-                    io::ErrorKind::TimedOut => ConnectErrorKind::Timeout,
-                    io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => {
-                        ConnectErrorKind::Unreachable
-                    }
-                    _ => match e.raw_os_error() {
-                        // ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL (no v6 address) on Linux.
-                        Some(101) | Some(113) | Some(99) => ConnectErrorKind::Unreachable,
-                        _ => ConnectErrorKind::Other,
-                    },
-                };
-                attempts.push(ConnectAttempt {
+                },
+                Some(stream),
+            )
+        }
+        Ok(Err(e)) => {
+            let kind = match e.kind() {
+                io::ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
+                io::ErrorKind::TimedOut => ConnectErrorKind::Timeout,
+                io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => {
+                    ConnectErrorKind::Unreachable
+                }
+                _ => match e.raw_os_error() {
+                    // ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL (no v6 address) on Linux.
+                    Some(101) | Some(113) | Some(99) => ConnectErrorKind::Unreachable,
+                    _ => ConnectErrorKind::Other,
+                },
+            };
+            (
+                ConnectAttempt {
                     addr,
                     error: Some(kind),
                     detail: e.to_string(),
                     ms,
-                });
-            }
-            Err(_) => attempts.push(ConnectAttempt {
+                },
+                None,
+            )
+        }
+        Err(_) => (
+            ConnectAttempt {
                 addr,
                 error: Some(ConnectErrorKind::Timeout),
-                detail: format!("no answer within {}s", timeout.as_secs()),
+                detail: format!("no answer within {}", crate::transport::secs(timeout)),
                 ms,
-            }),
-        }
+            },
+            None,
+        ),
     }
-    (None, attempts)
+}
+
+/// A duration for people: `15s`, `1.5s`.
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}s", s as u64)
+    } else {
+        format!("{s:.1}s")
+    }
 }
 
 /// Builds the trust store: webpki-roots plus the `--ca-file` anchors.
