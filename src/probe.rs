@@ -481,6 +481,15 @@ impl Probe {
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
+                    // The greeting deadline passed: the probe, bounded by its own
+                    // timeout, still decides between "expects TLS" and "silent".
+                    if !probe_done {
+                        let speaks = (&mut probe).await;
+                        self.rec.event(Stage::Tls, false, speaks_tls_text(speaks));
+                        if speaks {
+                            return GreetingWait::ExpectsTls;
+                        }
+                    }
                     return GreetingWait::Silent(Duration::ZERO);
                 }
             }
