@@ -36,6 +36,7 @@ fn main() {
         } => runtime().block_on(cli::run_demo(name, annotate, json)),
         Command::Serve(args) => runtime().block_on(cli::run_serve(args)),
         Command::Batch(args) => cli::run_batch(args),
+        Command::Discover(args) => runtime().block_on(cli::run_discover(args)),
     };
     std::process::exit(code);
 }

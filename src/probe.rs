@@ -89,6 +89,9 @@ pub struct Config {
     pub allow_plaintext_auth: bool,
     /// Pipeline MAIL/RCPT/DATA when the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
+    /// Resolve through this DNS server instead of the system resolver (`--dns-server`,
+    /// a testing aid).
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl Config {
@@ -107,6 +110,7 @@ impl Config {
             ip: IpVersion::Any,
             allow_plaintext_auth: false,
             pipelining: true,
+            dns_server: None,
         }
     }
 
@@ -248,6 +252,7 @@ impl Probe {
             self.config.connect_to,
             self.config.ip,
             self.config.timeout,
+            self.config.dns_server,
         )
         .await
         {

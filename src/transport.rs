@@ -68,13 +68,16 @@ impl Clock {
     }
 }
 
-/// Resolves `host` (or uses `connect_to`) to socket addresses, bounded by `timeout`.
+/// Resolves `host` (or uses `connect_to`) to socket addresses, bounded by `timeout`:
+/// through getaddrinfo (the system's full name service: hosts file, nsswitch), or through
+/// hickory and `dns_server` when one is given (`--dns-server`).
 pub async fn resolve(
     host: &str,
     port: u16,
     connect_to: Option<IpAddr>,
     ip: IpVersion,
     timeout: Duration,
+    dns_server: Option<SocketAddr>,
 ) -> Result<Vec<SocketAddr>, Failure> {
     let wanted = |a: &IpAddr| match ip {
         IpVersion::Any => true,
@@ -94,6 +97,22 @@ pub async fn resolve(
             });
         }
         return Ok(vec![SocketAddr::new(ipaddr, port)]);
+    }
+    if let Some(server) = dns_server {
+        let addrs: Vec<SocketAddr> =
+            crate::discover::dns::resolve_for_check(server, host, timeout)
+                .await?
+                .into_iter()
+                .filter(wanted)
+                .map(|a| SocketAddr::new(a, port))
+                .collect();
+        if addrs.is_empty() {
+            return Err(Failure::Dns {
+                kind: DnsErrorKind::NoSuchHost,
+                detail: format!("{host} has no address of the requested family"),
+            });
+        }
+        return Ok(addrs);
     }
     let name = host.to_owned();
     let lookup = tokio::task::spawn_blocking(move || {

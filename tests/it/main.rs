@@ -7,6 +7,7 @@ mod batch;
 mod check;
 mod demo;
 mod diagnoses;
+mod discover;
 mod fixtures;
 mod fuzz_properties;
 mod hostile;
