@@ -176,8 +176,23 @@ pub struct DiscoverArgs {
 /// Runs `smtprobe discover`.
 pub async fn run_discover(args: DiscoverArgs) -> i32 {
     let ip = ip_version(args.ipv4, args.ipv6);
-    match crate::discover::run::discover_cli(&args.address, &args.flags, args.ca_file.as_deref(), args.timeout, ip, args.json).await {
-        Ok(found) => if found { exit::OK } else { exit::NETWORK },
+    match crate::discover::run::discover_cli(
+        &args.address,
+        &args.flags,
+        args.ca_file.as_deref(),
+        args.timeout,
+        ip,
+        args.json,
+    )
+    .await
+    {
+        Ok(found) => {
+            if found {
+                exit::OK
+            } else {
+                exit::NETWORK
+            }
+        }
         Err(e) => {
             eprintln!("smtprobe: {e}");
             exit::USAGE

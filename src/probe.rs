@@ -417,15 +417,8 @@ impl Probe {
             }),
             pipelining: self.config.pipelining,
         });
-        let out = transport::run_connection(
-            stream,
-            session,
-            mode,
-            tls,
-            timeout,
-            &mut self.rec,
-        )
-        .await;
+        let out =
+            transport::run_connection(stream, session, mode, tls, timeout, &mut self.rec).await;
         Ok(Some((out.result, out.session, out.tls)))
     }
 
@@ -640,7 +633,8 @@ pub async fn speaks_tls(addr: SocketAddr, tls: TlsSettings, timeout: Duration) -
 
 fn speaks_tls_text(speaks: bool) -> String {
     if speaks {
-        "the second connection completed a TLS handshake: the port expects TLS from the first byte".into()
+        "the second connection completed a TLS handshake: the port expects TLS from the first byte"
+            .into()
     } else {
         "the second connection did not speak TLS either".into()
     }

@@ -99,13 +99,12 @@ pub async fn resolve(
         return Ok(vec![SocketAddr::new(ipaddr, port)]);
     }
     if let Some(server) = dns_server {
-        let addrs: Vec<SocketAddr> =
-            crate::discover::dns::resolve_for_check(server, host, timeout)
-                .await?
-                .into_iter()
-                .filter(wanted)
-                .map(|a| SocketAddr::new(a, port))
-                .collect();
+        let addrs: Vec<SocketAddr> = crate::discover::dns::resolve_for_check(server, host, timeout)
+            .await?
+            .into_iter()
+            .filter(wanted)
+            .map(|a| SocketAddr::new(a, port))
+            .collect();
         if addrs.is_empty() {
             return Err(Failure::Dns {
                 kind: DnsErrorKind::NoSuchHost,
@@ -275,7 +274,11 @@ pub async fn connect(
     (winner, out)
 }
 
-type AttemptOutcome = (usize, Result<io::Result<TcpStream>, tokio::time::error::Elapsed>, f64);
+type AttemptOutcome = (
+    usize,
+    Result<io::Result<TcpStream>, tokio::time::error::Elapsed>,
+    f64,
+);
 
 fn spawn_attempt(
     set: &mut tokio::task::JoinSet<AttemptOutcome>,
@@ -1019,6 +1022,29 @@ fn describe_tls(f: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn happy_eyeballs_alternates_families_from_the_first() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let got = interleave_families(&[
+            a("[2001:db8::1]:587"),
+            a("[2001:db8::2]:587"),
+            a("[2001:db8::3]:587"),
+            a("192.0.2.1:587"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                a("[2001:db8::1]:587"),
+                a("192.0.2.1:587"),
+                a("[2001:db8::2]:587"),
+                a("[2001:db8::3]:587"),
+            ]
+        );
+        let v4_first = interleave_families(&[a("192.0.2.1:25"), a("[2001:db8::1]:25")]);
+        assert_eq!(v4_first[0], a("192.0.2.1:25"));
+        assert!(interleave_families(&[]).is_empty());
+    }
 
     /// Found by the hostile-server suite: a certificate's DNS subjectAltNames (IA5String,
     /// which allows control characters) reached the diagnosis evidence and the JSON raw,

@@ -60,7 +60,9 @@ pub fn parse(input: &str) -> Result<Address, AddressError> {
         )));
     }
     if local.chars().any(char::is_whitespace) && !local.starts_with('"') {
-        return Err(AddressError(format!("the address {shown} contains a space")));
+        return Err(AddressError(format!(
+            "the address {shown} contains a space"
+        )));
     }
     let domain = domain.trim_end_matches('.');
     if domain.is_empty() {
@@ -110,7 +112,10 @@ mod tests {
     #[test]
     fn plain_address() {
         let a = parse("You@Example.COM").unwrap();
-        assert_eq!((a.local.as_str(), a.domain.as_str()), ("You", "example.com"));
+        assert_eq!(
+            (a.local.as_str(), a.domain.as_str()),
+            ("You", "example.com")
+        );
         assert_eq!(a.domain_unicode, None);
     }
 

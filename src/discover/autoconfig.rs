@@ -64,7 +64,10 @@ pub async fn fetch(https: &Https, domain: &str, address: &str) -> Vec<Fetched> {
     let locations = [
         (
             format!("autoconfig.{domain}"),
-            format!("/mail/config-v1.1.xml?emailaddress={}", query_escape(address)),
+            format!(
+                "/mail/config-v1.1.xml?emailaddress={}",
+                query_escape(address)
+            ),
         ),
         (
             domain.to_owned(),
@@ -119,17 +122,15 @@ async fn get(
     mut path: String,
 ) -> Result<Vec<u8>, String> {
     for _ in 0..=MAX_REDIRECTS {
-        let (status, location, body) = tokio::time::timeout(
-            https.timeout * 2,
-            get_once(https, &host, port, &path),
-        )
-        .await
-        .map_err(|_| {
-            format!(
-                "no complete answer within {}",
-                crate::transport::secs(https.timeout * 2)
-            )
-        })??;
+        let (status, location, body) =
+            tokio::time::timeout(https.timeout * 2, get_once(https, &host, port, &path))
+                .await
+                .map_err(|_| {
+                    format!(
+                        "no complete answer within {}",
+                        crate::transport::secs(https.timeout * 2)
+                    )
+                })??;
         match status {
             200 => return Ok(body),
             301 | 302 | 303 | 307 | 308 => {
@@ -147,7 +148,9 @@ async fn get(
             other => return Err(format!("HTTP {other}")),
         }
     }
-    Err(format!("more than {MAX_REDIRECTS} redirects: not followed further"))
+    Err(format!(
+        "more than {MAX_REDIRECTS} redirects: not followed further"
+    ))
 }
 
 /// A Location header against the current URL: HTTPS only.
@@ -190,10 +193,16 @@ async fn get_once(
         .addrs(host)
         .await
         .map_err(|e| format!("{host}: {e}"))?;
-    let addrs: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
+    let addrs: Vec<SocketAddr> = ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect();
     let (tcp, attempts) = crate::transport::connect(&addrs, https.timeout).await;
     let tcp = tcp.ok_or_else(|| {
-        let a = attempts.last().map(|a| a.detail.clone()).unwrap_or_default();
+        let a = attempts
+            .last()
+            .map(|a| a.detail.clone())
+            .unwrap_or_default();
         format!("cannot connect to {host}:{port}: {a}")
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -203,7 +212,8 @@ async fn get_once(
         .with_root_certificates(https.roots.clone())
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let name = ServerName::try_from(host.to_owned()).map_err(|_| format!("{host}: not a host name"))?;
+    let name =
+        ServerName::try_from(host.to_owned()).map_err(|_| format!("{host}: not a host name"))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
@@ -215,7 +225,10 @@ async fn get_once(
     let driver = tokio::spawn(conn);
     let req = hyper::Request::get(path)
         .header(hyper::header::HOST, host)
-        .header(hyper::header::USER_AGENT, concat!("smtprobe/", env!("CARGO_PKG_VERSION")))
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("smtprobe/", env!("CARGO_PKG_VERSION")),
+        )
         .header(hyper::header::ACCEPT, "application/xml, text/xml")
         .body(Empty::<Bytes>::new())
         .map_err(|e| e.to_string())?;
@@ -280,7 +293,9 @@ pub fn parse(body: &[u8], address: &str) -> Result<Vec<OutgoingServer>, String> 
         let Some(host) = child(server, "hostname").filter(|h| is_host_name(h)) else {
             continue;
         };
-        let Some(port) = child(server, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0)
+        let Some(port) = child(server, "port")
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p != 0)
         else {
             continue;
         };
@@ -306,9 +321,8 @@ pub fn parse(body: &[u8], address: &str) -> Result<Vec<OutgoingServer>, String> 
 fn is_host_name(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 253
-        && h.split('.').all(|l| {
-            !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        && h.split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 #[cfg(test)]
@@ -337,8 +351,18 @@ mod tests {
         let s = parse(FILE.as_bytes(), "me@acme.test").unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(
-            (s[0].host.as_str(), s[0].port, s[0].mode, s[0].username.as_deref()),
-            ("smtp.acme.test", 465, TlsMode::Implicit, Some("me@acme.test"))
+            (
+                s[0].host.as_str(),
+                s[0].port,
+                s[0].mode,
+                s[0].username.as_deref()
+            ),
+            (
+                "smtp.acme.test",
+                465,
+                TlsMode::Implicit,
+                Some("me@acme.test")
+            )
         );
         assert_eq!(s[1].mode, TlsMode::Starttls);
     }
@@ -364,7 +388,8 @@ mod tests {
             ("acme.test".into(), 443, "/x.xml".into())
         );
         assert!(resolve_location("http://acme.test/x", "acme.test", 443).is_err());
-        let (h, p, _) = resolve_location("https://conf.acme.test:8443/x", "acme.test", 443).unwrap();
+        let (h, p, _) =
+            resolve_location("https://conf.acme.test:8443/x", "acme.test", 443).unwrap();
         assert_eq!((h.as_str(), p), ("conf.acme.test", 8443));
         assert!(within("conf.acme.test", "acme.test"));
         assert!(!within("evilacme.test", "acme.test"));

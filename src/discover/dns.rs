@@ -249,7 +249,10 @@ pub async fn resolve_for_check(
     match tokio::time::timeout(timeout, dns.addrs(host)).await {
         Err(_) => Err(Failure::Dns {
             kind: DnsErrorKind::LookupFailed,
-            detail: format!("no answer from {server} within {}", crate::transport::secs(timeout)),
+            detail: format!(
+                "no answer from {server} within {}",
+                crate::transport::secs(timeout)
+            ),
         }),
         Ok(Ok(a)) => Ok(a),
         Ok(Err(e)) => Err(Failure::Dns {

@@ -231,7 +231,11 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Str
     let mut said = Vec::new();
     match providers::by_email_domain(&domain) {
         Some(p) => {
-            said.push(format!("{domain} is {}: {}", p.display_name, p.settings_line()));
+            said.push(format!(
+                "{domain} is {}: {}",
+                p.display_name,
+                p.settings_line()
+            ));
             username = provider_username(p, &user_address);
             add_provider(&mut cands, p, Source::ProviderTable, &username);
         }
@@ -247,7 +251,9 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Str
     let mut domain_missing = false;
     match dns.mx(&domain).await {
         Ok(MxAnswer::NullMx) => {
-            said.push(format!("{domain} has a null MX (RFC 7505): this domain accepts no mail"));
+            said.push(format!(
+                "{domain} has a null MX (RFC 7505): this domain accepts no mail"
+            ));
             notes.push(format!(
                 "{domain} publishes a null MX (RFC 7505): it accepts no mail, so addresses at {domain} receive nothing. Sending may still be set up elsewhere; the other sources were asked."
             ));
@@ -265,7 +271,10 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Str
                     ));
                 }
             }
-            match hosts.iter().find_map(|(_, h)| providers::by_mx_host(h).map(|p| (h, p))) {
+            match hosts
+                .iter()
+                .find_map(|(_, h)| providers::by_mx_host(h).map(|p| (h, p)))
+            {
                 Some((h, p)) => {
                     said.push(format!(
                         "{h} belongs to {}: {}",
@@ -295,7 +304,15 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Str
         notes.push(format!(
             "The domain {domain} does not exist in DNS: check the spelling of the address."
         ));
-        return Ok(finish(address, dns.source, sources, Vec::new(), notes, None, started));
+        return Ok(finish(
+            address,
+            dns.source,
+            sources,
+            Vec::new(),
+            notes,
+            None,
+            started,
+        ));
     }
 
     // 3. SRV (RFC 6186 §3.1, RFC 8314 §5.1).
@@ -327,9 +344,7 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Str
                     );
                 }
             }
-            Err(DnsError::NoSuchDomain | DnsError::NoRecords) => {
-                said.push(format!("{name}: none"))
-            }
+            Err(DnsError::NoSuchDomain | DnsError::NoRecords) => said.push(format!("{name}: none")),
             Err(e) => said.push(format!("{name}: {e}")),
         }
     }
@@ -443,7 +458,9 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Str
     if username.is_none() && best.is_some() {
         username = Some(user_address);
     }
-    Ok(finish(address, dns.source, sources, probes, notes, username, started))
+    Ok(finish(
+        address, dns.source, sources, probes, notes, username, started,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -600,9 +617,17 @@ fn classify(c: Candidate, report: &Report, took: Duration) -> ProbeRow {
                     None,
                 )
             } else if kinds.contains(&ConnectErrorKind::Refused) {
-                (PortStatus::Refused, "refused: nothing listens there".into(), None)
+                (
+                    PortStatus::Refused,
+                    "refused: nothing listens there".into(),
+                    None,
+                )
             } else if kinds.contains(&ConnectErrorKind::Unreachable) {
-                (PortStatus::Unreachable, "unreachable: no route".into(), None)
+                (
+                    PortStatus::Unreachable,
+                    "unreachable: no route".into(),
+                    None,
+                )
             } else {
                 (PortStatus::Failed, report.diagnosis.summary.clone(), None)
             }
@@ -615,7 +640,10 @@ fn classify(c: Candidate, report: &Report, took: Duration) -> ProbeRow {
         Some(Failure::Tls(t)) => match &t.kind {
             TlsFailureKind::ClearTextReply { .. } if !t.after_starttls => (
                 PortStatus::OtherMode,
-                format!("speaks {}, not implicit TLS (it greeted in clear text)", other(c.mode)),
+                format!(
+                    "speaks {}, not implicit TLS (it greeted in clear text)",
+                    other(c.mode)
+                ),
                 None,
             ),
             TlsFailureKind::UntrustedIssuer
@@ -629,7 +657,11 @@ fn classify(c: Candidate, report: &Report, took: Duration) -> ProbeRow {
             ),
             _ => (PortStatus::Failed, report.diagnosis.summary.clone(), None),
         },
-        Some(_) => (PortStatus::Failed, report.diagnosis.summary.clone(), cert_ok),
+        Some(_) => (
+            PortStatus::Failed,
+            report.diagnosis.summary.clone(),
+            cert_ok,
+        ),
     };
     ProbeRow {
         candidate: c,
@@ -721,7 +753,11 @@ impl Discovery {
                 .max()
                 .unwrap_or(0);
             for r in &self.probes {
-                let mark = if r.status == PortStatus::Open { "✓" } else { "✗" };
+                let mark = if r.status == PortStatus::Open {
+                    "✓"
+                } else {
+                    "✗"
+                };
                 let _ = writeln!(
                     out,
                     "  {mark} {:<w$}  {:>5}  {:<9}  {}  ({} ms)",

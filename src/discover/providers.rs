@@ -3,7 +3,7 @@
 //! MERGE NOTE: the diagnosis rule-table branch provides
 //! `crate::diagnosis::providers::by_email_domain` and `by_mx_host` with MX data for many
 //! providers. Until it lands, these two functions stand in: `by_email_domain` over the
-//! current table's `mail_domains`, `by_mx_host` over the small [`MX_PATTERNS`] table below
+//! current table's `mail_domains`, `by_mx_host` over the small `MX_PATTERNS` table below
 //! (Google Workspace and Microsoft 365 only). At merge, make both bodies call the real
 //! functions and delete `MX_PATTERNS`.
 
@@ -20,14 +20,44 @@ const MX_PATTERNS: &[(&str, &str, &str, &str)] = &[
     // Google Workspace: smtp.google.com for domains set up since April 2023, the
     // ASPMX set before; Google's "Set up MX records" page, as quoted by
     // https://intodns.ai/citations/google-workspace-mx-records
-    ("smtp.google.com", "gmail", "https://intodns.ai/citations/google-workspace-mx-records", "2026-12-01"),
-    ("aspmx.l.google.com", "gmail", "https://intodns.ai/citations/google-workspace-mx-records", "2026-12-01"),
-    ("*.aspmx.l.google.com", "gmail", "https://intodns.ai/citations/google-workspace-mx-records", "2026-12-01"),
-    ("*.googlemail.com", "gmail", "https://intodns.ai/citations/google-workspace-mx-records", "2026-12-01"),
+    (
+        "smtp.google.com",
+        "gmail",
+        "https://intodns.ai/citations/google-workspace-mx-records",
+        "2026-12-01",
+    ),
+    (
+        "aspmx.l.google.com",
+        "gmail",
+        "https://intodns.ai/citations/google-workspace-mx-records",
+        "2026-12-01",
+    ),
+    (
+        "*.aspmx.l.google.com",
+        "gmail",
+        "https://intodns.ai/citations/google-workspace-mx-records",
+        "2026-12-01",
+    ),
+    (
+        "*.googlemail.com",
+        "gmail",
+        "https://intodns.ai/citations/google-workspace-mx-records",
+        "2026-12-01",
+    ),
     // Microsoft 365: DOMAIN-TLD.mail.protection.outlook.com, and since March 2024 for
     // new domains DOMAIN-TLD.RANDOM.mx.microsoft.
-    ("*.mail.protection.outlook.com", "office365", "https://c7solutions.com/2024/02/what-is-mx-microsoft", "2026-12-01"),
-    ("*.mx.microsoft", "office365", "https://c7solutions.com/2024/02/what-is-mx-microsoft", "2026-12-01"),
+    (
+        "*.mail.protection.outlook.com",
+        "office365",
+        "https://c7solutions.com/2024/02/what-is-mx-microsoft",
+        "2026-12-01",
+    ),
+    (
+        "*.mx.microsoft",
+        "office365",
+        "https://c7solutions.com/2024/02/what-is-mx-microsoft",
+        "2026-12-01",
+    ),
 ];
 
 /// The provider that runs the mail exchanger `mx_host` (`aspmx.l.google.com` → Google
@@ -59,7 +89,11 @@ mod tests {
         ] {
             assert_eq!(by_mx_host(mx).map(|p| p.name), Some(name), "{mx}");
         }
-        for mx in ["googlemail.com", "evil-aspmx.l.google.com.test", "mx.acme.test"] {
+        for mx in [
+            "googlemail.com",
+            "evil-aspmx.l.google.com.test",
+            "mx.acme.test",
+        ] {
             assert!(by_mx_host(mx).is_none(), "{mx}");
         }
         assert_eq!(by_email_domain("gmail.com").map(|p| p.name), Some("gmail"));

@@ -108,7 +108,10 @@ pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
     let Some(best) = d.best().cloned() else {
         if args.json {
             let doc = serde_json::json!({ "discovery": d, "check": null });
-            print(&format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
+            print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            ));
         }
         return Ok(exit::NETWORK);
     };
@@ -151,7 +154,10 @@ pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
         .map_err(|e| UsageError(e.to_string()))?;
     if args.json {
         let doc = serde_json::json!({ "discovery": d, "check": report.to_json() });
-        print(&format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
+        print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ));
     } else {
         cli::print_report(&report, false, args.annotate);
     }

@@ -94,7 +94,9 @@ async fn replay(
     fixture: &str,
     host: &str,
 ) -> (SocketAddr, String, Arc<Mutex<Vec<ConnectionResult>>>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(fixture);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(fixture);
     // The login tests log in as me@acme.test.
     let text = std::fs::read_to_string(path)
         .unwrap()
@@ -217,7 +219,9 @@ fn row<'a>(d: &'a serde_json::Value, host: &str, port: u16) -> &'a serde_json::V
 }
 
 fn best(d: &serde_json::Value) -> &serde_json::Value {
-    let i = d["best"].as_u64().unwrap_or_else(|| panic!("no best in {d:#}")) as usize;
+    let i = d["best"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no best in {d:#}")) as usize;
     &d["probes"][i]
 }
 
@@ -241,10 +245,20 @@ async fn workspace_domain_found_by_mx_and_probed_on_every_port() {
     let closed = closed_port();
     port_map(
         &mut a,
-        &[(465, a465.port()), (587, a587.port()), (25, closed), (2525, closed)],
+        &[
+            (465, a465.port()),
+            (587, a587.port()),
+            (25, closed),
+            (2525, closed),
+        ],
     );
     let out = smtprobe(a, vec![]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let d = json(&out);
     assert!(said(&d, "provider-table").contains("no entry for acme.test"));
     let mx = said(&d, "mx");
@@ -253,7 +267,11 @@ async fn workspace_domain_found_by_mx_and_probed_on_every_port() {
     let r465 = row(&d, "smtp.gmail.com", 465);
     assert_eq!(r465["status"], "open", "{r465:#}");
     assert_eq!(r465["certificate_valid"], true);
-    assert!(r465["auth"].as_array().unwrap().iter().any(|m| m == "PLAIN"));
+    assert!(r465["auth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == "PLAIN"));
     assert_eq!(row(&d, "smtp.gmail.com", 587)["status"], "open");
     assert_eq!(row(&d, "smtp.gmail.com", 25)["status"], "refused");
     assert_eq!(row(&d, "smtp.gmail.com", 2525)["status"], "refused");
@@ -268,7 +286,10 @@ async fn srv_records_give_host_and_port() {
     let Some(dns) = Dnsmasq::start(
         "srv_records_give_host_and_port",
         &[
-            format!("--srv-host=_submissions._tcp.srv.test,mail.srv.test,{},0,1", a.port()),
+            format!(
+                "--srv-host=_submissions._tcp.srv.test,mail.srv.test,{},0,1",
+                a.port()
+            ),
             "--host-record=mail.srv.test,127.0.0.1".into(),
         ],
     ) else {
@@ -278,12 +299,18 @@ async fn srv_records_give_host_and_port() {
     let cafile = ca_file(&dir, &[&ca]);
     let mut args = base_args("discover", "me@srv.test", &dns, &cafile);
     let closed = closed_port();
-    port_map(&mut args, &[(465, closed), (587, closed), (25, closed), (2525, closed)]);
+    port_map(
+        &mut args,
+        &[(465, closed), (587, closed), (25, closed), (2525, closed)],
+    );
     let out = smtprobe(args, vec![]).await;
     let d = json(&out);
     let srv = said(&d, "srv");
     assert!(
-        srv.contains(&format!("_submissions._tcp.srv.test: mail.srv.test:{}", a.port())),
+        srv.contains(&format!(
+            "_submissions._tcp.srv.test: mail.srv.test:{}",
+            a.port()
+        )),
         "{srv}"
     );
     assert!(srv.contains("_submission._tcp.srv.test: none"), "{srv}");
@@ -302,10 +329,14 @@ async fn https_server(names: &[&str]) -> (u16, String) {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let mut req = Vec::new();
                 let mut buf = [0u8; 1024];
                 while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16384 {
@@ -317,7 +348,10 @@ async fn https_server(names: &[&str]) -> (u16, String) {
                 let text = String::from_utf8_lossy(&req).to_string();
                 let host = text
                     .lines()
-                    .find_map(|l| l.strip_prefix("host: ").or_else(|| l.strip_prefix("Host: ")))
+                    .find_map(|l| {
+                        l.strip_prefix("host: ")
+                            .or_else(|| l.strip_prefix("Host: "))
+                    })
                     .unwrap_or("")
                     .to_owned();
                 let resp = respond(&host);
@@ -355,9 +389,17 @@ const AUTOCONFIG: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 fn respond(host: &str) -> Vec<u8> {
     match host {
-        "autoconfig.auto.test" => http("200 OK", "Content-Type: text/xml\r\n", AUTOCONFIG.as_bytes()),
+        "autoconfig.auto.test" => http(
+            "200 OK",
+            "Content-Type: text/xml\r\n",
+            AUTOCONFIG.as_bytes(),
+        ),
         "autoconfig.big.test" => http("200 OK", "", &vec![b' '; 200 * 1024]),
-        "autoconfig.bad.test" => http("200 OK", "", b"<clientConfig><outgoingServer type=\"smtp\"><hostname>x"),
+        "autoconfig.bad.test" => http(
+            "200 OK",
+            "",
+            b"<clientConfig><outgoingServer type=\"smtp\"><hostname>x",
+        ),
         "autoconfig.redir.test" => http(
             "302 Found",
             "Location: https://config.elsewhere.test/mail/config-v1.1.xml\r\n",
@@ -445,7 +487,10 @@ async fn bad_autoconfig_files_get_a_clear_line_each() {
         ("redir.test", "outside redir.test"),
     ] {
         let mut args = base_args("discover", &format!("me@{domain}"), &dns, &ca);
-        port_map(&mut args, &[(465, closed), (587, closed), (25, closed), (2525, closed)]);
+        port_map(
+            &mut args,
+            &[(465, closed), (587, closed), (25, closed), (2525, closed)],
+        );
         args.extend(["--https-port".into(), https_port.to_string()]);
         let out = smtprobe(args, vec![]).await;
         let d = json(&out);
@@ -475,7 +520,10 @@ async fn a_domain_with_nothing_says_what_was_tried() {
     let out = smtprobe(args, vec![]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(text.contains("Could not find working SMTP settings for nothing.test"), "{text}");
+    assert!(
+        text.contains("Could not find working SMTP settings for nothing.test"),
+        "{text}"
+    );
     for tried in [
         "provider table (no entry for nothing.test)",
         "nothing.test has no MX records",
@@ -499,7 +547,10 @@ async fn a_domain_with_nothing_says_what_was_tried() {
     .await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(text.contains("missing.test does not exist (NXDOMAIN)"), "{text}");
+    assert!(
+        text.contains("missing.test does not exist (NXDOMAIN)"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -532,7 +583,10 @@ async fn null_mx_and_cname_mx_are_named() {
     assert!(d["notes"][0].as_str().unwrap().contains("accepts no mail"));
     let d = json(&smtprobe(run("me@cname.test"), vec![]).await);
     let mx = said(&d, "mx");
-    assert!(mx.contains("mxalias.cname.test is an alias (CNAME) of real.cname.test"), "{mx}");
+    assert!(
+        mx.contains("mxalias.cname.test is an alias (CNAME) of real.cname.test"),
+        "{mx}"
+    );
 }
 
 #[tokio::test]
@@ -554,13 +608,21 @@ async fn filtered_587_with_working_465_gets_the_hosting_block_explanation() {
     let closed = closed_port();
     port_map(
         &mut args,
-        &[(465, a465.port()), (587, drop587.addr.port()), (25, closed), (2525, closed)],
+        &[
+            (465, a465.port()),
+            (587, drop587.addr.port()),
+            (25, closed),
+            (2525, closed),
+        ],
     );
     let d = json(&smtprobe(args, vec![]).await);
     assert_eq!(row(&d, "smtp.gmail.com", 587)["status"], "filtered");
     assert_eq!(best(&d)["candidate"]["port"], 465);
     let notes = d["notes"].to_string();
-    assert!(notes.contains("port 587 gets no answer while port 465"), "{notes}");
+    assert!(
+        notes.contains("port 587 gets no answer while port 465"),
+        "{notes}"
+    );
     assert!(notes.contains("hosting providers block"), "{notes}");
 }
 
@@ -583,7 +645,12 @@ async fn check_address_logs_in_once_on_the_best_candidate() {
     let closed = closed_port();
     port_map(
         &mut args,
-        &[(465, a465.port()), (587, a587.port()), (25, closed), (2525, closed)],
+        &[
+            (465, a465.port()),
+            (587, a587.port()),
+            (25, closed),
+            (2525, closed),
+        ],
     );
     let out = smtprobe(args, vec![("SMTPROBE_PASSWORD", "abcdefghijklmnop".into())]).await;
     let j = json(&out);
@@ -658,7 +725,10 @@ async fn ipv6_black_hole_costs_one_attempt_delay_and_is_reported() {
     assert_eq!(attempts.len(), 2, "{attempts:#?}");
     assert_eq!(attempts[0]["addr"], hole.addr.to_string());
     assert!(
-        attempts[0]["detail"].as_str().unwrap().contains("abandoned when 127.0.0.1"),
+        attempts[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("abandoned when 127.0.0.1"),
         "{attempts:#?}"
     );
     assert_eq!(attempts[1]["addr"], a.to_string());
@@ -689,14 +759,20 @@ async fn starttls_on_an_implicit_port_is_diagnosed_after_the_greeting_grace() {
         ]
     };
     let j = json(&smtprobe(base("starttls"), vec![]).await);
-    assert_eq!(j["diagnosis"]["code"], "tls.starttls-on-implicit-port", "{j:#}");
+    assert_eq!(
+        j["diagnosis"]["code"], "tls.starttls-on-implicit-port",
+        "{j:#}"
+    );
     let transcript = j["transcript"].to_string();
     assert!(transcript.contains("no greeting after 1s"), "{transcript}");
     // --tls auto on an implicit port other than 465 switches just as soon.
     let j = json(&smtprobe(base("auto"), vec![]).await);
     assert_eq!(j["outcome"], "ok", "{j:#}");
     assert_eq!(j["settings"]["security"], "implicit", "{j:#}");
-    assert!(j["notes"][0].as_str().unwrap().contains("expects TLS from the first byte"));
+    assert!(j["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("expects TLS from the first byte"));
 }
 
 #[tokio::test]
@@ -731,6 +807,49 @@ async fn idn_domain_is_shown_in_both_forms() {
     )
     .await;
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("bücher.test (IDNA: xn--bcher-kva.test)"), "{text}");
+    assert!(
+        text.contains("bücher.test (IDNA: xn--bcher-kva.test)"),
+        "{text}"
+    );
     assert!(text.contains("xn--bcher-kva.test does not exist"), "{text}");
+}
+
+#[tokio::test]
+async fn a_slow_genuine_greeting_still_wins_over_the_tls_probe() {
+    use crate::common::{args, ca_file, json as report_json, pki, s, Server, Step};
+    use smtprobe::certs::ServerCert;
+    let pki = pki();
+    let (_d, ca) = ca_file(&pki);
+    // A server that greets after 1.5 s (past the 1 s grace), on every connection: the
+    // diagnose-only second connection gets clear text, never a handshake.
+    let slow = |rest: Vec<Step>| {
+        let mut v = vec![
+            Step::Sleep(Duration::from_millis(1500)),
+            s("220 mx ESMTP slow"),
+        ];
+        v.extend(rest);
+        v
+    };
+    let main = slow(vec![
+        Step::Expect("EHLO"),
+        s("250-mx
+           250-STARTTLS
+           250 SIZE 1000"),
+        Step::Expect("STARTTLS"),
+        s("220 go"),
+        Step::StartTls,
+        Step::Expect("EHLO"),
+        s("250-mx
+           250 AUTH PLAIN"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]);
+    let probe = slow(vec![Step::Close]);
+    let server = Server::start(&pki, ServerCert::Valid, vec![main, probe]).await;
+    let out = smtprobe(args(&server, &ca, &["--tls", "starttls", "--json"]), vec![]).await;
+    let j = report_json(&out);
+    assert_eq!(j["outcome"], "ok", "{j:#}");
+    let transcript = j["transcript"].to_string();
+    assert!(transcript.contains("no greeting after 1s"), "{transcript}");
+    assert!(transcript.contains("220 mx ESMTP slow"), "{transcript}");
 }
