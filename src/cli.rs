@@ -76,12 +76,15 @@ pub enum Command {
     /// Probe a submission server stage by stage and explain the result.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
-    /// Explain a diagnosis code (auth.bad-credentials), a reply code (535) or an
-    /// enhanced status code (5.7.8).
+    /// Explain a diagnosis code (auth.bad-credentials), a reply code (535), an
+    /// enhanced status code (5.7.8) or a provider (gmail, office365; see `providers`).
     Explain {
         /// What to explain.
         query: String,
     },
+    /// List the known providers and their documented settings; `explain NAME` shows one
+    /// with the source and checked date of every fact.
+    Providers,
     /// Run every bundled scenario against the built-in replay server (no network), or
     /// show one in full.
     Demo {
@@ -259,6 +262,7 @@ pub fn run_batch(args: crate::batch::BatchArgs) -> i32 {
 pub fn run_explain(query: &str) -> i32 {
     match crate::diagnosis::explain::explain(query) {
         Ok(page) => {
+            let page = crate::diagnosis::settings::with_cli_flags(&page);
             print!("{page}");
             if !page.ends_with('\n') {
                 println!();
@@ -270,6 +274,12 @@ pub fn run_explain(query: &str) -> i32 {
             exit::USAGE
         }
     }
+}
+
+/// Runs `smtprobe providers`.
+pub fn run_providers() -> i32 {
+    print!("{}", crate::diagnosis::explain::providers_list());
+    exit::OK
 }
 
 /// Runs `smtprobe demo [NAME]`.
@@ -286,7 +296,11 @@ pub async fn run_demo(name: Option<String>, annotate: bool, json: bool) -> i32 {
             eprintln!("smtprobe: no scenario named {name:?}; run `smtprobe demo` for the list");
             return exit::USAGE;
         };
-        println!("# {}: {}\n", s.name, s.story);
+        // With --json, stdout is one JSON document and nothing else (scripts pipe it
+        // to jq); the scenario's story is a human preface only.
+        if !json {
+            println!("# {}: {}\n", s.name, s.story);
+        }
         return match crate::demo::run(s).await {
             Ok(o) => {
                 print_report(&o.report, json, annotate);
@@ -513,7 +527,7 @@ pub fn config_from_args_with(
         Some(name) => Some(crate::diagnosis::providers::by_name(name).ok_or_else(|| {
             let names: Vec<&str> = crate::diagnosis::providers::all()
                 .iter()
-                .map(|p| p.name)
+                .map(|p| p.name.as_str())
                 .collect();
             UsageError(format!(
                 "--provider {name:?} is not known; known providers: {}",
@@ -523,7 +537,7 @@ pub fn config_from_args_with(
     };
     let host = match (&args.host, provider) {
         (Some(h), _) => h.clone(),
-        (None, Some(p)) => p.host.to_owned(),
+        (None, Some(p)) => p.host().to_owned(),
         (None, None) => return Err(UsageError("HOST is required (or --provider NAME)".into())),
     };
     let mut c = Config::new(host);
@@ -540,10 +554,10 @@ pub fn config_from_args_with(
     if let Some(p) = provider {
         // The provider's preferred documented setting, or the one for the port given.
         let setting = match args.port {
-            Some(port) => p.ports.iter().find(|(pp, _)| *pp == port),
-            None => p.ports.first(),
+            Some(port) => p.setting_for_port(port),
+            None => p.submission().first(),
         };
-        if let Some(&(port, mode)) = setting {
+        if let Some(&crate::diagnosis::providers::Setting { port, mode, .. }) = setting {
             c.port = Some(port);
             if args.tls == TlsArg::Auto {
                 c.tls = match mode {
@@ -685,7 +699,14 @@ pub fn print_report(report: &Report, json: bool, annotate: bool) {
         let mut style = Style::plain();
         style.color = use_color();
         style.annotate = annotate;
-        report.render(style)
+        // The library names settings; on the command line they are flags.
+        let mut shown = report.clone();
+        let d = &mut shown.diagnosis;
+        d.fix = crate::diagnosis::settings::with_cli_flags(&d.fix);
+        for h in &mut d.hints {
+            *h = crate::diagnosis::settings::with_cli_flags(h);
+        }
+        shown.render(style)
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());

@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::net::SocketAddr;
 
 /// How the connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     /// Plain connection, then STARTTLS (RFC 3207), usually port 587.
@@ -123,6 +123,22 @@ pub enum TlsFailureKind {
     },
     /// The server accepted the connection, then closed it during the handshake.
     ClosedDuringHandshake,
+    /// The server wants a client certificate and none was presented: it sent the TLS
+    /// alert `certificate_required` (RFC 8446 §6.2), during the handshake or, in TLS 1.3,
+    /// on the first read after it (the client's side of the handshake ends first).
+    ClientCertificateRequired,
+    /// The server negotiates only a TLS version older than 1.2 (RFC 8996).
+    VersionTooOld {
+        /// The version its ServerHello named (`TLS 1.0`), when it sent one; `None` when it
+        /// answered with a `protocol_version` alert instead.
+        offered: Option<String>,
+    },
+    /// The server answered the ClientHello with another fatal TLS alert (RFC 8446 §6):
+    /// it speaks TLS here and refused, so waiting longer changes nothing.
+    Alert {
+        /// The alert's name as rustls spells it (`HandshakeFailure`).
+        alert: String,
+    },
 }
 
 /// A failed TLS handshake, with the certificate the server presented when there was one.

@@ -29,6 +29,7 @@ fn main() {
         }
         Command::Check(args) => runtime().block_on(cli::run_check(args)),
         Command::Explain { query } => cli::run_explain(&query),
+        Command::Providers => cli::run_providers(),
         Command::Demo {
             name,
             annotate,

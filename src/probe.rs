@@ -544,6 +544,8 @@ impl Probe {
                     .as_ref()
                     .and_then(|s| s.mechanism())
                     .map(|m| m.name()),
+                from: self.config.mail.as_ref().map(|m| m.from.as_str()),
+                tls_verified: tls.as_ref().is_some_and(|t| t.verified),
                 transcript: self.rec.transcript.entries(),
             },
         );

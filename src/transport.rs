@@ -664,7 +664,22 @@ fn classify_tls_error(err: &io::Error, first: &[u8]) -> TlsFailureKind {
         .and_then(|e| e.downcast_ref::<rustls::Error>())
     {
         use rustls::CertificateError as C;
+        use rustls::{AlertDescription as A, PeerIncompatible as P};
         return match rerr {
+            rustls::Error::AlertReceived(A::CertificateRequired) => {
+                TlsFailureKind::ClientCertificateRequired
+            }
+            rustls::Error::AlertReceived(A::ProtocolVersion) => {
+                TlsFailureKind::VersionTooOld { offered: None }
+            }
+            rustls::Error::AlertReceived(alert) => TlsFailureKind::Alert {
+                alert: format!("{alert:?}"),
+            },
+            rustls::Error::PeerIncompatible(P::ServerDoesNotSupportTls12Or13) => {
+                TlsFailureKind::VersionTooOld {
+                    offered: server_hello_version(first),
+                }
+            }
             rustls::Error::InvalidCertificate(c) => match c {
                 C::UnknownIssuer | C::BadSignature => TlsFailureKind::UntrustedIssuer,
                 C::Expired | C::ExpiredContext { .. } => TlsFailureKind::Expired,
@@ -687,6 +702,30 @@ fn classify_tls_error(err: &io::Error, first: &[u8]) -> TlsFailureKind {
     TlsFailureKind::Handshake {
         detail: err.to_string(),
     }
+}
+
+/// The failure kind of a read error after the handshake, when it is a TLS alert the
+/// server sent (TLS 1.3 servers reject a missing client certificate only after the
+/// client's side of the handshake is done, so the alert arrives with the first read).
+fn tls_alert_after_handshake(err: &io::Error) -> Option<TlsFailureKind> {
+    let rerr = err.get_ref()?.downcast_ref::<rustls::Error>()?;
+    matches!(rerr, rustls::Error::AlertReceived(_)).then(|| classify_tls_error(err, &[]))
+}
+
+/// The protocol version in a ServerHello at the start of `first` (RFC 5246 §7.4.1.3:
+/// record header of 5 bytes, handshake type 2 and a 3-byte length, then
+/// `server_version`), as people name it.
+fn server_hello_version(first: &[u8]) -> Option<String> {
+    if first.len() < 11 || first[0] != 0x16 || first[5] != 0x02 {
+        return None;
+    }
+    Some(match (first[9], first[10]) {
+        (3, 0) => "SSL 3.0".to_owned(),
+        (3, 1) => "TLS 1.0".to_owned(),
+        (3, 2) => "TLS 1.1".to_owned(),
+        (3, 3) => "TLS 1.2".to_owned(),
+        (major, minor) => format!("version {major}.{minor}"),
+    })
 }
 
 /// True when bytes look like an SMTP reply line (`220 …`) rather than a TLS record
@@ -962,6 +1001,14 @@ pub async fn run_connection(
                     session.is_tls(),
                     format!("read failed: {e}"),
                 );
+                // A TLS alert is the server's typed verdict, not a silent close.
+                if let Some(kind) = tls_alert_after_handshake(&e) {
+                    break 'outer Err(Failure::Tls(TlsFailure {
+                        kind,
+                        certificate: tls_info.as_ref().and_then(|i| i.certificate.clone()),
+                        after_starttls: mode != TlsMode::Implicit,
+                    }));
+                }
                 session.handle_eof()
             }
         }
@@ -1013,6 +1060,14 @@ fn describe_tls(f: &Failure) -> String {
                 detail.clone()
             }
             TlsFailureKind::ClosedDuringHandshake => "the server closed the connection".into(),
+            TlsFailureKind::ClientCertificateRequired => {
+                "the server requires a client certificate (alert certificate_required)".into()
+            }
+            TlsFailureKind::VersionTooOld { offered } => match offered {
+                Some(v) => format!("the server offers only {v}, older than TLS 1.2"),
+                None => "the server refused TLS 1.2 and 1.3 (alert protocol_version)".into(),
+            },
+            TlsFailureKind::Alert { alert } => format!("the server sent the TLS alert {alert}"),
         },
         Failure::Timeout { .. } => "no handshake reply before the deadline".into(),
         other => format!("{other:?}"),

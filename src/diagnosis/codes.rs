@@ -44,8 +44,8 @@ codes! {
     /// `ok`
     OK = { "ok", "Everything that was tested worked",
         wire: "S: 220 smtp.example.com ESMTP\nC: EHLO client.example\nS: 250-smtp.example.com\nS: 250 AUTH PLAIN LOGIN\nC: AUTH PLAIN <redacted>\nS: 235 2.7.0 Accepted",
-        why: "The server greeted, TLS was negotiated as configured, and (when a user was given) the credentials were accepted. With --to, the message was also accepted for delivery.",
-        fix: "Nothing to fix. Use the same host, port, TLS mode and user name in your mail program. If authentication was not tested, run again with --user to check the password too.",
+        why: "The server greeted, TLS was negotiated as configured, and (when a user was given) the credentials were accepted. With a recipient address, the message was also accepted for delivery.",
+        fix: "Nothing to fix. Use the same host, port, TLS mode and user name in your mail program. If authentication was not tested, run again with the user name setting to check the password too.",
         rfcs: ["RFC 5321 §3", "RFC 4954 §4"] }
     /// `dns.no-such-host`
     DNS_NO_SUCH_HOST = { "dns.no-such-host", "The host name does not exist",
@@ -75,25 +75,25 @@ codes! {
     CONNECT_UNREACHABLE = { "connect.unreachable", "The server is unreachable from here",
         wire: "* connecting to [2001:db8::10]:587\n* network is unreachable",
         why: "This machine has no route to the address: typically an IPv6 address on a network without IPv6, or no network at all.",
-        fix: "Check the network connection. If only IPv6 addresses are unreachable, force IPv4 with -4.",
+        fix: "Check the network connection. If only IPv6 addresses are unreachable, use the IPv4-only setting.",
         rfcs: ["RFC 9293 §3.10.7"] }
     /// `tls.implicit-on-starttls-port`
     TLS_IMPLICIT_ON_STARTTLS_PORT = { "tls.implicit-on-starttls-port", "Implicit TLS was used on a port that speaks STARTTLS",
         wire: "C: <TLS ClientHello>\nS: 220 smtp.gmail.com ESMTP ... - gsmtp\n* TLS error: the server answered in clear text",
         why: "The client started TLS immediately, but the server expects plain SMTP first and an upgrade with STARTTLS (port 587 and 25 work that way). TLS libraries report this as 'wrong version number' or 'corrupt message'.",
-        fix: "Use STARTTLS on this port (--tls starttls, or 'STARTTLS' / 'TLS' in your mail program), or switch to port 465 for implicit TLS ('SSL/TLS').",
+        fix: "Use STARTTLS on this port (the TLS mode STARTTLS, or 'STARTTLS' / 'TLS' in your mail program), or switch to port 465 for implicit TLS ('SSL/TLS').",
         rfcs: ["RFC 3207 §4", "RFC 8314 §3.3"] }
     /// `tls.starttls-on-implicit-port`
     TLS_STARTTLS_ON_IMPLICIT_PORT = { "tls.starttls-on-implicit-port", "STARTTLS or plain SMTP was used on a port that expects TLS from the first byte",
         wire: "* connected to 142.250.0.108:465\n* (waiting for a greeting: nothing arrives)\n* a second connection with TLS from the first byte succeeds",
         why: "Port 465 is implicit TLS (RFC 8314): the server waits for a TLS ClientHello and never sends a plain greeting, so a STARTTLS client waits until it times out.",
-        fix: "Use implicit TLS on this port (--tls implicit, 'SSL/TLS' in your mail program), or use port 587 with STARTTLS.",
+        fix: "Use implicit TLS on this port (the TLS mode implicit TLS, 'SSL/TLS' in your mail program), or use port 587 with STARTTLS.",
         rfcs: ["RFC 8314 §3.3", "RFC 3207 §4"] }
     /// `tls.untrusted-certificate`
     TLS_UNTRUSTED_CERTIFICATE = { "tls.untrusted-certificate", "The server's certificate is not trusted",
         wire: "C: STARTTLS\nS: 220 2.0.0 Ready to start TLS\n* TLS error: certificate signed by an unknown issuer",
         why: "The certificate chain does not lead to a trusted root: a self-signed or private-CA certificate, a missing intermediate certificate, or something intercepting the connection (antivirus mail scanning, a corporate proxy, a hosting provider redirecting mail ports).",
-        fix: "For a public provider this is never normal: find what intercepts the connection (antivirus 'mail shield', proxy, hosting provider). For your own server, install the full chain (leaf plus intermediates) from a public CA, or give smtprobe the private CA with --ca-file.",
+        fix: "For a public provider this is never normal: find what intercepts the connection (antivirus 'mail shield', proxy, hosting provider). For your own server, install the full chain (leaf plus intermediates) from a public CA, or give smtprobe the private CA with the trusted CA setting.",
         rfcs: ["RFC 5280 §6", "RFC 8314 §4.1", "RFC 6125 §6"] }
     /// `tls.hostname-mismatch`
     TLS_HOSTNAME_MISMATCH = { "tls.hostname-mismatch", "The certificate is for a different host name",
@@ -135,7 +135,7 @@ codes! {
     SERVER_TIMEOUT = { "server.timeout", "The server stopped answering",
         wire: "* connected to 192.0.2.10:587\n* (no greeting within the deadline)",
         why: "The TCP connection is open but no reply came within the deadline: an overloaded server, a greeting delay used against spammers, or a port that expects TLS first (465).",
-        fix: "Retry with a longer --timeout. If it waits for the greeting on port 465, use implicit TLS.",
+        fix: "Retry with a longer timeout setting. If it waits for the greeting on port 465, use implicit TLS.",
         rfcs: ["RFC 5321 §4.5.3.2"] }
     /// `protocol.malformed-reply`
     PROTOCOL_MALFORMED_REPLY = { "protocol.malformed-reply", "The server's answer is not SMTP",
@@ -153,7 +153,7 @@ codes! {
     EHLO_REJECTED = { "ehlo.rejected", "The server rejected EHLO",
         wire: "C: EHLO localhost\nS: 501 5.5.4 Invalid EHLO/HELO domain",
         why: "The server refused the client's introduction. Usually the EHLO name is refused: not a fully qualified domain name, or one that does not match this machine.",
-        fix: "Set a real, fully qualified host name with --helo (your machine's DNS name, or an address literal like [203.0.113.7]).",
+        fix: "Set a real, fully qualified host name as the EHLO name setting (your machine's DNS name, or an address literal like [203.0.113.7]).",
         rfcs: ["RFC 5321 §4.1.1.1", "RFC 5321 §4.1.4"] }
     /// `starttls.not-offered`
     STARTTLS_NOT_OFFERED = { "starttls.not-offered", "The server does not offer STARTTLS",
@@ -182,20 +182,20 @@ codes! {
     /// `auth.mechanism-unsupported`
     AUTH_MECHANISM_UNSUPPORTED = { "auth.mechanism-unsupported", "No usable authentication mechanism",
         wire: "S: 250 AUTH CRAM-MD5 GSSAPI\n* no mechanism smtprobe supports (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER)",
-        why: "The mechanisms the server lists and the ones the client can use have nothing in common (or the mechanism forced with --auth is not offered).",
-        fix: "Pick a mechanism from the server's list with --auth, or ask the administrator to enable PLAIN/LOGIN over TLS.",
+        why: "The mechanisms the server lists and the ones the client can use have nothing in common (or the mechanism chosen with the mechanism setting is not offered).",
+        fix: "Pick a mechanism from the server's list with the mechanism setting, or ask the administrator to enable PLAIN/LOGIN over TLS.",
         rfcs: ["RFC 4954 §3", "RFC 4422 §3.1"] }
     /// `auth.plaintext-refused`
     AUTH_PLAINTEXT_REFUSED = { "auth.plaintext-refused", "Refused to send credentials without TLS",
-        wire: "* --tls none and --user given\n* smtprobe did not send the password",
+        wire: "* TLS mode none and a user name given\n* smtprobe did not send the password",
         why: "The connection is not encrypted, so the password would cross the network in clear text (base64 is not encryption). smtprobe refuses by default.",
-        fix: "Use --tls starttls (587) or --tls implicit (465). Only on a lab server you control, pass --allow-plaintext-auth.",
+        fix: "Use the TLS mode STARTTLS (587) or the TLS mode implicit TLS (465). Only on a lab server you control, turn on the plaintext-authentication setting.",
         rfcs: ["RFC 4954 §4", "RFC 8314 §3"] }
     /// `auth.requires-tls`
     AUTH_REQUIRES_TLS = { "auth.requires-tls", "The server requires TLS before authentication",
         wire: "C: AUTH PLAIN <redacted>\nS: 530 5.7.0 Must issue a STARTTLS command first.",
         why: "The client tried to log in (or send) over an unencrypted connection and the server refuses until STARTTLS has been done.",
-        fix: "Use STARTTLS on 587 (--tls starttls) or implicit TLS on 465 (--tls implicit).",
+        fix: "Use STARTTLS on 587 (the TLS mode STARTTLS) or implicit TLS on 465 (the TLS mode implicit TLS).",
         rfcs: ["RFC 3207 §4", "RFC 4954 §6"] }
     /// `auth.bad-credentials`
     AUTH_BAD_CREDENTIALS = { "auth.bad-credentials", "The user name or password was rejected",
@@ -243,31 +243,31 @@ codes! {
     AUTH_PROTOCOL_VIOLATION = { "auth.protocol-violation", "The server broke the AUTH exchange",
         wire: "C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: <redacted username>\nS: 334 UGFzc3dvcmQ6\nC: <redacted password>\nS: 334 UGFzc3dvcmQ6",
         why: "The server's replies do not follow RFC 4954: success before the credentials were sent, a third LOGIN prompt, 503 bad sequence, or a challenge that is not base64.",
-        fix: "Try another mechanism with --auth. Report the transcript to the server's administrator; a proxy or antivirus in the path can also cause it.",
+        fix: "Try another mechanism with the mechanism setting. Report the transcript to the server's administrator; a proxy or antivirus in the path can also cause it.",
         rfcs: ["RFC 4954 §4", "RFC 4422 §5"] }
     /// `auth.rejected`
     AUTH_REJECTED = { "auth.rejected", "The server refused authentication for another reason",
         wire: "C: AUTH PLAIN <redacted>\nS: 501 5.5.2 Cannot decode response",
         why: "The server refused the AUTH command with a reply that is not a credentials verdict (syntax, command not allowed, policy).",
-        fix: "Read the reply and its decoded codes below. Try another mechanism with --auth; ask the administrator if it persists.",
+        fix: "Read the reply and its decoded codes below. Try another mechanism with the mechanism setting; ask the administrator if it persists.",
         rfcs: ["RFC 4954 §6"] }
     /// `send.auth-required`
     SEND_AUTH_REQUIRED = { "send.auth-required", "The server requires authentication before sending",
         wire: "C: MAIL FROM:<you@gmail.com>\nS: 530-5.7.0 Authentication Required. For more information, go to\nS: 530 5.7.0  https://support.google.com/mail/?p=WantAuthError ... - gsmtp",
         why: "Submission servers accept mail only from logged-in users; the client tried to send without authenticating.",
-        fix: "Give --user (and a password) so smtprobe logs in before sending; in your program, enable 'SMTP authentication'.",
+        fix: "Give the user name setting (and a password) so smtprobe logs in before sending; in your program, enable 'SMTP authentication'.",
         rfcs: ["RFC 4954 §6", "RFC 6409 §4.3"] }
     /// `send.sender-rejected`
     SEND_SENDER_REJECTED = { "send.sender-rejected", "The sender address was rejected",
         wire: "C: MAIL FROM:<someone-else@example.com>\nS: 553 5.7.1 <someone-else@example.com>: Sender address rejected: not owned by user you@example.com",
         why: "The server refuses the envelope sender: you may send only as your own address (or configured aliases), or the address is not valid.",
-        fix: "Use your own address (the one you log in with) as --from, or add the other address as an alias ('Send mail as') in the provider's settings.",
+        fix: "Use your own address (the one you log in with) as the sender address setting, or add the other address as an alias ('Send mail as') in the provider's settings.",
         rfcs: ["RFC 5321 §4.1.1.2", "RFC 6409 §8.1"] }
     /// `send.recipient-rejected`
     SEND_RECIPIENT_REJECTED = { "send.recipient-rejected", "The recipient was rejected",
         wire: "C: RCPT TO:<nobody@example.com>\nS: 550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown",
         why: "The server refuses this recipient: unknown user, full mailbox, or relay not permitted (sending to other domains requires authentication).",
-        fix: "Check the recipient address. If the reply says relay access denied, authenticate first (--user).",
+        fix: "Check the recipient address. If the reply says relay access denied, authenticate first (the user name setting).",
         rfcs: ["RFC 5321 §4.1.1.3", "RFC 3463 §3.2"] }
     /// `send.quota-exceeded`
     SEND_QUOTA_EXCEEDED = { "send.quota-exceeded", "A sending limit was reached",
@@ -285,7 +285,7 @@ codes! {
     SEND_SYNTAX_ERROR = { "send.syntax-error", "An address or command was malformed",
         wire: "C: RCPT TO:<>\nS: 555 5.5.2 Syntax error. ... - gsmtp",
         why: "The server could not parse the command: an empty or malformed address, a display name inside MAIL FROM, or an unsupported parameter.",
-        fix: "Use bare addresses (me@example.org, no name, no quotes) for --from and --to.",
+        fix: "Use bare addresses (me@example.org, no name, no quotes) for the sender address setting and the recipient address setting.",
         rfcs: ["RFC 5321 §4.1.2", "RFC 5321 §4.2.3"] }
     /// `send.rejected`
     SEND_REJECTED = { "send.rejected", "The server refused the message",
@@ -293,6 +293,55 @@ codes! {
         why: "The server refused the mail transaction for a reason not covered by a more specific code (policy, content, a temporary local error).",
         fix: "Read the reply text and the decoded status code. Temporary (4xx) refusals can be retried later.",
         rfcs: ["RFC 5321 §4.2.3", "RFC 3463 §3"] }
+    // Appended for issue 11 (December 2026 facts). Never rename or reorder the above.
+    /// `auth.basic-auth-disabled`
+    AUTH_BASIC_AUTH_DISABLED = { "auth.basic-auth-disabled", "Password (Basic) authentication is switched off: OAuth is required",
+        wire: "C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: <redacted username>\nS: 334 UGFzc3dvcmQ6\nC: <redacted password>\nS: 550 5.7.30 Basic authentication is not supported for Client Submission.",
+        why: "The provider no longer accepts a password (or an app password, which is a password too) for SMTP AUTH on this account; only OAuth works. Microsoft 365 switches Basic authentication for SMTP AUTH off by default for existing tenants at the end of December 2026 (reply 550 5.7.30, or 5.7.139 'basic authentication is disabled'); Outlook.com has refused passwords since 16 September 2024.",
+        fix: "Sign in with OAuth (XOAUTH2 or OAUTHBEARER) from a program or library that supports it for this provider, or use the provider's HTTP sending API. A new password or app password will not help.",
+        rfcs: ["RFC 4954 §6", "RFC 7628 §3", "RFC 3463 §3.8"] }
+    /// `auth.policy-blocked`
+    AUTH_POLICY_BLOCKED = { "auth.policy-blocked", "A sign-in policy of the organisation blocked the login",
+        wire: "C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: <redacted username>\nS: 334 UGFzc3dvcmQ6\nC: <redacted password>\nS: 535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated successfully. Contact your administrator.",
+        why: "The password may be right, but a policy of the organisation refused the sign-in: Microsoft 365 Conditional Access, security defaults or a multi-factor requirement.",
+        fix: "An administrator of the organisation must look at the sign-in log for this user and change or exempt the policy; or sign in with OAuth, which can satisfy the policy.",
+        rfcs: ["RFC 4954 §6", "RFC 3463 §3.8"] }
+    /// `auth.account-disabled`
+    AUTH_ACCOUNT_DISABLED = { "auth.account-disabled", "The account itself is disabled",
+        wire: "C: AUTH PLAIN <redacted>\nS: 535 5.7.13 User account disabled",
+        why: "The server knows the account but it is disabled (RFC 5248 X.7.13: locked, suspended, deleted, or not yet activated). This is not SMTP AUTH being switched off for mail programs: no login works, on the web either.",
+        fix: "Sign in on the provider's website to see why the account is disabled, or ask the administrator to enable it. Changing mail program settings will not help.",
+        rfcs: ["RFC 3463 §3.8", "RFC 5248 §2.4"] }
+    /// `send.account-blocked`
+    SEND_ACCOUNT_BLOCKED = { "send.account-blocked", "The account is blocked from sending (suspected spam)",
+        wire: "C: MAIL FROM:<you@contoso.com>\nS: 550 5.1.8 Access denied, bad outbound sender",
+        why: "The login worked, but the provider has blocked this account from sending because it was suspected of sending spam (Microsoft 365: the restricted-senders list). It is not about which address is in From or Send As permissions.",
+        fix: "Secure the account (change the password, remove unknown forwarding rules and app passwords), then ask the administrator to release it (Microsoft 365: Microsoft Defender portal, Restricted entities). A personal account follows the steps shown when signing in on the web.",
+        rfcs: ["RFC 3463 §3.2", "RFC 5321 §4.2.3"] }
+    /// `send.sender-not-verified`
+    SEND_SENDER_NOT_VERIFIED = { "send.sender-not-verified", "The sender address is not a verified identity of the sending service",
+        wire: "C: .\nS: 554 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: you@example.com",
+        why: "Sending services (Amazon SES, SendGrid) send only from addresses or domains the account has verified; in Amazon SES's sandbox the recipients must be verified too.",
+        fix: "Verify the sender address or its domain in the service's console (for Amazon SES in the same region as the SMTP endpoint), then retry; for Amazon SES, request production access to leave the sandbox.",
+        rfcs: ["RFC 5321 §4.1.1.2", "RFC 6409 §8.1"] }
+    /// `tls.client-certificate-required`
+    TLS_CLIENT_CERTIFICATE_REQUIRED = { "tls.client-certificate-required", "The server requires a client certificate",
+        wire: "C: <TLS ClientHello>\nS: <TLS CertificateRequest>\nC: <TLS Certificate: none>\nS: <TLS alert: certificate_required>",
+        why: "The server authenticates clients by TLS certificate (mutual TLS) and ended the handshake because no client certificate was presented. This is not an IP block: the TLS layer said what it wants.",
+        fix: "Give the client certificate and its private key that the server's administrator issued for you (in smtprobe: the client certificate setting), or use the server's password-based submission port instead.",
+        rfcs: ["RFC 8446 §4.4.2.4", "RFC 8446 §6.2", "RFC 5246 §7.4.6"] }
+    /// `tls.version-too-old`
+    TLS_VERSION_TOO_OLD = { "tls.version-too-old", "The server offers only TLS versions older than 1.2",
+        wire: "C: <TLS ClientHello: TLS 1.2, TLS 1.3>\nS: <TLS ServerHello: TLS 1.0>\n* TLS error: the server does not support TLS 1.2 or 1.3",
+        why: "TLS 1.0 and 1.1 are deprecated (RFC 8996) and smtprobe, like current mail programs and libraries, refuses them. The server negotiates only an old version.",
+        fix: "The server's administrator must enable TLS 1.2 or 1.3. Until then, a modern client cannot connect securely; do not fall back to an unencrypted connection with a password.",
+        rfcs: ["RFC 8996 §2", "RFC 8446 §4.2.1", "RFC 5246 §7.4.1.3"] }
+    /// `tls.alert-received`
+    TLS_ALERT_RECEIVED = { "tls.alert-received", "The server ended the TLS handshake with an alert",
+        wire: "C: <TLS ClientHello>\nS: <TLS alert: handshake_failure>",
+        why: "The server answered in TLS, so it is alive and speaks TLS on this port, but it sent a fatal alert naming why it refuses the handshake (no common cipher or version, a certificate it wants, a name it does not serve). Waiting longer will not change the answer.",
+        fix: "Read the alert named in the evidence: handshake_failure or insufficient_security usually means no common cipher suite or version (the server's TLS configuration is outdated); unrecognized_name means the server does not serve this host name. The server's administrator must change its TLS configuration.",
+        rfcs: ["RFC 8446 §6", "RFC 8446 §6.2", "RFC 5246 §7.2"] }
 }
 
 /// The entry for a code string, if registered.
@@ -330,6 +379,9 @@ mod tests {
                 c.code
             );
             assert_eq!(lookup(c.code), Some(c));
+            // Issue 11: fix texts name settings; the CLI adds its flags when it renders.
+            crate::diagnosis::providers::tests::assert_no_flag(c.fix, c.code);
+            crate::diagnosis::providers::tests::assert_no_flag(c.why, c.code);
         }
     }
 

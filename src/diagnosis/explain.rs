@@ -24,7 +24,7 @@ impl fmt::Display for ExplainError {
             ExplainError::Unknown { query, suggestions } => {
                 write!(
                     f,
-                    "no diagnosis code, reply code or enhanced status code {query:?}"
+                    "no diagnosis code, reply code, enhanced status code or provider {query:?}"
                 )?;
                 if suggestions.is_empty() {
                     write!(
@@ -52,6 +52,9 @@ pub fn explain(query: &str) -> Result<String, ExplainError> {
     let q = query.trim();
     if let Some(info) = codes::lookup(&q.to_ascii_lowercase()) {
         return Ok(code_page(info));
+    }
+    if let Some(p) = providers::by_name(q) {
+        return Ok(provider_page(p));
     }
     if q.len() == 3 && q.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(n) = q.parse::<u16>() {
@@ -93,7 +96,7 @@ fn code_page(info: &codes::CodeInfo) -> String {
     let _ = writeln!(s, "How to fix it:\n  {}", info.fix);
     let notes: Vec<(&str, &str)> = providers::all()
         .iter()
-        .filter_map(|p| p.fix_for(info.code).map(|f| (p.display_name, f)))
+        .filter_map(|p| p.fix_for(info.code).map(|f| (p.display_name.as_str(), f)))
         .collect();
     if !notes.is_empty() {
         let _ = writeln!(s, "\nProvider notes:");
@@ -102,6 +105,134 @@ fn code_page(info: &codes::CodeInfo) -> String {
         }
     }
     let _ = writeln!(s, "\nStandards: {}", info.rfcs.join(", "));
+    s
+}
+
+/// The list `smtprobe providers` prints: one line per provider with its preferred
+/// settings, then where the facts come from.
+pub fn providers_list() -> String {
+    let mut s = String::new();
+    let width = providers::all()
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(8);
+    for p in providers::all() {
+        let _ = writeln!(
+            s,
+            "{:width$}  {:34}  {}",
+            p.name,
+            p.display_name,
+            p.settings_line()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nEvery fact has a source and the date it was checked: smtprobe explain NAME (e.g. smtprobe explain office365)."
+    );
+    s
+}
+
+/// The page for one provider: settings, recognition, facts, fixes, each with its source.
+pub fn provider_page(p: &providers::Provider) -> String {
+    let mut s = String::new();
+    let mut cited: Vec<&str> = Vec::new();
+    let mut cite = |key: &str| -> String {
+        let n = match cited.iter().position(|k| *k == key) {
+            Some(i) => i + 1,
+            None => {
+                cited.push(
+                    providers::sources()
+                        .get_key_value(key)
+                        .map_or("", |(k, _)| k.as_str()),
+                );
+                cited.len()
+            }
+        };
+        format!("[{n}]")
+    };
+    let kind = match p.kind {
+        providers::Kind::Mailbox => "mailbox provider",
+        providers::Kind::Business => "business tenant service",
+        providers::Kind::Relay => "organisation relay",
+        providers::Kind::SendingService => "sending service",
+    };
+    let _ = writeln!(s, "{}: {} ({kind})\n", p.name, p.display_name);
+    let _ = writeln!(s, "Submission settings:");
+    for st in p.submission() {
+        let note = st
+            .note
+            .as_deref()
+            .map(|n| format!("; {n}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {}:{} {}{note} {}",
+            st.host,
+            st.port,
+            providers::mode_label(st.mode),
+            cite(&st.source)
+        );
+    }
+    let user = match (p.username.form, &p.username.value) {
+        (providers::UsernameForm::FullAddress, _) => "your full email address".to_owned(),
+        (providers::UsernameForm::Literal, Some(v)) => format!("the literal string {v}"),
+        _ => "as shown in the service's settings".to_owned(),
+    };
+    let _ = writeln!(s, "  user name: {user} {}", cite(&p.username.source));
+    if let Some(ap) = &p.app_password {
+        let _ = writeln!(s, "  app password: {} {}", ap.how, cite(&ap.source));
+    }
+    let _ = writeln!(s, "  help: {}\n", p.help_url);
+    let _ = writeln!(s, "Recognised by:");
+    for (label, list) in [
+        ("email domains", &p.email_domains),
+        ("submission hosts", &p.submission_hosts),
+        ("also on hosts", &p.shared_hosts),
+        ("MX hosts", &p.mx_hosts),
+        ("greeting words", &p.banner),
+        ("certificate names", &p.certificate_names),
+    ] {
+        if !list.values.is_empty() {
+            let _ = writeln!(
+                s,
+                "  {label}: {} {}",
+                list.values.join(", "),
+                cite(&list.source)
+            );
+        }
+    }
+    if !p.facts.is_empty() {
+        let _ = writeln!(s, "\nWhat to know:");
+        for f in &p.facts {
+            let _ = writeln!(s, "  - {} {}", f.text, cite(&f.source));
+        }
+    }
+    if !p.fixes.is_empty() {
+        let _ = writeln!(s, "\nFixes by diagnosis code:");
+        for f in &p.fixes {
+            let _ = writeln!(s, "  {}: {} {}", f.code, f.text, cite(&f.source));
+        }
+    }
+    let _ = writeln!(s, "\nSources:");
+    for (i, key) in cited.iter().enumerate() {
+        if let Some(src) = providers::source(key) {
+            let url = src.url.as_deref().unwrap_or("(no URL known)");
+            let note = src
+                .note
+                .as_deref()
+                .map(|n| format!("\n      note: {n}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  [{}] {} ({}, checked {})\n      {url}{note}",
+                i + 1,
+                src.title,
+                src.kind,
+                src.checked
+            );
+        }
+    }
     s
 }
 
@@ -145,6 +276,27 @@ mod tests {
         let page = explain("auth.bad-credentials").unwrap();
         assert!(page.contains("Gmail"), "{page}");
         assert!(page.contains("apppasswords"), "{page}");
+    }
+
+    #[test]
+    fn provider_pages_show_sources_and_dates() {
+        for p in providers::all() {
+            let page = explain(&p.name).unwrap();
+            assert!(page.starts_with(&p.name), "{page}");
+            assert!(
+                page.contains("Submission settings:") && page.contains("Sources:"),
+                "{page}"
+            );
+            assert!(page.contains("checked 20"), "{page}");
+            assert!(page.contains("https://"), "{}", p.name);
+        }
+        let page = explain("office365").unwrap();
+        assert!(page.contains("end of December 2026"), "{page}");
+        assert!(page.contains("*.mail.protection.outlook.com"), "{page}");
+        let list = providers_list();
+        for p in providers::all() {
+            assert!(list.contains(&p.name) && list.contains(p.host()), "{list}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod codes;
 pub mod credential;
 pub mod explain;
 pub mod providers;
+pub mod rules;
+pub mod settings;
 pub mod status;
 
 pub use annotate::{annotate, Annotator};
@@ -51,6 +53,12 @@ pub struct Context<'a> {
     pub sent_message: bool,
     /// The SASL mechanism used for AUTH (`PLAIN`, `XOAUTH2`, …), when AUTH was attempted.
     pub mechanism: Option<&'a str>,
+    /// The envelope sender (`--from`), when a message was sent.
+    pub from: Option<&'a str>,
+    /// True when a TLS handshake completed with a certificate verified for `host`: then
+    /// the server is that host whatever its banner says (no interception on banner text
+    /// alone).
+    pub tls_verified: bool,
     /// The transcript so far (used to find e.g. an OAuth error challenge); may be empty.
     pub transcript: &'a [Entry],
 }
@@ -67,6 +75,8 @@ impl<'a> Context<'a> {
             credential: None,
             sent_message: false,
             mechanism: None,
+            from: None,
+            tls_verified: false,
             transcript: &[],
         }
     }
@@ -88,6 +98,9 @@ pub struct Diagnosis {
     pub hints: Vec<String>,
     /// The provider recognised from host and banner (`gmail`, …), if any.
     pub provider: Option<&'static str>,
+    /// The id of the rule in [`rules`] that chose the code, when a reply did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
 }
 
 impl Diagnosis {
@@ -105,6 +118,8 @@ struct Draft {
     /// A fix specific to this situation (overrides provider and generic fix).
     fix: Option<String>,
     hints: Vec<String>,
+    /// The rule that chose the code, for reply failures.
+    rule: Option<&'static str>,
 }
 
 impl Draft {
@@ -115,6 +130,7 @@ impl Draft {
             evidence: None,
             fix: None,
             hints: Vec::new(),
+            rule: None,
         }
     }
     fn evidence(mut self, e: impl Into<String>) -> Self {
@@ -136,7 +152,7 @@ impl Draft {
 
 /// Maps a finished check to its diagnosis. `None` means every tested step succeeded.
 pub fn diagnose(failure: Option<&Failure>, ctx: &Context) -> Diagnosis {
-    let provider = providers::recognise(ctx.host, ctx.banner);
+    let provider = recognised(ctx);
     let draft = match failure {
         None => ok(ctx),
         Some(f) => classify(f, ctx, provider),
@@ -147,7 +163,9 @@ pub fn diagnose(failure: Option<&Failure>, ctx: &Context) -> Diagnosis {
 /// Tailors the fix to the provider and adds hints that apply to any failure.
 fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> Diagnosis {
     let code = d.info.code;
-    let intercepted = providers::banner_mismatch(ctx.host, ctx.banner);
+    // A certificate verified for the host proves who answered; a banner alone does not.
+    let intercepted =
+        providers::banner_mismatch(ctx.host, ctx.banner).filter(|_| !ctx.tls_verified);
     // The provider's advice is about the provider's server; when someone else answered,
     // it would send the user chasing app passwords that server never checks.
     let provider_fix = provider
@@ -183,6 +201,13 @@ fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> D
         (None, None) => d.info.fix.to_owned(),
     };
     hints.extend(d.hints);
+    if provider.is_none() && code != c::OK.code {
+        if let Some(sw) = providers::server_software(ctx.banner) {
+            for f in &sw.facts {
+                hints.push(f.text.clone());
+            }
+        }
+    }
     if let Some(p) = providers::by_mail_domain(ctx.host) {
         if code != c::OK.code {
             hints.push(format!(
@@ -212,7 +237,8 @@ fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> D
         evidence: d.evidence,
         fix,
         hints,
-        provider: provider.map(|p| p.name),
+        provider: provider.map(|p| p.name.as_str()),
+        rule: d.rule,
     }
 }
 
@@ -251,7 +277,7 @@ fn credential_hints(
     let mut out = Vec::new();
     if let Some(user) = ctx.user {
         if let Some(p) = provider {
-            if p.username == providers::UsernameForm::FullAddress && !user.contains('@') {
+            if p.username.form == providers::UsernameForm::FullAddress && !user.contains('@') {
                 out.push(format!(
                     "The user name {user:?} has no @: {} expects your full email address as the user name.",
                     p.display_name
@@ -280,7 +306,7 @@ fn credential_hints(
         out.push("The password contains non-ASCII characters; app passwords never do, and some servers compare passwords in another encoding.".into());
     }
     if let Some(p) = provider {
-        if let Some(ap) = p.app_password {
+        if let Some(ap) = &p.app_password {
             if let Some(n) = ap.letters {
                 if shape.looks_like_app_password(n) {
                     out.push(format!(
@@ -288,7 +314,7 @@ fn credential_hints(
                         p.display_name
                     ));
                 } else {
-                    let how = if fix_is_specific { "" } else { ap.how };
+                    let how = if fix_is_specific { "" } else { ap.how.as_str() };
                     out.push(format!(
                         "This does not look like a {} app password ({n} letters; the spaces or hyphens between groups do not matter): it is probably your account password. {how}",
                         p.display_name
@@ -300,9 +326,14 @@ fn credential_hints(
     out
 }
 
+/// The provider whose advice applies: by host, the user's address, then the banner.
+fn recognised(ctx: &Context) -> Option<&'static Provider> {
+    providers::recognise_for(ctx.host, ctx.banner, ctx.user.or(ctx.from))
+}
+
 /// "Gmail / Google Workspace" when recognised, else the host.
 fn who(ctx: &Context) -> String {
-    match providers::recognise(ctx.host, ctx.banner) {
+    match recognised(ctx) {
         Some(p) => format!("{} ({})", ctx.host, p.display_name),
         None => ctx.host.to_owned(),
     }
@@ -316,7 +347,7 @@ fn ok(ctx: &Context) -> Draft {
     };
     let auth = match ctx.user {
         Some(u) => format!("logged in as {u}"),
-        None => "authentication was not tested (no --user given)".to_owned(),
+        None => "authentication was not tested (no user name given)".to_owned(),
     };
     let mut summary = format!("{}:{} greeted, {tls}, {auth}", ctx.host, ctx.port);
     if ctx.sent_message {
@@ -324,6 +355,16 @@ fn ok(ctx: &Context) -> Draft {
     }
     summary.push('.');
     let mut d = Draft::new(c::OK, summary);
+    if let (true, Some(p), Some(from), Some(user)) =
+        (ctx.sent_message, recognised(ctx), ctx.from, ctx.user)
+    {
+        let foreign = !from.trim().eq_ignore_ascii_case(user.trim());
+        for n in &p.success_notes {
+            if n.when == providers::NoteWhen::ForeignFrom && foreign {
+                d = d.hint(n.text.clone());
+            }
+        }
+    }
     if ctx.mode == TlsMode::None {
         d = d.hint("The connection was not encrypted: use STARTTLS (587) or implicit TLS (465) for real mail.");
     }
@@ -343,7 +384,7 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             ),
         )
         .fix(format!(
-            "Use implicit TLS on port {} (--tls implicit, 'SSL/TLS' in mail programs), or port 587 with STARTTLS.",
+            "Use implicit TLS on port {} (the TLS mode implicit TLS, 'SSL/TLS' in mail programs), or port 587 with STARTTLS.",
             ctx.port
         )),
         Failure::Timeout { stage } => timeout(*stage, ctx),
@@ -355,12 +396,12 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
                 format!("{}:{} answered at {} with bytes that are not an SMTP reply.", ctx.host, ctx.port, stage_name(*stage)),
             )
             .evidence(ev.clone());
-            if let Some(what) = foreign_protocol(&ev) {
+            if let Some(what) = foreign_protocol(error) {
                 d = d.hint(format!("That looks like {what}, not an SMTP server: check the host and port."));
             }
             d
         }
-        Failure::Reply { stage, reply } => reply_failure(*stage, reply, ctx),
+        Failure::Reply { stage, reply } => reply_failure(*stage, reply, ctx, provider),
         Failure::StartTlsNotOffered => {
             let mut d = Draft::new(
                 c::STARTTLS_NOT_OFFERED,
@@ -383,13 +424,13 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             c::AUTH_REQUIRES_TLS,
             format!("{} offers AUTH only after STARTTLS: it did not announce AUTH on the unencrypted connection.", who(ctx)),
         )
-        .fix("Turn on STARTTLS (--tls starttls on 587) or use implicit TLS on 465; never send the password in clear."),
+        .fix("Turn on STARTTLS (the TLS mode STARTTLS on 587) or use implicit TLS on 465; never send the password in clear."),
         Failure::AuthNotOffered { tls, .. } => {
             let mut d = if *tls {
                 Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH, even after TLS.", who(ctx)))
             } else {
                 Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH on the unencrypted connection.", who(ctx)))
-                    .fix("Most servers announce AUTH only after TLS: use --tls starttls on 587 or --tls implicit on 465.")
+                    .fix("Most servers announce AUTH only after TLS: use the TLS mode STARTTLS on 587 or the TLS mode implicit TLS on 465.")
             };
             if ctx.port == 25 {
                 d = d.hint("Port 25 is for server-to-server mail (MX); mail programs submit on 587 or 465 with a login.");
@@ -413,7 +454,7 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             format!("{} rejected the OAuth token: {challenge}.", who(ctx)),
         )
         .evidence(reply.display_lines().join("\n"))
-        .fix("Get a fresh access token with the mail scope (for Google: https://mail.google.com/), check it belongs to the --user account, and pass it with --oauth2-token-env."),
+        .fix("Get a fresh access token with the mail scope (for Google: https://mail.google.com/), check it belongs to the account in the user name setting, and pass it with the OAuth token setting."),
         Failure::AuthProtocol { reply, reason } => {
             if let Some(json) = oauth_error_challenge(reply) {
                 return Draft::new(
@@ -505,7 +546,15 @@ fn connect(attempts: &[ConnectAttempt], ctx: &Context) -> Draft {
     let mut d = match kind {
         Some(ConnectErrorKind::Refused) => Draft::new(
             c::CONNECT_REFUSED,
-            format!("{target} refused the connection on {addrs}."),
+            format!(
+                "{target} refused the connection on {addrs}: most likely nothing listens on port {} there (no server running, or the wrong port or host){}.",
+                ctx.port,
+                if judged.iter().all(|a| a.addr.ip().is_loopback()) {
+                    " — this is this machine itself, so start the server or check its port"
+                } else {
+                    "; less often a firewall rejects it"
+                }
+            ),
         ),
         Some(ConnectErrorKind::Timeout) => Draft::new(
             c::CONNECT_TIMEOUT,
@@ -541,10 +590,10 @@ fn connect(attempts: &[ConnectAttempt], ctx: &Context) -> Draft {
                 "was refused"
             };
             d = d.fix(format!(
-                "Port {} {verb}: many hosting providers and clouds block outgoing mail ports (25, 465, 587). Try port {alt} with {} (--port {alt} --tls {}); if that fails too, ask your provider to unblock outgoing SMTP or use their relay.",
+                "Port {} {verb}: many hosting providers and clouds block outgoing mail ports (25, 465, 587). Try port {alt} with {} (the port setting {alt}, {}); if that fails too, ask your provider to unblock outgoing SMTP or use their relay.",
                 ctx.port,
                 providers::mode_label(mode),
-                mode.as_str()
+                settings::tls_mode(mode)
             ));
         }
         if ctx.port == 25 {
@@ -552,7 +601,7 @@ fn connect(attempts: &[ConnectAttempt], ctx: &Context) -> Draft {
         }
     }
     if ipv6_hint {
-        d = d.hint("The IPv6 addresses are unreachable (this network has no IPv6 route); use -4 to try IPv4 only and keep the output focused.");
+        d = d.hint("The IPv6 addresses are unreachable (this network has no IPv6 route); use the IPv4-only setting and keep the output focused.");
     }
     d
 }
@@ -647,7 +696,7 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
         )
         .evidence(first_line.clone())
         .fix(format!(
-            "Use STARTTLS on port {} (--tls starttls, 'STARTTLS' in mail programs), or port 465 with implicit TLS.",
+            "Use STARTTLS on port {} (the TLS mode STARTTLS, 'STARTTLS' in mail programs), or port 465 with implicit TLS.",
             ctx.port
         )),
         TlsFailureKind::UntrustedIssuer | TlsFailureKind::BadCertificate { .. } => {
@@ -707,13 +756,46 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
             c::TLS_HANDSHAKE_FAILED,
             format!("The TLS handshake with {}:{} failed {when}: {detail}.", ctx.host, ctx.port),
         ),
+        TlsFailureKind::ClientCertificateRequired => Draft::new(
+            c::TLS_CLIENT_CERTIFICATE_REQUIRED,
+            format!(
+                "{}:{} requires a client certificate {when} and none was presented: it ended the handshake with the TLS alert certificate_required. The server is not refusing your IP address; it wants a certificate.",
+                ctx.host, ctx.port
+            ),
+        )
+        .evidence("TLS alert received: certificate_required (RFC 8446 §6.2)"),
+        TlsFailureKind::VersionTooOld { offered } => {
+            let what = match offered {
+                Some(v) => format!("offers only {v}"),
+                None => "answered with the TLS alert protocol_version: it offers only a version older than TLS 1.2".to_owned(),
+            };
+            Draft::new(
+                c::TLS_VERSION_TOO_OLD,
+                format!(
+                    "{}:{} {what} {when}; TLS 1.0 and 1.1 are deprecated (RFC 8996) and refused.",
+                    ctx.host, ctx.port
+                ),
+            )
+            .evidence(match offered {
+                Some(v) => format!("ServerHello version: {v}"),
+                None => "TLS alert received: protocol_version".to_owned(),
+            })
+        }
+        TlsFailureKind::Alert { alert } => Draft::new(
+            c::TLS_ALERT_RECEIVED,
+            format!(
+                "{}:{} refused the TLS handshake {when} with the alert {alert}: it speaks TLS on this port, so waiting longer will not help.",
+                ctx.host, ctx.port
+            ),
+        )
+        .evidence(format!("TLS alert received: {alert}")),
         TlsFailureKind::ClosedDuringHandshake => {
             let mut d = Draft::new(
                 c::TLS_HANDSHAKE_FAILED,
                 format!("{}:{} closed the connection during the TLS handshake {when}.", ctx.host, ctx.port),
             );
             if !t.after_starttls && matches!(ctx.port, 25 | 587) {
-                d = d.hint(format!("Port {} usually speaks STARTTLS, not implicit TLS: try --tls starttls.", ctx.port));
+                d = d.hint(format!("Port {} usually speaks STARTTLS, not implicit TLS: try the TLS mode STARTTLS.", ctx.port));
             }
             d
         }
@@ -765,7 +847,7 @@ fn timeout(stage: Stage, ctx: &Context) -> Draft {
         ),
     );
     if stage == Stage::Greeting && ctx.port == 465 && ctx.mode != TlsMode::Implicit {
-        d = d.fix("Port 465 expects TLS from the first byte and never greets a plain connection: use --tls implicit, or port 587 with STARTTLS.");
+        d = d.fix("Port 465 expects TLS from the first byte and never greets a plain connection: use the TLS mode implicit TLS, or port 587 with STARTTLS.");
     }
     if stage == Stage::Data {
         d = d.hint("The server did not confirm the message: it may or may not have been accepted; check the recipient's mailbox before resending.");
@@ -798,9 +880,16 @@ fn closed(stage: Stage, partial: Option<&str>, ctx: &Context) -> Draft {
     d
 }
 
-/// Recognises other protocols in what arrived instead of an SMTP reply.
-fn foreign_protocol(text: &str) -> Option<&'static str> {
-    let t = text.to_ascii_lowercase();
+/// Recognises other protocols in what arrived instead of an SMTP reply, from the
+/// parser's typed evidence (the offending line, escaped), never from its message.
+fn foreign_protocol(error: &crate::protocol::ReplyError) -> Option<&'static str> {
+    use crate::protocol::ReplyError as E;
+    let line = match error {
+        E::Malformed { line, .. } => line,
+        E::LineTooLong { start } => start,
+        E::ReplyTooLarge { .. } => return None,
+    };
+    let t = line.to_ascii_lowercase();
     [
         ("ssh-", "an SSH server"),
         ("http/", "a web server"),
@@ -809,7 +898,7 @@ fn foreign_protocol(text: &str) -> Option<&'static str> {
         ("\\x16\\x03", "TLS (the port expects implicit TLS)"),
     ]
     .iter()
-    .find(|(k, _)| t.contains(k))
+    .find(|(k, _)| t.starts_with(k))
     .map(|(_, v)| *v)
 }
 
@@ -852,20 +941,6 @@ fn code_tag(reply: &Reply) -> String {
     }
 }
 
-/// The reply text lower-cased with whitespace runs collapsed, for key-word matching.
-fn words(reply: &Reply) -> String {
-    reply
-        .joined_text()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
-fn has_any(text: &str, keys: &[&str]) -> bool {
-    keys.iter().any(|k| text.contains(k))
-}
-
 /// A decoded OAuth error challenge (RFC 7628 §3.2.2: a 334 whose base64 text is a JSON
 /// object with `status`), rendered as `status 400, scope …`.
 fn oauth_error_challenge(reply: &Reply) -> Option<String> {
@@ -906,333 +981,102 @@ fn oauth_error_in_transcript(transcript: &[Entry]) -> Option<String> {
         })
 }
 
-fn reply_failure(stage: Stage, reply: &Reply, ctx: &Context) -> Draft {
+fn reply_failure(
+    stage: Stage,
+    reply: &Reply,
+    ctx: &Context,
+    provider: Option<&'static Provider>,
+) -> Draft {
     let tag = code_tag(reply);
-    let text = words(reply);
     let evidence = reply.display_lines().join("\n");
     let who = who(ctx);
     let at = stage_name(stage);
-    let class = reply.class();
-    // RFC 5321 §3.8: 421 may come at any time and always closes the connection.
-    if reply.code() == 421 {
-        let mut d = Draft::new(
-            c::SERVER_UNAVAILABLE,
-            format!("{who} is unavailable and closed the connection at {at} ({tag})."),
-        )
-        .evidence(evidence);
-        if has_any(&text, &["too many"]) {
-            d = d.hint("The server counts too many connections or attempts from you: close other programs using it and wait.");
-        }
-        return d;
-    }
-    let d = match stage {
-        Stage::Greeting if class >= 4 => Draft::new(
-            c::GREETING_REJECTED,
-            format!("{who} refused the connection in its greeting ({tag})."),
-        ),
-        Stage::Ehlo if class >= 4 => {
-            Draft::new(c::EHLO_REJECTED, format!("{who} rejected EHLO ({tag})."))
-        }
-        Stage::Starttls if class >= 4 => Draft::new(
-            c::STARTTLS_REJECTED,
-            format!("{who} refused to start TLS ({tag})."),
-        ),
-        Stage::Auth => auth_reply(reply, &text, ctx, &who, &tag),
-        Stage::Mail | Stage::Rcpt | Stage::Data if class >= 4 => {
-            send_reply(stage, reply, &text, ctx, &who, &tag)
-        }
-        _ => Draft::new(
-            c::PROTOCOL_UNEXPECTED_REPLY,
-            format!("{who} answered {at} with {tag}, which the protocol does not allow there."),
-        ),
-    };
-    d.evidence(evidence)
-}
-
-fn auth_reply(reply: &Reply, text: &str, ctx: &Context, who: &str, tag: &str) -> Draft {
-    let code = reply.code();
-    let e = reply.enhanced().map(|e| (e.subject, e.detail));
-    let oauth = ctx.mechanism.is_some_and(|m| {
-        m.eq_ignore_ascii_case("XOAUTH2") || m.eq_ignore_ascii_case("OAUTHBEARER")
-    });
     // RFC 7628 §3.2.2: an error challenge (334 + base64 JSON) instead of a final reply.
-    if let Some(json) = oauth_error_challenge(reply) {
-        return Draft::new(
-            c::AUTH_OAUTH_TOKEN_REJECTED,
-            format!("{who} rejected the OAuth access token ({json})."),
-        );
-    }
-    let oauth_error = oauth_error_in_transcript(ctx.transcript);
-    // RFC 3207 §4 / RFC 4954 §6: 530 5.7.0 "Must issue a STARTTLS command first", 538
-    // 5.7.11 "Encryption required for requested authentication mechanism".
-    if code == 538
-        || code == 523
-        || matches!(e, Some((7, 10 | 11)))
-        || (code == 530 && has_any(text, &["starttls", "tls", "encrypt", "secure"]))
-    {
-        return Draft::new(
-            c::AUTH_REQUIRES_TLS,
-            format!("{who} refuses to authenticate before TLS ({tag})."),
-        )
-        .fix("Use STARTTLS on 587 (--tls starttls) or implicit TLS on 465 (--tls implicit).");
-    }
-    // Microsoft: 535 5.7.139 "SmtpClientAuthentication is disabled"; RFC 5248 X.7.13
-    // "User account disabled".
-    if matches!(e, Some((7, 139 | 13)))
-        || has_any(
-            text,
-            &[
-                "smtpclientauthentication",
-                "basic authentication is disabled",
-                "account disabled",
-                "account is disabled",
-            ],
-        )
-    {
-        return Draft::new(
-            c::AUTH_DISABLED_BY_PROVIDER,
-            format!("{who} has password login (SMTP AUTH) disabled for this account ({tag})."),
-        );
-    }
-    if has_any(text, &["too many", "#auth005"]) {
-        return Draft::new(
-            c::AUTH_TOO_MANY_ATTEMPTS,
-            format!("{who} is throttling logins: too many attempts ({tag})."),
-        );
-    }
-    // Gmail 534 5.7.14 "Please log in via your web browser"; RFC 4954 432 4.7.12
-    // "A password transition is needed".
-    if matches!(e, Some((7, 14)))
-        || has_any(
-            text,
-            &["web browser", "webloginrequired", "signin/continue"],
-        )
-    {
-        return Draft::new(
-            c::AUTH_WEB_LOGIN_REQUIRED,
-            format!("{who} blocked the sign-in until you log in with a web browser ({tag})."),
-        );
-    }
-    if code == 432 || matches!(e, Some((7, 12))) {
-        return Draft::new(c::AUTH_WEB_LOGIN_REQUIRED, format!("{who} requires a password change before mail programs can log in ({tag})."))
-            .fix("Sign in on the provider's website, change the password as asked, then use the new one.");
-    }
-    let app_words = has_any(
-        text,
-        &[
-            "application-specific",
-            "app password",
-            "app-specific",
-            "invalidsecondfactor",
-        ],
-    );
-    if app_words || matches!(e, Some((7, 9))) || code == 534 {
-        if !app_words && has_any(text, &["weak", "mechanism"]) {
+    if stage == Stage::Auth {
+        if let Some(json) = oauth_error_challenge(reply) {
             return Draft::new(
-                c::AUTH_MECHANISM_UNSUPPORTED,
-                format!("{who} considers the mechanism too weak ({tag})."),
+                c::AUTH_OAUTH_TOKEN_REJECTED,
+                format!("{who} rejected the OAuth access token ({json})."),
             )
-            .fix("Use a mechanism the server accepts (see its AUTH list) with --auth, over TLS.");
+            .evidence(evidence);
         }
-        return Draft::new(
-            c::AUTH_APP_PASSWORD_REQUIRED,
-            format!("{who} requires an app password for this account ({tag})."),
-        );
     }
-    if (oauth || oauth_error.is_some()) && reply.class() == 5 {
-        let detail = oauth_error.map(|e| format!(" ({e})")).unwrap_or_default();
-        return Draft::new(
-            c::AUTH_OAUTH_TOKEN_REJECTED,
-            format!("{who} rejected the OAuth access token ({tag}){detail}."),
-        );
+    let ev = rules::Evidence::new(stage, reply, provider.map(|p| p.name.as_str()));
+    let Some(rule) = rules::select(&ev) else {
+        let d = if stage == Stage::Auth {
+            Draft::new(
+                c::AUTH_PROTOCOL_VIOLATION,
+                format!("{who} sent {tag} where the AUTH exchange does not allow it."),
+            )
+        } else {
+            Draft::new(
+                c::PROTOCOL_UNEXPECTED_REPLY,
+                format!("{who} answered {at} with {tag}, which the protocol does not allow there."),
+            )
+        };
+        return d.evidence(evidence);
+    };
+    let summary = rule
+        .summary
+        .replace("{who}", &who)
+        .replace("{tag}", &tag)
+        .replace("{at}", at);
+    let mut d = Draft::new(rule.code, summary);
+    if let Some(f) = rule.fix {
+        d = d.fix(f);
     }
-    if code == 535 || matches!(e, Some((7, 8))) {
-        return Draft::new(
-            c::AUTH_BAD_CREDENTIALS,
-            format!("{who} rejected the user name or password ({tag})."),
-        );
-    }
-    match code {
-        // RFC 4954 §4: 504 for an unknown mechanism.
-        504 => Draft::new(
-            c::AUTH_MECHANISM_UNSUPPORTED,
-            format!("{who} does not support the mechanism used ({tag})."),
-        ),
-        500 | 502 => Draft::new(
-            c::AUTH_NOT_OFFERED,
-            format!("{who} does not implement AUTH here ({tag})."),
-        ),
-        503 => Draft::new(
-            c::AUTH_PROTOCOL_VIOLATION,
-            format!("{who} answered AUTH with 'bad sequence of commands' ({tag})."),
-        ),
-        _ if reply.class() == 4 => Draft::new(
-            c::AUTH_TEMPORARY_FAILURE,
-            format!("{who} could not check the credentials right now ({tag})."),
-        ),
-        _ if reply.class() == 5 => Draft::new(
-            c::AUTH_REJECTED,
-            format!("{who} refused authentication ({tag})."),
-        ),
-        _ => Draft::new(
-            c::AUTH_PROTOCOL_VIOLATION,
-            format!("{who} sent {tag} where the AUTH exchange does not allow it."),
-        ),
-    }
+    d = refine_by_mechanism(d, &ev, ctx, &who, &tag);
+    d.rule = Some(rule.id);
+    rule_hints(d, rule, &ev, ctx).evidence(evidence)
 }
 
-fn send_reply(
-    stage: Stage,
-    reply: &Reply,
-    text: &str,
+/// The mechanism refines a credentials verdict: with OAuth (XOAUTH2, OAUTHBEARER, or an
+/// OAuth error challenge earlier in the exchange), a rejected credential is a rejected
+/// token. Verdicts about SMTP AUTH itself (disabled, policy) stay: OAuth is a mechanism
+/// inside SMTP AUTH and fails the same way.
+fn refine_by_mechanism(
+    d: Draft,
+    ev: &rules::Evidence,
     ctx: &Context,
     who: &str,
     tag: &str,
 ) -> Draft {
-    let code = reply.code();
-    let e = reply.enhanced().map(|e| (e.subject, e.detail));
-    let at = stage_name(stage);
-    let auth_words = has_any(
-        text,
-        &[
-            "authentication required",
-            "not authenticated",
-            "authentication is required",
-            "must authenticate",
-        ],
-    );
-    if code == 530 || auth_words || matches!(e, Some((7, 57))) {
-        if has_any(text, &["starttls"]) {
-            return Draft::new(
-                c::AUTH_REQUIRES_TLS,
-                format!("{who} refuses {at} before TLS ({tag})."),
-            );
+    let credentials_verdict =
+        [c::AUTH_BAD_CREDENTIALS.code, c::AUTH_REJECTED.code].contains(&d.info.code);
+    if ev.stage != Stage::Auth || ev.class != 5 || !credentials_verdict {
+        return d;
+    }
+    let oauth = ctx.mechanism.is_some_and(|m| {
+        m.eq_ignore_ascii_case("XOAUTH2") || m.eq_ignore_ascii_case("OAUTHBEARER")
+    });
+    let oauth_error = oauth_error_in_transcript(ctx.transcript);
+    if !oauth && oauth_error.is_none() {
+        return d;
+    }
+    let detail = oauth_error.map(|e| format!(" ({e})")).unwrap_or_default();
+    Draft::new(
+        c::AUTH_OAUTH_TOKEN_REJECTED,
+        format!("{who} rejected the OAuth access token ({tag}){detail}."),
+    )
+}
+
+/// Hints that depend on what the check knew besides the reply.
+fn rule_hints(mut d: Draft, rule: &rules::Rule, ev: &rules::Evidence, ctx: &Context) -> Draft {
+    match rule.id {
+        "any.421" if ev.words.contains("too many") => {
+            d = d.hint("The server counts too many connections or attempts from you: close other programs using it and wait.");
         }
-        let mut d = Draft::new(
-            c::SEND_AUTH_REQUIRED,
-            format!("{who} requires authentication before {at} ({tag})."),
-        );
-        if ctx.user.is_some() {
+        _ if d.info.code == c::SEND_AUTH_REQUIRED.code && ctx.user.is_some() => {
             d = d.hint("A user was given but the server still asks for authentication: check that the login step succeeded.");
         }
-        return d;
-    }
-    // RFC 3463 X.2.2 "Mailbox full" is the recipient's problem, not a sending limit.
-    let mailbox_full = matches!(e, Some((2, 2)))
-        || (has_any(text, &["mailbox"]) && has_any(text, &["full", "quota"]));
-    if mailbox_full {
-        return Draft::new(
-            c::SEND_RECIPIENT_REJECTED,
-            format!("The recipient's mailbox is full ({tag})."),
-        );
-    }
-    // X.5.3 too many recipients, X.4.5 congestion (Gmail 550 5.4.5 daily limit).
-    if matches!(e, Some((5, 3) | (4, 5)))
-        || has_any(
-            text,
-            &[
-                "sending limit",
-                "limit exceeded",
-                "quota exceeded",
-                "quotaexceeded",
-                "rate limit",
-                "ratelimit",
-                "too many recipients",
-                "too many messages",
-                "sending quota",
-                "message limit",
-            ],
-        )
-    {
-        return Draft::new(
-            c::SEND_QUOTA_EXCEEDED,
-            format!("{who} refused {at}: a sending limit was reached ({tag})."),
-        );
-    }
-    // RFC 1870 §6: 552 when the size exceeds the limit; X.3.4 / X.2.3 size codes.
-    if code == 552
-        || matches!(e, Some((3, 4) | (2, 3)))
-        || has_any(
-            text,
-            &["too large", "too big", "size limit", "message size"],
-        )
-    {
-        return Draft::new(
-            c::SEND_MESSAGE_TOO_LARGE,
-            format!("{who} refused the message as too large ({tag})."),
-        );
-    }
-    if code == 555 || code == 501 || code == 500 || matches!(e, Some((5, 2 | 4) | (1, 3 | 7))) {
-        return Draft::new(
-            c::SEND_SYNTAX_ERROR,
-            format!("{who} could not parse {at} ({tag})."),
-        );
-    }
-    let sender_words = has_any(
-        text,
-        &[
-            "sender",
-            "send as",
-            "not owned",
-            "relaying disallowed",
-            "from address",
-        ],
-    );
-    // "Relay access denied" answers RCPT, but it is about the sender: this server will
-    // not carry mail for this client (not logged in, or not allowed to send as that
-    // address) to another domain.
-    let relay_denied = has_any(
-        text,
-        &[
-            "relay access denied",
-            "relaying denied",
-            "relay not permitted",
-            "relaying disallowed",
-            "unable to relay",
-            "relay denied",
-            "not permitted to relay",
-        ],
-    );
-    if stage == Stage::Rcpt && relay_denied {
-        let mut d = Draft::new(
-            c::SEND_SENDER_REJECTED,
-            format!("{who} refused to relay the message for this sender ({tag})."),
-        )
-        .fix("Log in before sending (--user), send from an address your account owns, and submit through your own provider's server on 587 or 465.");
-        if ctx.user.is_none() {
-            d = d.hint(
-                "'Relay access denied' to another domain means you are not logged in: give --user.",
-            );
-        }
-        return d;
-    }
-    match stage {
-        Stage::Mail if matches!(e, Some((1, _))) || matches!(code, 550 | 553) || sender_words => {
-            Draft::new(
-                c::SEND_SENDER_REJECTED,
-                format!("{who} refused the sender address ({tag})."),
-            )
-        }
-        Stage::Data if sender_words => Draft::new(
-            c::SEND_SENDER_REJECTED,
-            format!("{who} refused the message because of its sender ({tag})."),
-        ),
-        Stage::Rcpt
-            if matches!(e, Some((1 | 2, _)))
-                || matches!(code, 450 | 550 | 551 | 553 | 554)
-                || has_any(text, &["recipient", "relay", "user unknown", "mailbox"]) =>
+        "send.relay-denied" | "send.rcpt-basic" | "send.rcpt-words" | "send.rcpt-enhanced"
+            if ctx.user.is_none() && ev.words.contains("relay") =>
         {
-            let mut d = Draft::new(
-                c::SEND_RECIPIENT_REJECTED,
-                format!("{who} refused the recipient ({tag})."),
-            );
-            if has_any(text, &["relay"]) && ctx.user.is_none() {
-                d = d.hint("'Relay access denied' to another domain means you are not logged in: give --user.");
-            }
-            d
+            d = d.hint("'Relay access denied' to another domain means you are not logged in: give a user name and password.");
         }
-        _ => Draft::new(c::SEND_REJECTED, format!("{who} refused {at} ({tag}).")),
+        _ => {}
     }
+    d
 }
 
 #[cfg(test)]

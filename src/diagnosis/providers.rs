@@ -1,103 +1,375 @@
-//! Known mail providers, as data: how to recognise them (host name, greeting banner) and
-//! what their help pages tell users to do when a diagnosis applies to them.
+//! Known mail providers, as data: how to recognise them (e-mail domain, submission host,
+//! MX host, greeting banner, certificate names), their documented submission settings,
+//! and what their help pages tell users to do when a diagnosis applies to them.
 //!
-//! The diagnosis code is never picked from the provider (a provider's wording changes;
-//! the reply code and enhanced status code do not), only the fix text is tailored.
+//! The data lives in `providers.json` (compiled in with `include_str!`) so that every
+//! fact carries its source and the date it was checked, and can be reviewed as data; the
+//! `tests` module below checks that every entry has settings and a sourced fact, that
+//! every fix names a registered code, and that no fix text names a command-line flag.
+//!
+//! The provider never picks the diagnosis code (a provider's wording changes; the reply
+//! code and enhanced status code do not): it refines the rule the reply matched, and it
+//! tailors the fix text.
+//!
+//! # Recognition
+//! Outlook.com and Microsoft 365 are served by the same fleet and greet alike, and an
+//! on-premises Exchange server greets with the same "Microsoft ESMTP MAIL Service": so the
+//! host decides first, then the *user's address* (a personal hotmail.com address on
+//! smtp.office365.com is an Outlook.com account, listed as a `shared_hosts` entry), then
+//! the banner in the data file's order (more specific first). A banner that only names
+//! server software (Exchange) is not a provider: see [`server_software`].
 
-use super::codes;
 use crate::failure::TlsMode;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// What kind of service a provider is; it decides whose advice fits ("ask your
+/// administrator" only fits a business tenant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A mailbox people sign in to (Gmail, Outlook.com, Yahoo, …).
+    Mailbox,
+    /// An organisation's tenant with administrators (Microsoft 365).
+    Business,
+    /// A relay an administrator sets up for an organisation (smtp-relay.gmail.com).
+    Relay,
+    /// A service for sending from applications (Amazon SES, SendGrid, …).
+    SendingService,
+}
 
 /// Which form of user name the provider expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum UsernameForm {
     /// The full email address (`you@gmail.com`).
     FullAddress,
-    /// Whatever the server's administrator configured.
+    /// Whatever the server's administrator or the service's console configured.
     AsConfigured,
+    /// A fixed string, given in [`Username::value`] (SendGrid: `apikey`).
+    Literal,
+}
+
+/// Where a fact comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// What the page or report is.
+    pub title: String,
+    /// Its address, when one is known (`None`: stated by the fact sheet without one).
+    pub url: Option<String>,
+    /// When the fact was last checked, `YYYY-MM-DD`.
+    pub checked: String,
+    /// `doc` (the provider's own page), `report` (an issue tracker, a vendor knowledge
+    /// base), `sheet` (smtprobe's fact sheet) or `brief`.
+    pub kind: String,
+    /// What could not be confirmed.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A list of patterns or names with the source that gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Sourced {
+    /// The values (host patterns may start with `*.` or hold `*` for one DNS label).
+    pub values: Vec<String>,
+    /// A key of the sources table.
+    pub source: String,
+    /// What could not be confirmed.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// For banners: true when every genuine greeting contains one of the values, so a
+    /// banner without them on the provider's host means someone else answered.
+    #[serde(default)]
+    pub reliable: bool,
+}
+
+/// One documented submission setting.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setting {
+    /// The submission host.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// How TLS is used on it.
+    pub mode: TlsMode,
+    /// A key of the sources table.
+    pub source: String,
+    /// A caveat (Amazon SES: one host per region).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The user name the provider expects.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Username {
+    /// Its form.
+    pub form: UsernameForm,
+    /// The literal value for [`UsernameForm::Literal`].
+    #[serde(default)]
+    pub value: Option<String>,
+    /// A key of the sources table.
+    pub source: String,
 }
 
 /// How a provider's app passwords look and where to make one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AppPassword {
-    /// True when password login works only with an app password (for Gmail: whenever
-    /// 2-Step Verification is on, which is the only way app passwords exist).
+    /// True when password login works only with an app password.
     pub required: bool,
     /// Number of ASCII letters in a generated app password, ignoring the spaces or hyphens
     /// providers show between groups; `None` when the format is not letters only.
     pub letters: Option<usize>,
     /// Where and how to create one.
-    pub how: &'static str,
+    pub how: String,
+    /// A key of the sources table.
+    pub source: String,
+}
+
+/// A statement about the provider, shown by `explain PROVIDER`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fact {
+    /// The fact, for people.
+    pub text: String,
+    /// A key of the sources table.
+    pub source: String,
+}
+
+/// When a [`Note`] applies to a successful check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoteWhen {
+    /// The message was accepted with a sender address other than the login.
+    ForeignFrom,
+}
+
+/// A warning for a check that succeeded (Gmail rewrites a foreign From).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    /// When it applies.
+    pub when: NoteWhen,
+    /// The warning.
+    pub text: String,
+    /// A key of the sources table.
+    pub source: String,
+}
+
+/// The provider's fix text for one diagnosis code.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fix {
+    /// A registered diagnosis code.
+    pub code: String,
+    /// What to do; names settings, never command-line flags.
+    pub text: String,
+    /// A key of the sources table.
+    pub source: String,
 }
 
 /// One known provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Provider {
-    /// Stable short name (`gmail`), used in JSON.
-    pub name: &'static str,
+    /// Stable short name (`gmail`), used in JSON and by `explain PROVIDER`.
+    pub name: String,
     /// Name for people (`Gmail / Google Workspace`).
-    pub display_name: &'static str,
-    /// The submission server.
-    pub host: &'static str,
-    /// Ports and TLS modes the provider documents, preferred first.
-    pub ports: &'static [(u16, TlsMode)],
-    /// The user name form.
-    pub username: UsernameForm,
-    /// Host names (exact, case-insensitive) that are this provider's submission servers.
-    pub host_patterns: &'static [&'static str],
-    /// Mail domains of the provider (`gmail.com`): people put these where the submission
-    /// host belongs.
-    pub mail_domains: &'static [&'static str],
-    /// Words (case-insensitive) that appear in the provider's greeting banner.
-    pub banner_patterns: &'static [&'static str],
-    /// True when every genuine greeting contains one of `banner_patterns`, so a banner
-    /// without them on the provider's host means someone else answered.
-    pub banner_is_reliable: bool,
+    pub display_name: String,
+    /// What kind of service it is.
+    pub kind: Kind,
+    /// The domains of its users' addresses (`gmail.com`).
+    pub email_domains: Sourced,
+    /// Its submission host names (patterns).
+    pub submission_hosts: Sourced,
+    /// Hosts of another provider that also serve this provider's accounts (Outlook.com
+    /// accounts on smtp.office365.com): with an address of this provider there, this
+    /// provider's advice applies.
+    #[serde(default)]
+    pub shared_hosts: Sourced,
+    /// Its MX host names (patterns), for settings discovery from a domain's MX records.
+    pub mx_hosts: Sourced,
+    /// Words (case-insensitive) that appear in its greeting banner.
+    pub banner: Sourced,
+    /// Names its submission certificates carry.
+    pub certificate_names: Sourced,
+    /// The documented submission settings, preferred first (never empty).
+    pub settings: Vec<Setting>,
+    /// The user name it expects.
+    pub username: Username,
     /// App passwords, if the provider has them.
     pub app_password: Option<AppPassword>,
-    /// The provider's help page for mail program settings.
-    pub help_url: &'static str,
-    /// Provider-specific fix texts, by diagnosis code, where they differ from the generic one.
-    pub fixes: &'static [(&'static str, &'static str)],
+    /// Its help page for mail program settings.
+    pub help_url: String,
+    /// What a user should know, with sources.
+    pub facts: Vec<Fact>,
+    /// Warnings for checks that succeeded.
+    pub success_notes: Vec<Note>,
+    /// Fix texts by diagnosis code, where they differ from the generic one.
+    pub fixes: Vec<Fix>,
+}
+
+/// Server software recognised from its banner only (on-premises Exchange): not a
+/// provider, so no provider advice; its facts explain why.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSoftware {
+    /// Stable short name (`exchange-onprem`).
+    pub name: String,
+    /// Name for people.
+    pub display_name: String,
+    /// Words of its banner.
+    pub banner: Sourced,
+    /// What a user should know, with sources.
+    pub facts: Vec<Fact>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Data {
+    #[allow(dead_code)]
+    about: String,
+    sources: BTreeMap<String, Source>,
+    servers: Vec<ServerSoftware>,
+    providers: Vec<Provider>,
+}
+
+const DATA_JSON: &str = include_str!("providers.json");
+
+fn data() -> &'static Data {
+    static DATA: OnceLock<Data> = OnceLock::new();
+    // The file is compiled in and checked by the tests below; a parse error here is a
+    // build defect, never user input.
+    DATA.get_or_init(|| {
+        serde_json::from_str(DATA_JSON)
+            .unwrap_or_else(|e| panic!("src/diagnosis/providers.json is invalid: {e}"))
+    })
+}
+
+/// The source behind a key used in the data file.
+pub fn source(key: &str) -> Option<&'static Source> {
+    data().sources.get(key)
+}
+
+/// Every source, by key.
+pub fn sources() -> &'static BTreeMap<String, Source> {
+    &data().sources
 }
 
 impl Provider {
+    /// The documented submission settings (host, port, TLS mode), preferred first.
+    pub fn submission(&self) -> &[Setting] {
+        &self.settings
+    }
+
+    /// The preferred submission host.
+    pub fn host(&self) -> &str {
+        self.settings.first().map_or("", |s| s.host.as_str())
+    }
+
+    /// The setting documented for `port`, if any.
+    pub fn setting_for_port(&self, port: u16) -> Option<&Setting> {
+        self.settings.iter().find(|s| s.port == port)
+    }
+
     /// The provider's fix text for a diagnosis code, if it has one.
-    pub fn fix_for(&self, code: &str) -> Option<&'static str> {
-        self.fixes.iter().find(|(c, _)| *c == code).map(|(_, f)| *f)
+    pub fn fix_for(&self, code: &str) -> Option<&str> {
+        self.fixes
+            .iter()
+            .find(|f| f.code == code)
+            .map(|f| f.text.as_str())
     }
 
     /// True when `host` is one of this provider's submission hosts.
     pub fn matches_host(&self, host: &str) -> bool {
         let h = normalise_host(host);
-        self.host_patterns
+        self.submission_hosts
+            .values
             .iter()
-            .any(|p| p.eq_ignore_ascii_case(&h))
+            .any(|p| host_matches(p, &h))
+    }
+
+    /// True when `host` is one of this provider's MX hosts.
+    pub fn matches_mx(&self, host: &str) -> bool {
+        let h = normalise_host(host);
+        self.mx_hosts.values.iter().any(|p| host_matches(p, &h))
     }
 
     /// True when the banner contains one of the provider's banner words.
     pub fn matches_banner(&self, banner: &str) -> bool {
         let b = banner.to_ascii_lowercase();
-        self.banner_patterns.iter().any(|p| b.contains(p))
+        self.banner.values.iter().any(|p| b.contains(p.as_str()))
+    }
+
+    /// True when `domain` (of an email address) belongs to this provider.
+    pub fn has_email_domain(&self, domain: &str) -> bool {
+        let d = normalise_host(domain);
+        self.email_domains.values.contains(&d)
+    }
+
+    /// True when every genuine greeting of this provider contains a banner word.
+    pub fn banner_is_reliable(&self) -> bool {
+        self.banner.reliable
     }
 
     /// The other documented port, for "try the other port" advice.
     pub fn other_port(&self, port: u16) -> Option<(u16, TlsMode)> {
-        self.ports.iter().copied().find(|(p, _)| *p != port)
+        self.settings
+            .iter()
+            .find(|s| s.port != port)
+            .map(|s| (s.port, s.mode))
     }
 
     /// The documented settings in one line: `smtp.gmail.com, port 587 (STARTTLS) or 465
-    /// (implicit TLS), user name: your full address`.
+    /// (implicit TLS), user name: your full email address`.
     pub fn settings_line(&self) -> String {
+        let host = self.host();
         let ports: Vec<String> = self
-            .ports
+            .settings
             .iter()
-            .map(|(p, m)| format!("port {p} ({})", mode_label(*m)))
+            .filter(|s| s.host == host)
+            .map(|s| format!("port {} ({})", s.port, mode_label(s.mode)))
             .collect();
-        let user = match self.username {
-            UsernameForm::FullAddress => ", user name: your full email address",
-            UsernameForm::AsConfigured => "",
+        let user = match (self.username.form, &self.username.value) {
+            (UsernameForm::FullAddress, _) => ", user name: your full email address".to_owned(),
+            (UsernameForm::Literal, Some(v)) => format!(", user name: the literal string {v}"),
+            _ => String::new(),
         };
-        format!("{}, {}{user}", self.host, ports.join(" or "))
+        format!("{host}, {}{user}", ports.join(" or "))
+    }
+
+    /// Every source key the entry uses, in the order its facts appear.
+    pub fn source_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = [
+            &self.email_domains,
+            &self.submission_hosts,
+            &self.shared_hosts,
+            &self.mx_hosts,
+            &self.banner,
+            &self.certificate_names,
+        ]
+        .iter()
+        .map(|s| s.source.as_str())
+        .filter(|s| !s.is_empty())
+        .collect();
+        keys.extend(self.settings.iter().map(|s| s.source.as_str()));
+        keys.push(&self.username.source);
+        keys.extend(self.app_password.iter().map(|a| a.source.as_str()));
+        keys.extend(self.facts.iter().map(|f| f.source.as_str()));
+        keys.extend(self.success_notes.iter().map(|f| f.source.as_str()));
+        keys.extend(self.fixes.iter().map(|f| f.source.as_str()));
+        let mut seen = Vec::new();
+        keys.retain(|k| {
+            let new = !seen.contains(k);
+            seen.push(k);
+            new
+        });
+        keys
     }
 }
 
@@ -114,201 +386,129 @@ fn normalise_host(host: &str) -> String {
     host.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
-const SUBMISSION: &[(u16, TlsMode)] = &[(587, TlsMode::Starttls), (465, TlsMode::Implicit)];
-
-/// The providers, in the order banners are matched (Office 365 before Outlook.com: both
-/// greet from `outlook.office365.com`-style hosts, and custom domains are mostly tenants).
-static PROVIDERS: &[Provider] = &[
-    Provider {
-        name: "gmail",
-        display_name: "Gmail / Google Workspace",
-        host: "smtp.gmail.com",
-        ports: SUBMISSION,
-        username: UsernameForm::FullAddress,
-        host_patterns: &["smtp.gmail.com", "smtp.googlemail.com", "gmail-smtp-msa.l.google.com"],
-        mail_domains: &["gmail.com", "googlemail.com"],
-        banner_patterns: &["gsmtp"],
-        banner_is_reliable: true,
-        app_password: Some(AppPassword {
-            required: true,
-            letters: Some(16),
-            how: "Turn on 2-Step Verification (myaccount.google.com/security), then create an app password at https://myaccount.google.com/apppasswords and use its 16 letters as the password (the spaces do not matter). \"Less secure app access\" ended on May 30 2022, so the account password no longer works for mail programs.",
-        }),
-        help_url: "https://support.google.com/mail/answer/7126229",
-        fixes: &[
-            (codes::AUTH_BAD_CREDENTIALS.code, "Gmail accepts only an app password here, never your Google account password. Turn on 2-Step Verification, create an app password at https://myaccount.google.com/apppasswords, and use its 16 letters with your full Gmail/Workspace address as the user name. If the App passwords page is missing: 2-Step Verification is off, uses security keys only, the account is under Advanced Protection, or a work/school administrator disabled it (then use OAuth/XOAUTH2)."),
-            (codes::AUTH_APP_PASSWORD_REQUIRED.code, "Your account has 2-Step Verification, so Gmail wants an app password: create one at https://myaccount.google.com/apppasswords and use its 16 letters instead of your account password."),
-            (codes::AUTH_WEB_LOGIN_REQUIRED.code, "Open the link in the reply (or https://accounts.google.com) in a browser, sign in, and confirm it was you; then retry. If it keeps happening, use an app password (https://myaccount.google.com/apppasswords) with 2-Step Verification on. See https://support.google.com/mail/answer/78754."),
-            (codes::AUTH_TOO_MANY_ATTEMPTS.code, "Gmail throttles logins after repeated failures. Stop every program still trying an old password, wait, and retry once with an app password."),
-            (codes::AUTH_OAUTH_TOKEN_REJECTED.code, "Request a new access token with the https://mail.google.com/ scope for this exact account; access tokens expire after about one hour."),
-            (codes::AUTH_DISABLED_BY_PROVIDER.code, "A Google Workspace administrator can turn off password sign-in for mail programs; ask them, or use OAuth (XOAUTH2)."),
-            (codes::SEND_QUOTA_EXCEEDED.code, "Gmail limits how much you send per day (about 500 recipients for a personal account, 2000 for Workspace; see https://support.google.com/a/answer/166852). Sending is blocked for up to 24 hours."),
-            (codes::SEND_MESSAGE_TOO_LARGE.code, "Gmail's limit is 25 MB per message after encoding (SIZE 35882577 on the wire); larger files must go through Google Drive links."),
-            (codes::SEND_SENDER_REJECTED.code, "Gmail sends only as your own address or an address added under Settings > Accounts > 'Send mail as'."),
-            (codes::SERVER_UNAVAILABLE.code, "Gmail answers 421 4.7.0 'Try again later' when it rate-limits a connection; at EHLO, a missing or invalid EHLO name also triggers it. Wait a few minutes and check that --helo is a real host name."),
-            (codes::CONNECT_TIMEOUT.code, "smtp.gmail.com answers on 587 and 465 from anywhere; a timeout means your network or hosting provider blocks outgoing mail ports (many clouds block them by default)."),
-            (codes::AUTH_REQUIRES_TLS.code, "Gmail never accepts a login without TLS: use port 587 with STARTTLS or 465 with implicit TLS."),
-        ],
-    },
-    Provider {
-        name: "office365",
-        display_name: "Microsoft 365 / Office 365",
-        host: "smtp.office365.com",
-        ports: &[(587, TlsMode::Starttls)],
-        username: UsernameForm::FullAddress,
-        host_patterns: &["smtp.office365.com"],
-        mail_domains: &[],
-        banner_patterns: &["office365.com", "prod.outlook.com", "microsoft esmtp"],
-        banner_is_reliable: false,
-        app_password: None,
-        help_url: "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission",
-        fixes: &[
-            (codes::AUTH_DISABLED_BY_PROVIDER.code, "SMTP AUTH is off for the tenant or this mailbox. An administrator enables it per mailbox (Microsoft 365 admin center > user > Mail > Manage email apps > 'Authenticated SMTP', or Set-CASMailbox -SmtpClientAuthenticationDisabled $false) and for the tenant (Set-TransportConfig -SmtpClientAuthenticationDisabled $false). Security defaults also block it. Microsoft is retiring Basic authentication for SMTP AUTH; use OAuth (XOAUTH2) where possible."),
-            (codes::AUTH_BAD_CREDENTIALS.code, "Use the full address as the user name. If the account has multi-factor authentication, a password login is refused: use OAuth (XOAUTH2), or an app password where the tenant still allows them. Check also that SMTP AUTH is enabled for the mailbox."),
-            (codes::SEND_SENDER_REJECTED.code, "Office 365 sends only as the signed-in mailbox unless you have 'Send As' permission for the other address."),
-            (codes::TLS_IMPLICIT_ON_STARTTLS_PORT.code, "Office 365 documents only port 587 with STARTTLS for client submission."),
-        ],
-    },
-    Provider {
-        name: "outlook",
-        display_name: "Outlook.com / Hotmail",
-        host: "smtp-mail.outlook.com",
-        ports: &[(587, TlsMode::Starttls)],
-        username: UsernameForm::FullAddress,
-        host_patterns: &["smtp-mail.outlook.com", "smtp.live.com", "smtp.outlook.com"],
-        mail_domains: &["outlook.com", "hotmail.com", "live.com", "msn.com"],
-        banner_patterns: &["outlook.com"],
-        banner_is_reliable: false,
-        app_password: Some(AppPassword {
-            required: false,
-            letters: Some(16),
-            how: "With two-step verification on, create an app password at https://account.live.com/proofs/AppPassword (Microsoft account > Security > Advanced security options). Outlook.com has been retiring password sign-in for mail programs in favour of OAuth.",
-        }),
-        help_url: "https://support.microsoft.com/office/pop-imap-and-smtp-settings-for-outlook-com-d088b986-291d-42b8-9564-9c414e2aa040",
-        fixes: &[
-            (codes::AUTH_BAD_CREDENTIALS.code, "Use the full address as the user name. Outlook.com has turned off Basic (password) authentication for many accounts: use a mail program that signs in with OAuth (XOAUTH2), or an app password if your account still accepts one."),
-            (codes::AUTH_DISABLED_BY_PROVIDER.code, "Outlook.com no longer accepts password logins for this account: use OAuth (XOAUTH2)."),
-        ],
-    },
-    Provider {
-        name: "yahoo",
-        display_name: "Yahoo Mail",
-        host: "smtp.mail.yahoo.com",
-        ports: &[(465, TlsMode::Implicit), (587, TlsMode::Starttls)],
-        username: UsernameForm::FullAddress,
-        host_patterns: &["smtp.mail.yahoo.com"],
-        mail_domains: &["yahoo.com", "ymail.com"],
-        banner_patterns: &["yahoo"],
-        banner_is_reliable: false,
-        app_password: Some(AppPassword {
-            required: true,
-            letters: Some(16),
-            how: "Create an app password under Yahoo Account Security > 'Generate app password' (https://login.yahoo.com/account/security) and use it instead of your account password.",
-        }),
-        help_url: "https://help.yahoo.com/kb/SLN4075.html",
-        fixes: &[
-            (codes::AUTH_BAD_CREDENTIALS.code, "Yahoo requires an app password for mail programs: generate one at https://login.yahoo.com/account/security and use it with your full Yahoo address."),
-            (codes::AUTH_TOO_MANY_ATTEMPTS.code, "Yahoo blocks logins after several failures (#AUTH005); wait, then retry once with an app password."),
-        ],
-    },
-    Provider {
-        name: "icloud",
-        display_name: "iCloud Mail",
-        host: "smtp.mail.me.com",
-        ports: &[(587, TlsMode::Starttls)],
-        username: UsernameForm::FullAddress,
-        host_patterns: &["smtp.mail.me.com", "smtp.me.com"],
-        mail_domains: &["icloud.com", "me.com", "mac.com"],
-        banner_patterns: &["icloud", "apple.com", "me.com"],
-        banner_is_reliable: false,
-        app_password: Some(AppPassword {
-            required: true,
-            letters: Some(16),
-            how: "Create an app-specific password at https://account.apple.com (Sign-In and Security > App-Specific Passwords); it requires two-factor authentication. It looks like xxxx-xxxx-xxxx-xxxx.",
-        }),
-        help_url: "https://support.apple.com/102525",
-        fixes: &[
-            (codes::AUTH_BAD_CREDENTIALS.code, "iCloud needs an app-specific password (https://account.apple.com > Sign-In and Security > App-Specific Passwords) and your full iCloud address as the user name (Apple's page allows the name before @ for some setups, the full address always works)."),
-        ],
-    },
-    Provider {
-        name: "zoho",
-        display_name: "Zoho Mail",
-        host: "smtp.zoho.com",
-        ports: SUBMISSION,
-        username: UsernameForm::FullAddress,
-        host_patterns: &["smtp.zoho.com", "smtp.zoho.eu", "smtp.zoho.in", "smtp.zoho.com.au", "smtp.zoho.jp", "smtppro.zoho.com", "smtppro.zoho.eu", "smtppro.zoho.in"],
-        mail_domains: &["zoho.com", "zohomail.com", "zoho.eu"],
-        banner_patterns: &["zoho"],
-        banner_is_reliable: false,
-        app_password: Some(AppPassword {
-            required: false,
-            letters: None,
-            how: "With two-factor authentication on, create an application-specific password at https://accounts.zoho.com (Security > App Passwords).",
-        }),
-        help_url: "https://www.zoho.com/mail/help/zoho-smtp.html",
-        fixes: &[
-            (codes::AUTH_BAD_CREDENTIALS.code, "Use your full Zoho address. With two-factor authentication on, use an application-specific password. Use the host of your data centre (smtp.zoho.eu for EU accounts, smtppro.zoho.* for organisation accounts): the wrong region rejects valid credentials."),
-            (codes::SEND_SENDER_REJECTED.code, "Zoho refuses a sender that is not your account address or a configured alias ('553 Relaying disallowed'); --from must match the logged-in account."),
-        ],
-    },
-];
-
-/// The fallback when no provider is recognised: generic advice only.
-pub static GENERIC: Provider = Provider {
-    name: "generic",
-    display_name: "your mail server",
-    host: "",
-    ports: SUBMISSION,
-    username: UsernameForm::AsConfigured,
-    host_patterns: &[],
-    mail_domains: &[],
-    banner_patterns: &[],
-    banner_is_reliable: false,
-    app_password: None,
-    help_url: "",
-    fixes: &[],
-};
-
-/// Every known provider (without [`GENERIC`]).
-pub fn all() -> &'static [Provider] {
-    PROVIDERS
+/// A host pattern match: labels compared case-insensitively; a `*` label matches exactly
+/// one non-empty label (RFC 6125 §6.4.3 style, so `*.googlemail.com` does not match
+/// `googlemail.com` itself nor `a.b.googlemail.com`).
+fn host_matches(pattern: &str, host: &str) -> bool {
+    let p: Vec<&str> = pattern.split('.').collect();
+    let h: Vec<&str> = host.split('.').collect();
+    p.len() == h.len()
+        && p.iter()
+            .zip(&h)
+            .all(|(p, h)| (*p == "*" && !h.is_empty()) || p.eq_ignore_ascii_case(h))
 }
 
-/// A provider by its short name (`gmail`, `outlook`, `office365`, `yahoo`, `icloud`, `zoho`).
+/// Every known provider.
+pub fn all() -> &'static [Provider] {
+    &data().providers
+}
+
+/// Server software recognised from banners.
+pub fn servers() -> &'static [ServerSoftware] {
+    &data().servers
+}
+
+/// A provider by its short name (`gmail`, `outlook`, `office365`, …).
 pub fn by_name(name: &str) -> Option<&'static Provider> {
-    PROVIDERS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    all()
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
+}
+
+/// The provider whose users have addresses at `domain` (`gmail.com`, `hotmail.com`), for
+/// settings discovery from an email address. Case-insensitive; a trailing dot is ignored.
+pub fn by_email_domain(domain: &str) -> Option<&'static Provider> {
+    all().iter().find(|p| p.has_email_domain(domain))
+}
+
+/// The provider whose MX host `mx_host` is (`alt1.aspmx.l.google.com`,
+/// `contoso-com.mail.protection.outlook.com`), for settings discovery from a domain's MX
+/// records. Case-insensitive; a trailing dot is ignored.
+pub fn by_mx_host(mx_host: &str) -> Option<&'static Provider> {
+    all().iter().find(|p| p.matches_mx(mx_host))
+}
+
+/// The domain of an email address (`you@Gmail.com` → `gmail.com`).
+pub fn email_domain(address: &str) -> Option<String> {
+    let (_, d) = address.trim().rsplit_once('@')?;
+    let d = normalise_host(d.trim_end_matches('>'));
+    (!d.is_empty()).then_some(d)
 }
 
 /// The provider the host name or, failing that, the greeting banner belongs to.
-///
-/// The host wins: on smtp.gmail.com a foreign banner means someone else answered (see
-/// [`banner_mismatch`]), not that the user uses another provider.
 pub fn recognise(host: &str, banner: Option<&str>) -> Option<&'static Provider> {
-    PROVIDERS
+    recognise_for(host, banner, None)
+}
+
+/// The provider whose advice applies: the host's provider, unless the user's address
+/// belongs to a provider that shares that host (a hotmail.com address on
+/// smtp.office365.com is an Outlook.com account); else the banner's provider (in the data
+/// file's order), with the same rule for the user's address.
+///
+/// The host wins over the banner: on smtp.gmail.com a foreign banner means someone else
+/// answered (see [`banner_mismatch`]), not that the user uses another provider.
+pub fn recognise_for(
+    host: &str,
+    banner: Option<&str>,
+    user: Option<&str>,
+) -> Option<&'static Provider> {
+    let by_user = user
+        .and_then(email_domain)
+        .and_then(|d| by_email_domain(&d));
+    let h = normalise_host(host);
+    if let Some(p) = all().iter().find(|p| p.matches_host(&h)) {
+        return Some(match by_user {
+            Some(q)
+                if q.name != p.name
+                    && q.shared_hosts.values.iter().any(|s| host_matches(s, &h)) =>
+            {
+                q
+            }
+            _ => p,
+        });
+    }
+    let p = banner.and_then(|b| all().iter().find(|p| p.matches_banner(b)))?;
+    Some(match by_user {
+        Some(q)
+            if q.name != p.name
+                && p.submission_hosts
+                    .values
+                    .iter()
+                    .any(|ph| q.shared_hosts.values.contains(ph)) =>
+        {
+            q
+        }
+        _ => p,
+    })
+}
+
+/// Server software named by the banner (on-premises Exchange), when no provider's banner
+/// matched: its greeting alone must not earn tenant advice.
+pub fn server_software(banner: Option<&str>) -> Option<&'static ServerSoftware> {
+    let b = banner?.to_ascii_lowercase();
+    if all().iter().any(|p| p.matches_banner(&b)) {
+        return None;
+    }
+    servers()
         .iter()
-        .find(|p| p.matches_host(host))
-        .or_else(|| banner.and_then(|b| PROVIDERS.iter().find(|p| p.matches_banner(b))))
+        .find(|s| s.banner.values.iter().any(|w| b.contains(w.as_str())))
 }
 
 /// The provider whose *mail domain* the host is (`gmail.com`), when the user gave the
 /// domain instead of the submission host.
 pub fn by_mail_domain(host: &str) -> Option<&'static Provider> {
-    let h = normalise_host(host);
-    PROVIDERS
-        .iter()
-        .find(|p| p.mail_domains.iter().any(|d| d.eq_ignore_ascii_case(&h)))
+    by_email_domain(host)
 }
 
 /// When the host belongs to a provider but the banner does not look like that provider's,
 /// returns the provider: someone else (typically the hosting provider's own MTA) answered.
 pub fn banner_mismatch(host: &str, banner: Option<&str>) -> Option<&'static Provider> {
-    let p = PROVIDERS.iter().find(|p| p.matches_host(host))?;
+    let p = all().iter().find(|p| p.matches_host(host))?;
     let banner = banner?;
-    let foreign = PROVIDERS
+    let foreign = all()
         .iter()
         .any(|q| q.name != p.name && q.matches_banner(banner) && !p.matches_banner(banner));
-    let missing = p.banner_is_reliable && !p.matches_banner(banner);
+    let missing = p.banner_is_reliable() && !p.matches_banner(banner);
     (foreign || missing || looks_like_hosting_mta(banner) && !p.matches_banner(banner)).then_some(p)
 }
 
@@ -326,14 +526,17 @@ pub fn suggest_hosts(host: &str) -> Vec<&'static str> {
     let h = normalise_host(host);
     let mut out: Vec<(usize, &'static str)> = Vec::new();
     if let Some(p) = by_mail_domain(&h) {
-        out.push((0, p.host));
+        out.push((0, p.host()));
     }
     if h.len() >= 4 {
-        for p in PROVIDERS {
-            for cand in p.host_patterns {
+        for p in all() {
+            for cand in &p.submission_hosts.values {
+                if cand.contains('*') {
+                    continue;
+                }
                 let d = osa_distance(&h, cand);
                 if d > 0 && d <= 2 && !out.iter().any(|(_, c)| c == cand) {
-                    out.push((d, cand));
+                    out.push((d, cand.as_str()));
                 }
             }
         }
@@ -341,7 +544,6 @@ pub fn suggest_hosts(host: &str) -> Vec<&'static str> {
     out.sort_by_key(|(d, _)| *d);
     out.into_iter().map(|(_, c)| c).collect()
 }
-
 /// Optimal string alignment distance (Levenshtein plus adjacent transpositions), on chars.
 pub(crate) fn osa_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
@@ -374,8 +576,9 @@ pub(crate) fn osa_distance(a: &str, b: &str) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::diagnosis::codes;
 
     #[test]
     fn recognises_by_host_then_banner() {
@@ -384,20 +587,22 @@ mod tests {
             recognise("SMTP.GoogleMail.com.", None).unwrap().name,
             "gmail"
         );
-        assert_eq!(
-            recognise("smtp.office365.com", None).unwrap().name,
-            "office365"
-        );
-        assert_eq!(
-            recognise("smtp-mail.outlook.com", None).unwrap().name,
-            "outlook"
-        );
-        assert_eq!(
-            recognise("smtp.mail.yahoo.com", None).unwrap().name,
-            "yahoo"
-        );
-        assert_eq!(recognise("smtp.mail.me.com", None).unwrap().name, "icloud");
-        assert_eq!(recognise("smtp.zoho.eu", None).unwrap().name, "zoho");
+        let name = |h: &str| recognise(h, None).map(|p| p.name.as_str());
+        assert_eq!(name("smtp.office365.com"), Some("office365"));
+        assert_eq!(name("smtp-mail.outlook.com"), Some("outlook"));
+        assert_eq!(name("smtp.mail.yahoo.com"), Some("yahoo"));
+        assert_eq!(name("smtp.mail.me.com"), Some("icloud"));
+        assert_eq!(name("smtp.zoho.eu"), Some("zoho"));
+        assert_eq!(name("smtppro.zoho.sa"), Some("zoho"));
+        assert_eq!(name("smtp-relay.gmail.com"), Some("google-relay"));
+        assert_eq!(name("email-smtp.eu-west-1.amazonaws.com"), Some("ses"));
+        assert_eq!(name("smtp.sendgrid.net"), Some("sendgrid"));
+        assert_eq!(name("smtp.eu.mailgun.org"), Some("mailgun"));
+        assert_eq!(name("smtp-relay.brevo.com"), Some("brevo"));
+        assert_eq!(name("smtp.fastmail.com"), Some("fastmail"));
+        assert_eq!(name("mail.gmx.net"), Some("gmx"));
+        assert_eq!(name("smtp.web.de"), Some("webde"));
+        assert_eq!(name("smtp.aol.com"), Some("aol"));
         let b = "smtp.gmail.com ESMTP t66sm6271302pjb.45 - gsmtp";
         assert_eq!(
             recognise("mail.example.org", Some(b)).unwrap().name,
@@ -409,13 +614,172 @@ mod tests {
             "office365"
         );
         assert!(recognise("mail.example.org", Some("mail.example.org ESMTP Postfix")).is_none());
-        for p in all() {
-            assert_eq!(by_name(p.name), Some(p));
-            assert!(p.matches_host(p.host), "{}", p.name);
-            assert!(!p.help_url.is_empty());
-            for (code, _) in p.fixes {
-                assert!(codes::lookup(code).is_some(), "{code}");
+    }
+
+    /// Same fleet, different advice: a personal address on smtp.office365.com is an
+    /// Outlook.com account; a work address stays Microsoft 365; an on-premises Exchange
+    /// banner is neither.
+    #[test]
+    fn outlook_com_microsoft_365_and_exchange_are_told_apart() {
+        let on = |host, banner, user| recognise_for(host, banner, user).map(|p| p.name.as_str());
+        for personal in [
+            "me@hotmail.com",
+            "me@outlook.com",
+            "me@live.com",
+            "me@MSN.com",
+        ] {
+            assert_eq!(
+                on("smtp.office365.com", None, Some(personal)),
+                Some("outlook"),
+                "{personal}"
+            );
+        }
+        assert_eq!(
+            on("smtp.office365.com", None, Some("me@contoso.com")),
+            Some("office365")
+        );
+        assert_eq!(on("smtp.office365.com", None, None), Some("office365"));
+        let ms = "AM0PR01CA0001.outlook.office365.com Microsoft ESMTP MAIL Service ready";
+        assert_eq!(
+            on("mail.contoso.com", Some(ms), Some("me@hotmail.com")),
+            Some("outlook")
+        );
+        assert_eq!(
+            on("mail.contoso.com", Some(ms), Some("me@contoso.com")),
+            Some("office365")
+        );
+        let onprem =
+            "EXCH01.corp.contoso.com Microsoft ESMTP MAIL Service ready at Tue, 1 Dec 2026";
+        assert_eq!(
+            on("mail.contoso.com", Some(onprem), Some("me@contoso.com")),
+            None
+        );
+        assert_eq!(
+            server_software(Some(onprem)).unwrap().name,
+            "exchange-onprem"
+        );
+        assert!(server_software(Some(ms)).is_none());
+        // A personal address on Gmail's host stays Gmail: only listed shared hosts move.
+        assert_eq!(
+            on("smtp.gmail.com", None, Some("me@hotmail.com")),
+            Some("gmail")
+        );
+    }
+
+    #[test]
+    fn lookups_for_settings_discovery() {
+        let by_domain = |d| by_email_domain(d).map(|p| p.name.as_str());
+        assert_eq!(by_domain("gmail.com"), Some("gmail"));
+        assert_eq!(by_domain("GoogleMail.com."), Some("gmail"));
+        for d in ["outlook.com", "hotmail.com", "live.com", "msn.com"] {
+            assert_eq!(by_domain(d), Some("outlook"), "{d}");
+        }
+        assert_eq!(by_domain("yahoo.com"), Some("yahoo"));
+        assert_eq!(by_domain("icloud.com"), Some("icloud"));
+        assert_eq!(by_domain("example.org"), None);
+        let by_mx = |h| by_mx_host(h).map(|p| p.name.as_str());
+        assert_eq!(by_mx("aspmx.l.google.com"), Some("gmail"));
+        assert_eq!(by_mx("ALT1.ASPMX.L.GOOGLE.COM."), Some("gmail"));
+        assert_eq!(by_mx("aspmx2.googlemail.com"), Some("gmail"));
+        assert_eq!(by_mx("smtp.google.com"), Some("gmail"));
+        assert_eq!(
+            by_mx("contoso-com.mail.protection.outlook.com"),
+            Some("office365")
+        );
+        assert_eq!(by_mx("mail.protection.outlook.com"), None);
+        assert_eq!(by_mx("a.b.mail.protection.outlook.com"), None);
+        assert_eq!(by_mx("mx2.zoho.com"), Some("zoho"));
+        assert_eq!(by_mx("mx.example.org"), None);
+        let g = by_email_domain("gmail.com").unwrap();
+        let s = &g.submission()[0];
+        assert_eq!(
+            (s.host.as_str(), s.port, s.mode),
+            ("smtp.gmail.com", 587, TlsMode::Starttls)
+        );
+        assert_eq!(
+            email_domain("Me <me@Hotmail.COM>").as_deref(),
+            Some("hotmail.com")
+        );
+        assert_eq!(email_domain("nobody"), None);
+    }
+
+    /// The data test of issue 11: every entry has settings and a source URL with a
+    /// checked date; every fact names a known source; every fix names a registered code
+    /// and no command-line flag.
+    #[test]
+    fn every_fact_has_a_source_and_every_fix_a_code() {
+        for (key, s) in sources() {
+            let d = s.checked.as_bytes();
+            assert!(
+                d.len() == 10 && d[4] == b'-' && d[7] == b'-' && s.checked.starts_with("20"),
+                "{key}: checked {:?}",
+                s.checked
+            );
+            if let Some(u) = &s.url {
+                assert!(
+                    u.starts_with("https://") || u.starts_with("http://"),
+                    "{key}: {u}"
+                );
             }
+            assert!(
+                ["doc", "report", "sheet", "brief"].contains(&s.kind.as_str()),
+                "{key}"
+            );
+        }
+        let mut names = Vec::new();
+        for p in all() {
+            assert!(!names.contains(&p.name), "{} twice", p.name);
+            names.push(p.name.clone());
+            assert!(!p.settings.is_empty(), "{}: no settings", p.name);
+            for s in &p.settings {
+                assert!(s.port > 0 && !s.host.is_empty(), "{}", p.name);
+                assert!(
+                    p.matches_host(&s.host) || p.name == "ses" && s.host.starts_with("email-smtp."),
+                    "{}: {}",
+                    p.name,
+                    s.host
+                );
+            }
+            assert!(p.help_url.starts_with("https://"), "{}", p.name);
+            let keys = p.source_keys();
+            for k in &keys {
+                assert!(source(k).is_some(), "{}: unknown source {k}", p.name);
+            }
+            assert!(
+                keys.iter()
+                    .any(|k| source(k).is_some_and(|s| s.url.is_some())),
+                "{}: no source with a URL",
+                p.name
+            );
+            for f in &p.fixes {
+                assert!(codes::lookup(&f.code).is_some(), "{}: {}", p.name, f.code);
+                assert!(!f.text.is_empty());
+                assert_no_flag(&f.text, &p.name);
+            }
+            if let Some(ap) = &p.app_password {
+                assert_no_flag(&ap.how, &p.name);
+            }
+            for n in &p.success_notes {
+                assert_no_flag(&n.text, &p.name);
+            }
+            assert_eq!(by_name(&p.name), Some(p));
+        }
+        for s in servers() {
+            assert!(source(&s.banner.source).is_some());
+            for f in &s.facts {
+                assert!(source(&f.source).is_some(), "{}", s.name);
+            }
+        }
+    }
+
+    /// Fix texts in the library name settings; the CLI adds its flags when it renders.
+    pub(crate) fn assert_no_flag(text: &str, who: &str) {
+        for word in text.split_whitespace() {
+            let w = word.trim_start_matches(['(', '\'', '"']);
+            assert!(
+                !(w.starts_with("--") && w[2..].starts_with(|c: char| c.is_ascii_alphabetic())),
+                "{who}: fix text names a command-line flag {word:?}: {text}"
+            );
         }
     }
 
@@ -430,6 +794,14 @@ mod tests {
         assert!(banner_mismatch("smtp.gmail.com", Some(real)).is_none());
         assert!(banner_mismatch("mail.example.org", Some(exim)).is_none());
         assert!(banner_mismatch("smtp.gmail.com", None).is_none());
+        // Outlook.com greets from the Microsoft 365 fleet: that is not interception.
+        let fleet = "AM0PR01CA0001.outlook.office365.com Microsoft ESMTP MAIL Service ready";
+        assert!(banner_mismatch("smtp-mail.outlook.com", Some(fleet)).is_none());
+        assert!(banner_mismatch("smtp.office365.com", Some(fleet)).is_none());
+        assert_eq!(
+            recognise("mail.example.org", Some(fleet)).unwrap().name,
+            "office365"
+        );
         // Unreliable banner list: an unknown banner is not enough.
         assert!(banner_mismatch("smtp.mail.me.com", Some("p00-xyz ESMTP")).is_none());
         assert!(banner_mismatch("smtp.mail.me.com", Some("host ESMTP Exim 4")).is_some());
@@ -457,5 +829,9 @@ mod tests {
             "{s}"
         );
         assert_eq!(g.other_port(587).unwrap().0, 465);
+        assert!(by_name("sendgrid")
+            .unwrap()
+            .settings_line()
+            .contains("apikey"));
     }
 }

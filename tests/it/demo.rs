@@ -150,3 +150,25 @@ async fn annotate_explains_prompts_capabilities_and_the_tls_boundary() {
         "{text}"
     );
 }
+
+/// `demo NAME --json` is a JSON document on stdout and nothing else, so it can be piped
+/// to jq: the scenario's story line is for humans only.
+#[tokio::test]
+async fn demo_json_stdout_is_only_json() {
+    let out = crate::common::smtprobe(
+        vec![
+            "demo".into(),
+            "gmail-587-app-password-required".into(),
+            "--json".into(),
+        ],
+        vec![],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}"));
+    assert_eq!(
+        doc["diagnosis"]["code"], "auth.app-password-required",
+        "{text}"
+    );
+}
