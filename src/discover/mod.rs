@@ -487,9 +487,10 @@ fn finish(
 }
 
 fn provider_username(p: &providers::Provider, address: &str) -> Option<String> {
-    match p.username {
-        UsernameForm::FullAddress => Some(address.to_owned()),
-        UsernameForm::AsConfigured => None,
+    match (p.username.form, &p.username.value) {
+        (UsernameForm::FullAddress, _) => Some(address.to_owned()),
+        (UsernameForm::Literal, Some(v)) => Some(v.clone()),
+        _ => None,
     }
 }
 
@@ -499,13 +500,13 @@ fn add_provider(
     source: Source,
     username: &Option<String>,
 ) {
-    for &(port, mode) in p.ports {
+    for setting in p.submission() {
         push_unique(
             cands,
             Candidate {
-                host: p.host.to_owned(),
-                port,
-                mode,
+                host: setting.host.clone(),
+                port: setting.port,
+                mode: setting.mode,
                 source,
                 username: username.clone(),
             },
