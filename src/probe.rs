@@ -277,20 +277,9 @@ impl Probe {
             let outcome = self.connection(&addrs, mode, &tls).await;
             let (result, session, tls_info) = match outcome {
                 Err(f) => return self.finish(mode, Err(f), None, None),
-                Ok(None) => {
-                    // The greeting grace found a port that expects TLS from the first byte.
-                    if self.config.tls == TlsChoice::Auto && !switched {
-                        self.note(format!(
-                            "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
-                            self.port
-                        ));
-                        mode = TlsMode::Implicit;
-                        switched = true;
-                        continue;
-                    }
-                    return self.finish(mode, Err(Failure::TlsExpectedByServer), None, None);
-                }
-                Ok(Some(o)) => o,
+                // The greeting grace found a port that expects TLS from the first byte.
+                Ok(None) => (Err(Failure::TlsExpectedByServer), None, None),
+                Ok(Some((r, s, t))) => (r, Some(s), t),
             };
             // Wrong TLS mode, direction 1: we spoke TLS, the server greeted in clear.
             let clear_text = matches!(
@@ -317,13 +306,14 @@ impl Probe {
                     partial: None
                 })
             );
-            if silent
-                && mode != TlsMode::Implicit
-                && !switched
-                && !self.tls_probed
-                && self.speaks_tls(&addrs, &tls).await
-            {
-                if self.config.tls == TlsChoice::Auto {
+            let expects_tls = matches!(result, Err(Failure::TlsExpectedByServer))
+                || (silent
+                    && mode != TlsMode::Implicit
+                    && !switched
+                    && !self.tls_probed
+                    && self.speaks_tls(&addrs, &tls).await);
+            if expects_tls {
+                if self.config.tls == TlsChoice::Auto && !switched {
                     self.note(format!(
                         "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
                         self.port
@@ -332,14 +322,9 @@ impl Probe {
                     switched = true;
                     continue;
                 }
-                return self.finish(
-                    mode,
-                    Err(Failure::TlsExpectedByServer),
-                    Some(session),
-                    tls_info,
-                );
+                return self.finish(mode, Err(Failure::TlsExpectedByServer), session, tls_info);
             }
-            return self.finish(mode, result, Some(session), tls_info);
+            return self.finish(mode, result, session, tls_info);
         }
     }
 

@@ -405,18 +405,7 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Str
                 Ok(ips) => {
                     let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
                     said.push(format!("{host} exists ({})", list.join(", ")));
-                    for &(port, mode) in STANDARD_PORTS {
-                        push_unique(
-                            &mut cands,
-                            Candidate {
-                                host: host.clone(),
-                                port,
-                                mode,
-                                source: Source::Guess,
-                                username: None,
-                            },
-                        );
-                    }
+                    add_standard_ports(&mut cands, &host, Source::Guess, &None);
                 }
                 Err(e) => said.push(format!("{host}: {e}")),
             }
@@ -435,18 +424,7 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Str
         .map(|c| (c.host.clone(), c.source, c.username.clone()))
         .collect();
     for (host, source, user) in hosts {
-        for &(port, mode) in STANDARD_PORTS {
-            push_unique(
-                &mut cands,
-                Candidate {
-                    host: host.clone(),
-                    port,
-                    mode,
-                    source,
-                    username: user.clone(),
-                },
-            );
-        }
+        add_standard_ports(&mut cands, &host, source, &user);
     }
 
     let probes = probe_all(&cands, opts).await;
@@ -507,6 +485,27 @@ fn add_provider(
                 host: setting.host.clone(),
                 port: setting.port,
                 mode: setting.mode,
+                source,
+                username: username.clone(),
+            },
+        );
+    }
+}
+
+/// `host` on each of [`STANDARD_PORTS`] (pairs already listed are kept as they are).
+fn add_standard_ports(
+    cands: &mut Vec<Candidate>,
+    host: &str,
+    source: Source,
+    username: &Option<String>,
+) {
+    for &(port, mode) in STANDARD_PORTS {
+        push_unique(
+            cands,
+            Candidate {
+                host: host.to_owned(),
+                port,
+                mode,
                 source,
                 username: username.clone(),
             },
