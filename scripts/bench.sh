@@ -128,6 +128,37 @@ if [ "${1:-}" = discover ]; then
   exit 0
 fi
 
+# ---- 7. batch memory at scale (issue 12 item 4) ----------------------------------------
+# bash scripts/bench.sh memory   runs only this section: 10,000 rows at --concurrency 1000
+# (and 3,000 at --concurrency 1 for the floor) against one `serve` of a Gmail 587 scenario.
+bench_memory() {
+  echo "== 7. Batch memory: 10000 rows, --concurrency 1000 --per-host 1000, one serve (gmail-587-plain-auth-ok)"
+  local port=$((BASE + 30))
+  "$BIN" serve fixtures/gmail-587-plain-auth-ok.fixture --listen "127.0.0.1:$port" --ca-out "$TMP/mem.pem" \
+    --timeout 30 >"$TMP/mem.log" 2>&1 &
+  PIDS+=($!)
+  wait_port $port
+  python3 - "$port" "$TMP/mem.pem" >"$TMP/mem.jsonl" <<'PY'
+import json, sys
+for i in range(10000):
+    print(json.dumps({"id": f"row-{i}", "host": "localhost", "port": int(sys.argv[1]), "tls": "starttls",
+                      "user": "you@gmail.com", "password_env": "BENCH_PW", "ca_file": sys.argv[2]}))
+PY
+  head -3000 "$TMP/mem.jsonl" >"$TMP/mem3k.jsonl"
+  for c in 1 1000; do
+    local f=$TMP/mem.jsonl
+    [ $c = 1 ] && f=$TMP/mem3k.jsonl
+    /usr/bin/time -f "  concurrency=$c wall_s=%e user_s=%U sys_s=%S peak_rss_kb=%M" -o "$TMP/mem.time" \
+      env BENCH_PW=x "$BIN" batch "$f" --concurrency $c --per-host 1000 --timeout 20 >"$TMP/mem.out" 2>/dev/null || true
+    echo "$(cat "$TMP/mem.time") ok_rows=$(grep -c '"outcome":"ok"' "$TMP/mem.out" || true)"
+  done
+  echo
+}
+if [ "${1:-}" = memory ]; then
+  bench_memory
+  exit 0
+fi
+
 echo "smtprobe bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 echo "smtprobe $("$BIN" --version | cut -d' ' -f2), $(swaks --version 2>/dev/null | head -1 || echo 'swaks missing')"
 echo
@@ -282,3 +313,4 @@ fi
 echo
 
 bench_discover
+bench_memory

@@ -231,7 +231,7 @@ impl Probe {
 
     async fn run(mut self) -> Report {
         let mut mode = self.config.tls.initial_mode(self.port);
-        let roots = Arc::new(transport::root_store(&self.config.extra_roots));
+        let roots = shared_roots(&self.config.extra_roots);
         let tls = match TlsSettings::new(&self.config.host, roots) {
             Ok(t) => t,
             Err(detail) => {
@@ -578,6 +578,30 @@ impl Probe {
             failure,
         }
     }
+}
+
+/// The trust store for a set of extra anchors, shared by every check that uses the same
+/// set: a store of the ~150 web PKI roots is about 9 kB, and a batch of 1000 open checks
+/// (each row naming the same `ca_file`) would otherwise hold 1000 copies. A handful of
+/// distinct sets are kept (batch rows rarely name more than a few CA files); beyond that
+/// a store is built per check, as before.
+fn shared_roots(extra: &[CertificateDer<'static>]) -> Arc<rustls::RootCertStore> {
+    use std::sync::{Mutex, OnceLock};
+    type Cache = Mutex<Vec<(Vec<CertificateDer<'static>>, Arc<rustls::RootCertStore>)>>;
+    const KEPT: usize = 16;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    let Ok(mut cache) = cache.lock() else {
+        return Arc::new(transport::root_store(extra));
+    };
+    if let Some((_, roots)) = cache.iter().find(|(k, _)| k.as_slice() == extra) {
+        return roots.clone();
+    }
+    let roots = Arc::new(transport::root_store(extra));
+    if cache.len() < KEPT {
+        cache.push((extra.to_vec(), roots.clone()));
+    }
+    roots
 }
 
 /// A credential-free TLS handshake on a fresh connection to `addr`: does this port speak
