@@ -63,26 +63,26 @@ wait_port() {
 }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 
-# ---- 6. time to verdict (discover, issue 12) ------------------------------------------
+# ---- 8. time to verdict (discover, issue 12) ------------------------------------------
 # bash scripts/bench.sh discover   runs only this section. BENCH_BEFORE_BIN=path adds the
 # same runs with an older build ("before"). IPv6 black hole: a mount namespace gives
 # dual.test -> ::1 + 127.0.0.1 in a private /etc/hosts (getaddrinfo path, both builds).
 bench_discover() {
-  echo "== 6. Time to verdict (wall, one run each; --timeout 15 unless said)"
+  echo "== 8. Time to verdict (wall, one run each; --timeout 15 unless said)"
   need dnsmasq || { echo "bench: dnsmasq missing, section 6 skipped" >&2; return 0; }
   local F465=fixtures/gmail-465-login-ok.fixture F587=fixtures/gmail-587-plain-auth-ok.fixture
-  local p465=$((BASE + 20)) p587=$((BASE + 21)) hole=$((BASE + 22)) dnsp=$((BASE + 23)) closed=$((BASE + 24))
+  local p465=$((BASE + 40)) p587=$((BASE + 41)) hole=$((BASE + 42)) dnsp=$((BASE + 43)) closed=$((BASE + 44))
   # The fixture's host names the certificate: dual.test for the black-hole run. The
   # servers wait 60 s for a client line, longer than any --timeout here.
   sed 's/^# host: .*/# host: dual.test/' $F465 >"$TMP/dual.fixture"
-  for x in "$F465 $p465 d465" "$F587 $p587 d587" "$TMP/dual.fixture $((BASE + 25)) dual"; do
+  for x in "$F465 $p465 d465" "$F587 $p587 d587" "$TMP/dual.fixture $((BASE + 45)) dual"; do
     set -- $x
     "$BIN" serve "$1" --listen "127.0.0.1:$2" --ca-out "$TMP/$3.pem" --timeout 60 >"$TMP/$3.log" 2>&1 &
     PIDS+=($!)
   done
-  wait_port $p465; wait_port $p587; wait_port $((BASE + 25))
+  wait_port $p465; wait_port $p587; wait_port $((BASE + 45))
   python3 scripts/blackhole.py 127.0.0.1 $hole >"$TMP/hole4.log" 2>&1 & PIDS+=($!)
-  python3 scripts/blackhole.py ::1 $((BASE + 25)) >"$TMP/hole6.log" 2>&1 & PIDS+=($!)
+  python3 scripts/blackhole.py ::1 $((BASE + 45)) >"$TMP/hole6.log" 2>&1 & PIDS+=($!)
   dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --pid-file \
     --port=$dnsp --listen-address=127.0.0.1 --bind-interfaces --local=/test/ \
     --mx-host=acme.test,aspmx.l.google.com,1 --host-record=smtp.gmail.com,127.0.0.1 \
@@ -113,7 +113,7 @@ print(d.get("diagnosis",{}).get("code") or ("best %s:%s" % (d["probes"][d["best"
     ttv "--tls auto on implicit port $p465 (replay)" "$bin" check smtp.gmail.com --connect-to 127.0.0.1 --port $p465 --ca-file "$TMP/d465.pem"
     ttv "check on a filtered port (one address)" "$bin" check localhost --port $hole --ca-file "$TMP/d465.pem"
     ttv "IPv6 black hole: dual.test ::1 dropped, 127.0.0.1 serves" unshare -m sh -c \
-      "mount --bind $TMP/hosts /etc/hosts && exec $bin check dual.test --port $((BASE + 25)) --tls implicit --ca-file $TMP/dual.pem \"\$@\"" sh
+      "mount --bind $TMP/hosts /etc/hosts && exec $bin check dual.test --port $((BASE + 45)) --tls implicit --ca-file $TMP/dual.pem \"\$@\"" sh
     if [ $which = after ]; then
       ttv "discover: filtered 587, 465 open (--timeout 5)" "$bin" discover me@acme.test --dns-server 127.0.0.1:$dnsp \
         --ca-file "$TMP/dboth.pem" --port-map 465=$p465 --port-map 587=$hole --port-map 25=$closed --port-map 2525=$closed --https-port $closed
@@ -128,12 +128,12 @@ if [ "${1:-}" = discover ]; then
   exit 0
 fi
 
-# ---- 7. batch memory at scale (issue 12 item 4) ----------------------------------------
+# ---- 9. batch memory at scale (issue 12 item 4) ----------------------------------------
 # bash scripts/bench.sh memory   runs only this section: 10,000 rows at --concurrency 1000
 # (and 3,000 at --concurrency 1 for the floor) against one `serve` of a Gmail 587 scenario.
 bench_memory() {
-  echo "== 7. Batch memory: 10000 rows, --concurrency 1000 --per-host 1000, one serve (gmail-587-plain-auth-ok)"
-  local port=$((BASE + 30))
+  echo "== 9. Batch memory: 10000 rows, --concurrency 1000 --per-host 1000, one serve (gmail-587-plain-auth-ok)"
+  local port=$((BASE + 50))
   "$BIN" serve fixtures/gmail-587-plain-auth-ok.fixture --listen "127.0.0.1:$port" --ca-out "$TMP/mem.pem" \
     --timeout 30 >"$TMP/mem.log" 2>&1 &
   PIDS+=($!)
@@ -162,6 +162,63 @@ fi
 echo "smtprobe bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 echo "smtprobe $("$BIN" --version | cut -d' ' -f2), $(swaks --version 2>/dev/null | head -1 || echo 'swaks missing')"
 echo
+
+# ---- 6. serve: connections per second and memory with open connections ------------------
+# One `smtprobe serve` process playing gmail-587-plain-auth-ok (server mode): a batch of
+# checks over STARTTLS + AUTH PLAIN against it gives the connections it completes per
+# second (its own verdict lines are counted); then N connections held open in TLS give
+# its peak RSS. `bash scripts/bench.sh serve` runs only this section.
+SERVE_CONNS=${BENCH_SERVE_CONNS:-2000}
+SERVE_OPEN=${BENCH_SERVE_OPEN:-500}
+bench_serve() {
+  local port=$((BASE + 20)) pid c0 c1 t0 t1 ok passed rss0 hold
+  ulimit -n 4096 2>/dev/null || true
+  "$BIN" serve fixtures/gmail-587-plain-auth-ok.fixture --listen "127.0.0.1:$port" \
+    --ca-out "$TMP/serve.pem" --timeout 30 --json >"$TMP/serve.jsonl" 2>"$TMP/serve.err" &
+  pid=$!
+  PIDS+=("$pid")
+  wait_port "$port"
+  python3 -c "
+import json
+for i in range($SERVE_CONNS):
+    print(json.dumps({'id': f'r{i}', 'host': 'localhost', 'port': $port, 'tls': 'starttls',
+                      'user': 'you@gmail.com', 'password_env': 'BENCH_PW', 'ca_file': '$TMP/serve.pem'}))" \
+    >"$TMP/serve-rows.jsonl"
+  c0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  t0=$(date +%s.%N)
+  timeout 600 env BENCH_PW=x "$BIN" batch "$TMP/serve-rows.jsonl" --concurrency 100 --per-host 100 \
+    --timeout 10 >"$TMP/serve-batch.out" 2>"$TMP/serve-batch.err" || true
+  t1=$(date +%s.%N)
+  c1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  sleep 2.5 # the last connections linger up to 2 s before their verdict line
+  ok=$(grep -c '"outcome":"ok"' "$TMP/serve-batch.out" || true)
+  passed=$(grep -c '"passed":true' "$TMP/serve.jsonl" || true)
+  python3 -c "
+t0, t1, c0, c1, hz, n = $t0, $t1, $c0, $c1, $(getconf CLK_TCK), $SERVE_CONNS
+wall = t1 - t0
+print(f'serve, {n} STARTTLS+AUTH connections from smtprobe batch (--concurrency 100):'
+      f' {wall:.2f} s wall, {n / wall:.0f} connections/s;'
+      f' serve CPU {(c1 - c0) / hz:.2f} s ({(c1 - c0) / hz * 1000 / n:.2f} ms per connection);'
+      f' batch ok=$ok, serve verdicts passed=$passed')"
+  rss0=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  mkfifo "$TMP/hold.in"
+  python3 scripts/bench-serve-hold.py "$port" "$TMP/serve.pem" "$SERVE_OPEN" \
+    <"$TMP/hold.in" >"$TMP/hold.out" 2>&1 &
+  hold=$!
+  PIDS+=("$hold")
+  exec 7>"$TMP/hold.in"
+  for _ in $(seq 1 600); do grep -q '^open=' "$TMP/hold.out" && break; sleep 0.1; done
+  echo "serve with connections held open in TLS: $(cat "$TMP/hold.out"):" \
+    "VmRSS $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") kB (idle after the batch: $rss0 kB)," \
+    "peak VmHWM $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") kB"
+  exec 7>&-
+  wait "$hold" 2>/dev/null || true
+}
+if [ "${1:-}" = serve ]; then
+  echo "== 6. serve"
+  bench_serve
+  exit 0
+fi
 
 # ---- 1. round trips -------------------------------------------------------------------
 F587=fixtures/gmail-587-plain-auth-ok.fixture
@@ -310,6 +367,46 @@ if need hyperfine; then
 else
   $MEASURE 300 "$BIN" --version
 fi
+echo
+
+echo "== 6. serve: connections per second over STARTTLS, memory with $SERVE_OPEN open connections"
+bench_serve
+echo
+
+# ---- 7. SASL mechanisms and proxies (issue 13) ---------------------------------------------
+# One check per mechanism against Postfix + Dovecot on 465, and the same AUTH PLAIN check
+# direct, through microsocks (SOCKS5) and through tinyproxy (HTTP CONNECT).
+bench_parity() {
+  echo "== 7. AUTH mechanisms and proxies against Postfix+Dovecot on 465 (median wall, mean CPU of $CPU_RUNS runs)"
+  if [ -z "${SMTPROBE_MTA_HOST:-}" ]; then
+    echo "  skipped: no real MTA"
+    return
+  fi
+  local port=${SMTPROBE_MTA_SUBMISSIONS_PORT:-465} m
+  local base=(env SMTPROBE_PASSWORD="$SMTPROBE_MTA_PASSWORD" "$BIN" check localhost --connect-to 127.0.0.1
+    --port "$port" --tls implicit --user "$SMTPROBE_MTA_USER" --ca-file "$SMTPROBE_MTA_CA" --timeout 10 --json)
+  for m in plain login cram-md5 scram-sha-1 scram-sha-256; do
+    printf '  %-16s %s\n' "$m" "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth "$m")"
+  done
+  printf '  %-16s %s\n' "direct (plain)" "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain)"
+  if need microsocks; then
+    microsocks -i 127.0.0.1 -p $((BASE + 20)) >/dev/null 2>&1 &
+    PIDS+=($!)
+    wait_port $((BASE + 20))
+    printf '  %-16s %s\n' "via microsocks" \
+      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy socks5://127.0.0.1:$((BASE + 20)))"
+  fi
+  if need tinyproxy; then
+    printf 'Port %s\nListen 127.0.0.1\nLogLevel Error\nLogFile "%s"\nConnectPort %s\n' \
+      $((BASE + 21)) "$TMP/tinyproxy.log" "$port" >"$TMP/tinyproxy.conf"
+    tinyproxy -d -c "$TMP/tinyproxy.conf" >/dev/null 2>&1 &
+    PIDS+=($!)
+    wait_port $((BASE + 21))
+    printf '  %-16s %s\n' "via tinyproxy" \
+      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy http://127.0.0.1:$((BASE + 21)))"
+  fi
+}
+bench_parity
 echo
 
 bench_discover

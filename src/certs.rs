@@ -61,6 +61,8 @@ pub struct TestPki {
     server_chain: Vec<CertificateDer<'static>>,
     server_key_der: Vec<u8>,
     server_config: Arc<ServerConfig>,
+    /// The CA exactly as stored (`load_or_create`): the PEM the client trusts.
+    ca_pem_override: Option<String>,
 }
 
 impl fmt::Debug for TestPki {
@@ -95,7 +97,20 @@ impl TestPki {
         ca_params.not_before = now - Duration::days(1);
         ca_params.not_after = now + Duration::days(3650);
         let ca = ca_params.self_signed(&ca_key)?;
+        TestPki::issue(names, ca, ca_key, None)
+    }
+
+    /// A PKI around a CA: a valid server certificate for `names`, signed by it.
+    fn issue(
+        names: &[&str],
+        ca: Certificate,
+        ca_key: KeyPair,
+        ca_pem_override: Option<String>,
+    ) -> Result<TestPki, CertError> {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        if names.is_empty() {
+            return Err(CertError("at least one name is needed".into()));
+        }
         let (server_chain, server_key_der) = make_server(&names, ServerCert::Valid, &ca, &ca_key)?;
         let server_config = build_server_config(server_chain.clone(), &server_key_der)?;
         Ok(TestPki {
@@ -105,7 +120,41 @@ impl TestPki {
             server_chain,
             server_key_der,
             server_config,
+            ca_pem_override,
         })
+    }
+
+    /// Like [`TestPki::generate`], but the CA is kept in `dir` (`ca.pem`, and
+    /// `ca-key.pem` created 0600): loaded when present, created otherwise. The server
+    /// certificate is issued afresh for `names` by that CA, so a client that trusts
+    /// `ca.pem` once keeps trusting every later run (a CI image can bake it in).
+    pub fn load_or_create(dir: &std::path::Path, names: &[&str]) -> Result<TestPki, CertError> {
+        let io = |what: &str, p: &std::path::Path, e: std::io::Error| {
+            CertError(format!("{what} {}: {e}", p.display()))
+        };
+        let ca_path = dir.join("ca.pem");
+        let key_path = dir.join("ca-key.pem");
+        if !ca_path.exists() && !key_path.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+            let fresh = TestPki::generate(names)?;
+            write_private(&key_path, &fresh.ca_key.serialize_pem())
+                .map_err(|e| io("cannot write", &key_path, e))?;
+            std::fs::write(&ca_path, fresh.ca_pem())
+                .map_err(|e| io("cannot write", &ca_path, e))?;
+            return Ok(fresh);
+        }
+        let ca_pem =
+            std::fs::read_to_string(&ca_path).map_err(|e| io("cannot read", &ca_path, e))?;
+        let key_pem =
+            std::fs::read_to_string(&key_path).map_err(|e| io("cannot read", &key_path, e))?;
+        let ca_key = KeyPair::from_pem(&key_pem)
+            .map_err(|e| CertError(format!("{}: not a private key: {e}", key_path.display())))?;
+        let params = CertificateParams::from_ca_cert_pem(&ca_pem)
+            .map_err(|e| CertError(format!("{}: not a CA certificate: {e}", ca_path.display())))?;
+        // Re-signing the same parameters with the same key reproduces the CA's name and
+        // key: certificates it issues chain to the `ca.pem` the client trusts.
+        let ca = params.self_signed(&ca_key)?;
+        TestPki::issue(names, ca, ca_key, Some(ca_pem))
     }
 
     /// The names the server certificate is valid for.
@@ -115,11 +164,18 @@ impl TestPki {
 
     /// The CA certificate in PEM (what `--ca-out` writes and `--ca-file` reads).
     pub fn ca_pem(&self) -> String {
-        self.ca.pem()
+        self.ca_pem_override
+            .clone()
+            .unwrap_or_else(|| self.ca.pem())
     }
 
     /// The CA certificate in DER, for a rustls root store.
     pub fn ca_der(&self) -> CertificateDer<'static> {
+        if let Some(pem) = &self.ca_pem_override {
+            if let Some(Ok(der)) = rustls_pemfile::certs(&mut pem.as_bytes()).next() {
+                return der;
+            }
+        }
         self.ca.der().clone()
     }
 
@@ -165,6 +221,50 @@ impl TestPki {
             .with_no_client_auth();
         Arc::new(cfg)
     }
+}
+
+/// A rustls server configuration from a PEM certificate chain and a PEM private key
+/// (`serve --cert --key`).
+pub fn server_config_from_pem_files(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<ServerConfig>, CertError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| CertError(format!("cannot read {}: {e}", p.display())))
+    };
+    let cert_bytes = read(cert)?;
+    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &cert_bytes[..])
+        .collect::<Result<_, _>>()
+        .map_err(|e| CertError(format!("{}: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(CertError(format!(
+            "{}: no PEM certificate in it",
+            cert.display()
+        )));
+    }
+    let key_bytes = read(key)?;
+    let key_der = rustls_pemfile::private_key(&mut &key_bytes[..])
+        .map_err(|e| CertError(format!("{}: {e}", key.display())))?
+        .ok_or_else(|| CertError(format!("{}: no PEM private key in it", key.display())))?;
+    let cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| CertError(format!("{} and {}: {e}", cert.display(), key.display())))?;
+    Ok(Arc::new(cfg))
+}
+
+/// Writes a file only its owner can read (a private key).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(text.as_bytes())
 }
 
 /// A server certificate of the chosen kind and its PKCS#8 key.
@@ -251,6 +351,25 @@ mod tests {
             }
         }
         panic!("handshake did not finish");
+    }
+
+    #[test]
+    fn a_state_dir_keeps_the_ca_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = TestPki::load_or_create(dir.path(), &["localhost"]).unwrap();
+        let second = TestPki::load_or_create(dir.path(), &["localhost", "mail.test"]).unwrap();
+        assert_eq!(first.ca_pem(), second.ca_pem());
+        // The second run's server certificate verifies against the first run's CA.
+        assert_eq!(
+            handshake(second.server_config(), first.client_config(), "mail.test"),
+            None
+        );
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("ca-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

@@ -340,6 +340,8 @@ pub async fn run(s: &Scenario) -> Result<Outcome, String> {
         read_timeout: Duration::from_secs(10),
         certificate: s.certificate,
         accept_timeout: Some(Duration::from_secs(30)),
+        // The demo proves the probe follows each fixture line by line.
+        strict: true,
         ..ReplayOptions::default()
     };
     let server = ReplayServer::bind(

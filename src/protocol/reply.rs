@@ -174,6 +174,8 @@ pub struct LineReader {
     /// How far `buf` has been scanned for LF without finding one (avoids rescanning).
     scanned: usize,
     max_line: usize,
+    /// True when the last line returned ended in a bare LF (no CR before it).
+    bare_lf: bool,
 }
 
 /// What [`LineReader::next_line`] found.
@@ -193,7 +195,15 @@ impl LineReader {
             buf: Vec::new(),
             scanned: 0,
             max_line,
+            bare_lf: false,
         }
+    }
+
+    /// True when the line last returned by [`LineReader::next_line`] ended in a bare
+    /// LF instead of CRLF (RFC 5321 §2.3.8: a server may judge it; the replay server
+    /// reports it).
+    pub fn last_line_bare_lf(&self) -> bool {
+        self.bare_lf
     }
 
     /// Appends received bytes.
@@ -226,7 +236,8 @@ impl LineReader {
                 }
                 let mut line: Vec<u8> = self.buf.drain(..=end).collect();
                 line.pop(); // LF
-                if line.last() == Some(&b'\r') {
+                self.bare_lf = line.last() != Some(&b'\r');
+                if !self.bare_lf {
                     line.pop();
                 }
                 self.scanned = 0;

@@ -1,29 +1,46 @@
-//! The replay server: plays the server side of a [`Fixture`] over TCP, with STARTTLS
-//! (RFC 3207) or implicit TLS (RFC 8314) as recorded, and checks every client line.
+//! The replay server: plays a provider's *behaviour*, read from a [`Fixture`], over
+//! TCP, with STARTTLS (RFC 3207) or implicit TLS (RFC 8314) as recorded, for any SMTP
+//! client, and judges what the client did.
 //!
 //! Users test their own apps in CI against it (`smtprobe serve FIXTURE`), and
 //! smtprobe's tests run the real probe against it, with no network beyond loopback.
 //! The certificate is generated at start ([`TestPki`]) for `localhost`, `127.0.0.1`,
 //! `::1` and the fixture's host; its CA can be written out for the client to trust.
 //!
-//! A client that deviates gets the answer a real server would give (RFC 5321 §4.2.4:
-//! 500 unrecognised, 501 bad arguments, 503 bad sequence; RFC 4954 §4 for AUTH), and
-//! the deviation is reported with the fixture line it broke. Credentials received are
-//! never logged, not even decoded.
+//! Two ways to play:
+//! - as a server (the default): [`server::Server`], a sans-IO SMTP server state
+//!   machine, answers any valid client sequence with the fixture's reply at the stage
+//!   where it happens, and gives a [`server::Verdict`] per connection;
+//! - `strict` ([`ReplayOptions::strict`], `--strict`): the fixture is a lock-step script
+//!   (the `script` module); a client line that differs gets the answer a real server would give
+//!   (RFC 5321 §4.2.4) and is reported with the fixture line it broke. smtprobe's own
+//!   tests use it to prove the probe follows every fixture.
+//!
+//! Credentials received are never logged, not even decoded.
 
+mod behaviour;
+mod player;
+mod sasl_server;
 mod script;
+pub mod serve;
+pub mod server;
+
+pub use behaviour::Behaviour;
+pub use serve::{serve_main, ServeOptions};
+pub use server::{Finding, Verdict};
 
 use crate::certs::{CertError, ServerCert, TestPki};
 use crate::fixture::{
     step_text, Fixture, FixtureError, Mismatch, MismatchKind, Step, StepLine, MAX_FIXTURE_BYTES,
 };
-use crate::protocol::escape::escape_bytes;
 use crate::protocol::{Command, LineEvent, LineReader};
 use script::{Action, Script};
+use server::Catalog;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -32,9 +49,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
-/// Longest command line read (RFC 4954 §4 allows AUTH responses of 12288 octets; the
-/// RFC 5321 §4.5.3.1.4 command limit of 512 is too small for them).
-pub const MAX_COMMAND_LINE: usize = 16 * 1024;
+pub use server::MAX_COMMAND_LINE;
 /// Largest message body read after DATA.
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 /// Deviations tolerated on one connection before the server gives up with 421.
@@ -56,6 +71,35 @@ pub struct ReplayOptions {
     /// How long [`ReplayServer::serve_one`] waits for a connection; `None` waits
     /// until one arrives.
     pub accept_timeout: Option<Duration>,
+    /// Play the fixture as a lock-step script (`--strict`): the client must send what
+    /// the fixture's client sent, line by line. Default false: play it as a server.
+    pub strict: bool,
+    /// Every finding fails the connection, not only the security rules
+    /// (`--fail-on-findings`).
+    pub fail_on_findings: bool,
+    /// Extra names in the certificate (`--cert-name`), besides `localhost`,
+    /// `127.0.0.1`, `::1` and each fixture's host.
+    pub cert_names: Vec<String>,
+    /// Where the certificate comes from.
+    pub identity: Identity,
+}
+
+/// Where the replay server's certificate comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Identity {
+    /// A fresh CA and certificate at every start.
+    #[default]
+    Generated,
+    /// A CA kept in this folder across runs (`--state-dir`); see
+    /// [`TestPki::load_or_create`].
+    StateDir(PathBuf),
+    /// The user's own certificate chain and key, PEM (`--cert`, `--key`).
+    Files {
+        /// The certificate chain.
+        cert: PathBuf,
+        /// The private key.
+        key: PathBuf,
+    },
 }
 
 impl Default for ReplayOptions {
@@ -65,6 +109,10 @@ impl Default for ReplayOptions {
             delay: Duration::ZERO,
             certificate: ServerCert::Valid,
             accept_timeout: None,
+            strict: false,
+            fail_on_findings: false,
+            cert_names: Vec::new(),
+            identity: Identity::Generated,
         }
     }
 }
@@ -78,6 +126,8 @@ pub enum ReplayError {
     Cert(CertError),
     /// No connection arrived within [`ReplayOptions::accept_timeout`].
     AcceptTimeout,
+    /// A fixture cannot be played as a server.
+    Fixture(String),
 }
 
 impl fmt::Display for ReplayError {
@@ -86,6 +136,7 @@ impl fmt::Display for ReplayError {
             ReplayError::Io(e) => write!(f, "replay server: {e}"),
             ReplayError::Cert(e) => write!(f, "replay server: {e}"),
             ReplayError::AcceptTimeout => f.write_str("replay server: no client connected in time"),
+            ReplayError::Fixture(e) => write!(f, "replay server: {e}"),
         }
     }
 }
@@ -129,14 +180,81 @@ impl fmt::Display for Deviation {
 pub struct ConnectionResult {
     /// The client's address.
     pub peer: Option<SocketAddr>,
-    /// True when the client followed the fixture to its end without deviating.
+    /// Strict mode: true when the client followed the fixture to its end without
+    /// deviating. Server mode: the same as [`ConnectionResult::passed`].
     pub followed: bool,
-    /// Every deviation, in order.
+    /// Strict mode: every deviation, in order.
     pub deviations: Vec<Deviation>,
-    /// How many fixture steps were played.
+    /// Strict mode: how many fixture steps were played.
     pub steps_played: usize,
-    /// How many steps the fixture has.
+    /// Strict mode: how many steps the fixture has.
     pub steps_total: usize,
+    /// The scenario played (the fixture's name).
+    pub scenario: String,
+    /// Its `expect` header (`ok`, or `STAGE CODE`).
+    pub expect: String,
+    /// True when the client received the scenario's decisive reply (strict mode: it
+    /// followed the fixture).
+    pub result_delivered: bool,
+    /// What the client did that an app should not (server mode).
+    pub findings: Vec<Finding>,
+    /// True when the connection passed: the result was delivered and no security rule
+    /// was broken (with `fail_on_findings`: no finding at all).
+    pub passed: bool,
+    /// True when played in strict mode.
+    pub strict: bool,
+}
+
+/// One finding as `serve --json` prints it.
+#[derive(serde::Serialize)]
+struct FindingJson<'a> {
+    rule: &'a str,
+    message: &'a str,
+    security: bool,
+}
+
+/// One connection as `serve --json` prints it (fields in this order).
+#[derive(serde::Serialize)]
+struct ConnectionJson<'a> {
+    event: &'static str,
+    peer: Option<String>,
+    scenario: &'a str,
+    expect: &'a str,
+    result_delivered: bool,
+    findings: Vec<FindingJson<'a>>,
+    passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deviations: Option<Vec<String>>,
+}
+
+impl ConnectionResult {
+    /// The JSON object (one line) `serve --json` prints for this connection:
+    /// `{"event":"connection","peer":…,"scenario":…,"expect":…,"result_delivered":…,
+    /// "findings":[{"rule":…,"message":…,"security":…}],"passed":…}`, plus
+    /// `"deviations"` in strict mode.
+    pub fn to_json(&self) -> String {
+        let v = ConnectionJson {
+            event: "connection",
+            peer: self.peer.map(|p| p.to_string()),
+            scenario: &self.scenario,
+            expect: &self.expect,
+            result_delivered: self.result_delivered,
+            findings: self
+                .findings
+                .iter()
+                .map(|f| FindingJson {
+                    rule: f.rule,
+                    message: &f.message,
+                    security: f.security,
+                })
+                .collect(),
+            passed: self.passed,
+            deviations: self
+                .strict
+                .then(|| self.deviations.iter().map(|d| d.to_string()).collect()),
+        };
+        serde_json::to_string(&v).unwrap_or_else(|_| "{}".into())
+    }
 }
 
 impl fmt::Display for ConnectionResult {
@@ -144,6 +262,24 @@ impl fmt::Display for ConnectionResult {
         let peer = self
             .peer
             .map_or_else(|| "client".to_string(), |p| p.to_string());
+        if !self.strict {
+            let verdict = if self.passed { "passed" } else { "FAILED" };
+            let delivered = if self.result_delivered {
+                "the client received the result"
+            } else {
+                "the client did NOT receive the result"
+            };
+            write!(
+                f,
+                "{peer} {} ({}): {verdict}: {delivered}",
+                self.scenario, self.expect
+            )?;
+            for x in &self.findings {
+                let kind = if x.security { "security" } else { "finding" };
+                write!(f, "; {kind} {}: {}", x.rule, x.message)?;
+            }
+            return Ok(());
+        }
         if self.followed {
             return write!(
                 f,
@@ -163,19 +299,158 @@ impl fmt::Display for ConnectionResult {
     }
 }
 
+/// The scenarios one server plays: one fixture, or a folder's fixtures and sequences.
+pub struct Scenarios {
+    entries: Vec<Entry>,
+    default: usize,
+    /// The fixture itself, for strict mode (single fixture only).
+    fixture: Option<Arc<Fixture>>,
+}
+
+/// A scenario, or a sequence handing out scenarios on successive connections.
+struct Entry {
+    name: String,
+    items: Vec<Arc<Behaviour>>,
+    next: AtomicUsize,
+}
+
+impl Entry {
+    /// The next scenario: a sequence advances, then repeats its last.
+    fn take(&self) -> Arc<Behaviour> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        self.items[i.min(self.items.len() - 1)].clone()
+    }
+}
+
+impl fmt::Debug for Scenarios {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
+        f.debug_struct("Scenarios")
+            .field("names", &names)
+            .field("default", &self.entries.get(self.default).map(|e| &e.name))
+            .finish()
+    }
+}
+
+impl Scenarios {
+    /// One fixture.
+    pub fn single(fixture: Fixture) -> Result<Scenarios, FixtureError> {
+        let b = Arc::new(Behaviour::from_fixture(&fixture)?);
+        Ok(Scenarios {
+            entries: vec![Entry {
+                name: b.name.clone(),
+                items: vec![b],
+                next: AtomicUsize::new(0),
+            }],
+            default: 0,
+            fixture: Some(Arc::new(fixture)),
+        })
+    }
+
+    /// Several scenarios: `(name, items)` in order, a sequence having several items;
+    /// `default` names the one a connection starts with.
+    pub fn set(
+        entries: Vec<(String, Vec<Arc<Behaviour>>)>,
+        default: &str,
+    ) -> Result<Scenarios, String> {
+        let default = entries
+            .iter()
+            .position(|(n, _)| n == default)
+            .ok_or_else(|| format!("no scenario named `{default}`"))?;
+        if entries.iter().any(|(_, items)| items.is_empty()) {
+            return Err("an empty sequence".into());
+        }
+        Ok(Scenarios {
+            entries: entries
+                .into_iter()
+                .map(|(name, items)| Entry {
+                    name,
+                    items,
+                    next: AtomicUsize::new(0),
+                })
+                .collect(),
+            default,
+            fixture: None,
+        })
+    }
+
+    /// The scenario a new connection starts with (server mode; a strict-only set has
+    /// none and is never asked).
+    pub fn first(&self) -> Arc<Behaviour> {
+        self.entries[self.default].take()
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.entries.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    fn catalog(self: &Arc<Self>) -> Option<Arc<dyn Catalog>> {
+        (self.entries.len() > 1).then(|| self.clone() as Arc<dyn Catalog>)
+    }
+
+    /// Every host name the certificate must carry.
+    fn hosts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for e in &self.entries {
+            for b in &e.items {
+                if !out.contains(&b.host) {
+                    out.push(b.host.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Catalog for Scenarios {
+    /// The folder rule (`fixtures/README.md`): `key` is a scenario's full name, or the
+    /// end of it after a `-` (`app-password-required` names
+    /// `gmail-587-app-password-required`); the first by name among those whose TLS
+    /// mode is the connection's. A sequence hands out its next scenario.
+    fn pick(&self, key: &str, mode: crate::TlsMode) -> Option<Arc<Behaviour>> {
+        let suffix = format!("-{key}");
+        let fits = |e: &&Entry| e.items.iter().all(|b| b.mode == mode);
+        let exact = self.entries.iter().filter(fits).find(|e| e.name == key);
+        exact
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .filter(fits)
+                    .find(|e| e.name.ends_with(&suffix))
+            })
+            .map(Entry::take)
+    }
+}
+
+/// The TLS acceptors for each certificate mode.
+pub(crate) struct Tls {
+    valid: TlsAcceptor,
+    broken: Vec<(ServerCert, TlsAcceptor)>,
+}
+
+impl Tls {
+    fn acceptor(&self, which: ServerCert) -> &TlsAcceptor {
+        self.broken
+            .iter()
+            .find(|(c, _)| *c == which)
+            .map_or(&self.valid, |(_, a)| a)
+    }
+}
+
 /// A bound replay server.
 pub struct ReplayServer {
-    fixture: Arc<Fixture>,
+    scenarios: Arc<Scenarios>,
     listener: TcpListener,
     pki: TestPki,
-    acceptor: TlsAcceptor,
+    tls: Arc<Tls>,
     opts: ReplayOptions,
 }
 
 impl fmt::Debug for ReplayServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplayServer")
-            .field("fixture", &self.fixture.header.name)
+            .field("scenarios", &self.scenarios)
             .field("listener", &self.listener)
             .field("opts", &self.opts)
             .finish_non_exhaustive()
@@ -190,21 +465,57 @@ impl ReplayServer {
         addr: SocketAddr,
         opts: ReplayOptions,
     ) -> Result<ReplayServer, ReplayError> {
-        let host = fixture.header.host.clone();
-        let mut names = vec!["localhost", "127.0.0.1", "::1"];
-        if !names.contains(&host.as_str()) {
-            names.push(&host);
+        let name = fixture.header.name.clone();
+        let scenarios =
+            Scenarios::single(fixture).map_err(|e| ReplayError::Fixture(format!("{name}: {e}")))?;
+        ReplayServer::bind_scenarios(scenarios, addr, opts).await
+    }
+
+    /// Binds a server playing several scenarios (a folder).
+    pub async fn bind_scenarios(
+        scenarios: Scenarios,
+        addr: SocketAddr,
+        opts: ReplayOptions,
+    ) -> Result<ReplayServer, ReplayError> {
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for n in scenarios.hosts().into_iter().chain(opts.cert_names.clone()) {
+            if !names.contains(&n) {
+                names.push(n);
+            }
         }
-        let pki = TestPki::generate(&names).map_err(ReplayError::Cert)?;
-        let config = pki
-            .server_config_for(opts.certificate)
-            .map_err(ReplayError::Cert)?;
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let pki = match &opts.identity {
+            Identity::StateDir(dir) => TestPki::load_or_create(dir, &refs),
+            _ => TestPki::generate(&refs),
+        }
+        .map_err(ReplayError::Cert)?;
+        let valid = match &opts.identity {
+            Identity::Files { cert, key } => {
+                crate::certs::server_config_from_pem_files(cert, key).map_err(ReplayError::Cert)?
+            }
+            _ => pki.server_config(),
+        };
+        let mut broken = Vec::new();
+        for which in [
+            ServerCert::Expired,
+            ServerCert::WrongName,
+            ServerCert::SelfSigned,
+        ] {
+            let cfg = pki.server_config_for(which).map_err(ReplayError::Cert)?;
+            broken.push((which, TlsAcceptor::from(cfg)));
+        }
         let listener = TcpListener::bind(addr).await?;
         Ok(ReplayServer {
-            fixture: Arc::new(fixture),
+            scenarios: Arc::new(scenarios),
             listener,
             pki,
-            acceptor: TlsAcceptor::from(config),
+            tls: Arc::new(Tls {
+                valid: TlsAcceptor::from(valid),
+                broken,
+            }),
             opts,
         })
     }
@@ -224,21 +535,64 @@ impl ReplayServer {
         &self.pki
     }
 
-    /// The fixture being played.
-    pub fn fixture(&self) -> &Fixture {
-        &self.fixture
+    /// The fixture being played (single-fixture servers).
+    pub fn fixture(&self) -> Option<&Fixture> {
+        self.scenarios.fixture.as_deref()
     }
 
-    /// Accepts one connection and plays the fixture on it.
-    pub async fn serve_one(&self) -> Result<ConnectionResult, ReplayError> {
+    /// The scenarios being played.
+    pub fn scenarios(&self) -> &Scenarios {
+        &self.scenarios
+    }
+
+    /// Waits for the next connection (bounded by [`ReplayOptions::accept_timeout`]).
+    pub async fn accept(&self) -> Result<(TcpStream, SocketAddr), ReplayError> {
         let accepted = match self.opts.accept_timeout {
             Some(d) => timeout(d, self.listener.accept())
                 .await
                 .map_err(|_| ReplayError::AcceptTimeout)?,
             None => self.listener.accept().await,
         };
-        let (stream, peer) = accepted?;
-        Ok(play(stream, peer, &self.fixture, &self.acceptor, &self.opts).await)
+        Ok(accepted?)
+    }
+
+    /// Accepts one connection and plays on it.
+    pub async fn serve_one(&self) -> Result<ConnectionResult, ReplayError> {
+        let (stream, peer) = self.accept().await?;
+        Ok(self.handler()(stream, peer).await)
+    }
+
+    /// A function playing one accepted connection, detached from `self` (for spawning).
+    pub fn handler(
+        &self,
+    ) -> impl Fn(
+        TcpStream,
+        SocketAddr,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ConnectionResult> + Send>>
+           + Send
+           + Sync
+           + 'static {
+        let scenarios = self.scenarios.clone();
+        let tls = self.tls.clone();
+        let opts = self.opts.clone();
+        move |stream, peer| {
+            let scenarios = scenarios.clone();
+            let tls = tls.clone();
+            let opts = opts.clone();
+            Box::pin(async move {
+                match (&scenarios.fixture, opts.strict) {
+                    (Some(f), true) => {
+                        let acceptor = tls.acceptor(if opts.certificate != ServerCert::Valid {
+                            opts.certificate
+                        } else {
+                            f.serve.certificate
+                        });
+                        play(stream, peer, f, acceptor, &opts).await
+                    }
+                    _ => player::serve_connection(stream, peer, &scenarios, &tls, &opts).await,
+                }
+            })
+        }
     }
 
     /// Serves connections concurrently until accepting fails, calling `on_result` with
@@ -248,16 +602,12 @@ impl ReplayServer {
         mut on_result: impl FnMut(ConnectionResult),
     ) -> Result<(), ReplayError> {
         let mut tasks = JoinSet::new();
+        let handler = self.handler();
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let (stream, peer) = accepted?;
-                    let fixture = self.fixture.clone();
-                    let acceptor = self.acceptor.clone();
-                    let opts = self.opts.clone();
-                    tasks.spawn(async move {
-                        play(stream, peer, &fixture, &acceptor, &opts).await
-                    });
+                    tasks.spawn(handler(stream, peer));
                 }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Ok(result) = done {
@@ -267,21 +617,6 @@ impl ReplayServer {
             }
         }
     }
-}
-
-/// Options of `smtprobe serve` (the CLI maps its flags onto this).
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    /// The fixture file.
-    pub fixture: PathBuf,
-    /// Where to listen (`--listen`, e.g. `127.0.0.1:2525`; port 0 picks one).
-    pub listen: SocketAddr,
-    /// Where to write the CA certificate in PEM (`--ca-out`).
-    pub ca_out: Option<PathBuf>,
-    /// Serve one connection, then exit 0 if it followed the fixture, else 1 (`--once`).
-    pub once: bool,
-    /// Server behaviour (delay, read deadline, certificate).
-    pub replay: ReplayOptions,
 }
 
 /// Reads a fixture file, refusing one over [`MAX_FIXTURE_BYTES`] before reading it all.
@@ -296,72 +631,29 @@ pub fn read_fixture_file(path: &std::path::Path) -> Result<Fixture, String> {
     Fixture::parse_bytes(&bytes).map_err(|e: FixtureError| format!("{}: {e}", path.display()))
 }
 
-/// `smtprobe serve`: prints `listening on ADDR` on stdout, then one summary per
-/// connection. Returns the exit code: 0 (stopped, or `--once` and the client followed
-/// the fixture), 1 (`--once` and it did not), 2 (the fixture, address or CA file is
-/// unusable).
-pub async fn serve_main(opts: ServeOptions) -> i32 {
-    let fixture = match read_fixture_file(&opts.fixture) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("smtprobe serve: {e}");
-            return 2;
-        }
-    };
-    let server = match ReplayServer::bind(fixture, opts.listen, opts.replay.clone()).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("smtprobe serve: {}: {e}", opts.listen);
-            return 2;
-        }
-    };
-    if let Some(path) = &opts.ca_out {
-        if let Err(e) = std::fs::write(path, server.ca_pem()) {
-            eprintln!("smtprobe serve: writing {}: {e}", path.display());
-            return 2;
-        }
-    }
-    match server.local_addr() {
-        Ok(a) => println!("listening on {a}"),
-        Err(e) => {
-            eprintln!("smtprobe serve: {e}");
-            return 2;
-        }
-    }
-    if opts.once {
-        return match server.serve_one().await {
-            Ok(r) => {
-                println!("{r}");
-                i32::from(!r.followed)
-            }
-            Err(e) => {
-                eprintln!("smtprobe serve: {e}");
-                1
-            }
-        };
-    }
-    tokio::select! {
-        r = server.run_forever(|r| println!("{r}")) => match r {
-            Ok(()) => 0,
-            Err(e) => { eprintln!("smtprobe serve: {e}"); 2 }
-        },
-        _ = tokio::signal::ctrl_c() => 0,
+/// An I/O error as users may read it: rustls's documentation URLs (its "unexpected
+/// EOF" message links to its manual) are cut off.
+pub(crate) fn clean_io_error(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(": https://") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }
 
 // ---- one connection -------------------------------------------------------------------
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// The connection, before or after the TLS handshake.
-enum Conn {
+pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 impl Conn {
-    fn io(&mut self) -> &mut dyn Io {
+    pub(crate) fn io(&mut self) -> &mut dyn Io {
         match self {
             Conn::Plain(s) => s,
             Conn::Tls(s) => s.as_mut(),
@@ -401,12 +693,19 @@ async fn play(
         deviations: Vec::new(),
     };
     let reached_end = p.run(Conn::Plain(stream), acceptor).await;
+    let followed = reached_end && p.deviations.is_empty();
     let result = ConnectionResult {
         peer: Some(peer),
-        followed: reached_end && p.deviations.is_empty(),
+        followed,
         deviations: p.deviations,
         steps_played: p.script.position(),
         steps_total: fixture.steps.len(),
+        scenario: fixture.header.name.clone(),
+        expect: fixture.header.expect.to_string(),
+        result_delivered: followed,
+        findings: Vec::new(),
+        passed: followed,
+        strict: true,
     };
     tracing::info!(target: "smtprobe::replay", "{result}");
     result
@@ -423,6 +722,15 @@ impl Player<'_> {
                     }
                 }
                 Action::Pause(d) => tokio::time::sleep(d).await,
+                Action::Trickle(bytes, gap) => {
+                    if trickle(&mut conn, &bytes, gap, self.opts.read_timeout)
+                        .await
+                        .is_err()
+                    {
+                        self.deviate_plain("the client stopped reading (write deadline)".into());
+                        return false;
+                    }
+                }
                 Action::Tls => {
                     conn = match self.start_tls(conn, acceptor).await {
                         Some(c) => c,
@@ -441,6 +749,10 @@ impl Player<'_> {
                 }
                 Action::End => {
                     linger(&mut conn).await;
+                    return true;
+                }
+                Action::Silence => {
+                    silence(&mut conn, self.opts.read_timeout).await;
                     return true;
                 }
             }
@@ -487,7 +799,7 @@ impl Player<'_> {
         match timeout(self.opts.read_timeout, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => Some(Conn::Tls(Box::new(tls))),
             Ok(Err(e)) => {
-                self.deviate_plain(format!("a failed TLS handshake ({e})"));
+                self.deviate_plain(format!("a failed TLS handshake ({})", clean_io_error(&e)));
                 None
             }
             Err(_) => {
@@ -654,11 +966,61 @@ impl Player<'_> {
 /// Closes our side, then waits briefly for the client to close, so the client reads
 /// our last reply before the socket goes (a close with unread data sends a reset).
 async fn linger(conn: &mut Conn) {
+    linger_with(conn, |_| {}).await
+}
+
+/// [`linger`], handing what still arrives to `seen` (a client carrying on after 421).
+pub(crate) async fn linger_with(conn: &mut Conn, mut seen: impl FnMut(&[u8])) {
     let io = conn.io();
     let _ = timeout(LINGER, async {
         let _ = io.shutdown().await;
         let mut buf = [0u8; 1024];
-        while matches!(io.read(&mut buf).await, Ok(n) if n > 0) {}
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            seen(&buf[..n]);
+        }
+    })
+    .await;
+}
+
+/// `~ trickle`: writes `bytes` one at a time, `gap` apart, each write within `deadline`.
+pub(crate) async fn trickle(
+    conn: &mut Conn,
+    bytes: &[u8],
+    gap: Duration,
+    deadline: Duration,
+) -> Result<(), ()> {
+    let io = conn.io();
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        match timeout(deadline, async {
+            io.write_all(std::slice::from_ref(b)).await?;
+            io.flush().await
+        })
+        .await
+        {
+            Ok(Ok(())) => {}
+            _ => return Err(()),
+        }
+    }
+    Ok(())
+}
+
+/// `* silence`: read and ignore until the client closes, for `deadline` at most in all
+/// (a client trickling bytes cannot hold the connection longer).
+pub(crate) async fn silence(conn: &mut Conn, deadline: Duration) {
+    let mut buf = [0u8; 4096];
+    let io = conn.io();
+    let _ = timeout(deadline, async {
+        while let Ok(n) = io.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
     })
     .await;
 }
@@ -681,25 +1043,8 @@ fn reply_for(kind: MismatchKind) -> &'static str {
 /// A received line as it may be logged: AUTH payloads and lines inside an AUTH
 /// exchange are redacted (never shown, not even decoded).
 fn shown(line: &[u8], in_auth: bool) -> String {
-    if Command::verb_of(line) == "AUTH" {
-        let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
-        let verb = words.next().unwrap_or_default();
-        let mech = words.next().map(escape_bytes).unwrap_or_default();
-        let payload = if words.next().is_some() {
-            " <redacted>"
-        } else {
-            ""
-        };
-        return format!("{} {mech}{payload}", escape_bytes(verb))
-            .trim_end()
-            .to_string();
-    }
-    if in_auth {
+    if in_auth && Command::verb_of(line) != "AUTH" {
         return format!("<redacted: {} bytes>", line.len());
     }
-    let mut s = escape_bytes(&line[..line.len().min(200)]);
-    if line.len() > 200 {
-        s.push('…');
-    }
-    s
+    server::shown_command(line)
 }

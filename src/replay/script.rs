@@ -11,6 +11,8 @@ pub(crate) enum Action {
     /// Write these bytes in one write: every consecutive `S:` line, CRLF-terminated
     /// (this is how an injected `250` travels in the same packet as the `220`).
     Write(Vec<u8>),
+    /// Write these bytes one at a time, this long apart (`~ trickle`).
+    Trickle(Vec<u8>, Duration),
     /// Wait before the next action.
     Pause(Duration),
     /// Perform the TLS handshake (RFC 8314 implicit, or RFC 3207 after STARTTLS).
@@ -21,6 +23,8 @@ pub(crate) enum Action {
     ReadMessage,
     /// The fixture is over: close the connection.
     End,
+    /// `* silence`: stop answering; read and ignore until the client gives up.
+    Silence,
 }
 
 /// A position in a fixture.
@@ -30,6 +34,8 @@ pub(crate) struct Script<'f> {
     pos: usize,
     /// True after a `334` challenge: the client's next line carries credentials.
     in_auth: bool,
+    /// A `~ trickle` step seen: the next write goes out byte by byte.
+    trickle: Option<Duration>,
 }
 
 impl<'f> Script<'f> {
@@ -38,6 +44,7 @@ impl<'f> Script<'f> {
             fixture,
             pos: 0,
             in_auth: false,
+            trickle: None,
         }
     }
 
@@ -51,14 +58,12 @@ impl<'f> Script<'f> {
         self.pos
     }
 
-    /// True when the client's next line is (or may be) a credential line: a line
-    /// received now must not be logged.
+    /// True when the client's next line is a credential line (an answer to a `334`,
+    /// RFC 4954 §4): a line received now must not be logged. An AUTH *command* line is
+    /// not one: it is logged with its payload redacted, and a QUIT sent where the
+    /// fixture expects AUTH is shown as `QUIT`.
     pub(crate) fn expects_credentials(&self) -> bool {
         self.in_auth
-            || matches!(
-                self.fixture.steps.get(self.pos).map(|s| &s.step),
-                Some(Step::Client { pattern, .. }) if pattern.carries_credentials()
-            )
     }
 
     /// The next thing to do. Server-side steps are consumed; a client step stays
@@ -78,9 +83,21 @@ impl<'f> Script<'f> {
                 }
                 Step::Note(_) => self.pos += 1,
                 _ if !out.is_empty() => break,
+                Step::Close => {
+                    self.pos = steps.len();
+                    return Action::End;
+                }
+                Step::Silence => {
+                    self.pos = steps.len();
+                    return Action::Silence;
+                }
                 Step::Pause(d) => {
                     self.pos += 1;
                     return Action::Pause(*d);
+                }
+                Step::Trickle(d) => {
+                    self.pos += 1;
+                    self.trickle = Some(*d);
                 }
                 Step::Tls(_) => {
                     self.pos += 1;
@@ -98,7 +115,10 @@ impl<'f> Script<'f> {
         }
         // RFC 4954 §4: a 334 asks for a response that carries credentials.
         self.in_auth = last_reply.starts_with("334");
-        Action::Write(out)
+        match self.trickle.take() {
+            Some(gap) => Action::Trickle(out, gap),
+            None => Action::Write(out),
+        }
     }
 
     /// Judges a received command line. On a match the step is consumed. An optional
@@ -125,7 +145,7 @@ impl<'f> Script<'f> {
                     (at + 1..steps.len()).find(|&j| {
                         !matches!(
                             steps[j].step,
-                            Step::Server(_) | Step::Note(_) | Step::Pause(_)
+                            Step::Server(_) | Step::Note(_) | Step::Pause(_) | Step::Trickle(_)
                         )
                     })
                 })

@@ -11,6 +11,7 @@ mod discover;
 mod fixtures;
 mod fuzz_properties;
 mod hostile;
+mod parity;
 mod real_mta;
 mod redaction;
 mod replay;

@@ -208,8 +208,34 @@ fn plaintext_lab_plain() -> Vec<Step> {
     ]
 }
 
+/// Issue 13: CRAM-MD5 (the password taken by --password-command) refused.
+fn cram_md5_bad_credentials() -> Vec<Step> {
+    let mut v = starttls_to_auth("250-mx.test\n250 AUTH CRAM-MD5");
+    v.extend([
+        Step::Expect("AUTH CRAM-MD5"),
+        s("334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"),
+        Step::Any,
+        s("535 5.7.8 authentication failed"),
+        Step::Expect("QUIT"),
+        s("221 bye"),
+    ]);
+    v
+}
+
 fn scenarios() -> Vec<Scenario> {
     vec![
+        Scenario {
+            name: "CRAM-MD5 bad credentials, password from a command",
+            script: cram_md5_bad_credentials,
+            cert: ServerCert::Valid,
+            flags: &[
+                "--auth",
+                "cram-md5",
+                "--password-command",
+                "printenv SMTPROBE_PASSWORD",
+            ],
+            exit: 6,
+        },
         Scenario {
             name: "PLAIN ok with a test message",
             script: plain_ok,
@@ -375,16 +401,20 @@ S: 221 bye
         ),
     )
     .unwrap();
-    for (label, auth) in [
-        ("serve, client follows", "login"),
-        ("serve, client deviates", "plain"),
+    // Strict (lock-step) and server mode, each with `-vvv` so the server's debug log
+    // (every line it read, redacted where read) is searched too.
+    for (label, auth, strict) in [
+        ("serve --strict, client follows", "login", true),
+        ("serve --strict, client deviates", "plain", true),
+        ("serve, client uses LOGIN", "login", false),
+        ("serve, client uses PLAIN", "plain", false),
     ] {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let ca = dir.join(format!("serve-ca-{auth}.pem"));
+        let ca = dir.join(format!("serve-ca-{auth}-{strict}.pem"));
         let serve = std::process::Command::new(env!("CARGO_BIN_EXE_smtprobe"))
             .args([
                 "serve",
@@ -392,7 +422,9 @@ S: 221 bye
                 "--once",
                 "--timeout",
                 "3",
+                "-vvv",
             ])
+            .args(strict.then_some("--strict"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--ca-out", ca.to_str().unwrap()])
             .env("NO_COLOR", "1")
@@ -434,7 +466,13 @@ S: 221 bye
             .await
             .unwrap()
             .unwrap();
-        let want = if auth == "login" { Some(0) } else { Some(1) };
+        // Strict: only the LOGIN client follows the fixture. Server mode: both get the
+        // fixture's 535, and neither breaks a rule.
+        let want = if auth == "login" || !strict {
+            Some(0)
+        } else {
+            Some(1)
+        };
         assert_eq!(
             served.status.code(),
             want,

@@ -1,0 +1,557 @@
+//! What a fixture's *server* does at each stage, read out of its steps once, at start.
+//!
+//! A fixture is written as one client's conversation; the replay server
+//! ([`super::server`]) must answer any conforming client. So the steps are folded into
+//! a table: the greeting, the EHLO reply before and after TLS, the reply to STARTTLS,
+//! the AUTH exchange (its challenges and its result), MAIL, RCPT, DATA, the final dot,
+//! QUIT, and what the server does after each reply (go on, start TLS, close, fall
+//! silent). A stage the fixture never reaches gets what a conforming server sends
+//! (RFC 5321 §4.2), decided in [`super::server`].
+//!
+//! A fixture that cannot be played as a server is refused here, with its line.
+
+use crate::certs::ServerCert;
+use crate::failure::TlsMode;
+use crate::fixture::{ClientPattern, Expect, Fixture, FixtureError, Step, ANY};
+use crate::protocol::escape::unescape;
+use crate::protocol::{Capabilities, Command, ReplyParser};
+use std::time::Duration;
+
+/// What the server does once a reply is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    /// Wait for the next command.
+    Continue,
+    /// Perform the TLS handshake (the reply was the `220` to STARTTLS, RFC 3207 §4).
+    Tls,
+    /// Close the connection (a `421`, the end of the fixture, `* close`).
+    Close,
+    /// Stop answering (`* silence`).
+    Silence,
+}
+
+/// One server reply of the fixture and what follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    /// The fixture line of its first `S:` line (0 for a reply the server made up).
+    pub line: usize,
+    /// `~` pauses before it.
+    pub pause: Duration,
+    /// The bytes, CRLF-terminated, written in one write (may hold several replies: an
+    /// injected line travels with the `220`).
+    pub wire: Vec<u8>,
+    /// The code of its first reply (0 for an empty reply: a silence or a close).
+    pub code: u16,
+    /// What happens after it.
+    pub after: After,
+    /// `~ trickle`: the gap between bytes (zero: one write).
+    pub trickle: Duration,
+}
+
+impl Reply {
+    /// A reply the server makes up (not from the fixture).
+    pub(crate) fn made_up(text: &str) -> Reply {
+        let mut wire = text.as_bytes().to_vec();
+        wire.extend_from_slice(b"\r\n");
+        Reply {
+            line: 0,
+            pause: Duration::ZERO,
+            code: text.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0),
+            wire,
+            after: After::Continue,
+            trickle: Duration::ZERO,
+        }
+    }
+
+    /// The first digit of the code: 2, 3, 4, 5 (0 when there is no reply).
+    pub(crate) fn class(&self) -> u16 {
+        self.code / 100
+    }
+}
+
+/// The AUTH exchange a fixture recorded (RFC 4954 §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuthExchange {
+    /// The mechanism the recorded client used (upper-cased).
+    pub mechanism: String,
+    /// The `334` challenges the server sent, in order.
+    pub challenges: Vec<Reply>,
+    /// The final reply: `235` success or the refusal.
+    pub result: Reply,
+}
+
+/// A recorded reply and the state it was given in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    /// The reply.
+    pub reply: Reply,
+    /// True when the client had authenticated successfully before this command.
+    pub authenticated: bool,
+    /// The client line's pattern (for `# require: from` / `to`).
+    pub pattern: Option<String>,
+}
+
+/// The server side of one fixture.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// The fixture's name (the scenario).
+    pub name: String,
+    /// The outcome the scenario delivers.
+    pub expect: Expect,
+    /// How the connection is secured.
+    pub mode: TlsMode,
+    /// The host (used in made-up replies and the certificate).
+    pub host: String,
+    /// The `user` header.
+    pub user: Option<String>,
+    pub(crate) require_user: bool,
+    pub(crate) require_from: bool,
+    pub(crate) require_to: bool,
+    /// The certificate the server presents.
+    pub certificate: ServerCert,
+    pub(crate) greeting: Reply,
+    /// The EHLO reply before TLS (index 0) and inside TLS (index 1).
+    pub(crate) ehlo: [Option<Reply>; 2],
+    pub(crate) starttls: Option<Reply>,
+    /// The AUTH exchange before TLS (0) and inside TLS (1).
+    pub(crate) auth: [Option<AuthExchange>; 2],
+    pub(crate) mail: Option<Recorded>,
+    pub(crate) rcpt: Option<Recorded>,
+    /// The reply to RCPT when MAIL was refused (`503 5.5.1 MAIL first`).
+    pub(crate) rcpt_without_mail: Option<Reply>,
+    pub(crate) data: Option<Reply>,
+    /// The reply to DATA with no accepted recipient.
+    pub(crate) data_without_rcpt: Option<Reply>,
+    /// The reply after the message's final `.`.
+    pub(crate) message: Option<Reply>,
+    pub(crate) quit: Option<Reply>,
+    /// The fixture line of the reply that carries the scenario's result: the first
+    /// 4yz/5yz reply to a required client line, else the last reply before QUIT.
+    pub(crate) decisive_line: usize,
+}
+
+/// The stage a client line of the fixture belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ehlo,
+    StartTls,
+    Auth,
+    AuthResponse,
+    Mail,
+    Rcpt,
+    Data,
+    Message,
+    Quit,
+    Other,
+}
+
+fn kind_of(p: &ClientPattern, in_auth: bool) -> Kind {
+    match p {
+        ClientPattern::AuthPlain { .. } | ClientPattern::OAuth { .. } => Kind::Auth,
+        ClientPattern::PlainResponse { .. }
+        | ClientPattern::LoginUsername
+        | ClientPattern::LoginPassword => Kind::AuthResponse,
+        ClientPattern::Message => Kind::Message,
+        ClientPattern::Line(_) if in_auth => Kind::AuthResponse,
+        ClientPattern::Line(t) => match Command::verb_of(t.as_bytes()).as_str() {
+            "EHLO" | "HELO" => Kind::Ehlo,
+            "STARTTLS" => Kind::StartTls,
+            "AUTH" => Kind::Auth,
+            "MAIL" => Kind::Mail,
+            "RCPT" => Kind::Rcpt,
+            "DATA" => Kind::Data,
+            "QUIT" => Kind::Quit,
+            _ => Kind::Other,
+        },
+    }
+}
+
+fn mechanism_of(p: &ClientPattern) -> String {
+    match p {
+        ClientPattern::AuthPlain { .. } => "PLAIN".into(),
+        ClientPattern::OAuth { mechanism, .. } => mechanism.name().into(),
+        ClientPattern::Line(t) => t.split(' ').nth(1).unwrap_or_default().to_ascii_uppercase(),
+        _ => String::new(),
+    }
+}
+
+/// Steps up to the next client line: the reply they make and what follows it.
+fn reply_from(f: &Fixture, from: usize) -> (Reply, usize) {
+    let mut r = Reply {
+        line: 0,
+        pause: Duration::ZERO,
+        wire: Vec::new(),
+        code: 0,
+        after: After::Continue,
+        trickle: Duration::ZERO,
+    };
+    let mut i = from;
+    while let Some(s) = f.steps.get(i) {
+        match &s.step {
+            Step::Server(text) => {
+                if r.line == 0 {
+                    r.line = s.line;
+                    r.code = text.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+                }
+                // Escapes were validated by `Fixture::parse`.
+                r.wire.extend(unescape(text).unwrap_or_default());
+                r.wire.extend_from_slice(b"\r\n");
+            }
+            Step::Pause(d) if r.wire.is_empty() => r.pause += *d,
+            // A pause between the lines of one write cannot be played as a server
+            // (the write is one); it is ignored.
+            Step::Pause(_) => {}
+            Step::Trickle(d) if r.wire.is_empty() => r.trickle = *d,
+            Step::Trickle(_) | Step::Note(_) => {}
+            Step::Tls(_) => {
+                r.after = After::Tls;
+                return (r, i + 1);
+            }
+            Step::Close => {
+                r.after = After::Close;
+                return (r, f.steps.len());
+            }
+            Step::Silence => {
+                r.after = After::Silence;
+                return (r, f.steps.len());
+            }
+            Step::Client { .. } => return (r, i),
+        }
+        i += 1;
+    }
+    // RFC 5321 §3.8: the fixture ends after this reply, so the server closes; a
+    // command with no reply at all is a silence.
+    r.after = if r.wire.is_empty() {
+        After::Silence
+    } else {
+        After::Close
+    };
+    (r, i)
+}
+
+impl Behaviour {
+    /// Folds a fixture into the server's table; errors name the fixture line.
+    pub fn from_fixture(f: &Fixture) -> Result<Behaviour, FixtureError> {
+        let err = |line: usize, m: String| FixtureError {
+            line: Some(line),
+            message: m,
+        };
+        let h = &f.header;
+        let mut i = 0;
+        if h.mode == TlsMode::Implicit {
+            // `Fixture::parse` checked the TLS step comes first.
+            while !matches!(f.steps.get(i).map(|s| &s.step), Some(Step::Tls(_)) | None) {
+                i += 1;
+            }
+            i += 1;
+        }
+        let (greeting, next) = reply_from(f, i);
+        if greeting.wire.is_empty() {
+            let line = f.steps.get(i).map_or(0, |s| s.line);
+            return Err(err(
+                line,
+                "the server must speak first: a greeting `S: 220 …` (RFC 5321 §3.1)".into(),
+            ));
+        }
+        let mut b = Behaviour {
+            name: h.name.clone(),
+            expect: h.expect.clone(),
+            mode: h.mode,
+            host: h.host.clone(),
+            user: h.user.clone(),
+            require_user: f.serve.require_user,
+            require_from: f.serve.require_from,
+            require_to: f.serve.require_to,
+            certificate: f.serve.certificate,
+            decisive_line: greeting.line,
+            greeting,
+            ehlo: [None, None],
+            starttls: None,
+            auth: [None, None],
+            mail: None,
+            rcpt: None,
+            rcpt_without_mail: None,
+            data: None,
+            data_without_rcpt: None,
+            message: None,
+            quit: None,
+        };
+        let mut first_failure: Option<usize> = (b.greeting.class() >= 4).then_some(b.greeting.line);
+        let mut last_reply = b.greeting.line;
+        let mut tls = h.mode == TlsMode::Implicit;
+        let mut authenticated = false;
+        let mut mail_ok = false;
+        let mut rcpt_ok = false;
+        let mut auth: Option<(usize, AuthExchange)> = None;
+        i = next;
+        while let Some(s) = f.steps.get(i) {
+            let Step::Client { pattern, optional } = &s.step else {
+                i += 1;
+                continue;
+            };
+            let kind = kind_of(pattern, auth.is_some());
+            let (reply, next) = reply_from(f, i + 1);
+            // Replies to optional (`C?:`) lines are not the result: a client that skips
+            // the line must be able to receive it.
+            if kind != Kind::Quit && reply.line != 0 && !optional {
+                last_reply = reply.line;
+                if reply.class() >= 4 && first_failure.is_none() {
+                    first_failure = Some(reply.line);
+                }
+            }
+            let t = usize::from(tls);
+            match kind {
+                Kind::Ehlo => {
+                    if b.ehlo[t].is_none() {
+                        b.ehlo[t] = Some(reply.clone());
+                    }
+                }
+                Kind::StartTls => {
+                    if b.starttls.is_none() {
+                        b.starttls = Some(reply.clone());
+                    }
+                }
+                Kind::Auth | Kind::AuthResponse => {
+                    let (slot, mut ex) = auth.take().unwrap_or_else(|| {
+                        (
+                            t,
+                            AuthExchange {
+                                mechanism: mechanism_of(pattern),
+                                challenges: Vec::new(),
+                                result: Reply::made_up(""),
+                            },
+                        )
+                    });
+                    if reply.code == 334 {
+                        ex.challenges.push(reply.clone());
+                        auth = Some((slot, ex));
+                    } else {
+                        authenticated = reply.class() == 2;
+                        ex.result = reply.clone();
+                        if b.auth[slot].is_none() {
+                            b.auth[slot] = Some(ex);
+                        }
+                    }
+                }
+                Kind::Mail => {
+                    if b.mail.is_none() {
+                        b.mail = Some(Recorded {
+                            reply: reply.clone(),
+                            authenticated,
+                            pattern: Some(pattern.text()),
+                        });
+                    }
+                    mail_ok = reply.class() == 2;
+                }
+                Kind::Rcpt => {
+                    if !mail_ok {
+                        b.rcpt_without_mail.get_or_insert(reply.clone());
+                    } else if b.rcpt.is_none() {
+                        b.rcpt = Some(Recorded {
+                            reply: reply.clone(),
+                            authenticated,
+                            pattern: Some(pattern.text()),
+                        });
+                    }
+                    rcpt_ok |= mail_ok && reply.class() == 2;
+                }
+                Kind::Data => {
+                    if !rcpt_ok {
+                        b.data_without_rcpt.get_or_insert(reply.clone());
+                    } else if b.data.is_none() {
+                        b.data = Some(reply.clone());
+                    }
+                }
+                Kind::Message => {
+                    b.message.get_or_insert(reply.clone());
+                    mail_ok = false;
+                    rcpt_ok = false;
+                }
+                Kind::Quit => {
+                    b.quit.get_or_insert(reply.clone());
+                }
+                Kind::Other => {}
+            }
+            if reply.after == After::Tls {
+                if kind != Kind::StartTls {
+                    return Err(err(
+                        s.line,
+                        "the TLS handshake must follow the reply to `C: STARTTLS` (RFC 3207 §4)"
+                            .into(),
+                    ));
+                }
+                tls = true;
+                authenticated = false;
+            }
+            i = next;
+        }
+        if let Some((_, ex)) = auth {
+            let line = ex.challenges.last().map_or(0, |c| c.line);
+            return Err(err(
+                line,
+                "the AUTH exchange never ends: a `334` challenge needs a client line and a \
+                 final reply after it (RFC 4954 §4)"
+                    .into(),
+            ));
+        }
+        if b.require_from && b.mail.is_none() {
+            return Err(FixtureError {
+                line: None,
+                message: "`# require: from` needs a `C: MAIL FROM:<…>` line".into(),
+            });
+        }
+        if b.require_to && b.rcpt.is_none() {
+            return Err(FixtureError {
+                line: None,
+                message: "`# require: to` needs a `C: RCPT TO:<…>` line after an accepted MAIL"
+                    .into(),
+            });
+        }
+        for ehlo in b.ehlo.iter().flatten() {
+            let mut p = ReplyParser::new();
+            p.push(&ehlo.wire);
+            if let Some(Err(e)) = p.next_reply() {
+                return Err(err(
+                    ehlo.line,
+                    format!("the EHLO reply does not parse: {e}"),
+                ));
+            }
+        }
+        b.decisive_line = first_failure.unwrap_or(last_reply);
+        Ok(b)
+    }
+
+    /// The capabilities the EHLO reply announces in this TLS state.
+    pub(crate) fn capabilities(&self, tls: bool) -> Capabilities {
+        let Some(r) = &self.ehlo[usize::from(tls)] else {
+            return Capabilities::default();
+        };
+        let mut p = ReplyParser::new();
+        p.push(&r.wire);
+        match p.next_reply() {
+            Some(Ok(reply)) if reply.is_positive() => Capabilities::from_ehlo(&reply),
+            _ => Capabilities::default(),
+        }
+    }
+
+    /// True when a MAIL/RCPT argument matches the fixture's recorded line pattern.
+    pub(crate) fn matches_recorded(pattern: &str, line: &[u8]) -> bool {
+        glob(
+            &pattern.to_ascii_lowercase(),
+            &String::from_utf8_lossy(line).to_ascii_lowercase(),
+        )
+    }
+}
+
+/// `{any}` wildcard match (the fixture's own client-line rule, case-insensitive).
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split(ANY).collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (k, part) in parts.iter().enumerate() {
+        if k == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if k == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(name: &str) -> Behaviour {
+        let path = format!("{}/fixtures/{name}.fixture", env!("CARGO_MANIFEST_DIR"));
+        let f = Fixture::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        Behaviour::from_fixture(&f).unwrap()
+    }
+
+    #[test]
+    fn gmail_app_password_table() {
+        let b = load("gmail-587-app-password-required");
+        assert_eq!(b.greeting.code, 220);
+        assert_eq!(b.starttls.as_ref().unwrap().after, After::Tls);
+        assert!(b.capabilities(false).has("STARTTLS"));
+        assert!(b.capabilities(true).offers_auth());
+        let auth = b.auth[1].as_ref().unwrap();
+        assert_eq!(auth.mechanism, "PLAIN");
+        assert_eq!(auth.result.code, 534);
+        assert_eq!(b.decisive_line, auth.result.line);
+        assert_eq!(b.quit.as_ref().unwrap().code, 221);
+    }
+
+    #[test]
+    fn decisive_reply_per_kind_of_scenario() {
+        let b = load("gmail-587-plain-send-ok");
+        assert_eq!(b.decisive_line, b.message.as_ref().unwrap().line);
+        let b = load("gmail-587-starttls-stripped");
+        assert_eq!(b.decisive_line, b.ehlo[0].as_ref().unwrap().line);
+        let b = load("gmail-587-auth-before-starttls");
+        // The AUTH line is optional: the EHLO without AUTH already is the result.
+        assert_eq!(b.decisive_line, b.ehlo[0].as_ref().unwrap().line);
+        assert_eq!(b.auth[0].as_ref().unwrap().result.code, 530);
+        let b = load("gmail-587-421-at-ehlo");
+        assert_eq!(b.ehlo[0].as_ref().unwrap().after, After::Close);
+        let b = load("gmail-587-mail-without-auth");
+        assert_eq!(b.rcpt_without_mail.as_ref().unwrap().code, 503);
+        assert!(!b.mail.as_ref().unwrap().authenticated);
+        let b = load("gmail-587-xoauth2-token-rejected");
+        let ex = b.auth[1].as_ref().unwrap();
+        assert_eq!((ex.challenges.len(), ex.result.code), (1, 535));
+        let b = load("gmail-587-starttls-injection");
+        let st = b.starttls.as_ref().unwrap();
+        assert_eq!(st.after, After::Close);
+        assert!(st.wire.ends_with(b"250 injected\r\n"));
+    }
+
+    #[test]
+    fn every_bundled_fixture_is_playable() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+        let sub = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/providers");
+        let files = [root, sub]
+            .into_iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten();
+        for e in files {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "fixture") {
+                let f = Fixture::parse(&std::fs::read_to_string(&p).unwrap()).unwrap();
+                Behaviour::from_fixture(&f).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            }
+        }
+    }
+
+    #[test]
+    fn unplayable_fixtures_are_refused_with_their_line() {
+        let head = "# name: t\n# story: s\n# host: h\n# port: 25\n# mode: none\n# expect: ok\n\n";
+        let f = Fixture::parse(&format!("{head}C: EHLO {{any}}\nS: 250 h\n")).unwrap();
+        let e = Behaviour::from_fixture(&f).unwrap_err();
+        assert_eq!(e.line, Some(8));
+        assert!(e.message.contains("speak first"), "{e}");
+        let f = Fixture::parse(&format!(
+            "{head}S: 220 h\nC: EHLO {{any}}\nS: 250 AUTH LOGIN\nC: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\n"
+        ))
+        .unwrap();
+        let e = Behaviour::from_fixture(&f).unwrap_err();
+        assert_eq!(e.line, Some(12), "{e}");
+    }
+
+    #[test]
+    fn glob_is_the_fixture_rule() {
+        assert!(glob("mail from:<a@b>{any}", "mail from:<a@b> size=3"));
+        assert!(!glob("mail from:<a@b>{any}", "mail from:<x@b>"));
+        assert!(glob("rcpt to:<{any}>", "rcpt to:<q@r>"));
+    }
+}
