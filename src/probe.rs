@@ -230,7 +230,10 @@ impl Config {
 /// ```
 pub async fn check(config: Config) -> Result<Report, UnsafeValue> {
     config.validate()?;
-    Ok(Probe::new(config).run().await)
+    // Boxed: the running check's state (about 10 kB) is allocated when it starts, not
+    // in every future that merely holds a `check` call — `batch` keeps up to twice its
+    // concurrency of rows admitted but waiting for a permit, each a task of its own.
+    Ok(Box::pin(Probe::new(config).run()).await)
 }
 
 struct Probe {
@@ -244,8 +247,9 @@ struct Probe {
 }
 
 /// How long a silent greeting is awaited before a diagnose-only implicit-TLS probe starts
-/// on a second connection. A submission server greets at once (RFC 5321 §3.1 allows a
-/// delay, but greeting delays are an anti-spam measure of port 25, not of 587/465), while
+/// on a second connection (on every port but 25). A submission server greets at once
+/// (RFC 5321 §3.1 allows a delay, but greeting delays are an anti-spam measure of port 25,
+/// not of 587/465), while
 /// an implicit-TLS port (RFC 8314 §3.3) waits silently for our ClientHello: without the
 /// probe the verdict would cost the whole `--timeout`.
 pub const GREETING_GRACE: Duration = Duration::from_secs(1);
@@ -439,7 +443,10 @@ impl Probe {
             return Ok(Some((Ok(()), session, None)));
         }
         let mut timeout = self.config.timeout;
-        if mode != TlsMode::Implicit && !self.tls_probed {
+        // Not on port 25: MTAs there delay the greeting on purpose (postscreen's greet
+        // pause, RFC 5321 §4.5.3.2 allows minutes) and count bytes sent before it as a
+        // spammer's sign; the late probe after the timeout still runs.
+        if mode != TlsMode::Implicit && !self.tls_probed && self.port != 25 {
             // Timed here only when no greeting comes; otherwise the session starts its
             // own greeting stage.
             self.rec.start(Stage::Greeting);
