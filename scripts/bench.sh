@@ -63,12 +63,44 @@ wait_port() {
 }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 
-# ---- 8. time to verdict (discover, issue 12) ------------------------------------------
+# ---- 8. smtprobe web and --html (bash scripts/bench.sh web runs only this) --------------
+bench_web() {
+  local WP=$((BASE + 30)) SP=$((BASE + 31)) SD=$((BASE + 32)) N=${BENCH_WEB_CHECKS:-500}
+  echo "== 8. HTML report and smtprobe web"
+  "$BIN" demo gmail-587-bad-credentials --html "$TMP/report.html" >/dev/null 2>&1 || true
+  "$BIN" demo --html "$TMP/demos.html" >/dev/null 2>&1 || true
+  printf '  report size: one check (gmail-587-bad-credentials) %s bytes (%s gzipped); the demo table (26 rows) %s bytes\n' \
+    "$(wc -c <"$TMP/report.html")" "$(gzip -9c "$TMP/report.html" | wc -c)" "$(wc -c <"$TMP/demos.html")"
+  echo "  render time (criterion, cargo bench --bench html_report):"
+  cargo bench --quiet --bench html_report -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
+    grep -E '^html|time:' | sed 's/^ */    /'
+  serve fixtures/gmail-587-bad-credentials.fixture "$SP" 0 web
+  serve fixtures/gmail-587-bad-credentials.fixture "$SD" 500 webd
+  wait_port "$SP"
+  wait_port "$SD"
+  cat "$TMP/web.pem" "$TMP/webd.pem" >"$TMP/web-ca.pem"
+  "$BIN" web --listen "127.0.0.1:$WP" --allow-private --ca-file "$TMP/web-ca.pem" \
+    --rate-limit 0 --max-checks 100 >"$TMP/web.log" 2>&1 &
+  local WPID=$!
+  PIDS+=($WPID)
+  wait_port "$WP"
+  echo "  idle web server: $(grep VmRSS /proc/$WPID/status | tr -s ' \t' ' ')"
+  python3 scripts/bench-web.py "$WP" "$SP" "$N" 16
+  python3 scripts/bench-web.py "$WP" "$SD" 100 100
+  echo "  web server after them: $(grep VmHWM /proc/$WPID/status | tr -s ' \t' ' ') (peak RSS)"
+  echo
+}
+if [ "${1:-}" = web ]; then
+  bench_web
+  exit 0
+fi
+
+# ---- 9. time to verdict (discover, issue 12) ------------------------------------------
 # bash scripts/bench.sh discover   runs only this section. BENCH_BEFORE_BIN=path adds the
 # same runs with an older build ("before"). IPv6 black hole: a mount namespace gives
 # dual.test -> ::1 + 127.0.0.1 in a private /etc/hosts (getaddrinfo path, both builds).
 bench_discover() {
-  echo "== 8. Time to verdict (wall, one run each; --timeout 15 unless said)"
+  echo "== 9. Time to verdict (wall, one run each; --timeout 15 unless said)"
   need dnsmasq || { echo "bench: dnsmasq missing, section 6 skipped" >&2; return 0; }
   local F465=fixtures/gmail-465-login-ok.fixture F587=fixtures/gmail-587-plain-auth-ok.fixture
   local p465=$((BASE + 40)) p587=$((BASE + 41)) hole=$((BASE + 42)) dnsp=$((BASE + 43)) closed=$((BASE + 44))
@@ -128,11 +160,11 @@ if [ "${1:-}" = discover ]; then
   exit 0
 fi
 
-# ---- 9. batch memory at scale (issue 12 item 4) ----------------------------------------
+# ---- 10. batch memory at scale (issue 12 item 4) ----------------------------------------
 # bash scripts/bench.sh memory   runs only this section: 10,000 rows at --concurrency 1000
 # (and 3,000 at --concurrency 1 for the floor) against one `serve` of a Gmail 587 scenario.
 bench_memory() {
-  echo "== 9. Batch memory: 10000 rows, --concurrency 1000 --per-host 1000, one serve (gmail-587-plain-auth-ok)"
+  echo "== 10. Batch memory: 10000 rows, --concurrency 1000 --per-host 1000, one serve (gmail-587-plain-auth-ok)"
   local port=$((BASE + 50))
   "$BIN" serve fixtures/gmail-587-plain-auth-ok.fixture --listen "127.0.0.1:$port" --ca-out "$TMP/mem.pem" \
     --timeout 30 >"$TMP/mem.log" 2>&1 &
@@ -408,6 +440,7 @@ bench_parity() {
 }
 bench_parity
 echo
+bench_web
 
 bench_discover
 bench_memory

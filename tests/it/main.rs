@@ -5,6 +5,7 @@ mod common;
 
 mod batch;
 mod check;
+mod clients;
 mod demo;
 mod diagnoses;
 mod discover;
@@ -15,3 +16,4 @@ mod parity;
 mod real_mta;
 mod redaction;
 mod replay;
+mod web;
