@@ -11,7 +11,15 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+pub mod fixture_server;
 pub mod hostile;
+pub mod secrets;
+
+pub use fixture_server::{
+    fixture, gmail_starttls, FixtureServer, GMAIL_AFTER_TLS, GMAIL_BEFORE_TLS,
+    IMPLICIT_GREETING_THEN_QUIT,
+};
+pub use secrets::{assert_no_secret, leaks, needle, needles, Needle};
 
 /// One step of the server's side.
 #[derive(Clone, Debug)]
@@ -67,6 +75,21 @@ pub struct Seen {
     pub completed: bool,
     /// Connections whose script has ended (completed, failed or timed out).
     pub ended: usize,
+    /// Fixture servers: each ended connection's result (how the client followed the
+    /// fixture, its deviations), for assertion messages.
+    pub results: Vec<String>,
+}
+
+/// A test server the probe is pointed at.
+pub trait Listening {
+    /// Its port on 127.0.0.1.
+    fn port(&self) -> u16;
+}
+
+impl Listening for Server {
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -309,14 +332,14 @@ pub async fn smtprobe(args: Vec<String>, env: Vec<(&'static str, String)>) -> Ou
 
 /// Arguments to check `localhost` through 127.0.0.1 on the server's port, trusting only
 /// the web PKI roots.
-pub fn args_without_ca(server: &Server, extra: &[&str]) -> Vec<String> {
+pub fn args_without_ca(server: &impl Listening, extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = vec![
         "check".into(),
         "localhost".into(),
         "--connect-to".into(),
         "127.0.0.1".into(),
         "--port".into(),
-        server.addr.port().to_string(),
+        server.port().to_string(),
         "--helo".into(),
         "client.test".into(),
         "--timeout".into(),
@@ -327,7 +350,7 @@ pub fn args_without_ca(server: &Server, extra: &[&str]) -> Vec<String> {
 }
 
 /// The usual arguments: [`args_without_ca`] plus `--ca-file` for the test CA.
-pub fn args(server: &Server, ca: &std::path::Path, extra: &[&str]) -> Vec<String> {
+pub fn args(server: &impl Listening, ca: &std::path::Path, extra: &[&str]) -> Vec<String> {
     let mut v = args_without_ca(server, &["--ca-file", &ca.display().to_string()]);
     v.extend(extra.iter().map(|s| s.to_string()));
     v
