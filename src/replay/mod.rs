@@ -834,6 +834,16 @@ impl Player<'_> {
                         return false;
                     }
                 }
+                Action::Repeat(bytes, n) => {
+                    if !self.repeat(&mut conn, &bytes, n).await {
+                        return false;
+                    }
+                }
+                Action::Read => {
+                    if !self.read_some(&mut conn).await {
+                        return false;
+                    }
+                }
                 Action::Tls => {
                     conn = match self.start_tls(conn, acceptor).await {
                         Some(c) => c,
@@ -896,6 +906,41 @@ impl Player<'_> {
                 self.deviate_plain("the client stopped reading (write deadline)".into());
                 Err(())
             }
+        }
+    }
+
+    /// `~ repeat N`: the same write N times, each within the write deadline; false when
+    /// the client stopped reading (a client that hangs up on a flood ends it).
+    async fn repeat(&mut self, conn: &mut Conn, bytes: &[u8], n: u32) -> bool {
+        if !self.opts.delay.is_zero() {
+            tokio::time::sleep(self.opts.delay).await;
+        }
+        for i in 0..n {
+            let io = conn.io();
+            let written = timeout(self.opts.read_timeout, io.write_all(bytes)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                self.deviate_plain(format!(
+                    "the client stopped reading after {i} of {n} repeated writes"
+                ));
+                return false;
+            }
+        }
+        let _ = timeout(self.opts.read_timeout, conn.io().flush()).await;
+        true
+    }
+
+    /// `* read`: waits for at least one byte and discards what has arrived (bounded by
+    /// the read deadline); false when the client closed or stayed silent.
+    async fn read_some(&mut self, conn: &mut Conn) -> bool {
+        if !self.reader.take_buffered().is_empty() {
+            return true;
+        }
+        let mut buf = [0u8; 4096];
+        match timeout(self.opts.read_timeout, conn.io().read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => true,
+            Ok(Ok(_)) => self.read_failed(conn, ReadError::Eof).await,
+            Ok(Err(e)) => self.read_failed(conn, ReadError::Io(e)).await,
+            Err(_) => self.read_failed(conn, ReadError::Timeout).await,
         }
     }
 

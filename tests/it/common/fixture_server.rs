@@ -228,3 +228,20 @@ pub const IMPLICIT_GREETING_THEN_QUIT: &str = "
     C: QUIT
     S: 221 bye
 ";
+
+/// An `S!:` step (raw bytes, no CRLF added) for these bytes: a TLS record, a partial
+/// reply.
+pub fn raw(bytes: &[u8]) -> String {
+    use smtprobe::fixture::{step_text, Step};
+    step_text(&Step::Raw(smtprobe::protocol::escape::escape_bytes(bytes)))
+}
+
+/// `S:` steps, one per line of `lines` (a multi-line reply as one text).
+pub fn replies(lines: &str) -> String {
+    lines
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("S: {l}\n"))
+        .collect()
+}

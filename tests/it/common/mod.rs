@@ -16,7 +16,7 @@ pub mod hostile;
 pub mod secrets;
 
 pub use fixture_server::{
-    fixture, gmail_starttls, FixtureServer, GMAIL_AFTER_TLS, GMAIL_BEFORE_TLS,
+    fixture, gmail_starttls, raw, replies, FixtureServer, GMAIL_AFTER_TLS, GMAIL_BEFORE_TLS,
     IMPLICIT_GREETING_THEN_QUIT,
 };
 pub use secrets::{assert_no_secret, leaks, needle, needles, Needle};
