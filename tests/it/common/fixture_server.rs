@@ -231,9 +231,14 @@ pub const IMPLICIT_GREETING_THEN_QUIT: &str = "
 
 /// An `S!:` step (raw bytes, no CRLF added) for these bytes: a TLS record, a partial
 /// reply.
+/// Long writes are split into several `S!:` lines (one write still: consecutive server
+/// lines go out together), each within the fixture's line cap.
 pub fn raw(bytes: &[u8]) -> String {
     use smtprobe::fixture::{step_text, Step};
-    step_text(&Step::Raw(smtprobe::protocol::escape::escape_bytes(bytes)))
+    bytes
+        .chunks(4096)
+        .map(|c| step_text(&Step::Raw(smtprobe::protocol::escape::escape_bytes(c))) + "\n")
+        .collect()
 }
 
 /// `S:` steps, one per line of `lines` (a multi-line reply as one text).
