@@ -615,6 +615,17 @@ impl ReplayServer {
         self
     }
 
+    /// Presents this TLS configuration instead of the generated certificate (the broken
+    /// certificate modes stay): a server that demands a client certificate, a
+    /// certificate whose names carry escapes. For smtprobe's own tests.
+    pub fn with_tls_config(mut self, config: Arc<rustls::ServerConfig>) -> ReplayServer {
+        self.tls = Arc::new(Tls {
+            valid: TlsAcceptor::from(config),
+            broken: self.tls.broken.clone(),
+        });
+        self
+    }
+
     /// The address the server listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()

@@ -604,13 +604,9 @@ async fn client_certificate_required(
         .with_client_cert_verifier(verifier)
         .with_single_cert(pki.server_chain().to_vec(), pki.server_key())
         .unwrap();
-    let server = Server::start_with_config(
+    let server = FixtureServer::start_with_tls(
         std::sync::Arc::new(config),
-        vec![vec![
-            Step::StartTls,
-            s("220 mx.example.org ESMTP"),
-            Step::Any,
-        ]],
+        &["* TLS\nS: 220 mx.example.org ESMTP\nC: {any}"],
     )
     .await;
     let mut config = Config::new("localhost");

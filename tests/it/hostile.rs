@@ -1164,7 +1164,11 @@ async fn auth_abuse() {
             "250 instead of 235 to AUTH PLAIN is not a login",
             then(
                 after_tls(),
-                ["C: AUTH PLAIN <redacted: user you@example.com>".into(), s("250 2.0.0 OK"), drain()],
+                [
+                    "C: AUTH PLAIN <redacted: user you@example.com>".into(),
+                    s("250 2.0.0 OK"),
+                    drain(),
+                ],
             ),
             6,
             Some("auth"),

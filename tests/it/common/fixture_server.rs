@@ -101,6 +101,23 @@ impl FixtureServer {
 
     /// [`FixtureServer::start`] with options (`strict` is always set).
     pub async fn start_with(opts: ReplayOptions, texts: &[&str]) -> FixtureServer {
+        FixtureServer::start_inner(opts, None, texts).await
+    }
+
+    /// [`FixtureServer::start`] presenting this TLS configuration (a server that
+    /// demands a client certificate).
+    pub async fn start_with_tls(
+        config: Arc<rustls::ServerConfig>,
+        texts: &[&str],
+    ) -> FixtureServer {
+        FixtureServer::start_inner(ReplayOptions::default(), Some(config), texts).await
+    }
+
+    async fn start_inner(
+        opts: ReplayOptions,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        texts: &[&str],
+    ) -> FixtureServer {
         let fixtures: Vec<Fixture> = texts.iter().map(|t| fixture(t)).collect();
         let n = fixtures.len();
         let scenarios = smtprobe::replay::Scenarios::strict_sequence(fixtures).unwrap();
@@ -114,6 +131,10 @@ impl FixtureServer {
             .await
             .unwrap()
             .with_tap(tap.clone());
+        let server = match tls {
+            Some(config) => server.with_tls_config(config),
+            None => server,
+        };
         let addr = server.local_addr().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("ca.pem");

@@ -10,6 +10,7 @@ use super::*;
 use base64::Engine as _;
 use smtprobe::certs::ServerCert;
 use smtprobe::replay::{Identity, ReplayOptions};
+use std::time::Duration;
 use std::time::Instant;
 
 /// The user name every case logs in with.
@@ -346,7 +347,11 @@ pub fn control_in_strings(v: &serde_json::Value) -> Option<String> {
 
 /// A check that no form of the password (nor LOGIN's base64 user name) reached the server.
 pub fn no_secret_received(o: &Outcome) -> Result<(), String> {
-    let found = leaks("what the server received", o.seen.lines.join("\n").as_bytes(), &secret_forms());
+    let found = leaks(
+        "what the server received",
+        o.seen.lines.join("\n").as_bytes(),
+        &secret_forms(),
+    );
     match found.is_empty() {
         true => Ok(()),
         false => Err(found.join(", ")),
