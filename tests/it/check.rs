@@ -625,3 +625,32 @@ async fn completions_and_help() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("Examples:") && help.contains("--password-file"));
 }
+
+/// The harness itself: a probe that leaves its fixture is reported, with the fixture
+/// line, so every `followed` assertion above can fail.
+#[tokio::test]
+async fn a_probe_that_leaves_the_fixture_is_reported_with_the_line() {
+    let server = FixtureServer::start(&["
+        S: 220 lab ESMTP
+        C: NOOP
+        S: 250 ok"])
+    .await;
+    let out = smtprobe(
+        args(&server, &server.ca, &["--tls", "none", "--json"]),
+        vec![],
+    )
+    .await;
+    assert_ne!(out.status.code(), Some(0));
+    let seen = server.seen_when_ended(Duration::from_secs(5)).await;
+    assert!(!seen.completed, "{:?}", seen.results);
+    assert_eq!(
+        seen.lines.first().map(String::as_str),
+        Some("EHLO client.test")
+    );
+    let result = seen.results.join("\n");
+    // The header is 6 lines and a blank line: `C: NOOP` is line 9.
+    assert!(
+        result.contains("fixture line 9: expected `NOOP`, got `EHLO client.test`"),
+        "{result}"
+    );
+}

@@ -329,7 +329,7 @@ async fn starttls_stripping_refusal_and_injection() {
             then(
                 to_starttls(),
                 [
-                    raw_write(b"220 Ready\r\n250-mx.test\r\n250 AUTH PLAIN\r\n".to_vec()),
+                    raw_write(b"220 Ready\r\n250-mx.test\r\n250 AUTH PLAIN\r\n"),
                     drain(),
                 ],
             ),
@@ -339,10 +339,7 @@ async fn starttls_stripping_refusal_and_injection() {
         ),
         Case::new(
             "injection after 220 Ready as a partial line",
-            then(
-                to_starttls(),
-                [raw_write(b"220 Ready\r\n25".to_vec()), drain()],
-            ),
+            then(to_starttls(), [raw_write(b"220 Ready\r\n25"), drain()]),
             4,
             Some("starttls"),
             "starttls.injection",
@@ -351,10 +348,7 @@ async fn starttls_stripping_refusal_and_injection() {
             "injection after 220 Ready: fake 235 success",
             then(
                 to_starttls(),
-                [
-                    raw_write(b"220 Ready\r\n235 2.7.0 ok\r\n".to_vec()),
-                    drain(),
-                ],
+                [raw_write(b"220 Ready\r\n235 2.7.0 ok\r\n"), drain()],
             ),
             4,
             Some("starttls"),
@@ -365,9 +359,7 @@ async fn starttls_stripping_refusal_and_injection() {
             vec![
                 s(GREETING),
                 "C: EHLO {any}".into(),
-                raw_write(
-                    b"250-mx.test\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n250 fake\r\n".to_vec(),
-                ),
+                raw_write(b"250-mx.test\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n250 fake\r\n"),
                 drain(),
             ],
             5,
@@ -469,7 +461,7 @@ async fn starttls_stripping_refusal_and_injection() {
 
 /// A greeting (raw bytes) followed by whatever the client does, recorded.
 fn greeting_bytes(b: &[u8]) -> Vec<String> {
-    vec![raw_write(b.to_vec()), drain()]
+    vec![raw_write(b), drain()]
 }
 
 fn malformed_greeting(name: &'static str, b: &[u8]) -> Case {
@@ -507,9 +499,9 @@ async fn replies_that_are_not_smtp() {
         Case::new(
             "code-only lines (220, 250) are valid replies",
             vec![
-                raw_write(b"220\r\n".to_vec()),
+                raw_write(b"220\r\n"),
                 "C: EHLO {any}".into(),
-                raw_write(b"250\r\n".to_vec()),
+                raw_write(b"250\r\n"),
                 drain(),
             ],
             4,
@@ -558,7 +550,7 @@ async fn replies_that_are_not_smtp() {
             vec![
                 s(GREETING),
                 "C: EHLO {any}".into(),
-                repeat(b"250-X-PADDING some capability\r\n".to_vec(), 200_000),
+                repeat(b"250-X-PADDING some capability\r\n", 200_000),
                 drain(),
             ],
             5,
@@ -641,18 +633,18 @@ async fn replies_that_are_not_smtp() {
         Case::new(
             "bare LF line ends throughout",
             vec![
-                raw_write(b"220 mx.test ESMTP\n".to_vec()),
+                raw_write(b"220 mx.test ESMTP\n"),
                 "C: EHLO {any}".into(),
-                raw_write(b"250-mx.test\n250-STARTTLS\n250 SIZE 100\n".to_vec()),
+                raw_write(b"250-mx.test\n250-STARTTLS\n250 SIZE 100\n"),
                 "C: STARTTLS".into(),
-                raw_write(b"220 go\n".to_vec()),
+                raw_write(b"220 go\n"),
                 "* TLS".into(),
                 "C: EHLO {any}".into(),
-                raw_write(b"250-mx.test\n250 AUTH PLAIN\n".to_vec()),
+                raw_write(b"250-mx.test\n250 AUTH PLAIN\n"),
                 "C: AUTH PLAIN <redacted: user you@example.com>".into(),
-                raw_write(b"235 ok\n".to_vec()),
+                raw_write(b"235 ok\n"),
                 "C: QUIT".into(),
-                raw_write(b"221 bye\n".to_vec()),
+                raw_write(b"221 bye\n"),
             ],
             0,
             None,
@@ -662,7 +654,7 @@ async fn replies_that_are_not_smtp() {
         Case::new(
             "bare CR inside a line does not end it",
             vec![
-                raw_write(b"220 mx.test\r250 fake line\r\n".to_vec()),
+                raw_write(b"220 mx.test\r250 fake line\r\n"),
                 "C: EHLO {any}".into(),
                 s("250 mx.test"),
                 drain(),
@@ -694,9 +686,7 @@ async fn replies_that_are_not_smtp() {
             vec![
                 s(GREETING),
                 "C: EHLO {any}".into(),
-                raw_write(
-                    b"250-mx.test\r\n250-\x1b[31mSTARTTLS\r\n250 AUTH\x1b[0m PLAIN\r\n".to_vec(),
-                ),
+                raw_write(b"250-mx.test\r\n250-\x1b[31mSTARTTLS\r\n250 AUTH\x1b[0m PLAIN\r\n"),
                 drain(),
             ],
             4,
@@ -738,7 +728,7 @@ async fn replies_that_are_not_smtp() {
                 ),
                 "C: EHLO {any}".into(),
                 trickle(
-                    b"250-mx.test\r\n250 AUTH PLAIN\r\n".to_vec(),
+                    b"250-mx.test\r\n250 AUTH PLAIN\r\n",
                     Duration::from_millis(2),
                 ),
                 drain(),
@@ -871,7 +861,7 @@ async fn close_mid_reply_and_data_without_354() {
         creds_for(
             Case::new(
                 name,
-                cut(at, vec![raw_write(partial.to_vec()), "* close".into()]),
+                cut(at, vec![raw_write(partial), "* close".into()]),
                 exit,
                 Some(stage),
                 "server.closed",
@@ -924,10 +914,7 @@ async fn close_mid_reply_and_data_without_354() {
             "DATA answered 354 and at once 250: no body",
             cut(
                 "data",
-                vec![
-                    raw_write(b"354 go\r\n250 2.0.0 queued\r\n".to_vec()),
-                    drain(),
-                ],
+                vec![raw_write(b"354 go\r\n250 2.0.0 queued\r\n"), drain()],
             ),
             7,
             Some("data"),
@@ -941,7 +928,7 @@ async fn close_mid_reply_and_data_without_354() {
             then(
                 pipelined_group(),
                 [
-                    raw_write(b"250 ok\r\n250 ok\r\n354 go\r\n250 2.0.0 queued\r\n".to_vec()),
+                    raw_write(b"250 ok\r\n250 ok\r\n354 go\r\n250 2.0.0 queued\r\n"),
                     drain(),
                 ],
             ),
@@ -1363,7 +1350,7 @@ async fn endless_replies_end_in_a_short_report_from_the_library() {
             vec![
                 s(GREETING),
                 "C: EHLO {any}".into(),
-                repeat(b"250-AUTH PLAIN LOGIN\r\n".to_vec(), 1_000_000),
+                repeat(b"250-AUTH PLAIN LOGIN\r\n", 1_000_000),
             ],
         ),
     ] {

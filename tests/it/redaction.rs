@@ -94,17 +94,22 @@ fn plain_ok() -> String {
     )
 }
 
+/// LOGIN up to the server's answer to the password (RFC 4954 §4, the prompts base64).
+const LOGIN_EXCHANGE: &str = "C: AUTH LOGIN
+     S: 334 VXNlcm5hbWU6
+     C: <redacted username>
+     S: 334 UGFzc3dvcmQ6
+     C: <redacted password>";
+
 fn login_bad_credentials() -> String {
     starttls_to_auth(
         "S: 250-mx.test\nS: 250 AUTH LOGIN",
-        "C: AUTH LOGIN
-         S: 334 VXNlcm5hbWU6
-         C: <redacted username>
-         S: 334 UGFzc3dvcmQ6
-         C: <redacted password>
-         S: 535 5.7.8 Username and Password not accepted
-         C: QUIT
-         S: 221 bye",
+        &format!(
+            "{LOGIN_EXCHANGE}
+             S: 535 5.7.8 Username and Password not accepted
+             C: QUIT
+             S: 221 bye"
+        ),
     )
 }
 
@@ -138,16 +143,14 @@ fn plain_protocol_violation() -> String {
 fn login_third_prompt() -> String {
     starttls_to_auth(
         "S: 250-mx.test\nS: 250 AUTH LOGIN",
-        "C: AUTH LOGIN
-         S: 334 VXNlcm5hbWU6
-         C: <redacted username>
-         S: 334 UGFzc3dvcmQ6
-         C: <redacted password>
-         S: 334 UGFzc3dvcmQ6
-         C: *
-         S: 501 cancelled
-         C: QUIT
-         S: 221 bye",
+        &format!(
+            "{LOGIN_EXCHANGE}
+             S: 334 UGFzc3dvcmQ6
+             C: *
+             S: 501 cancelled
+             C: QUIT
+             S: 221 bye"
+        ),
     )
 }
 

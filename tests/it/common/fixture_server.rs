@@ -5,25 +5,12 @@
 //! lines; [`fixture`] fills in the rest of the header.
 
 use super::Seen;
-use smtprobe::fixture::Fixture;
+use smtprobe::fixture::{Fixture, HEADER_KEYS};
 use smtprobe::replay::{ClientTap, ReplayOptions, ReplayServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Header keys a test may give before its steps; the others get defaults.
-const KEYS: [&str; 9] = [
-    "name",
-    "story",
-    "host",
-    "port",
-    "mode",
-    "user",
-    "expect",
-    "require",
-    "certificate",
-];
 
 /// A fixture from a test's text: leading `# key: value` lines are header keys, the rest
 /// are steps; each line is trimmed (indentation in a Rust string), so a trailing space
@@ -41,7 +28,7 @@ pub fn fixture(text: &str) -> Fixture {
         .take_while(|l| {
             l.strip_prefix("# ")
                 .and_then(|l| l.split_once(": "))
-                .is_some_and(|(k, _)| KEYS.contains(&k))
+                .is_some_and(|(k, _)| HEADER_KEYS.contains(&k))
         })
         .count();
     let (head, steps) = lines.split_at(given);
