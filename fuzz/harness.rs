@@ -176,6 +176,8 @@ pub fn session_config(flags: u8) -> SessionConfig {
             message: "Subject: fuzz\n\n.hidden dot\nbody\n".into(),
         }),
         pipelining: flags & 64 != 0,
+        nonce: "fuzznonce".into(),
+        quit_after: None,
     }
 }
 

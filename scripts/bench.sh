@@ -275,3 +275,39 @@ echo
 
 echo "== 6. serve: connections per second over STARTTLS, memory with $SERVE_OPEN open connections"
 bench_serve
+echo
+
+# ---- 7. SASL mechanisms and proxies (issue 13) ---------------------------------------------
+# One check per mechanism against Postfix + Dovecot on 465, and the same AUTH PLAIN check
+# direct, through microsocks (SOCKS5) and through tinyproxy (HTTP CONNECT).
+bench_parity() {
+  echo "== 7. AUTH mechanisms and proxies against Postfix+Dovecot on 465 (median wall, mean CPU of $CPU_RUNS runs)"
+  if [ -z "${SMTPROBE_MTA_HOST:-}" ]; then
+    echo "  skipped: no real MTA"
+    return
+  fi
+  local port=${SMTPROBE_MTA_SUBMISSIONS_PORT:-465} m
+  local base=(env SMTPROBE_PASSWORD="$SMTPROBE_MTA_PASSWORD" "$BIN" check localhost --connect-to 127.0.0.1
+    --port "$port" --tls implicit --user "$SMTPROBE_MTA_USER" --ca-file "$SMTPROBE_MTA_CA" --timeout 10 --json)
+  for m in plain login cram-md5 scram-sha-1 scram-sha-256; do
+    printf '  %-16s %s\n' "$m" "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth "$m")"
+  done
+  printf '  %-16s %s\n' "direct (plain)" "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain)"
+  if need microsocks; then
+    microsocks -i 127.0.0.1 -p $((BASE + 20)) >/dev/null 2>&1 &
+    PIDS+=($!)
+    wait_port $((BASE + 20))
+    printf '  %-16s %s\n' "via microsocks" \
+      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy socks5://127.0.0.1:$((BASE + 20)))"
+  fi
+  if need tinyproxy; then
+    printf 'Port %s\nListen 127.0.0.1\nLogLevel Error\nLogFile "%s"\nConnectPort %s\n' \
+      $((BASE + 21)) "$TMP/tinyproxy.log" "$port" >"$TMP/tinyproxy.conf"
+    tinyproxy -d -c "$TMP/tinyproxy.conf" >/dev/null 2>&1 &
+    PIDS+=($!)
+    wait_port $((BASE + 21))
+    printf '  %-16s %s\n' "via tinyproxy" \
+      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy http://127.0.0.1:$((BASE + 21)))"
+  fi
+}
+bench_parity

@@ -13,10 +13,21 @@
 #       - submission  127.0.0.1:587  STARTTLS required, AUTH only after TLS
 #       - submissions 127.0.0.1:465  implicit TLS, AUTH
 #       - smtp        127.0.0.1:25   plain, no TLS, no AUTH
+#       - submissions-ccert 127.0.0.1:1465  implicit TLS that requires a client
+#         certificate signed by the throwaway CA (smtpd_tls_ask_ccert +
+#         smtpd_tls_req_ccert), then AUTH
+#       - message_size_limit 1 MiB (announced as SIZE 1048576)
+#   * A second Dovecot instance (dovecot-submissiond): SMTP submission on
+#     127.0.0.1:1466, implicit TLS, client certificate required, AUTH EXTERNAL
+#     only (the login is the certificate's CN), relaying to Postfix's port 25.
+#     Postfix's Dovecot SASL cannot pass a client certificate on; Dovecot's own
+#     submission service terminates TLS itself and can.
 #   * Dovecot 2.3 (dovecot-core), auth service only, as Postfix's SASL backend
-#     over the unix socket <queue dir>/private/auth; mechanisms PLAIN and LOGIN;
+#     over the unix socket <queue dir>/private/auth; mechanisms PLAIN, LOGIN,
+#     CRAM-MD5, SCRAM-SHA-1 and SCRAM-SHA-256 (Postfix offers what Dovecot offers);
 #     one passwd-file user, independent of system accounts.
-#   * A throwaway CA and a server certificate for localhost/127.0.0.1(/::1).
+#   * A throwaway CA, a server certificate for localhost/127.0.0.1(/::1) and a
+#     client certificate (clientAuth) for the client-certificate port.
 #   * Virtual domain localhost.test: probe@localhost.test is delivered to an
 #     mbox file under the state dir, any other localpart is rejected at RCPT
 #     (550 5.1.1), and nothing is ever relayed or delivered off this machine.
@@ -31,6 +42,8 @@
 #   SMTPROBE_MTA_SUBMISSION_PORT   STARTTLS submission  (default 587)
 #   SMTPROBE_MTA_SUBMISSIONS_PORT  implicit TLS         (default 465)
 #   SMTPROBE_MTA_SMTP_PORT         plain SMTP           (default 25)
+#   SMTPROBE_MTA_CCERT_PORT        implicit TLS + required client cert (default 1465)
+#   SMTPROBE_MTA_EXTERNAL_PORT     Dovecot submission, AUTH EXTERNAL (default 1466)
 #   SMTPROBE_MTA_PASSWORD          test user's password (default probe-test-password)
 #   SMTPROBE_MTA_WAIT_SECS         readiness wait bound (default 20)
 #
@@ -48,6 +61,9 @@ STATE_DIR=${SMTPROBE_MTA_DIR:-/tmp/smtprobe-mta}
 SUBMISSION_PORT=${SMTPROBE_MTA_SUBMISSION_PORT:-587}
 SUBMISSIONS_PORT=${SMTPROBE_MTA_SUBMISSIONS_PORT:-465}
 SMTP_PORT=${SMTPROBE_MTA_SMTP_PORT:-25}
+CCERT_PORT=${SMTPROBE_MTA_CCERT_PORT:-1465}
+EXTERNAL_PORT=${SMTPROBE_MTA_EXTERNAL_PORT:-1466}
+SIZE_LIMIT=1048576                  # message_size_limit, announced as SIZE (RFC 1870)
 PASSWORD=${SMTPROBE_MTA_PASSWORD:-probe-test-password}
 WAIT_SECS=${SMTPROBE_MTA_WAIT_SECS:-20}
 
@@ -62,6 +78,9 @@ PF_DATA=$STATE_DIR/data             # private Postfix data_directory
 DC_DIR=$STATE_DIR/dovecot           # Dovecot config + passwd-file
 DC_RUN=$DC_DIR/run                  # Dovecot base_dir (sockets, master.pid)
 DC_STATE=$DC_DIR/state              # Dovecot state_dir (not /var/lib/dovecot)
+DS_DIR=$STATE_DIR/dovecot-submission # the AUTH EXTERNAL submission instance
+DS_RUN=$DS_DIR/run
+DS_LOG=$STATE_DIR/log/dovecot-submission.log
 TLS_DIR=$STATE_DIR/tls
 LOG_DIR=$STATE_DIR/log
 MAIL_DIR=$STATE_DIR/mail            # virtual_mailbox_base
@@ -70,7 +89,7 @@ CA_PEM=$TLS_DIR/ca.pem
 POSTFIX_LOG=$LOG_DIR/postfix.log
 DOVECOT_LOG=$LOG_DIR/dovecot.log
 
-PACKAGES=(postfix dovecot-core swaks openssl
+PACKAGES=(postfix dovecot-core dovecot-submissiond swaks openssl
           # swaks only speaks TLS (--tls, --tls-on-connect) with these two
           # Perl modules; they are mere "Recommends", so ask for them by name.
           libnet-ssleay-perl libio-socket-ssl-perl)
@@ -80,13 +99,17 @@ die() { printf 'real-mta: ERROR: %s\n' "$*" >&2; exit 1; }
 
 validate_settings() {
     local name port
-    for name in SUBMISSION_PORT SUBMISSIONS_PORT SMTP_PORT; do
+    for name in SUBMISSION_PORT SUBMISSIONS_PORT SMTP_PORT CCERT_PORT EXTERNAL_PORT; do
         port=${!name}
         [[ $port =~ ^[0-9]+$ ]] && (( port >= 1 && port <= 65535 )) \
             || die "SMTPROBE_MTA_${name} must be a TCP port number, got '$port'"
     done
     [[ $SUBMISSION_PORT != "$SUBMISSIONS_PORT" && $SUBMISSION_PORT != "$SMTP_PORT" \
        && $SUBMISSIONS_PORT != "$SMTP_PORT" ]] || die "the three ports must differ"
+    local ports=" $SUBMISSION_PORT $SUBMISSIONS_PORT $SMTP_PORT "
+    [[ $ports != *" $CCERT_PORT "* ]] || die "SMTPROBE_MTA_CCERT_PORT must differ from the others"
+    ports+="$CCERT_PORT "
+    [[ $ports != *" $EXTERNAL_PORT "* ]] || die "SMTPROBE_MTA_EXTERNAL_PORT must differ from the others"
     [[ $STATE_DIR == /* ]] || die "SMTPROBE_MTA_DIR must be an absolute path"
     # ':' and newlines would break Dovecot's passwd-file format; whitespace and
     # '$' would need quoting in the export lines and in config files.
@@ -172,6 +195,29 @@ EOF
     install -m 600 "$tmp/server.key" "$TLS_DIR/server.key"   # read by Postfix's root master/tlsmgr before privilege drop
     install -m 600 "$tmp/ca.key" "$TLS_DIR/ca.key"
     printf '%s\n' "$san" >"$TLS_DIR/san.txt"
+    rm -rf "$tmp"
+}
+
+# A client certificate (clientAuth) from the same throwaway CA, for the port that
+# requires one. Regenerated with the CA or when missing.
+make_client_cert() {
+    local crt=$TLS_DIR/client.pem key=$TLS_DIR/client.key
+    if [[ -s $crt && -s $key ]] \
+       && openssl verify -CAfile "$CA_PEM" "$crt" >/dev/null 2>&1 \
+       && openssl x509 -in "$crt" -noout -checkend 86400 >/dev/null; then
+        return
+    fi
+    say "generating the client certificate"
+    local tmp; tmp=$(mktemp -d)
+    openssl req -new -newkey rsa:2048 -nodes -sha256 \
+        -keyout "$tmp/client.key" -out "$tmp/client.csr" -subj "/CN=smtprobe test client" 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=clientAuth" >"$tmp/ext.cnf"
+    openssl x509 -req -in "$tmp/client.csr" -CA "$CA_PEM" -CAkey "$TLS_DIR/ca.key" \
+        -CAcreateserial -days 30 -sha256 -extfile "$tmp/ext.cnf" -out "$tmp/client.pem" 2>/dev/null
+    install -m 644 "$tmp/client.pem" "$crt"
+    # World-readable on purpose: a throwaway test key the (unprivileged) tests read.
+    install -m 644 "$tmp/client.key" "$key"
     rm -rf "$tmp"
 }
 
@@ -268,6 +314,9 @@ smtpd_sasl_tls_security_options = noanonymous
 broken_sasl_auth_clients = no
 
 # --- Test friendliness -------------------------------------------------------------
+# RFC 1870: announced as "250-SIZE ${SIZE_LIMIT}"; the size probe tests against it.
+message_size_limit = ${SIZE_LIMIT}
+
 # Postfix would sleep 1 s per error once a client passes smtpd_soft_error_limit;
 # tests provoke errors on purpose, so reply at once.
 smtpd_error_sleep_time = 0
@@ -293,6 +342,16 @@ ${LISTEN_ADDR}:${SUBMISSIONS_PORT} inet n - n - - smtpd
   -o syslog_name=postfix/submissions
   -o smtpd_tls_wrappermode=yes
   -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_relay_restrictions=reject_unauth_destination,permit_sasl_authenticated,reject
+# submissions with a required client certificate (verified against the throwaway CA).
+${LISTEN_ADDR}:${CCERT_PORT} inet n - n - - smtpd
+  -o syslog_name=postfix/submissions-ccert
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_ask_ccert=yes
+  -o smtpd_tls_req_ccert=yes
+  -o smtpd_tls_CAfile=${CA_PEM}
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_relay_restrictions=reject_unauth_destination,permit_sasl_authenticated,reject
 # smtp: plain text, no STARTTLS, no AUTH; accepts mail for ${MAIL_DOMAIN} only.
@@ -344,7 +403,9 @@ auth_verbose = yes
 # Postfix only offers AUTH after TLS (587) or inside TLS (465); Dovecot can't
 # see that TLS, so allow plaintext mechanisms on its side.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+# CRAM-MD5 and SCRAM need the plaintext (or SCRAM) password: the passwd-file keeps
+# {PLAIN}, so Dovecot derives every mechanism's secret from it.
+auth_mechanisms = plain login cram-md5 scram-sha-1 scram-sha-256
 # Dovecot delays every failed-auth reply (default 2 s) to slow brute force;
 # tests fail authentication on purpose and must not wait for it.
 auth_failure_delay = 0
@@ -380,6 +441,63 @@ service anvil {
 EOF
 }
 
+render_dovecot_submission_conf() {
+    cat <<EOF
+# Generated by scripts/real-mta.sh — Dovecot's SMTP submission service, for
+# AUTH EXTERNAL (RFC 4422) with a TLS client certificate.
+instance_name = smtprobe-mta-submission
+base_dir = ${DS_RUN}
+state_dir = ${DS_DIR}/state
+protocols = submission
+listen = ${LISTEN_ADDR}
+log_path = ${DS_LOG}
+info_log_path = ${DS_LOG}
+auth_verbose = yes
+hostname = ${HOST_NAME}
+ssl = required
+ssl_cert = <${TLS_DIR}/server.pem
+ssl_key = <${TLS_DIR}/server.key
+# Client certificates must chain to the throwaway CA (no CRL for a test CA).
+ssl_ca = <${CA_PEM}
+ssl_verify_client_cert = yes
+ssl_require_crl = no
+auth_ssl_require_client_cert = yes
+auth_ssl_username_from_cert = yes
+ssl_cert_username_field = commonName
+# The CN "smtprobe test client" has spaces, which the default refuses.
+auth_username_chars =
+auth_mechanisms = external
+auth_failure_delay = 0
+passdb {
+  driver = static
+  args = nopassword=y
+}
+userdb {
+  driver = static
+  args = uid=${MAIL_UID} gid=${MAIL_GID} home=${DS_DIR}/home
+}
+mail_location = maildir:~/Maildir
+# Mail goes on to Postfix's plain port 25 (which accepts ${MAIL_DOMAIN} only).
+submission_relay_host = ${LISTEN_ADDR}
+submission_relay_port = ${SMTP_PORT}
+submission_relay_trusted = yes
+service submission-login {
+  inet_listener submission {
+    port = 0
+  }
+  inet_listener submissions {
+    port = ${EXTERNAL_PORT}
+    ssl = yes
+  }
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+EOF
+}
+
 write_configs() {
     local f changed_pf=0 changed_dc=0
     mkdir -p "$STATE_DIR" "$PF_CONF" "$PF_QUEUE" "$PF_DATA" "$DC_DIR" "$DC_STATE" "$LOG_DIR" "$MAIL_DIR"
@@ -404,6 +522,12 @@ write_configs() {
     install_if_changed "$f" "$PF_CONF/vmailbox" 644 && changed_pf=1
 
     f=$(mktemp); render_dovecot_conf >"$f";   install_if_changed "$f" "$DC_DIR/dovecot.conf" 644 && changed_dc=1
+    mkdir -p "$DS_RUN" "$DS_DIR/state" "$DS_DIR/home"
+    chown "$MAIL_UID:$MAIL_GID" "$DS_DIR/home"
+    local changed_ds=0
+    f=$(mktemp); render_dovecot_submission_conf >"$f"
+    install_if_changed "$f" "$DS_DIR/dovecot.conf" 644 && changed_ds=1
+    CHANGED_SUBMISSION=$changed_ds
     f=$(mktemp); printf '%s:{PLAIN}%s::::::\n' "$MTA_USER" "$PASSWORD" >"$f"
     install_if_changed "$f" "$DC_DIR/users" 640 && changed_dc=1
     chgrp dovecot "$DC_DIR/users"   # the auth process runs as 'dovecot'
@@ -420,10 +544,10 @@ postfix_running() {
     [[ -f $PF_CONF/main.cf ]] && postfix_cmd status >/dev/null 2>&1
 }
 
-dovecot_pid() {
-    local pid
-    [[ -f $DC_RUN/master.pid ]] || return 1
-    pid=$(cat "$DC_RUN/master.pid" 2>/dev/null) || return 1
+dovecot_pid() { # [base_dir] (default: the SASL instance's)
+    local pid run=${1:-$DC_RUN}
+    [[ -f $run/master.pid ]] || return 1
+    pid=$(cat "$run/master.pid" 2>/dev/null) || return 1
     [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
     # Guard against a recycled pid belonging to something else.
     [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dovecot ]] || return 1
@@ -463,9 +587,16 @@ children_of() { # pid -> pids whose parent it is (from /proc: no procps needed)
     return 0
 }
 
-stop_dovecot() {
+start_submission() {
+    doveconf -c "$DS_DIR/dovecot.conf" -n >/dev/null \
+        || die "Dovecot rejects $DS_DIR/dovecot.conf (see doveconf output above)"
+    say "starting Dovecot submission (AUTH EXTERNAL), log $DS_LOG"
+    dovecot -c "$DS_DIR/dovecot.conf" </dev/null >>"$DS_LOG" 2>&1 3>&-
+}
+
+stop_dovecot() { # [base_dir]
     local pid kids k
-    pid=$(dovecot_pid) || return 0
+    pid=$(dovecot_pid "${1:-}") || return 0
     say "stopping Dovecot (pid $pid)"
     # Observed: after the master exits, its auth process lingers for seconds
     # while Postfix's smtpd processes stay connected to it, so they would go
@@ -512,7 +643,7 @@ stop_postfix() {
 
 check_ports_free() {
     local name port
-    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT; do
+    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT CCERT_PORT; do
         port=${!name}
         if port_open "$port"; then
             die "${LISTEN_ADDR}:${port} is already in use by another process (not this MTA); pick another with SMTPROBE_MTA_${name}=<port>"
@@ -522,7 +653,7 @@ check_ports_free() {
 
 wait_ready() {
     local deadline=$((SECONDS + WAIT_SECS)) name port
-    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT; do
+    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT CCERT_PORT EXTERNAL_PORT; do
         port=${!name}
         until port_open "$port"; do
             ((SECONDS < deadline)) \
@@ -548,6 +679,12 @@ export SMTPROBE_MTA_USER=${MTA_USER}
 export SMTPROBE_MTA_PASSWORD=${PASSWORD}
 export SMTPROBE_MTA_MAILBOX=${MAILBOX}
 export SMTPROBE_MTA_DIR=${STATE_DIR}
+export SMTPROBE_MTA_CCERT_PORT=${CCERT_PORT}
+export SMTPROBE_MTA_EXTERNAL_PORT=${EXTERNAL_PORT}
+export SMTPROBE_MTA_CLIENT_CERT=${TLS_DIR}/client.pem
+export SMTPROBE_MTA_CLIENT_KEY=${TLS_DIR}/client.key
+export SMTPROBE_MTA_SIZE_LIMIT=${SIZE_LIMIT}
+export SMTPROBE_MTA_SASL_MECHANISMS='PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256'
 EOF
 }
 
@@ -559,10 +696,12 @@ cmd_up() {
     command -v postfix >/dev/null && command -v dovecot >/dev/null && command -v swaks >/dev/null \
         || die "postfix/dovecot/swaks not found after install"
     make_certs
+    make_client_cert
     write_configs
 
     # Restart only what must be restarted, so a second `up` is nearly free.
     if dovecot_running && ((CHANGED_DOVECOT)); then stop_dovecot; fi
+    if dovecot_pid "$DS_RUN" >/dev/null && ((CHANGED_SUBMISSION)); then stop_dovecot "$DS_RUN"; fi
     if postfix_running && ((CHANGED_POSTFIX)); then stop_postfix; fi
     if ! postfix_running; then check_ports_free; fi
 
@@ -570,6 +709,7 @@ cmd_up() {
     local postfix_was_running=0 dovecot_started=0
     if postfix_running; then postfix_was_running=1; else start_postfix; fi
     if ! dovecot_running; then start_dovecot; dovecot_started=1; fi
+    if ! dovecot_pid "$DS_RUN" >/dev/null; then start_submission; fi
     # A running Postfix whose Dovecot was just restarted still has smtpd
     # processes holding SASL connections to the dead auth process; the next
     # AUTH on one of them stalled ~5 s while it reconnected. `postfix reload`
@@ -586,6 +726,7 @@ cmd_up() {
 cmd_down() {
     stop_postfix
     stop_dovecot
+    stop_dovecot "$DS_RUN"
     # The socket file outlives a killed Dovecot; drop it so status is honest.
     rm -f "$PF_QUEUE/private/auth"
     say "down"
@@ -604,7 +745,12 @@ cmd_status() {
     else
         say "dovecot: stopped"; ok=1
     fi
-    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT; do
+    if pid=$(dovecot_pid "$DS_RUN"); then
+        say "dovecot submission: running (pid $pid, config $DS_DIR/dovecot.conf)"
+    else
+        say "dovecot submission: stopped"; ok=1
+    fi
+    for name in SMTP_PORT SUBMISSION_PORT SUBMISSIONS_PORT CCERT_PORT EXTERNAL_PORT; do
         port=${!name}
         if port_open "$port"; then say "${LISTEN_ADDR}:${port} ($name): accepting"
         else say "${LISTEN_ADDR}:${port} ($name): closed"; ok=1; fi

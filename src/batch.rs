@@ -573,6 +573,10 @@ const FIELDS: &[&str] = &[
     "helo",
     "allow_plaintext_auth",
     "pipelining",
+    "client_cert",
+    "client_key",
+    "quit_after",
+    "proxy",
 ];
 
 /// Parses one profiles line into a validated check configuration. Messages name the
@@ -655,12 +659,37 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
         };
     }
     if let Some(m) = f.string("auth").map_err(&fail)? {
-        a.auth = match m.as_str() {
-            "auto" => AuthArg::Auto,
-            "plain" => AuthArg::Plain,
-            "login" => AuthArg::Login,
-            _ => return Err(fail("field \"auth\" must be auto, plain or login".into())),
-        };
+        a.auth = AuthArg::parse(&m).ok_or_else(|| {
+            fail("field \"auth\" must be auto, plain, login, cram-md5, scram-sha-1, scram-sha-256 or external".into())
+        })?;
+    }
+    // Paths and names only: the key file's content is read by ClientCert::load.
+    a.client_cert = f
+        .string("client_cert")
+        .map_err(&fail)?
+        .map(PathBuf::from)
+        .or(a.client_cert);
+    a.client_key = f
+        .string("client_key")
+        .map_err(&fail)?
+        .map(PathBuf::from)
+        .or(a.client_key);
+    if a.client_cert.is_some() != a.client_key.is_some() {
+        return Err(fail(
+            "\"client_cert\" and \"client_key\" go together".into(),
+        ));
+    }
+    if let Some(q) = f.string("quit_after").map_err(&fail)? {
+        a.quit_after = Some(crate::cli::QuitAfterArg::parse(&q).ok_or_else(|| {
+            fail(
+                "field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt"
+                    .into(),
+            )
+        })?);
+    }
+    if let Some(p) = f.secret("proxy").map_err(&fail)? {
+        // A secret: the URL may carry the proxy's password.
+        a.proxy = Some(p.expose().to_owned());
     }
     a.user = f.string("user").map_err(&fail)?;
     if let Some(from) = f.string("from").map_err(&fail)? {
@@ -738,7 +767,7 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
     if sources == 1 && a.user.is_none() {
         return Err(fail("a password needs \"user\"".into()));
     }
-    if sources == 0 && a.user.is_some() {
+    if sources == 0 && a.user.is_some() && a.auth != AuthArg::External {
         return Err(fail(
             "\"user\" needs \"password_env\", \"password_file\" or \"password\"".into(),
         ));
@@ -997,6 +1026,75 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13's row fields: client certificate, EXTERNAL, quit_after, proxy.
+    #[test]
+    fn rows_take_client_certificates_quit_after_and_a_proxy() {
+        use clap::Parser as _;
+        let template = match crate::cli::Cli::try_parse_from(["smtprobe", "check", "x.test"])
+            .unwrap()
+            .command
+        {
+            crate::cli::Command::Check(a) => a,
+            _ => unreachable!(),
+        };
+        let d = Defaults {
+            template,
+            roots: vec![],
+            inline_refused: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        let row = |json: String| parse_row(1, json.as_bytes(), &d);
+        let ok = row(format!(
+            r#"{{"id":"a","host":"h.test","auth":"external","client_cert":{:?},"client_key":{:?},"quit_after":"rcpt"}}"#,
+            c.display().to_string(),
+            k.display().to_string()
+        ))
+        .unwrap_or_else(|e| panic!("{}", e.message));
+        assert!(ok.config.client_cert.is_some());
+        assert!(matches!(
+            ok.config.auth.as_ref().map(|a| &a.credential),
+            Some(crate::session::Credential::External)
+        ));
+        assert_eq!(ok.config.quit_after, Some(crate::stage::Stage::Rcpt));
+        let proxied = row(
+            r#"{"id":"b","host":"h.test","proxy":"socks5://u:pw-sentinel@127.0.0.1:1080"}"#.into(),
+        )
+        .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(
+            proxied.config.proxy.as_ref().map(|p| p.shown()),
+            Some("socks5://127.0.0.1:1080".into())
+        );
+        for (bad, says) in [
+            (
+                r#"{"id":"c","host":"h.test","client_cert":"x.pem"}"#,
+                "go together",
+            ),
+            (
+                r#"{"id":"d","host":"h.test","quit_after":"data"}"#,
+                "quit_after",
+            ),
+            (
+                r#"{"id":"e","host":"h.test","proxy":"socks5://u:pw-sentinel@h"}"#,
+                "port",
+            ),
+            (
+                r#"{"id":"f","host":"h.test","auth":"scram-md5"}"#,
+                "scram-sha-256",
+            ),
+        ] {
+            let e = row(bad.into()).err().unwrap().message;
+            assert!(e.contains(says) && !e.contains("pw-sentinel"), "{e}");
+        }
+    }
 
     #[test]
     fn fnv1a64_matches_the_reference_vectors() {

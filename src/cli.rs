@@ -21,7 +21,7 @@ pub mod exit {
     pub const INTERNAL: i32 = 1;
     /// Bad flags or input: nothing was sent.
     pub const USAGE: i32 = 2;
-    /// DNS or TCP connect failed.
+    /// DNS, the proxy or TCP connect failed.
     pub const NETWORK: i32 = 3;
     /// TLS or STARTTLS failed.
     pub const TLS: i32 = 4;
@@ -41,7 +41,7 @@ pub mod exit {
 pub fn exit_code(report: &Report) -> i32 {
     match report.failed_stage {
         None => exit::OK,
-        Some(Stage::Dns | Stage::Connect) => exit::NETWORK,
+        Some(Stage::Dns | Stage::Proxy | Stage::Connect) => exit::NETWORK,
         Some(Stage::Tls | Stage::Starttls) => exit::TLS,
         Some(Stage::Greeting | Stage::Ehlo | Stage::Quit) => exit::DIALOGUE,
         Some(Stage::Auth) => exit::AUTH,
@@ -71,6 +71,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once per run: boxing CheckArgs to shrink the enum would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe a submission server stage by stage and explain the result.
@@ -346,12 +348,69 @@ pub enum TlsArg {
 /// `--auth` values.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum AuthArg {
-    /// PLAIN when offered, else LOGIN.
+    /// The strongest offered: SCRAM-SHA-256, SCRAM-SHA-1, then PLAIN, LOGIN, CRAM-MD5
+    /// (CRAM-MD5 before PLAIN without TLS); the report says which and why.
     Auto,
     /// AUTH PLAIN.
     Plain,
     /// AUTH LOGIN.
     Login,
+    /// AUTH CRAM-MD5 (RFC 2195).
+    CramMd5,
+    /// AUTH SCRAM-SHA-1 (RFC 5802): the server must prove it knows the password.
+    #[value(name = "scram-sha-1")]
+    ScramSha1,
+    /// AUTH SCRAM-SHA-256 (RFC 7677).
+    #[value(name = "scram-sha-256")]
+    ScramSha256,
+    /// AUTH EXTERNAL (RFC 4422): the client certificate is the credential (needs
+    /// --client-cert; --user, if given, is the authorization identity).
+    External,
+}
+
+impl AuthArg {
+    /// Parses a batch row's `auth` field (the same names as the flag).
+    pub fn parse(s: &str) -> Option<AuthArg> {
+        <AuthArg as ValueEnum>::from_str(s, true).ok()
+    }
+}
+
+/// `--quit-after` values.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum QuitAfterArg {
+    /// After the TCP connection (or the proxy tunnel) opened; nothing is read.
+    Connect,
+    /// After the 220 greeting.
+    Greeting,
+    /// After the first EHLO (before STARTTLS).
+    Ehlo,
+    /// After the TLS handshake (implicit TLS: after the greeting).
+    Tls,
+    /// After AUTH succeeded.
+    Auth,
+    /// After MAIL FROM was accepted.
+    Mail,
+    /// After every RCPT TO was accepted (DATA is not sent).
+    Rcpt,
+}
+
+impl QuitAfterArg {
+    fn stage(self) -> Stage {
+        match self {
+            QuitAfterArg::Connect => Stage::Connect,
+            QuitAfterArg::Greeting => Stage::Greeting,
+            QuitAfterArg::Ehlo => Stage::Ehlo,
+            QuitAfterArg::Tls => Stage::Tls,
+            QuitAfterArg::Auth => Stage::Auth,
+            QuitAfterArg::Mail => Stage::Mail,
+            QuitAfterArg::Rcpt => Stage::Rcpt,
+        }
+    }
+
+    /// Parses a batch row's `quit_after` field.
+    pub fn parse(s: &str) -> Option<QuitAfterArg> {
+        <QuitAfterArg as ValueEnum>::from_str(s, true).ok()
+    }
 }
 
 /// Flags of `smtprobe check`.
@@ -426,6 +485,43 @@ pub struct CheckArgs {
     /// Send MAIL/RCPT/DATA one at a time even when the server offers PIPELINING.
     #[arg(long)]
     pub no_pipelining: bool,
+    /// Stop after this stage (QUIT); the report lists what was not tested.
+    #[arg(long, value_enum, value_name = "STAGE")]
+    pub quit_after: Option<QuitAfterArg>,
+    /// Offer this TLS client certificate (PEM chain, leaf first); needs --client-key.
+    #[arg(long, value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Add a header to the test message, or replace a default one (Subject, From, …);
+    /// repeatable.
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    pub header: Vec<String>,
+    /// The test message's body text.
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the test message's body from this file (UTF-8 text).
+    #[arg(long, value_name = "PATH")]
+    pub body_file: Option<PathBuf>,
+    /// Attach this file (MIME multipart, base64); repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub attach: Vec<PathBuf>,
+    /// Pad the test message to exactly this many bytes, to probe the size limit; the
+    /// check compares it with the SIZE the server announces before sending.
+    #[arg(long, value_name = "BYTES")]
+    pub size: Option<u64>,
+    /// Run this shell command and use the first line it prints as the password (like
+    /// msmtp's passwordeval); bounded by --timeout.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["password_file", "password"])]
+    pub password_command: Option<String>,
+    /// Take the login and password for HOST from ~/.netrc (or $NETRC).
+    #[arg(long)]
+    pub netrc: bool,
+    /// Connect through a proxy: `socks5://[user:pass@]host:port` (the proxy resolves
+    /// HOST) or `http://[user:pass@]host:port` (CONNECT). Default: `$ALL_PROXY`.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
 }
 
 /// A usage error: printed to stderr, exit code 2, nothing sent.
@@ -440,6 +536,10 @@ impl std::fmt::Display for UsageError {
 
 /// Where a password can come from, in order of precedence.
 fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
+    if let Some(cmd) = &args.password_command {
+        let timeout = Duration::from_secs_f64(args.timeout);
+        return crate::password::from_command(cmd, timeout).map_err(UsageError);
+    }
     if let Some(path) = &args.password_file {
         let raw = std::fs::read(path).map_err(|e| {
             UsageError(format!(
@@ -468,6 +568,12 @@ fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
         );
         return Ok(Secret::new(p.clone()));
     }
+    if args.netrc {
+        let host = args.host.as_deref().unwrap_or_default();
+        if let Some(entry) = netrc_entry(host, Some(user))? {
+            return Ok(entry.1);
+        }
+    }
     if let Ok(p) = std::env::var("SMTPROBE_PASSWORD") {
         return Ok(Secret::new(p));
     }
@@ -479,6 +585,20 @@ fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
     Err(UsageError(
         "--user needs a password: set SMTPROBE_PASSWORD, use --password-file PATH, or run on a terminal to be prompted".into(),
     ))
+}
+
+/// The `~/.netrc` (or `$NETRC`) entry for `host` (and `user`, when given).
+fn netrc_entry(host: &str, user: Option<&str>) -> Result<Option<(String, Secret)>, UsageError> {
+    let path = match std::env::var_os("NETRC") {
+        Some(p) => PathBuf::from(p),
+        None => match std::env::var_os("HOME") {
+            Some(h) => PathBuf::from(h).join(".netrc"),
+            None => return Err(UsageError("--netrc: HOME is not set".into())),
+        },
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| UsageError(format!("--netrc: cannot read {}: {e}", path.display())))?;
+    Ok(crate::password::netrc_lookup(&text, host, user))
 }
 
 /// Turns `check` flags into a validated [`Config`].
@@ -556,6 +676,30 @@ pub fn config_from_args_with(
     };
     c.allow_plaintext_auth = args.allow_plaintext_auth;
     c.pipelining = !args.no_pipelining;
+    c.quit_after = args.quit_after.map(QuitAfterArg::stage);
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        c.client_cert = Some(std::sync::Arc::new(
+            crate::transport::ClientCert::load(cert, key)
+                .map_err(|e| UsageError(format!("--client-cert: {e}")))?,
+        ));
+    }
+    let proxy = args.proxy.clone().or_else(|| {
+        ["ALL_PROXY", "all_proxy"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|p| !p.is_empty()))
+    });
+    if let Some(url) = proxy {
+        let from = if args.proxy.is_some() {
+            "--proxy"
+        } else {
+            "ALL_PROXY"
+        };
+        c.proxy = Some(
+            crate::proxy::ProxyConfig::parse(&url)
+                .map_err(|e| UsageError(format!("{from}: {e}")))?,
+        );
+    }
+    c.message = message_spec(args)?;
     if let Some(path) = &args.ca_file {
         c.extra_roots = crate::transport::load_ca_file(path)
             .map_err(|e| UsageError(format!("--ca-file: {e}")))?;
@@ -571,9 +715,63 @@ pub fn config_from_args_with(
     if args.oauth2_token_env.is_some() && args.user.is_none() {
         return Err(UsageError("--oauth2-token-env needs --user".into()));
     }
+    if let (Some(m), Some(_)) = (&c.mail, args.size) {
+        // The detailed message (the validate() one is generic).
+        let stamp = crate::message::Stamp {
+            date: "Thu, 01 Jan 1970 00:00:00 +0000".into(),
+            id: format!("{}.{}", "f".repeat(32), "f".repeat(8)),
+        };
+        crate::message::build(&c.message, &m.from, &m.to, &c.host, &stamp)
+            .map_err(|e| UsageError(e.to_string()))?;
+    }
+    if c.mail.is_none()
+        && (args.size.is_some()
+            || args.body.is_some()
+            || args.body_file.is_some()
+            || !args.attach.is_empty()
+            || !args.header.is_empty())
+    {
+        return Err(UsageError(
+            "--header, --body, --body-file, --attach and --size shape the test message: they need --from and --to".into(),
+        ));
+    }
+    if args.auth == AuthArg::External {
+        if c.client_cert.is_none() {
+            return Err(UsageError(
+                "--auth external needs --client-cert and --client-key".into(),
+            ));
+        }
+        let user = args.user.clone().unwrap_or_default();
+        crate::protocol::command::check_line_safe("--user", &user)
+            .map_err(|e| UsageError(e.to_string()))?;
+        c.auth = Some(AuthConfig {
+            user,
+            credential: Credential::External,
+        });
+        c.validate().map_err(|e| UsageError(e.to_string()))?;
+        return Ok(c);
+    }
     // Validate everything else before asking for a password.
     c.validate().map_err(|e| UsageError(e.to_string()))?;
-    if let Some(user) = &args.user {
+    // --netrc without --user: the login comes from the entry too.
+    let mut netrc_user = None;
+    if args.user.is_none() && args.netrc && args.oauth2_token_env.is_none() {
+        let host = c.host.clone();
+        match netrc_entry(&host, None)? {
+            Some((login, secret)) => netrc_user = Some((login, secret)),
+            None => {
+                return Err(UsageError(format!(
+                    "--netrc: no \"machine {host}\" (or \"default\") entry with a login"
+                )))
+            }
+        }
+    }
+    let user_arg = args
+        .user
+        .clone()
+        .or_else(|| netrc_user.as_ref().map(|(u, _)| u.clone()));
+    let password = password.or_else(|| netrc_user.as_ref().map(|(_, s)| s.clone()));
+    if let Some(user) = &user_arg {
         crate::protocol::command::check_line_safe("--user", user)
             .map_err(|e| UsageError(e.to_string()))?;
         let credential = if let Some(var) = &args.oauth2_token_env {
@@ -590,9 +788,12 @@ pub fn config_from_args_with(
                     None => read_password(args, user)?,
                 },
                 choice: match args.auth {
-                    AuthArg::Auto => AuthChoice::Auto,
+                    AuthArg::Auto | AuthArg::External => AuthChoice::Auto,
                     AuthArg::Plain => AuthChoice::Plain,
                     AuthArg::Login => AuthChoice::Login,
+                    AuthArg::CramMd5 => AuthChoice::CramMd5,
+                    AuthArg::ScramSha1 => AuthChoice::ScramSha1,
+                    AuthArg::ScramSha256 => AuthChoice::ScramSha256,
                 },
             }
         };
@@ -603,6 +804,34 @@ pub fn config_from_args_with(
     }
     c.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok(c)
+}
+
+/// The test message from --header, --body, --body-file, --attach and --size.
+fn message_spec(args: &CheckArgs) -> Result<crate::message::MessageSpec, UsageError> {
+    let err = |e: crate::message::MessageError| UsageError(e.0);
+    let mut spec = crate::message::MessageSpec {
+        size: args.size,
+        body: args.body.clone(),
+        ..Default::default()
+    };
+    for h in &args.header {
+        spec.headers
+            .push(crate::message::parse_header(h).map_err(err)?);
+    }
+    if let Some(path) = &args.body_file {
+        let raw = crate::message::read_capped("--body-file", path).map_err(err)?;
+        spec.body = Some(String::from_utf8(raw).map_err(|_| {
+            UsageError(format!(
+                "--body-file {}: not UTF-8 text (send binary data with --attach)",
+                path.display()
+            ))
+        })?);
+    }
+    for path in &args.attach {
+        spec.attachments
+            .push(crate::message::read_attachment(path).map_err(err)?);
+    }
+    Ok(spec)
 }
 
 /// True when colour should be used on stdout (a terminal, and NO_COLOR unset or empty).
@@ -629,6 +858,11 @@ pub fn init_tracing(verbose: u8) {
 
 /// Runs `smtprobe check` and returns the exit code.
 pub async fn run_check(args: CheckArgs) -> i32 {
+    if args.proxy.as_deref().is_some_and(|p| p.contains('@')) {
+        eprintln!(
+            "smtprobe: warning: the --proxy password is visible to other local users in the process list; prefer ALL_PROXY"
+        );
+    }
     let config = match config_from_args(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -246,6 +246,37 @@ pub enum Failure {
         /// The bytes, escaped.
         bytes: String,
     },
+    /// SCRAM (RFC 5802 §3): the server did not prove it knows the password: its
+    /// signature does not verify, or it claimed success without sending one.
+    ScramServerUnverified {
+        /// What was wrong (a mismatch, or no `v=` at all).
+        error: crate::protocol::sasl::ScramError,
+        /// The reply that carried (or lacked) the server signature.
+        reply: Reply,
+    },
+    /// EHLO was refused (500/502) and HELO accepted: the server does not speak ESMTP
+    /// (RFC 5321 §4.1.1.1), so STARTTLS, AUTH or the needed extension cannot be used.
+    NotEsmtp {
+        /// What could not be done without ESMTP.
+        needed: &'static str,
+    },
+    /// The message is larger than the SIZE the server announced (RFC 1870 §4): not sent.
+    MessageTooLarge {
+        /// The message size in bytes, as it would go on the wire.
+        size: u64,
+        /// The server's announced limit.
+        limit: u64,
+    },
+    /// The message needs an extension the server did not announce: SMTPUTF8 for
+    /// non-ASCII addresses (RFC 6531 §3.4), 8BITMIME for an 8-bit body (RFC 6152 §3).
+    ExtensionNotOffered {
+        /// The EHLO keyword that is missing.
+        extension: &'static str,
+        /// Why the message needs it.
+        why: &'static str,
+    },
+    /// The proxy (SOCKS5, RFC 1928; HTTP CONNECT, RFC 9110 §9.3.6) failed.
+    Proxy(crate::proxy::ProxyFailure),
 }
 
 impl Failure {
@@ -265,7 +296,11 @@ impl Failure {
             | Failure::MechanismUnsupported { .. }
             | Failure::PlaintextAuthRefused
             | Failure::AuthProtocol { .. }
-            | Failure::OAuthRejected { .. } => Stage::Auth,
+            | Failure::OAuthRejected { .. }
+            | Failure::ScramServerUnverified { .. } => Stage::Auth,
+            Failure::NotEsmtp { .. } => Stage::Ehlo,
+            Failure::MessageTooLarge { .. } | Failure::ExtensionNotOffered { .. } => Stage::Mail,
+            Failure::Proxy(_) => Stage::Proxy,
         }
     }
 
@@ -274,7 +309,8 @@ impl Failure {
         match self {
             Failure::Reply { reply, .. }
             | Failure::AuthProtocol { reply, .. }
-            | Failure::OAuthRejected { reply, .. } => Some(reply),
+            | Failure::OAuthRejected { reply, .. }
+            | Failure::ScramServerUnverified { reply, .. } => Some(reply),
             _ => None,
         }
     }

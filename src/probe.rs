@@ -88,6 +88,15 @@ pub struct Config {
     pub allow_plaintext_auth: bool,
     /// Pipeline MAIL/RCPT/DATA when the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
+    /// `--quit-after`: stop after this stage (connect, greeting, ehlo, tls, auth, mail,
+    /// rcpt); the report lists what was not tested.
+    pub quit_after: Option<Stage>,
+    /// The test message's headers, body, attachments and size (default: a short one).
+    pub message: crate::message::MessageSpec,
+    /// A TLS client certificate to offer (`--client-cert`, `--client-key`).
+    pub client_cert: Option<Arc<transport::ClientCert>>,
+    /// Connect through this proxy (`--proxy`, `ALL_PROXY`); the proxy resolves `host`.
+    pub proxy: Option<crate::proxy::ProxyConfig>,
 }
 
 impl Config {
@@ -106,6 +115,10 @@ impl Config {
             ip: IpVersion::Any,
             allow_plaintext_auth: false,
             pipelining: true,
+            quit_after: None,
+            message: crate::message::MessageSpec::default(),
+            client_cert: None,
+            proxy: None,
         }
     }
 
@@ -129,7 +142,8 @@ impl Config {
         }
         if let Some(a) = &self.auth {
             check_line_safe("--user", &a.user)?;
-            if a.user.is_empty() {
+            // EXTERNAL may leave the authorization identity to the certificate.
+            if a.user.is_empty() && !matches!(a.credential, Credential::External) {
                 return Err(UnsafeValue {
                     what: "--user",
                     reason: "is empty",
@@ -147,6 +161,37 @@ impl Config {
             for t in &m.to {
                 check_mailbox("--to", t)?;
             }
+            // The longest stamp build_message makes, so a size that passes here also
+            // fits the real one.
+            let stamp = crate::message::Stamp {
+                date: "Thu, 01 Jan 1970 00:00:00 +0000".into(),
+                id: format!("{}.{}", "f".repeat(32), "f".repeat(8)),
+            };
+            if crate::message::build(&self.message, &m.from, &m.to, &self.host, &stamp).is_err() {
+                return Err(UnsafeValue {
+                    what: "--size",
+                    reason: "is smaller than the message without filler, or above 100 MiB",
+                });
+            }
+        }
+        if matches!(
+            self.auth.as_ref().map(|a| &a.credential),
+            Some(Credential::External)
+        ) && self.client_cert.is_none()
+        {
+            return Err(UnsafeValue {
+                what: "--auth external",
+                reason: "needs --client-cert and --client-key",
+            });
+        }
+        if matches!(
+            self.quit_after,
+            Some(Stage::Dns | Stage::Proxy | Stage::Starttls | Stage::Data | Stage::Quit)
+        ) {
+            return Err(UnsafeValue {
+                what: "--quit-after",
+                reason: "must be connect, greeting, ehlo, tls, auth, mail or rcpt",
+            });
         }
         if self.timeout.is_zero() {
             return Err(UnsafeValue {
@@ -207,7 +252,10 @@ impl Probe {
         let mut mode = self.config.tls.initial_mode(self.port);
         let roots = Arc::new(transport::root_store(&self.config.extra_roots));
         let tls = match TlsSettings::new(&self.config.host, roots) {
-            Ok(t) => t,
+            Ok(mut t) => {
+                t.client_cert = self.config.client_cert.clone();
+                t
+            }
             Err(detail) => {
                 let failure = Failure::Dns {
                     kind: crate::failure::DnsErrorKind::NoSuchHost,
@@ -220,28 +268,40 @@ impl Probe {
         };
 
         self.rec.start(Stage::Dns);
-        let addrs = match transport::resolve(
-            &self.config.host,
-            self.port,
-            self.config.connect_to,
-            self.config.ip,
-            self.config.timeout,
-        )
-        .await
-        {
-            Ok(a) => {
-                let list: Vec<String> = a.iter().map(|s| s.ip().to_string()).collect();
-                self.rec.event(
-                    Stage::Dns,
-                    false,
-                    format!("{} resolves to {}", self.config.host, list.join(", ")),
-                );
-                self.rec.end(Stage::Dns, true);
-                a
-            }
-            Err(f) => {
-                self.rec.close(Some(Stage::Dns));
-                return self.finish(mode, Err(f), None, None);
+        let addrs = if let Some(proxy) = &self.config.proxy {
+            // Remote DNS (RFC 1928 address type 3, HTTP CONNECT): the proxy resolves.
+            let text = format!(
+                "{} is resolved by the proxy {}, not here",
+                self.config.host,
+                proxy.shown()
+            );
+            self.rec.event(Stage::Dns, false, text);
+            self.rec.end(Stage::Dns, true);
+            Vec::new()
+        } else {
+            match transport::resolve(
+                &self.config.host,
+                self.port,
+                self.config.connect_to,
+                self.config.ip,
+                self.config.timeout,
+            )
+            .await
+            {
+                Ok(a) => {
+                    let list: Vec<String> = a.iter().map(|s| s.ip().to_string()).collect();
+                    self.rec.event(
+                        Stage::Dns,
+                        false,
+                        format!("{} resolves to {}", self.config.host, list.join(", ")),
+                    );
+                    self.rec.end(Stage::Dns, true);
+                    a
+                }
+                Err(f) => {
+                    self.rec.close(Some(Stage::Dns));
+                    return self.finish(mode, Err(f), None, None);
+                }
             }
         };
 
@@ -314,6 +374,84 @@ impl Probe {
         mode: TlsMode,
         tls: &TlsSettings,
     ) -> Result<(Result<(), Failure>, Session, Option<TlsInfo>), Failure> {
+        let Some(stream) = self.open(addrs).await? else {
+            return Err(Failure::Connect {
+                attempts: self.attempts.clone(),
+            });
+        };
+        let helo = self
+            .config
+            .helo
+            .clone()
+            .unwrap_or_else(|| default_helo(stream.local_addr().ok()));
+        let mut nonce = [0u8; 18];
+        // RFC 5802 §5.1: a fresh, unpredictable nonce per exchange.
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce);
+        let session = Session::new(SessionConfig {
+            helo,
+            mode,
+            auth: self.config.auth.clone(),
+            allow_plaintext_auth: self.config.allow_plaintext_auth,
+            mail: self.config.mail.as_ref().map(|m| MailConfig {
+                from: m.from.clone(),
+                to: m.to.clone(),
+                message: build_message(&self.config.message, &m.from, &m.to, &self.config.host),
+            }),
+            pipelining: self.config.pipelining,
+            nonce: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, nonce),
+            quit_after: self.config.quit_after,
+        });
+        if self.config.quit_after == Some(Stage::Connect) {
+            self.rec.event(
+                Stage::Connect,
+                false,
+                "--quit-after connect: closing without reading the greeting".into(),
+            );
+            return Ok((Ok(()), session, None));
+        }
+        let out = transport::run_connection(
+            stream,
+            session,
+            mode,
+            tls,
+            self.config.timeout,
+            &mut self.rec,
+        )
+        .await;
+        Ok((out.result, out.session, out.tls))
+    }
+
+    /// Opens the TCP connection: through the proxy, or to each address in turn.
+    /// `Ok(None)` when no address answered (the attempts are kept).
+    async fn open(
+        &mut self,
+        addrs: &[SocketAddr],
+    ) -> Result<Option<tokio::net::TcpStream>, Failure> {
+        if let Some(proxy) = self.config.proxy.clone() {
+            self.rec.start(Stage::Proxy);
+            // --connect-to still picks the address (the proxy connects to it); TLS
+            // verifies the host name either way.
+            let dest = self
+                .config
+                .connect_to
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| self.config.host.clone());
+            return match transport::connect_via_proxy(&proxy, &dest, self.port, self.config.timeout)
+                .await
+            {
+                Ok((stream, text)) => {
+                    self.rec.event(Stage::Proxy, false, text);
+                    self.rec.end(Stage::Proxy, true);
+                    Ok(Some(stream))
+                }
+                Err(f) => {
+                    self.rec
+                        .event(Stage::Proxy, false, format!("proxy failed: {}", f.detail));
+                    self.rec.close(Some(Stage::Proxy));
+                    Err(Failure::Proxy(f))
+                }
+            };
+        }
         self.rec.start(Stage::Connect);
         let (stream, attempts) = transport::connect(addrs, self.config.timeout).await;
         for a in &attempts {
@@ -328,7 +466,7 @@ impl Probe {
         self.attempts.extend(attempts.iter().cloned());
         let Some(stream) = stream else {
             self.rec.close(Some(Stage::Connect));
-            return Err(Failure::Connect { attempts });
+            return Ok(None);
         };
         let peer = stream.peer_addr().ok();
         if let Some(p) = peer {
@@ -336,39 +474,26 @@ impl Probe {
                 .event(Stage::Connect, false, connected_event_text(p));
         }
         self.rec.end(Stage::Connect, true);
-        let helo = self
-            .config
-            .helo
-            .clone()
-            .unwrap_or_else(|| default_helo(stream.local_addr().ok()));
-        let session = Session::new(SessionConfig {
-            helo,
-            mode,
-            auth: self.config.auth.clone(),
-            allow_plaintext_auth: self.config.allow_plaintext_auth,
-            mail: self.config.mail.as_ref().map(|m| MailConfig {
-                from: m.from.clone(),
-                to: m.to.clone(),
-                message: test_message(&m.from, &m.to, &self.config.host),
-            }),
-            pipelining: self.config.pipelining,
-        });
-        let out = transport::run_connection(
-            stream,
-            session,
-            mode,
-            tls,
-            self.config.timeout,
-            &mut self.rec,
-        )
-        .await;
-        Ok((out.result, out.session, out.tls))
+        Ok(Some(stream))
     }
 
     /// A credential-free TLS handshake on a fresh connection: does this port speak TLS
     /// from the first byte? A certificate failure still proves it speaks TLS.
     async fn speaks_tls(&mut self, addrs: &[SocketAddr], tls: &TlsSettings) -> bool {
-        let (stream, _) = transport::connect(addrs, self.config.timeout).await;
+        let stream = match &self.config.proxy {
+            Some(p) => {
+                let dest = self
+                    .config
+                    .connect_to
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_else(|| self.config.host.clone());
+                transport::connect_via_proxy(p, &dest, self.port, self.config.timeout)
+                    .await
+                    .ok()
+                    .map(|(s, _)| s)
+            }
+            None => transport::connect(addrs, self.config.timeout).await.0,
+        };
         let Some(stream) = stream else { return false };
         self.rec.event(
             Stage::Tls,
@@ -383,6 +508,8 @@ impl Probe {
             allow_plaintext_auth: false,
             mail: None,
             pipelining: false,
+            nonce: String::new(),
+            quit_after: None,
         });
         // Run only the handshake and greeting; no credentials are configured.
         let out = transport::run_connection(
@@ -432,11 +559,45 @@ impl Probe {
             .map(|g| g.joined_text());
         let shape = self.config.auth.as_ref().and_then(|a| match &a.credential {
             Credential::Password { secret, .. } => Some(CredentialShape::inspect(secret)),
-            Credential::OAuthToken(_) => None,
+            Credential::OAuthToken(_) | Credential::External => None,
         });
-        let user = self.config.auth.as_ref().map(|a| a.user.clone());
+        let quit_early = failure
+            .is_none()
+            .then_some(self.config.quit_after)
+            .flatten();
+        if let Some(s) = &session {
+            let notes: Vec<String> = [
+                s.mechanism_reason().map(str::to_owned),
+                s.helo_fallback().then(|| {
+                    "EHLO was refused and HELO accepted: the server is not ESMTP (no STARTTLS, no AUTH, no SIZE)".to_owned()
+                }),
+                s.size_note().map(str::to_owned),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            self.notes.extend(notes);
+        }
+        if let Some(stage) = quit_early {
+            self.notes.push(format!(
+                "stopped after {stage} (--quit-after): not tested: {}",
+                untested_after(stage, &self.config, mode)
+            ));
+        }
+        let user = self
+            .config
+            .auth
+            .as_ref()
+            .filter(|_| session.as_ref().is_some_and(|s| s.authenticated()) || failure.is_some())
+            .map(|a| match &a.credential {
+                // EXTERNAL without an authorization identity: the certificate names us.
+                Credential::External if a.user.is_empty() => {
+                    "the client certificate's identity (SASL EXTERNAL)".to_owned()
+                }
+                _ => a.user.clone(),
+            });
         let sent_message = session.as_ref().is_some_and(|s| s.message_accepted());
-        let diagnosis = diagnosis::diagnose(
+        let mut diagnosis = diagnosis::diagnose(
             failure.as_ref(),
             &diagnosis::Context {
                 host: &self.config.host,
@@ -455,6 +616,26 @@ impl Probe {
                 transcript: self.rec.transcript.entries(),
             },
         );
+        // Postfix (smtpd_tls_req_ccert) completes TLS, then refuses in its greeting.
+        let wants_cert = failure.as_ref().and_then(Failure::reply).is_some_and(|r| {
+            r.joined_text()
+                .to_ascii_lowercase()
+                .contains("client certificate")
+        });
+        if wants_cert && self.config.client_cert.is_none() {
+            diagnosis.hints.insert(
+                0,
+                "The server asks for a TLS client certificate: give it and its key with the client certificate setting.".into(),
+            );
+        }
+        if let Some(stage) = quit_early {
+            diagnosis.summary = format!(
+                "{}:{}: every stage up to {stage} passed; stopped there as asked (quit after {stage}); not tested: {}.",
+                self.config.host,
+                self.port,
+                untested_after(stage, &self.config, mode)
+            );
+        }
         let settings = failure.is_none().then(|| Settings {
             host: self.config.host.clone(),
             port: self.port,
@@ -521,8 +702,73 @@ pub fn default_helo(local: Option<SocketAddr>) -> String {
     }
 }
 
-/// A small, valid RFC 5322 test message: Date, From, To, Subject, Message-ID.
-pub fn test_message(from: &str, to: &[String], host: &str) -> String {
+/// What a check stopped by `--quit-after stage` did not test, in protocol order.
+fn untested_after(stage: Stage, config: &Config, mode: TlsMode) -> String {
+    let mut later: Vec<&str> = Vec::new();
+    let order = [
+        (Stage::Connect, "greeting"),
+        (Stage::Greeting, "EHLO"),
+        (
+            Stage::Ehlo,
+            if mode == TlsMode::Starttls {
+                "STARTTLS/TLS"
+            } else {
+                ""
+            },
+        ),
+        (Stage::Tls, if config.auth.is_some() { "AUTH" } else { "" }),
+        (
+            Stage::Auth,
+            if config.mail.is_some() {
+                "MAIL FROM"
+            } else {
+                ""
+            },
+        ),
+        (
+            Stage::Mail,
+            if config.mail.is_some() { "RCPT TO" } else { "" },
+        ),
+        (
+            Stage::Rcpt,
+            if config.mail.is_some() {
+                "DATA (the message)"
+            } else {
+                ""
+            },
+        ),
+    ];
+    // Implicit TLS happens before the greeting, so "tls" is reached at the greeting.
+    let rank = |s: Stage| order.iter().position(|(o, _)| *o == s).unwrap_or(0);
+    let from = match (stage, mode) {
+        (Stage::Tls, TlsMode::Implicit) => rank(Stage::Greeting),
+        (Stage::Tls, TlsMode::None) => rank(Stage::Ehlo),
+        _ => rank(stage),
+    };
+    if stage == Stage::Connect && mode == TlsMode::Implicit {
+        later.push("TLS");
+    }
+    for (i, (_, what)) in order.iter().enumerate() {
+        if i >= from && !what.is_empty() {
+            later.push(what);
+        }
+    }
+    if config.auth.is_none() && !later.contains(&"AUTH") {
+        later.push("AUTH (no --user)");
+    }
+    if later.is_empty() {
+        "nothing".into()
+    } else {
+        later.join(", ")
+    }
+}
+
+fn build_message(
+    spec: &crate::message::MessageSpec,
+    from: &str,
+    to: &[String],
+    host: &str,
+) -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -534,13 +780,47 @@ pub fn test_message(from: &str, to: &[String], host: &str) -> String {
                 .ok()
         })
         .unwrap_or_else(|| "Thu, 01 Jan 1970 00:00:00 +0000".into());
-    let id = format!("{:x}.{:x}", now.as_nanos(), std::process::id());
-    let domain = from
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .unwrap_or("smtprobe.invalid");
-    format!(
-        "Date: {date}\r\nFrom: <{from}>\r\nTo: {}\r\nSubject: smtprobe test message {id}\r\nMessage-ID: <{id}@{domain}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nThis message was sent by smtprobe to verify the SMTP settings for {host}.\r\nNo action is needed.\r\n",
-        to.iter().map(|t| format!("<{t}>")).collect::<Vec<_>>().join(", ")
-    )
+    let stamp = crate::message::Stamp {
+        date,
+        id: format!("{:x}.{:x}", now.as_nanos(), std::process::id()),
+    };
+    // Config::validate already built it once with the same spec: it cannot fail here.
+    crate::message::build(spec, from, to, host, &stamp).unwrap_or_default()
+}
+
+/// A small, valid RFC 5322 test message: Date, From, To, Subject, Message-ID.
+pub fn test_message(from: &str, to: &[String], host: &str) -> String {
+    build_message(&crate::message::MessageSpec::default(), from, to, host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quit_after_lists_what_was_not_tested() {
+        let mut c = Config::new("mx.test");
+        let none = untested_after(Stage::Connect, &c, TlsMode::Implicit);
+        assert_eq!(none, "TLS, greeting, EHLO, AUTH (no --user)");
+        c.auth = Some(AuthConfig {
+            user: "u".into(),
+            credential: Credential::External,
+        });
+        c.mail = Some(MailTarget {
+            from: "a@x.test".into(),
+            to: vec!["b@x.test".into()],
+        });
+        assert_eq!(
+            untested_after(Stage::Ehlo, &c, TlsMode::Starttls),
+            "STARTTLS/TLS, AUTH, MAIL FROM, RCPT TO, DATA (the message)"
+        );
+        assert_eq!(
+            untested_after(Stage::Tls, &c, TlsMode::Implicit),
+            "EHLO, AUTH, MAIL FROM, RCPT TO, DATA (the message)"
+        );
+        assert_eq!(
+            untested_after(Stage::Rcpt, &c, TlsMode::Starttls),
+            "DATA (the message)"
+        );
+    }
 }

@@ -14,6 +14,21 @@
 //! - No credentials on an unencrypted connection unless explicitly allowed.
 //! - One AUTH attempt, no fallback to another mechanism after a failure.
 //! - A success reply before the credentials were sent is a failure, never "OK".
+//! - SCRAM (RFC 5802 §3) is mutual: a 235 is success only after the server's signature
+//!   verified; a wrong or missing signature fails the check (`auth.server-not-verified`)
+//!   even though the server said 235.
+//! - The SCRAM client proof and the server signature are redacted where they are
+//!   recorded: with the salt and nonces either would allow an offline password guess.
+//! - A SCRAM server nonce that does not extend ours, or an iteration count above
+//!   [`sasl::SCRAM_MAX_ITERATIONS`], cancels the exchange (`*`) before any proof is sent.
+//! - `--auth auto` picks the strongest mechanism offered for the credential
+//!   ([`pick_mechanism`]); it never tries a second one.
+//! - HELO fallback (RFC 5321 §4.1.1.1): only after a 500/502 to the first EHLO, once;
+//!   a HELO-only server never gets STARTTLS, AUTH or ESMTP parameters.
+//! - The message is never sent when it exceeds the announced SIZE (RFC 1870 §4) or needs
+//!   SMTPUTF8/8BITMIME that the server did not announce (RFC 6531 §3.4, RFC 6152 §3).
+//! - `--quit-after STAGE` sends QUIT right after that stage passed; pipelining is off so
+//!   no later command is in flight.
 
 use crate::failure::{Failure, TlsMode};
 use crate::protocol::command::encode_data;
@@ -47,13 +62,81 @@ fn excerpt(bytes: &[u8]) -> String {
 /// Which SASL mechanism to use for a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthChoice {
-    /// PLAIN when offered, else LOGIN (PLAIN costs one round trip less).
+    /// The strongest offered: see [`pick_mechanism`].
     #[default]
     Auto,
     /// PLAIN only.
     Plain,
     /// LOGIN only.
     Login,
+    /// CRAM-MD5 only (RFC 2195).
+    CramMd5,
+    /// SCRAM-SHA-1 only (RFC 5802).
+    ScramSha1,
+    /// SCRAM-SHA-256 only (RFC 7677).
+    ScramSha256,
+}
+
+impl AuthChoice {
+    /// The one mechanism a forced choice means (`None` for auto).
+    pub fn forced(self) -> Option<Mechanism> {
+        match self {
+            AuthChoice::Auto => None,
+            AuthChoice::Plain => Some(Mechanism::Plain),
+            AuthChoice::Login => Some(Mechanism::Login),
+            AuthChoice::CramMd5 => Some(Mechanism::CramMd5),
+            AuthChoice::ScramSha1 => Some(Mechanism::ScramSha1),
+            AuthChoice::ScramSha256 => Some(Mechanism::ScramSha256),
+        }
+    }
+}
+
+/// `--auth auto` for a password: the strongest mechanism the server offers, and why.
+///
+/// SCRAM-SHA-256, then SCRAM-SHA-1: the password never crosses the wire and the server
+/// proves it knows it (RFC 5802 §1). Inside verified TLS, PLAIN and LOGIN come next: TLS
+/// protects them and the server may store only a hash, which CRAM-MD5 does not allow
+/// (RFC 2195 §3, MD5); without TLS (`--allow-plaintext-auth`), CRAM-MD5 comes before
+/// them, since it at least keeps the password off the wire.
+pub fn pick_mechanism(offered: &[String], tls: bool) -> Option<(Mechanism, String)> {
+    let has = |m: Mechanism| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name()));
+    let order: &[Mechanism] = if tls {
+        &[
+            Mechanism::ScramSha256,
+            Mechanism::ScramSha1,
+            Mechanism::Plain,
+            Mechanism::Login,
+            Mechanism::CramMd5,
+        ]
+    } else {
+        &[
+            Mechanism::ScramSha256,
+            Mechanism::ScramSha1,
+            Mechanism::CramMd5,
+            Mechanism::Plain,
+            Mechanism::Login,
+        ]
+    };
+    let m = order.iter().copied().find(|&m| has(m))?;
+    let why = match m {
+        Mechanism::ScramSha256 | Mechanism::ScramSha1 => {
+            "SCRAM keeps the password off the wire and makes the server prove it knows it"
+        }
+        Mechanism::CramMd5 if !tls => {
+            "no SCRAM offered; without TLS, CRAM-MD5 at least keeps the password off the wire"
+        }
+        Mechanism::CramMd5 => "the only password mechanism offered that smtprobe supports",
+        Mechanism::Plain => "no SCRAM offered; PLAIN inside TLS, one round trip",
+        _ => "no SCRAM or PLAIN offered",
+    };
+    let list = offered.join(" ");
+    Some((
+        m,
+        format!(
+            "--auth auto chose {} from the offered {list}: {why}",
+            m.name()
+        ),
+    ))
 }
 
 /// The credential for AUTH.
@@ -68,6 +151,9 @@ pub enum Credential {
     },
     /// An OAuth 2.0 bearer token: XOAUTH2 when offered, else OAUTHBEARER (RFC 7628).
     OAuthToken(Secret),
+    /// SASL EXTERNAL (RFC 4422 appendix A): the TLS client certificate is the
+    /// credential; the user name, when not empty, is the authorization identity.
+    External,
 }
 
 /// What to authenticate with.
@@ -108,6 +194,11 @@ pub struct SessionConfig {
     pub mail: Option<MailConfig>,
     /// Use RFC 2920 pipelining for MAIL/RCPT/DATA when the server offers it.
     pub pipelining: bool,
+    /// Fresh random printable text for the SCRAM client nonce (RFC 5802 §5.1); the
+    /// session reads no randomness itself (DESIGN habit 1).
+    pub nonce: String,
+    /// `--quit-after`: send QUIT once this stage passed.
+    pub quit_after: Option<Stage>,
 }
 
 /// What the session asks of the transport, and what it reports.
@@ -142,6 +233,8 @@ pub enum Event {
 enum State {
     AwaitGreeting,
     AwaitEhlo,
+    /// HELO sent after EHLO was refused with 500/502.
+    AwaitHelo,
     AwaitStartTls,
     AwaitTlsHandshake,
     Auth(AuthState),
@@ -169,6 +262,18 @@ enum AuthState {
     LoginSent,
     /// Bearer token sent.
     OAuthSent,
+    /// `AUTH CRAM-MD5` sent: expecting the 334 challenge.
+    CramAwaitChallenge,
+    /// CRAM-MD5 response sent: expecting 235.
+    CramSent,
+    /// SCRAM client-first sent: expecting the server-first challenge.
+    ScramAwaitFirst(sasl::ScramStart),
+    /// SCRAM client-final sent: expecting the server-final (334 or in the 235).
+    ScramAwaitFinal(sasl::ScramProof),
+    /// Server signature verified and the empty response sent: expecting 235.
+    ScramVerified,
+    /// `AUTH EXTERNAL` sent: expecting 235.
+    ExternalSent,
     /// Error challenge answered; expecting the final failure.
     OAuthAwaitFinal { challenge: String },
     /// We cancelled with `*` (RFC 4954 §4); the failure is decided.
@@ -195,6 +300,10 @@ pub struct Session {
     starttls_sent: bool,
     auth_done: bool,
     message_accepted: bool,
+    mechanism_reason: Option<String>,
+    helo_fallback: bool,
+    quit_early: Option<Stage>,
+    size_note: Option<String>,
 }
 
 impl Session {
@@ -217,6 +326,10 @@ impl Session {
             starttls_sent: false,
             auth_done: false,
             message_accepted: false,
+            mechanism_reason: None,
+            helo_fallback: false,
+            quit_early: None,
+            size_note: None,
         };
         s.events.push_back(Event::StageStarted(Stage::Greeting));
         s
@@ -272,6 +385,27 @@ impl Session {
         self.message_accepted
     }
 
+    /// Why `--auth auto` chose its mechanism, once AUTH was sent.
+    pub fn mechanism_reason(&self) -> Option<&str> {
+        self.mechanism_reason.as_deref()
+    }
+
+    /// True when EHLO was refused and HELO accepted (the server is not ESMTP).
+    pub fn helo_fallback(&self) -> bool {
+        self.helo_fallback
+    }
+
+    /// The stage after which `--quit-after` ended the session, when it did.
+    pub fn quit_early(&self) -> Option<Stage> {
+        self.quit_early
+    }
+
+    /// The SIZE the server announced and whether the message fits (RFC 1870), once the
+    /// transaction started.
+    pub fn size_note(&self) -> Option<&str> {
+        self.size_note.as_deref()
+    }
+
     /// Bytes arrived from the server.
     pub fn handle_input(&mut self, bytes: &[u8]) {
         if matches!(self.state, State::Done) {
@@ -310,13 +444,37 @@ impl Session {
                     }
                 }
                 Some(Ok(reply)) => {
-                    for line in reply.display_lines() {
-                        self.record(Direction::Server, line);
+                    match self.scram_final_shown(&reply) {
+                        Some(shown) => self.record(Direction::Server, shown),
+                        None => {
+                            for line in reply.display_lines() {
+                                self.record(Direction::Server, line);
+                            }
+                        }
                     }
                     self.on_reply(reply);
                 }
             }
         }
+    }
+
+    /// The transcript text of a SCRAM server-final-message (`v=`): redacted, because
+    /// with the server-first-message it is enough to guess the password offline
+    /// (RFC 5802 §9), like the client proof.
+    fn scram_final_shown(&self, reply: &Reply) -> Option<String> {
+        if !matches!(self.state, State::Auth(AuthState::ScramAwaitFinal(_))) {
+            return None;
+        }
+        self.scram_redacted(reply)
+    }
+
+    /// `334 <redacted: SCRAM server signature>` when `reply` carries a `v=`.
+    fn scram_redacted(&self, reply: &Reply) -> Option<String> {
+        let text = reply.raw_texts().next()?;
+        let decoded = sasl::decode_challenge(text)?;
+        decoded
+            .starts_with(b"v=")
+            .then(|| format!("{} <redacted: SCRAM server signature>", reply.code()))
     }
 
     /// The TLS handshake after STARTTLS completed: send EHLO again (RFC 3207 §4.2).
@@ -326,6 +484,9 @@ impl Session {
         }
         self.tls = true;
         self.events.push_back(Event::StagePassed(Stage::Tls));
+        if self.quit_here(Stage::Tls) {
+            return;
+        }
         self.send_ehlo();
     }
 
@@ -369,6 +530,7 @@ impl Session {
         match state {
             State::AwaitGreeting => self.on_greeting(reply),
             State::AwaitEhlo => self.on_ehlo(reply),
+            State::AwaitHelo => self.on_helo(reply),
             State::AwaitStartTls => self.on_starttls(reply),
             State::Auth(a) => self.on_auth(a, reply),
             State::AwaitTransaction => self.on_transaction(reply),
@@ -426,12 +588,32 @@ impl Session {
             });
         }
         self.pass(Stage::Greeting);
+        // Implicit TLS was done before the greeting; quitting after TLS means here.
+        if self.quit_here(Stage::Greeting)
+            || (self.cfg.mode == TlsMode::Implicit && self.quit_here(Stage::Tls))
+        {
+            return;
+        }
         self.after_talk_check(Self::send_ehlo);
     }
 
     fn on_ehlo(&mut self, reply: Reply) {
         if self.closing(&reply, Stage::Ehlo) {
             return;
+        }
+        // Only the first EHLO (the one after STARTTLS must succeed, RFC 3207 §4.2).
+        if matches!(reply.code(), 500 | 502) && !self.starttls_sent && !self.helo_fallback {
+            // RFC 5321 §4.1.1.1 / §3.2: a server that does not know EHLO answers 500 or
+            // 502; the client may then use HELO, once, and gets no extensions.
+            self.helo_fallback = true;
+            self.record_event(format!(
+                "EHLO refused with {}: trying HELO once (the server may not speak ESMTP)",
+                reply.code()
+            ));
+            return self.after_talk_check(|s| {
+                s.send_command(Command::Helo(s.cfg.helo.clone()));
+                s.state = State::AwaitHelo;
+            });
         }
         if reply.code() != 250 {
             return self.fail_and_quit(Failure::Reply {
@@ -441,6 +623,11 @@ impl Session {
         }
         let caps = Capabilities::from_ehlo(&reply);
         self.pass(Stage::Ehlo);
+        if !self.starttls_sent && (self.quit_here(Stage::Ehlo) || self.quit_after_tls_without_tls())
+        {
+            self.caps = Some(caps);
+            return;
+        }
         let need_starttls = self.cfg.mode == TlsMode::Starttls && !self.tls;
         if need_starttls {
             if self.starttls_sent {
@@ -464,15 +651,47 @@ impl Session {
         self.after_talk_check(Self::after_ehlo);
     }
 
-    fn on_starttls(&mut self, reply: Reply) {
-        if self.closing(&reply, Stage::Starttls) {
+    /// The reply when it is `want`; else the session stops (421: at once, RFC 5321
+    /// §3.8; anything else: QUIT) and `None`.
+    fn accepted(&mut self, reply: Reply, stage: Stage, want: u16) -> Option<Reply> {
+        if self.closing(&reply, stage) {
+            return None;
+        }
+        if reply.code() != want {
+            self.fail_and_quit(Failure::Reply { stage, reply });
+            return None;
+        }
+        Some(reply)
+    }
+
+    fn on_helo(&mut self, reply: Reply) {
+        if self.accepted(reply, Stage::Ehlo, 250).is_none() {
             return;
         }
-        if reply.code() != 220 {
-            return self.fail_and_quit(Failure::Reply {
-                stage: Stage::Starttls,
-                reply,
-            });
+        self.pass(Stage::Ehlo);
+        self.caps = Some(Capabilities::default());
+        self.record_event(
+            "HELO accepted: the server is not ESMTP (no STARTTLS, no AUTH, no extensions)".into(),
+        );
+        if self.quit_here(Stage::Ehlo) {
+            return;
+        }
+        let needed = if self.cfg.mode == TlsMode::Starttls {
+            Some("STARTTLS")
+        } else if self.cfg.auth.is_some() {
+            Some("AUTH")
+        } else {
+            None
+        };
+        match needed {
+            Some(needed) => self.fail_and_quit(Failure::NotEsmtp { needed }),
+            None => self.after_talk_check(Self::after_ehlo),
+        }
+    }
+
+    fn on_starttls(&mut self, reply: Reply) {
+        if self.accepted(reply, Stage::Starttls, 220).is_none() {
+            return;
         }
         if !self.parser.is_idle() {
             // RFC 3207 §5: anything after the 220, before the handshake, may be an
@@ -518,36 +737,34 @@ impl Session {
             });
         }
         let offered = caps.auth_mechanisms();
-        let has = |m: Mechanism| offered.iter().any(|o| o == m.name());
+        let has = |m: Mechanism| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name()));
         let mech = match &auth.credential {
-            Credential::Password { choice, .. } => match choice {
-                AuthChoice::Auto if has(Mechanism::Plain) => Some(Mechanism::Plain),
-                AuthChoice::Auto if has(Mechanism::Login) => Some(Mechanism::Login),
-                AuthChoice::Plain if has(Mechanism::Plain) => Some(Mechanism::Plain),
-                AuthChoice::Login if has(Mechanism::Login) => Some(Mechanism::Login),
-                _ => None,
-            },
+            Credential::Password {
+                choice: AuthChoice::Auto,
+                ..
+            } => pick_mechanism(&offered, self.tls).map(|(m, why)| {
+                self.mechanism_reason = Some(why);
+                m
+            }),
+            Credential::Password { choice, .. } => choice.forced().filter(|&m| has(m)),
             Credential::OAuthToken(_) if has(Mechanism::XOAuth2) => Some(Mechanism::XOAuth2),
             Credential::OAuthToken(_) if has(Mechanism::OAuthBearer) => {
                 Some(Mechanism::OAuthBearer)
             }
             Credential::OAuthToken(_) => None,
+            Credential::External => has(Mechanism::External).then_some(Mechanism::External),
         };
         let Some(mech) = mech else {
             let wanted = match &auth.credential {
-                Credential::Password {
-                    choice: AuthChoice::Plain,
-                    ..
-                } => Some("PLAIN".to_owned()),
-                Credential::Password {
-                    choice: AuthChoice::Login,
-                    ..
-                } => Some("LOGIN".to_owned()),
-                Credential::Password { .. } => None,
+                Credential::Password { choice, .. } => choice.forced().map(|m| m.name().to_owned()),
                 Credential::OAuthToken(_) => Some("XOAUTH2 or OAUTHBEARER".to_owned()),
+                Credential::External => Some("EXTERNAL".to_owned()),
             };
             return self.fail_and_quit(Failure::MechanismUnsupported { wanted, offered });
         };
+        if let Some(why) = self.mechanism_reason.clone() {
+            self.record_event(why);
+        }
         self.mechanism = Some(mech);
         let user = auth.user.as_str();
         match (&auth.credential, mech) {
@@ -563,9 +780,27 @@ impl Session {
                     }
                 }
             }
+            (Credential::Password { .. }, Mechanism::CramMd5) => {
+                self.send_encoded(sasl::bare_command(Mechanism::CramMd5));
+                self.state = State::Auth(AuthState::CramAwaitChallenge);
+            }
+            (Credential::Password { .. }, Mechanism::ScramSha1 | Mechanism::ScramSha256) => {
+                let hash = if mech == Mechanism::ScramSha1 {
+                    sasl::ScramHash::Sha1
+                } else {
+                    sasl::ScramHash::Sha256
+                };
+                let (enc, start) = sasl::scram_initial(hash, user, &self.cfg.nonce);
+                self.send_encoded(enc);
+                self.state = State::Auth(AuthState::ScramAwaitFirst(start));
+            }
             (Credential::Password { .. }, _) => {
                 self.send_encoded(sasl::login_command());
                 self.state = State::Auth(AuthState::LoginAwaitFirst);
+            }
+            (Credential::External, _) => {
+                self.send_encoded(sasl::external_initial(user));
+                self.state = State::Auth(AuthState::ExternalSent);
             }
             (Credential::OAuthToken(token), Mechanism::OAuthBearer) => {
                 self.send_encoded(sasl::oauthbearer_initial(user, token));
@@ -584,7 +819,7 @@ impl Session {
         }
         let (user, secret) = match self.cfg.auth.as_ref().map(|a| (&a.user, &a.credential)) {
             Some((u, Credential::Password { secret, .. })) => (u.clone(), Some(secret.clone())),
-            Some((u, Credential::OAuthToken(_))) => (u.clone(), None),
+            Some((u, Credential::OAuthToken(_) | Credential::External)) => (u.clone(), None),
             None => {
                 return self.finish(Err(Failure::AuthNotOffered {
                     tls: self.tls,
@@ -595,14 +830,100 @@ impl Session {
         let code = reply.code();
         match state {
             AuthState::Cancelled(failure) => self.fail_and_quit(failure),
-            AuthState::PlainSent | AuthState::LoginSent | AuthState::OAuthSent if code == 235 => {
+            AuthState::PlainSent
+            | AuthState::LoginSent
+            | AuthState::OAuthSent
+            | AuthState::CramSent
+            | AuthState::ScramVerified
+            | AuthState::ExternalSent
+                if code == 235 =>
+            {
                 self.auth_done = true;
                 self.pass(Stage::Auth);
+                if self.quit_here(Stage::Auth) {
+                    return;
+                }
                 self.after_talk_check(Self::begin_mail);
+            }
+            AuthState::CramAwaitChallenge if code == 334 => {
+                let text = reply.raw_texts().next().unwrap_or(&[]);
+                match (sasl::decode_challenge(text), secret) {
+                    (Some(challenge), Some(secret)) if !challenge.is_empty() => {
+                        self.send_encoded(sasl::cram_md5_response(&user, &secret, &challenge));
+                        self.state = State::Auth(AuthState::CramSent);
+                    }
+                    _ => self.cancel_or_fail(
+                        Failure::AuthProtocol {
+                            reply,
+                            reason: "the server's CRAM-MD5 challenge is empty or not valid base64",
+                        },
+                        true,
+                    ),
+                }
+            }
+            AuthState::ScramAwaitFirst(start) if code == 334 => {
+                let text = reply.raw_texts().next().unwrap_or(&[]);
+                let answer = match (sasl::decode_challenge(text), secret) {
+                    (Some(first), Some(secret)) => start.respond(&first, &secret),
+                    _ => Err(sasl::ScramError::BadServerFirst("is not valid base64")),
+                };
+                match answer {
+                    Ok((enc, proof)) => {
+                        self.send_encoded(enc);
+                        self.state = State::Auth(AuthState::ScramAwaitFinal(proof));
+                    }
+                    Err(e) => {
+                        self.record_event(format!("SCRAM: {e}; cancelling"));
+                        self.cancel_or_fail(
+                            Failure::AuthProtocol {
+                                reply,
+                                reason: scram_reason(&e),
+                            },
+                            true,
+                        )
+                    }
+                }
+            }
+            AuthState::ScramAwaitFinal(proof) if code == 334 || code == 235 => {
+                // RFC 4954 §4: the server-final-message comes as a 334 challenge (the
+                // client answers with an empty line), or as the text of the 235.
+                let text = reply.raw_texts().next().unwrap_or(&[]);
+                let verdict = match sasl::decode_challenge(text) {
+                    Some(v) if !v.is_empty() => proof.verify(&v),
+                    _ => Err(sasl::ScramError::BadServerFinal),
+                };
+                match verdict {
+                    Ok(()) => {
+                        self.record_event(
+                            "SCRAM: the server's signature verified: it knows the password".into(),
+                        );
+                        if code == 334 {
+                            self.send_encoded(sasl::empty_response());
+                            self.state = State::Auth(AuthState::ScramVerified);
+                        } else {
+                            self.state = State::Auth(AuthState::ScramVerified);
+                            self.on_reply(reply);
+                        }
+                    }
+                    Err(error) => {
+                        self.record_event(format!("SCRAM: {error}"));
+                        // The evidence keeps the reply as the transcript shows it.
+                        let reply = match self.scram_redacted(&reply) {
+                            Some(shown) => Reply::from_lines(&[shown]).unwrap_or(reply),
+                            None => reply,
+                        };
+                        self.cancel_or_fail(
+                            Failure::ScramServerUnverified { error, reply },
+                            code == 334,
+                        )
+                    }
+                }
             }
             AuthState::PlainAwaitChallenge
             | AuthState::LoginAwaitFirst
             | AuthState::LoginAwaitSecond
+            | AuthState::CramAwaitChallenge
+            | AuthState::ScramAwaitFirst(_)
                 if reply.is_positive() =>
             {
                 // A 2yz before the credentials were sent proves nothing about them.
@@ -643,7 +964,13 @@ impl Session {
                     self.state = State::Auth(AuthState::LoginSent);
                 }
             }
-            AuthState::PlainSent | AuthState::LoginSent if code == 334 => {
+            AuthState::PlainSent
+            | AuthState::LoginSent
+            | AuthState::CramSent
+            | AuthState::ScramVerified
+            | AuthState::ExternalSent
+                if code == 334 =>
+            {
                 self.cancel_or_fail(
                     Failure::AuthProtocol {
                         reply,
@@ -707,18 +1034,70 @@ impl Session {
     }
 
     fn begin_mail(&mut self) {
+        if self.quit_here(Stage::Auth) {
+            return;
+        }
         let Some(mail) = self.cfg.mail.clone() else {
             return self.quit_ok();
         };
         let caps = self.caps.clone().unwrap_or_default();
-        let size = caps
-            .has("SIZE")
-            .then_some(encode_data(&mail.message).len() as u64);
-        let pipelining = self.cfg.pipelining && caps.has("PIPELINING");
         self.start_stage(Stage::Mail);
+        // RFC 1870 §3: the size counts CRLF pairs but not the terminating dot or the
+        // doubled quoting dots.
+        let wire_size = crlf_len(&mail.message);
+        // RFC 1870 §4: the client should not send a message larger than the SIZE the
+        // server announced; 0 (or no number) means no fixed limit.
+        let note = match caps.size_limit() {
+            Some(limit) if limit > 0 && wire_size > limit => {
+                let note = format!("the server announced SIZE {limit}; the message is {wire_size} bytes: it does not fit, so it was not sent");
+                self.size_note = Some(note.clone());
+                self.record_event(note);
+                return self.fail_and_quit(Failure::MessageTooLarge {
+                    size: wire_size,
+                    limit,
+                });
+            }
+            Some(limit) if limit > 0 => format!(
+                "the server announced SIZE {limit}; the message is {wire_size} bytes: it fits"
+            ),
+            _ if caps.has("SIZE") => format!(
+                "the server announced SIZE with no fixed limit; the message is {wire_size} bytes"
+            ),
+            _ => format!("the server announced no SIZE; the message is {wire_size} bytes"),
+        };
+        self.size_note = Some(note.clone());
+        self.record_event(note);
+        let mut params = Vec::new();
+        let utf8_addrs = !mail.from.is_ascii() || mail.to.iter().any(|t| !t.is_ascii());
+        if !mail.message.is_ascii() {
+            if !caps.has("8BITMIME") && !caps.has("SMTPUTF8") {
+                return self.fail_and_quit(Failure::ExtensionNotOffered {
+                    extension: "8BITMIME",
+                    why: "the message has 8-bit (non-ASCII) text",
+                });
+            }
+            if caps.has("8BITMIME") {
+                params.push("BODY=8BITMIME");
+            }
+        }
+        if utf8_addrs {
+            if !caps.has("SMTPUTF8") {
+                return self.fail_and_quit(Failure::ExtensionNotOffered {
+                    extension: "SMTPUTF8",
+                    why: "an address is not ASCII",
+                });
+            }
+            params.push("SMTPUTF8");
+        }
+        let size = caps.has("SIZE").then_some(wire_size);
+        // With --quit-after mail/rcpt nothing after that command may be in flight.
+        let pipelining = self.cfg.pipelining
+            && caps.has("PIPELINING")
+            && !matches!(self.cfg.quit_after, Some(Stage::Mail | Stage::Rcpt));
         self.send_command(Command::MailFrom {
             addr: mail.from.clone(),
             size,
+            params,
         });
         self.pending.push_back(Stage::Mail);
         self.state = State::AwaitTransaction;
@@ -814,6 +1193,12 @@ impl Session {
             Stage::Mail => 0,
             _ => self.accepted_rcpts,
         };
+        if stage == Stage::Mail && self.parser.is_idle() && self.quit_here(Stage::Mail) {
+            return;
+        }
+        if sent_rcpts >= mail.to.len() && self.parser.is_idle() && self.quit_here(Stage::Rcpt) {
+            return;
+        }
         self.after_talk_check(move |s| {
             if let Some(to) = mail.to.get(sent_rcpts) {
                 s.start_stage(Stage::Rcpt);
@@ -845,6 +1230,31 @@ impl Session {
                 bytes,
             }));
         }
+    }
+
+    /// `--quit-after`: when `stage` is the one asked for, QUIT now with success and say
+    /// so in the transcript. True when the session is quitting.
+    fn quit_here(&mut self, stage: Stage) -> bool {
+        if self.cfg.quit_after != Some(stage) || self.quit_early.is_some() {
+            return false;
+        }
+        self.quit_early = Some(stage);
+        self.record_event(format!("--quit-after {stage}: stopping here as asked"));
+        self.quit_ok();
+        true
+    }
+
+    /// `--quit-after tls` on a connection that has no TLS: stop after EHLO.
+    fn quit_after_tls_without_tls(&mut self) -> bool {
+        if self.cfg.mode != TlsMode::None || self.cfg.quit_after != Some(Stage::Tls) {
+            return false;
+        }
+        self.quit_early = Some(Stage::Ehlo);
+        self.record_event(
+            "--quit-after tls: this connection uses no TLS; stopping after EHLO".into(),
+        );
+        self.quit_ok();
+        true
     }
 
     fn send_ehlo(&mut self) {
@@ -918,6 +1328,31 @@ impl Session {
     }
 }
 
+/// The length of `text` with every bare LF counted as CRLF (how it goes on the wire).
+fn crlf_len(text: &str) -> u64 {
+    let b = text.as_bytes();
+    let bare_lf = b
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| c == b'\n' && (i == 0 || b[i - 1] != b'\r'))
+        .count();
+    (b.len() + bare_lf) as u64
+}
+
+/// A static reason for a SCRAM protocol error (the evidence keeps the reply).
+fn scram_reason(e: &sasl::ScramError) -> &'static str {
+    use sasl::ScramError as E;
+    match e {
+        E::BadServerFirst(_) => "the server's SCRAM challenge (server-first-message) is malformed",
+        E::NonceMismatch => "the server's SCRAM nonce does not extend the client's (RFC 5802 §5.1)",
+        E::TooManyIterations(_) => {
+            "the server asks for more SCRAM iterations than smtprobe computes (1 000 000)"
+        }
+        E::ServerError(_) => "the server sent a SCRAM error (e=) instead of its challenge",
+        E::BadServerFinal | E::SignatureMismatch => "the server's SCRAM final message is malformed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Session tests written as RFC-style `C:`/`S:` traces (DESIGN: imap-next style).
@@ -926,6 +1361,8 @@ mod tests {
 
     use super::*;
     use crate::failure::Failure;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
 
     const PW: &str = "abcd efgh ijkl mnop";
 
@@ -943,6 +1380,8 @@ mod tests {
             allow_plaintext_auth: false,
             mail: None,
             pipelining: true,
+            nonce: "fyko+d2lbbFgONRv9qkxdawL".into(),
+            quit_after: None,
         }
     }
 
@@ -1466,7 +1905,7 @@ mod tests {
             S: 250 AUTH PLAIN
             C: AUTH PLAIN <redacted: user you@gmail.com>
             S: 235 ok
-            C: MAIL FROM:<you@gmail.com> SIZE=36
+            C: MAIL FROM:<you@gmail.com> SIZE=32
             C: RCPT TO:<friend@example.com>
             C: DATA
             S: 250 2.1.0 OK
@@ -1721,5 +2160,449 @@ mod tests {
         }
         assert!(!texts.contains(PW) && !texts.contains("YWJjZCBl") && !texts.contains("AHlvdUBn"));
         assert!(texts.contains("<redacted: user you@gmail.com>"));
+    }
+    fn with_choice(mode: TlsMode, choice: AuthChoice) -> SessionConfig {
+        let mut c = cfg(mode);
+        c.auth = Some(AuthConfig {
+            user: "user".into(),
+            credential: Credential::Password {
+                secret: Secret::new("pencil"),
+                choice,
+            },
+        });
+        c
+    }
+
+    /// RFC 5802 §5 example through the session, the server-final as a 334 (RFC 4954 §4).
+    const SCRAM_SHA1_TRACE: &str = "
+        S: 220 mx
+        C: EHLO client.example
+        S: 250-mx
+        S: 250 AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1
+        C: AUTH SCRAM-SHA-1 <client-first: user user>
+        S: 334 cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0wzcmZjTkhZSlkxWlZ2V1ZzN2oscz1RU1hDUitRNnNlazhiZjkyLGk9NDA5Ng==
+        C: <redacted: SCRAM client proof for user user>";
+
+    #[test]
+    fn scram_sha1_rfc5802_example_and_auto_prefers_scram() {
+        let script = format!(
+            "{SCRAM_SHA1_TRACE}
+            S: 334 dj1ybUY5cHFWOFM3c3VBb1pXamE0ZEpSa0ZzS1E9
+            C: 
+            S: 235 2.7.0 Authentication successful
+            C: QUIT
+            S: 221 bye"
+        );
+        let run = drive(with_choice(TlsMode::Implicit, AuthChoice::Auto), &script, 3);
+        assert_eq!(run.outcome, Some(Ok(())));
+        let wire = String::from_utf8(run.wire).unwrap();
+        // The client-final-message of RFC 5802 §5, base64.
+        assert!(wire.contains(&format!(
+            "{}\r\n\r\nQUIT",
+            B64.encode("c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=")
+        )), "{wire}");
+        for chunk in [1, 2, 5, 11, usize::MAX] {
+            let r = drive(
+                with_choice(TlsMode::Implicit, AuthChoice::Auto),
+                &script,
+                chunk,
+            );
+            assert_eq!(r.outcome, Some(Ok(())), "chunk {chunk}");
+        }
+        // The reason is recorded for the report.
+        let mut s = Session::new(with_choice(TlsMode::Implicit, AuthChoice::Auto));
+        s.handle_input(b"220 mx\r\n");
+        s.handle_input(b"250-mx\r\n250 AUTH PLAIN SCRAM-SHA-1\r\n");
+        assert_eq!(s.mechanism(), Some(Mechanism::ScramSha1));
+        assert!(s.mechanism_reason().unwrap().contains("SCRAM"));
+    }
+
+    /// Drives `script` at several chunk sizes (server lines the session redacts cannot be
+    /// compared with the script); returns the outcome and the recorded lines.
+    fn drive_all(cfg: SessionConfig, script: &str) -> (Result<(), Failure>, Vec<String>) {
+        let whole = drive(cfg.clone(), script, usize::MAX);
+        for chunk in [1, 2, 5, 11] {
+            let r = drive(cfg.clone(), script, chunk);
+            assert_eq!(
+                (&r.lines, &r.outcome, &r.wire),
+                (&whole.lines, &whole.outcome, &whole.wire),
+                "chunk {chunk}"
+            );
+        }
+        (whole.outcome.expect("finished"), whole.lines)
+    }
+
+    #[test]
+    fn scram_server_final_inside_the_235_is_verified_and_redacted() {
+        let script = format!(
+            "{SCRAM_SHA1_TRACE}
+            S: 235 dj1ybUY5cHFWOFM3c3VBb1pXamE0ZEpSa0ZzS1E9
+            C: QUIT
+            S: 221 bye"
+        );
+        let (o, lines) = drive_all(
+            with_choice(TlsMode::Implicit, AuthChoice::ScramSha1),
+            &script,
+        );
+        assert_eq!(o, Ok(()));
+        // With the server-first, the signature would allow an offline password guess.
+        assert!(lines.contains(&"S: 235 <redacted: SCRAM server signature>".to_owned()));
+        assert!(!lines.iter().any(|l| l.contains("dj1ybUY5")), "{lines:?}");
+    }
+
+    /// A server (or a man in the middle) that does not know the password cannot compute
+    /// the signature: the 235 that follows is not trusted, the exchange is cancelled.
+    #[test]
+    fn scram_wrong_or_missing_server_signature_fails_despite_235() {
+        for (tail, want, shown) in [
+            (
+                "S: 334 dj1BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE9\nC: *\nS: 501 5.7.0 cancelled",
+                sasl::ScramError::SignatureMismatch,
+                "S: 334 <redacted: SCRAM server signature>",
+            ),
+            (
+                "S: 235 2.7.0 ok",
+                sasl::ScramError::BadServerFinal,
+                "S: 235 2.7.0 ok",
+            ),
+        ] {
+            let script = format!("{SCRAM_SHA1_TRACE}\n{tail}\nC: QUIT\nS: 221 bye");
+            let (o, lines) = drive_all(
+                with_choice(TlsMode::Implicit, AuthChoice::ScramSha1),
+                &script,
+            );
+            assert!(
+                matches!(&o, Err(Failure::ScramServerUnverified { error, .. }) if *error == want),
+                "{o:?}"
+            );
+            assert!(lines.contains(&shown.to_owned()), "{lines:?}");
+            if let Err(Failure::ScramServerUnverified { reply, .. }) = &o {
+                assert_eq!(format!("S: {}", reply.display_lines().join("")), shown);
+            }
+            assert_eq!(lines.last().map(String::as_str), Some("S: 221 bye"));
+        }
+    }
+
+    #[test]
+    fn cram_md5_or_scram_success_before_any_response_is_a_failure() {
+        for (choice, cmd) in [
+            (AuthChoice::CramMd5, "AUTH CRAM-MD5"),
+            (
+                AuthChoice::ScramSha256,
+                "AUTH SCRAM-SHA-256 <client-first: user user>",
+            ),
+        ] {
+            let script = format!(
+                "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 AUTH CRAM-MD5 SCRAM-SHA-256\n\
+                 C: {cmd}\nS: 235 2.7.0 welcome\nC: QUIT\nS: 221 bye"
+            );
+            let (o, _) = check(with_choice(TlsMode::Implicit, choice), &script);
+            assert!(matches!(o, Err(Failure::AuthProtocol { .. })), "{o:?}");
+        }
+    }
+
+    #[test]
+    fn scram_nonce_not_extending_ours_is_cancelled_before_any_proof() {
+        // r=attacker-chosen nonce, not starting with the client's.
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH SCRAM-SHA-256
+            C: AUTH SCRAM-SHA-256 <client-first: user user>
+            S: 334 cj1ldmlsLHM9UVNYQ1IrUTZzZWs4YmY5MixpPTQwOTY=
+            C: *
+            S: 501 cancelled
+            C: QUIT
+            S: 221 bye";
+        let (o, wire) = check(with_choice(TlsMode::Implicit, AuthChoice::Auto), script);
+        assert!(matches!(o, Err(Failure::AuthProtocol { .. })), "{o:?}");
+        assert!(!String::from_utf8(wire).unwrap().contains("p="));
+    }
+
+    #[test]
+    fn cram_md5_rfc2195_example_and_auto_without_tls() {
+        let mut c = cfg(TlsMode::None);
+        c.allow_plaintext_auth = true;
+        c.auth = Some(AuthConfig {
+            user: "tim".into(),
+            credential: Credential::Password {
+                secret: Secret::new("tanstaaftanstaaf"),
+                choice: AuthChoice::Auto,
+            },
+        });
+        // Without TLS, CRAM-MD5 comes before PLAIN: the password stays off the wire.
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN LOGIN CRAM-MD5
+            C: AUTH CRAM-MD5
+            S: 334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+
+            C: <redacted: CRAM-MD5 response for user tim>
+            S: 235 2.7.0 ok
+            C: QUIT
+            S: 221 bye";
+        let (o, wire) = check(c, script);
+        assert_eq!(o, Ok(()));
+        let wire = String::from_utf8(wire).unwrap();
+        assert!(wire.contains("\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"));
+        assert!(!wire.contains("tanstaaf"));
+    }
+
+    #[test]
+    fn auto_inside_tls_prefers_plain_to_cram_md5_but_uses_cram_md5_alone() {
+        let offered = |l: &str| l.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let pick = |l: &str, tls| pick_mechanism(&offered(l), tls).map(|p| p.0);
+        assert_eq!(pick("CRAM-MD5 PLAIN LOGIN", true), Some(Mechanism::Plain));
+        assert_eq!(pick("CRAM-MD5", true), Some(Mechanism::CramMd5));
+        assert_eq!(pick("CRAM-MD5 PLAIN", false), Some(Mechanism::CramMd5));
+        assert_eq!(
+            pick("SCRAM-SHA-1 SCRAM-SHA-256 PLAIN", true),
+            Some(Mechanism::ScramSha256)
+        );
+        assert_eq!(pick("GSSAPI DIGEST-MD5", true), None);
+    }
+
+    #[test]
+    fn external_with_client_certificate() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.auth = Some(AuthConfig {
+            user: String::new(),
+            credential: Credential::External,
+        });
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN EXTERNAL
+            C: AUTH EXTERNAL =
+            S: 235 2.7.0 ok
+            C: QUIT
+            S: 221 bye";
+        assert_eq!(check(c.clone(), script).0, Ok(()));
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 AUTH PLAIN
+            C: QUIT
+            S: 221 bye";
+        assert!(matches!(
+            check(c, script).0,
+            Err(Failure::MechanismUnsupported { wanted: Some(w), .. }) if w == "EXTERNAL"
+        ));
+    }
+
+    #[test]
+    fn helo_fallback_once_and_never_auth_or_starttls() {
+        let mut c = cfg(TlsMode::None);
+        c.auth = None;
+        let script = "
+            S: 220 old.mx SMTP
+            C: EHLO client.example
+            S: 502 5.5.1 command not implemented
+            C: HELO client.example
+            S: 250 old.mx
+            C: QUIT
+            S: 221 bye";
+        let mut s = Session::new(c.clone());
+        for l in ["220 old.mx SMTP\r\n", "502 5.5.1 no\r\n", "250 old.mx\r\n"] {
+            s.handle_input(l.as_bytes());
+        }
+        assert!(s.helo_fallback());
+        assert_eq!(check(c, script).0, Ok(()));
+        // STARTTLS or AUTH is impossible on a HELO-only server.
+        let script = "
+            S: 220 old.mx SMTP
+            C: EHLO client.example
+            S: 500 unrecognized command
+            C: HELO client.example
+            S: 250 old.mx
+            C: QUIT
+            S: 221 bye";
+        assert_eq!(
+            check(cfg(TlsMode::Starttls), script).0,
+            Err(Failure::NotEsmtp { needed: "STARTTLS" })
+        );
+        // A refused HELO is the EHLO-stage failure; a 550 to EHLO is no reason for HELO.
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 502 no
+            C: HELO client.example
+            S: 501 no
+            C: QUIT
+            S: 221 bye";
+        assert!(matches!(
+            check(cfg(TlsMode::Starttls), script).0,
+            Err(Failure::Reply {
+                stage: Stage::Ehlo,
+                ..
+            })
+        ));
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 550 go away
+            C: QUIT
+            S: 221 bye";
+        assert!(matches!(
+            check(cfg(TlsMode::Starttls), script).0,
+            Err(Failure::Reply {
+                stage: Stage::Ehlo,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn quit_after_each_stage_sends_nothing_more() {
+        let quit = |stage: Stage, mode: TlsMode, script: &str| {
+            let mut c = with_mail(cfg(mode), true);
+            c.quit_after = Some(stage);
+            let (o, wire) = check(c, script);
+            assert_eq!(o, Ok(()), "{stage}");
+            String::from_utf8(wire).unwrap()
+        };
+        quit(
+            Stage::Greeting,
+            TlsMode::Starttls,
+            "S: 220 mx\nC: QUIT\nS: 221 bye",
+        );
+        quit(
+            Stage::Ehlo,
+            TlsMode::Starttls,
+            "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 STARTTLS\nC: QUIT\nS: 221 bye",
+        );
+        quit(
+            Stage::Tls,
+            TlsMode::Starttls,
+            "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go\n* TLS\nC: QUIT\nS: 221 bye",
+        );
+        quit(
+            Stage::Tls,
+            TlsMode::Implicit,
+            "S: 220 mx\nC: QUIT\nS: 221 bye",
+        );
+        quit(
+            Stage::Ehlo,
+            TlsMode::Implicit,
+            "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 AUTH PLAIN\nC: QUIT\nS: 221 bye",
+        );
+        quit(
+            Stage::Tls,
+            TlsMode::None,
+            "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 AUTH PLAIN\nC: QUIT\nS: 221 bye",
+        );
+        let head = "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250-PIPELINING\nS: 250 AUTH PLAIN\nC: AUTH PLAIN <redacted: user you@gmail.com>\nS: 235 ok";
+        quit(
+            Stage::Auth,
+            TlsMode::Implicit,
+            &format!("{head}\nC: QUIT\nS: 221 bye"),
+        );
+        // Pipelining is off, so RCPT and DATA are not in flight when quitting after MAIL.
+        let w = quit(
+            Stage::Mail,
+            TlsMode::Implicit,
+            &format!("{head}\nC: MAIL FROM:<you@gmail.com>\nS: 250 ok\nC: QUIT\nS: 221 bye"),
+        );
+        assert!(!w.contains("RCPT"));
+        let w = quit(
+            Stage::Rcpt,
+            TlsMode::Implicit,
+            &format!("{head}\nC: MAIL FROM:<you@gmail.com>\nS: 250 ok\nC: RCPT TO:<friend@example.com>\nS: 250 ok\nC: QUIT\nS: 221 bye"),
+        );
+        assert!(!w.contains("DATA"));
+    }
+
+    #[test]
+    fn message_over_the_announced_size_is_not_sent() {
+        let script = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx
+            S: 250-SIZE 20
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: QUIT
+            S: 221 bye";
+        let (o, wire) = check(with_mail(cfg(TlsMode::Implicit), true), script);
+        assert_eq!(
+            o,
+            Err(Failure::MessageTooLarge {
+                size: 32,
+                limit: 20
+            })
+        );
+        assert!(!String::from_utf8(wire).unwrap().contains("MAIL"));
+    }
+
+    #[test]
+    fn smtputf8_and_8bitmime_are_used_when_needed_or_the_message_is_not_sent() {
+        let utf8 = |c: SessionConfig| {
+            let mut c = with_mail(c, false);
+            let m = c.mail.as_mut().unwrap();
+            m.to = vec!["jörg@bücher.example".into()];
+            m.message = "Subject: grüße\n\nhé\n".into();
+            c
+        };
+        let head = "
+            S: 220 mx
+            C: EHLO client.example
+            S: 250-mx";
+        let script = format!(
+            "{head}
+            S: 250-8BITMIME
+            S: 250-SMTPUTF8
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: MAIL FROM:<you@gmail.com> BODY=8BITMIME SMTPUTF8
+            S: 250 ok
+            C: RCPT TO:<jörg@bücher.example>
+            S: 250 ok
+            C: DATA
+            S: 354 go
+            C: <message: 3 lines, 28 bytes>
+            S: 250 queued
+            C: QUIT
+            S: 221 bye"
+        );
+        assert_eq!(check(utf8(cfg(TlsMode::Implicit)), &script).0, Ok(()));
+        let script = format!(
+            "{head}
+            S: 250-8BITMIME
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: QUIT
+            S: 221 bye"
+        );
+        assert_eq!(
+            check(utf8(cfg(TlsMode::Implicit)), &script).0,
+            Err(Failure::ExtensionNotOffered {
+                extension: "SMTPUTF8",
+                why: "an address is not ASCII"
+            })
+        );
+        let mut ascii_addr = utf8(cfg(TlsMode::Implicit));
+        ascii_addr.mail.as_mut().unwrap().to = vec!["friend@example.com".into()];
+        let script = format!(
+            "{head}
+            S: 250 AUTH PLAIN
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 ok
+            C: QUIT
+            S: 221 bye"
+        );
+        assert!(matches!(
+            check(ascii_addr, &script).0,
+            Err(Failure::ExtensionNotOffered {
+                extension: "8BITMIME",
+                ..
+            })
+        ));
     }
 }

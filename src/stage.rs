@@ -5,13 +5,15 @@ use std::fmt;
 
 /// One step of the SMTP submission conversation (plus the network steps before it).
 ///
-/// `dns → connect → [tls if implicit] → greeting → ehlo → [starttls → tls → ehlo] → auth →
+/// `dns → [proxy] → connect → [tls if implicit] → greeting → ehlo → [starttls → tls → ehlo] → auth →
 /// [mail → rcpt → data] → quit`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     /// Resolving the host name.
     Dns,
+    /// The proxy handshake (SOCKS5 RFC 1928, HTTP CONNECT), when `--proxy` is used.
+    Proxy,
     /// Opening the TCP connection.
     Connect,
     /// The TLS handshake (implicit TLS, or after STARTTLS).
@@ -39,6 +41,7 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Dns => "dns",
+            Stage::Proxy => "proxy",
             Stage::Connect => "connect",
             Stage::Tls => "tls",
             Stage::Greeting => "greeting",
@@ -53,7 +56,9 @@ impl Stage {
     }
 
     /// Every stage, in protocol order.
-    pub const ALL: [Stage; 11] = [
+    /// (`Proxy` is appended last rather than after `Dns`, so the positions of the
+    /// original eleven stages stay stable for code that slices this array.)
+    pub const ALL: [Stage; 12] = [
         Stage::Dns,
         Stage::Connect,
         Stage::Tls,
@@ -65,6 +70,7 @@ impl Stage {
         Stage::Rcpt,
         Stage::Data,
         Stage::Quit,
+        Stage::Proxy,
     ];
 
     /// Parses the lowercase name.

@@ -207,6 +207,17 @@ pub async fn connect(
     (None, attempts)
 }
 
+/// Opens the connection through `--proxy` (the proxy resolves `host`): the stream is the
+/// tunnel, ready for SMTP or implicit TLS.
+pub async fn connect_via_proxy(
+    proxy: &crate::proxy::ProxyConfig,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<(TcpStream, String), crate::proxy::ProxyFailure> {
+    crate::proxy::connect(proxy, host, port, timeout).await
+}
+
 /// Builds the trust store: webpki-roots plus the `--ca-file` anchors.
 pub fn root_store(extra: &[CertificateDer<'static>]) -> RootCertStore {
     let mut roots = RootCertStore {
@@ -395,6 +406,71 @@ impl Conn {
     }
 }
 
+/// A TLS client certificate and its key (`--client-cert`, `--client-key`). The key is
+/// a secret: no `Debug` shows it.
+pub struct ClientCert {
+    /// The certificate chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ClientCert({} certificates, key <redacted>)",
+            self.chain.len()
+        )
+    }
+}
+
+impl ClientCert {
+    /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1),
+    /// and checks that rustls accepts them together. Errors name the file.
+    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<ClientCert, String> {
+        let data =
+            std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
+        let chain: Vec<_> = rustls_pemfile::certs(&mut data.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{}: not a PEM certificate file: {e}", cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!("{}: no PEM certificate found", cert.display()));
+        }
+        let data = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+        let key_der = rustls_pemfile::private_key(&mut data.as_slice())
+            .map_err(|e| format!("{}: not a PEM key file: {e}", key.display()))?
+            .ok_or_else(|| format!("{}: no PEM private key found", key.display()))?;
+        let c = ClientCert {
+            chain,
+            key: key_der,
+        };
+        // rustls checks that the key is usable and matches the certificate.
+        c.apply(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(RootCertStore::empty()),
+        )
+        .map_err(|e| {
+            format!(
+                "{} and {}: the key does not fit the certificate or is not supported: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+        Ok(c)
+    }
+
+    fn apply(
+        &self,
+        b: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
+    ) -> Result<rustls::ClientConfig, rustls::Error> {
+        b.with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+    }
+}
+
 /// TLS settings shared by every handshake of one check.
 #[derive(Clone)]
 pub struct TlsSettings {
@@ -402,6 +478,8 @@ pub struct TlsSettings {
     pub server_name: ServerName<'static>,
     /// Trust anchors.
     pub roots: Arc<RootCertStore>,
+    /// The client certificate offered when the server asks (RFC 8446 §4.3.2).
+    pub client_cert: Option<Arc<ClientCert>>,
 }
 
 impl TlsSettings {
@@ -410,7 +488,11 @@ impl TlsSettings {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let server_name = ServerName::try_from(bare.to_owned())
             .map_err(|_| format!("{host:?} is not a valid host name for TLS"))?;
-        Ok(TlsSettings { server_name, roots })
+        Ok(TlsSettings {
+            server_name,
+            roots,
+            client_cert: None,
+        })
     }
 
     fn connector(&self) -> (TlsConnector, Arc<Mutex<Option<CertificateDer<'static>>>>) {
@@ -426,12 +508,18 @@ impl TlsSettings {
             inner,
             seen: seen.clone(),
         };
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .dangerous() // only to install the capturing wrapper; it delegates every decision
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(Arc::new(verifier));
+        // ClientCert::load already proved the pair is accepted.
+        let config = match &self.client_cert {
+            Some(c) => c
+                .apply(builder)
+                .expect("the client certificate was checked when it was loaded"),
+            None => builder.with_no_client_auth(),
+        };
         (TlsConnector::from(Arc::new(config)), seen)
     }
 }

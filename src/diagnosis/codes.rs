@@ -342,6 +342,49 @@ codes! {
         why: "The server answered in TLS, so it is alive and speaks TLS on this port, but it sent a fatal alert naming why it refuses the handshake (no common cipher or version, a certificate it wants, a name it does not serve). Waiting longer will not change the answer.",
         fix: "Read the alert named in the evidence: handshake_failure or insufficient_security usually means no common cipher suite or version (the server's TLS configuration is outdated); unrecognized_name means the server does not serve this host name. The server's administrator must change its TLS configuration.",
         rfcs: ["RFC 8446 §6", "RFC 8446 §6.2", "RFC 5246 §7.2"] }
+    // Appended for issue 13 (SCRAM, HELO-only, message checks, proxies).
+    /// `auth.server-not-verified`
+    AUTH_SERVER_NOT_VERIFIED = { "auth.server-not-verified", "The server did not prove it knows the password (SCRAM)",
+        wire: "C: AUTH SCRAM-SHA-256 <client-first: user you@example.org>\nS: 334 cj1meWtv...\nC: <redacted: SCRAM client proof>\nS: 334 dj1BQUFB... (v= signature that does not verify)\nC: *",
+        why: "SCRAM is mutual (RFC 5802 §3): after the client's proof the server sends its own signature, computed from the password. It did not verify, or the server claimed success without sending it. The server does not really hold this account's credentials: a misconfigured server (another user database, a proxy that terminates AUTH) or a man in the middle that answers in the server's place.",
+        fix: "Do not trust this connection. Check that the host is the real server (its certificate, the address you connect to), and ask its administrator whether AUTH is relayed to another backend. To test the password alone, choose PLAIN with the mechanism setting.",
+        rfcs: ["RFC 5802 §3", "RFC 5802 §9", "RFC 7677 §3"] }
+    /// `ehlo.not-esmtp`
+    EHLO_NOT_ESMTP = { "ehlo.not-esmtp", "The server does not speak ESMTP (HELO only)",
+        wire: "C: EHLO client.example\nS: 502 5.5.1 command not implemented\nC: HELO client.example\nS: 250 mx.example",
+        why: "The server refused EHLO with 500 or 502 and accepted HELO: it is a pre-1995 SMTP server (or something between you and it strips ESMTP). Without EHLO there are no extensions: no STARTTLS and no AUTH, so a submission check cannot go on.",
+        fix: "This is not a submission server: use the provider's submission host on 587 (STARTTLS) or 465 (TLS). If a firewall with SMTP inspection sits in between, turn that inspection off.",
+        rfcs: ["RFC 5321 §4.1.1.1", "RFC 5321 §3.2", "RFC 1869 §4.5"] }
+    /// `send.extension-not-offered`
+    SEND_EXTENSION_NOT_OFFERED = { "send.extension-not-offered", "The message needs SMTPUTF8 or 8BITMIME, which the server lacks",
+        wire: "S: 250-mx.example\nS: 250 SIZE 10240000\n* an address is not ASCII, and the server did not announce SMTPUTF8",
+        why: "Non-ASCII addresses need SMTPUTF8 (RFC 6531 §3.4) and an 8-bit body needs 8BITMIME (RFC 6152 §3). The server did not announce the extension, so sending would corrupt or bounce the message; smtprobe did not send it.",
+        fix: "Use ASCII addresses (or the punycode form of the domain), keep the body 7-bit (attachments smtprobe adds are base64 already), or use a server that announces SMTPUTF8/8BITMIME.",
+        rfcs: ["RFC 6531 §3.4", "RFC 6152 §3", "RFC 2045 §6"] }
+    /// `proxy.unreachable`
+    PROXY_UNREACHABLE = { "proxy.unreachable", "The proxy itself could not be reached",
+        wire: "* connect to proxy 127.0.0.1:1080 failed: Connection refused",
+        why: "The TCP connection to the proxy (the proxy setting, or ALL_PROXY) was refused or got no answer: nothing listens at that address, or a firewall blocks it. The mail server was never tried.",
+        fix: "Check the proxy address and port in the proxy setting (the form curl -x uses), that the proxy runs, and that ALL_PROXY is what you meant.",
+        rfcs: ["RFC 1928 §3", "RFC 9110 §9.3.6"] }
+    /// `proxy.auth-failed`
+    PROXY_AUTH_FAILED = { "proxy.auth-failed", "The proxy refused the proxy credentials",
+        wire: "C: 05 02 00 02\nS: 05 02\nC: <redacted: proxy user/password>\nS: 01 01",
+        why: "The proxy asked for a user name and password (SOCKS5 RFC 1929, HTTP 407) and refused the ones given, or wanted credentials and none were given.",
+        fix: "Give the proxy credentials in the URL (socks5://user:password@host:port, http://user:password@host:port) or check them with your proxy administrator. They are not your mail password.",
+        rfcs: ["RFC 1929 §2", "RFC 1928 §3", "RFC 9110 §15.5.8"] }
+    /// `proxy.destination-refused`
+    PROXY_DESTINATION_REFUSED = { "proxy.destination-refused", "The proxy could not or would not reach the mail server",
+        wire: "C: 05 01 00 03 smtp.example.org 587\nS: 05 05 (connection refused by destination host)",
+        why: "The proxy accepted us but its connection to the mail server failed: the server refused or did not answer, the name did not resolve at the proxy, or the proxy's rules forbid that port (many HTTP proxies allow CONNECT only to 443).",
+        fix: "Check the host and port from the proxy's side; ask the proxy administrator to allow CONNECT to the submission port (587 or 465).",
+        rfcs: ["RFC 1928 §6", "RFC 9110 §9.3.6"] }
+    /// `proxy.protocol-error`
+    PROXY_PROTOCOL_ERROR = { "proxy.protocol-error", "The proxy did not speak the proxy protocol",
+        wire: "C: 05 01 00\nS: 48 54 54 50 (\"HTTP/1.1 400\": not a SOCKS5 reply)",
+        why: "What answered at the proxy address sent bytes that are not a SOCKS5 (RFC 1928) or HTTP CONNECT reply, closed the connection, or said nothing before the deadline: a wrong port, or the other kind of proxy.",
+        fix: "Check the scheme in the proxy setting: socks5:// for a SOCKS proxy (port 1080 usually), http:// for an HTTP proxy (3128 or 8080 usually).",
+        rfcs: ["RFC 1928 §3", "RFC 1928 §6", "RFC 9110 §9.3.6"] }
 }
 
 /// The entry for a code string, if registered.

@@ -474,6 +474,42 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             format!("{} sent data at {} that no command asked for.", who(ctx), stage_name(*stage)),
         )
         .evidence(bytes.clone()),
+        other => parity(other, ctx),
+    }
+}
+
+/// SCRAM, HELO-only, message checks and proxies (issue 13), kept in one place.
+fn parity(f: &Failure, ctx: &Context) -> Draft {
+    use crate::proxy::ProxyFailureKind as P;
+    match f {
+        Failure::ScramServerUnverified { error, reply } => Draft::new(
+            c::AUTH_SERVER_NOT_VERIFIED,
+            format!("{} did not prove it knows the password: {error}.", who(ctx)),
+        )
+        .evidence(reply.display_lines().join("\n")),
+        Failure::NotEsmtp { needed } => Draft::new(
+            c::EHLO_NOT_ESMTP,
+            format!("{} refused EHLO and accepted HELO: it does not speak ESMTP, so {needed} is impossible.", who(ctx)),
+        ),
+        Failure::MessageTooLarge { size, limit } => Draft::new(
+            c::SEND_MESSAGE_TOO_LARGE,
+            format!("The message is {size} bytes but {} announced SIZE {limit}: it was not sent.", who(ctx)),
+        ),
+        Failure::ExtensionNotOffered { extension, why } => Draft::new(
+            c::SEND_EXTENSION_NOT_OFFERED,
+            format!("{why}, but {} did not announce {extension}: the message was not sent.", who(ctx)),
+        ),
+        Failure::Proxy(p) => {
+            let (code, what) = match p.kind {
+                P::Unreachable => (c::PROXY_UNREACHABLE, "could not be reached"),
+                P::AuthFailed => (c::PROXY_AUTH_FAILED, "refused the proxy credentials"),
+                P::DestinationRefused => (c::PROXY_DESTINATION_REFUSED, "could not reach the mail server"),
+                P::Protocol | P::Timeout => (c::PROXY_PROTOCOL_ERROR, "did not answer as a proxy"),
+            };
+            Draft::new(code, format!("The proxy {} {what} ({}:{} was not tried directly).", p.proxy, ctx.host, ctx.port))
+                .evidence(p.detail.clone())
+        }
+        _ => Draft::new(c::PROTOCOL_UNEXPECTED_REPLY, "unexpected failure"),
     }
 }
 
@@ -905,6 +941,7 @@ fn foreign_protocol(error: &crate::protocol::ReplyError) -> Option<&'static str>
 fn stage_name(stage: Stage) -> &'static str {
     match stage {
         Stage::Dns => "name resolution",
+        Stage::Proxy => "the proxy handshake",
         Stage::Connect => "connect",
         Stage::Tls => "the TLS handshake",
         Stage::Greeting => "the greeting",
@@ -929,7 +966,7 @@ fn stage_wait(stage: Stage) -> &'static str {
         Stage::Data => "the reply to the message",
         Stage::Quit => "the reply to QUIT",
         Stage::Tls => "the TLS handshake",
-        Stage::Dns | Stage::Connect => "the connection",
+        Stage::Dns | Stage::Connect | Stage::Proxy => "the connection",
     }
 }
 

@@ -28,6 +28,12 @@ pub const NAMES: &[(&str, &str)] = &[
     ("the IPv4-only setting", "-4"),
     ("the timeout setting", "--timeout"),
     ("the port setting", "--port"),
+    // Issue 13.
+    (
+        "the client certificate setting",
+        "--client-cert PEM --client-key PEM",
+    ),
+    ("the proxy setting", "--proxy"),
 ];
 
 /// The phrase for a TLS mode setting.

@@ -1131,6 +1131,28 @@ fn every_emitted_code_is_registered_and_every_code_is_emitted() {
         &["550 5.4.5 Daily user sending limit exceeded"],
     )));
     inputs.push(Some(at(Stage::Data, &["550 5.7.1 spam"])));
+    // Issue 13: SCRAM, HELO-only, message checks, proxies.
+    inputs.push(Some(Failure::ScramServerUnverified {
+        error: crate::protocol::sasl::ScramError::SignatureMismatch,
+        reply: reply(&["334 dj1BQUFB"]),
+    }));
+    inputs.push(Some(Failure::NotEsmtp { needed: "AUTH" }));
+    inputs.push(Some(Failure::ExtensionNotOffered {
+        extension: "SMTPUTF8",
+        why: "an address is not ASCII",
+    }));
+    for kind in [
+        crate::proxy::ProxyFailureKind::Unreachable,
+        crate::proxy::ProxyFailureKind::AuthFailed,
+        crate::proxy::ProxyFailureKind::DestinationRefused,
+        crate::proxy::ProxyFailureKind::Protocol,
+    ] {
+        inputs.push(Some(Failure::Proxy(crate::proxy::ProxyFailure {
+            kind,
+            proxy: "socks5://127.0.0.1:1080".into(),
+            detail: "x".into(),
+        })));
+    }
 
     let mut seen = std::collections::BTreeSet::new();
     for f in &inputs {

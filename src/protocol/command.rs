@@ -97,12 +97,14 @@ pub enum Command {
     Helo(String),
     /// `STARTTLS`
     StartTls,
-    /// `MAIL FROM:<addr>` with optional `SIZE=n`.
+    /// `MAIL FROM:<addr>` with optional `SIZE=n` and other parameters.
     MailFrom {
         /// The reverse path.
         addr: String,
         /// Declared message size (RFC 1870), when the server announced SIZE.
         size: Option<u64>,
+        /// Further parameters: `BODY=8BITMIME` (RFC 6152), `SMTPUTF8` (RFC 6531).
+        params: Vec<&'static str>,
     },
     /// `RCPT TO:<addr>`
     RcptTo(String),
@@ -123,11 +125,17 @@ impl Command {
             Command::Ehlo(n) => format!("EHLO {n}"),
             Command::Helo(n) => format!("HELO {n}"),
             Command::StartTls => "STARTTLS".into(),
-            Command::MailFrom { addr, size: None } => format!("MAIL FROM:<{addr}>"),
-            Command::MailFrom {
-                addr,
-                size: Some(s),
-            } => format!("MAIL FROM:<{addr}> SIZE={s}"),
+            Command::MailFrom { addr, size, params } => {
+                let mut l = format!("MAIL FROM:<{addr}>");
+                if let Some(s) = size {
+                    l.push_str(&format!(" SIZE={s}"));
+                }
+                for p in params {
+                    l.push(' ');
+                    l.push_str(p);
+                }
+                l
+            }
             Command::RcptTo(a) => format!("RCPT TO:<{a}>"),
             Command::Data => "DATA".into(),
             Command::Quit => "QUIT".into(),
@@ -186,10 +194,20 @@ mod tests {
         assert_eq!(
             Command::MailFrom {
                 addr: "me@x.org".into(),
-                size: Some(42)
+                size: Some(42),
+                params: vec![],
             }
             .line(),
             "MAIL FROM:<me@x.org> SIZE=42"
+        );
+        assert_eq!(
+            Command::MailFrom {
+                addr: "j\u{f6}rg@x.org".into(),
+                size: None,
+                params: vec!["BODY=8BITMIME", "SMTPUTF8"],
+            }
+            .line(),
+            "MAIL FROM:<j\u{f6}rg@x.org> BODY=8BITMIME SMTPUTF8"
         );
         assert_eq!(Command::verb_of(b"MAIL FROM:<a@b>"), "MAIL");
         assert_eq!(Command::verb_of(b"quit"), "QUIT");

@@ -912,20 +912,35 @@ impl Server {
         if !required_matches(b.mail.as_ref(), b.require_from, line) {
             return self.write_text("553 5.7.1 Sender address rejected: not owned by user");
         }
-        let r = match &b.mail {
-            // A submission server that offers STARTTLS wants it before mail (Gmail on
-            // 587 answers this; the fixture's MAIL was recorded inside TLS).
-            _ if b.mode == TlsMode::Starttls && !self.s.tls => {
-                Reply::made_up("530 5.7.0 Must issue a STARTTLS command first")
-            }
-            Some(rec) if rec.authenticated == self.s.authenticated => rec.reply.clone(),
-            // The fixture's MAIL came after a successful login: without one, a
-            // submission server wants AUTH (RFC 4954 §6).
-            Some(rec) if rec.authenticated => Reply::made_up("530 5.7.0 Authentication required"),
-            _ if !self.s.authenticated && b.auth[1].is_some() && self.s.caps.offers_auth() => {
-                Reply::made_up("530 5.7.0 Authentication required")
-            }
-            _ => Reply::made_up("250 2.1.0 OK"),
+        // A server that refused AUTH in clear because it wants TLS first (Gmail's
+        // `530 5.7.0 Must issue a STARTTLS command first`, RFC 3207 §4: a server may
+        // require TLS before accepting other commands) refuses MAIL in clear with the
+        // same reply: an app that skips the login because no AUTH was offered still
+        // learns that the provider wants TLS, as it would from the real server.
+        let tls_first = b.auth[0]
+            .as_ref()
+            .filter(|ex| !self.s.tls && ex.challenges.is_empty())
+            .filter(|ex| matches!(ex.result.code, 530 | 538))
+            .map(|ex| ex.result.clone());
+        let r = match tls_first {
+            Some(r) => r,
+            None => match &b.mail {
+                // A submission server that offers STARTTLS wants it before mail (Gmail on
+                // 587 answers this; the fixture's MAIL was recorded inside TLS).
+                _ if b.mode == TlsMode::Starttls && !self.s.tls => {
+                    Reply::made_up("530 5.7.0 Must issue a STARTTLS command first")
+                }
+                Some(rec) if rec.authenticated == self.s.authenticated => rec.reply.clone(),
+                // The fixture's MAIL came after a successful login: without one, a
+                // submission server wants AUTH (RFC 4954 §6).
+                Some(rec) if rec.authenticated => {
+                    Reply::made_up("530 5.7.0 Authentication required")
+                }
+                _ if !self.s.authenticated && b.auth[1].is_some() && self.s.caps.offers_auth() => {
+                    Reply::made_up("530 5.7.0 Authentication required")
+                }
+                _ => Reply::made_up("250 2.1.0 OK"),
+            },
         };
         self.s.mail_ok = r.class() == 2;
         self.reply(&r);

@@ -221,32 +221,42 @@ async fn starttls_stripping_refusal_and_injection() {
         odd("odd reply to STARTTLS: 250", "250 2.0.0 OK"),
         odd("odd reply to STARTTLS: 221", "221 2.0.0 bye"),
         Case::new(
-            "EHLO refused with 500",
+            // Issue 13: HELO once after 500/502 (RFC 5321 §4.1.1.1), and a HELO-only
+            // server never gets STARTTLS (or AUTH).
+            "EHLO refused with 500, HELO accepted",
             vec![
                 s(GREETING),
                 "C: EHLO {any}".into(),
                 s("500 5.5.1 command unrecognized"),
+                "C: HELO {any}".into(),
+                s("250 mx.test"),
                 drain(),
             ],
             5,
             Some("ehlo"),
-            "ehlo.rejected",
+            "ehlo.not-esmtp",
         )
-        .check(never_received("HELO"))
+        .check(never_received("STARTTLS"))
+        .check(never_received("AUTH"))
         .check(never_received("STARTTLS")),
         Case::new(
-            "EHLO refused with 502",
+            // Issue 13: HELO once after 500/502 (RFC 5321 §4.1.1.1), and a HELO-only
+            // server never gets STARTTLS (or AUTH).
+            "EHLO refused with 502, HELO accepted",
             vec![
                 s(GREETING),
                 "C: EHLO {any}".into(),
                 s("502 5.5.2 EHLO not implemented, try HELO"),
+                "C: HELO {any}".into(),
+                s("250 mx.test"),
                 drain(),
             ],
             5,
             Some("ehlo"),
-            "ehlo.rejected",
+            "ehlo.not-esmtp",
         )
-        .check(never_received("HELO")),
+        .check(never_received("STARTTLS"))
+        .check(never_received("AUTH")),
         Case::new(
             "220 Ready, then clear-text SMTP instead of a handshake",
             then(

@@ -5,11 +5,13 @@ mod common;
 
 mod batch;
 mod check;
+mod clients;
 mod demo;
 mod diagnoses;
 mod fixtures;
 mod fuzz_properties;
 mod hostile;
+mod parity;
 mod real_mta;
 mod redaction;
 mod replay;

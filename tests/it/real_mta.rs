@@ -325,3 +325,268 @@ async fn swaks_agrees_on_success_and_reply_codes() {
         );
     }
 }
+
+// ---- issue 13: CRAM-MD5 and SCRAM through Postfix's Dovecot SASL, client certificates
+// (smtpd_tls_ask_ccert + smtpd_tls_req_ccert), message_size_limit -----------------------
+
+fn mta_var(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| {
+        panic!("{k} is not set: scripts/real-mta.sh up (issue 13 version) exports it")
+    })
+}
+
+impl Mta {
+    /// Addresses a test message to the test user, with a unique Subject (returned).
+    fn mail_to_self(&self, c: &mut Config, tag: &str) -> String {
+        let subject = format!("{tag} {:?}", std::time::SystemTime::now());
+        c.message.headers = vec![("Subject".into(), subject.clone())];
+        c.mail = Some(smtprobe::probe::MailTarget {
+            from: self.user.clone(),
+            to: vec![self.user.clone()],
+        });
+        subject
+    }
+}
+
+/// The rig's client certificate (signed by its throwaway CA, CN "smtprobe test client").
+fn client_cert() -> std::sync::Arc<smtprobe::transport::ClientCert> {
+    std::sync::Arc::new(
+        smtprobe::transport::ClientCert::load(
+            std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_CERT")),
+            std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_KEY")),
+        )
+        .unwrap(),
+    )
+}
+
+/// Waits for a delivered message containing `needle`; returns it (from its "From " line).
+async fn delivered(mailbox: &str, needle: &str) -> String {
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(mailbox).unwrap_or_default();
+        // virtual(8) may still be appending: take it once the file stops growing.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let grown = std::fs::metadata(mailbox).map_or(0, |m| m.len()) != text.len() as u64;
+        if let (Some(at), false) = (text.find(needle), grown) {
+            let start = text[..at].rfind("\nFrom ").map_or(0, |i| i + 1);
+            let end = text[at..].find("\nFrom ").map_or(text.len(), |i| at + i);
+            return text[start..end].to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no message with {needle:?} in {mailbox}");
+}
+
+#[tokio::test]
+async fn cram_md5_and_scram_through_dovecot_sasl() {
+    let Some(m) = mta("cram_md5_and_scram_through_dovecot_sasl") else {
+        return;
+    };
+    for (choice, want) in [
+        (AuthChoice::CramMd5, "CRAM-MD5"),
+        (AuthChoice::ScramSha1, "SCRAM-SHA-1"),
+        (AuthChoice::ScramSha256, "SCRAM-SHA-256"),
+        // Auto: the strongest of PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256.
+        (AuthChoice::Auto, "SCRAM-SHA-256"),
+    ] {
+        for (port, tls) in [
+            (m.submission, TlsChoice::Starttls),
+            (m.submissions, TlsChoice::Implicit),
+        ] {
+            let mut c = m.config(port, tls);
+            m.login(&mut c, &m.password, choice);
+            let r = check(c).await.unwrap();
+            assert_eq!(code(&r), "ok", "{want} on {port}: {:?}", r.failure);
+            let mech = r.settings.as_ref().and_then(|s| s.mechanism.clone());
+            assert_eq!(mech.as_deref(), Some(want));
+            let text: Vec<&str> = r
+                .transcript
+                .entries()
+                .iter()
+                .map(|e| e.text.as_str())
+                .collect();
+            if want.starts_with("SCRAM") {
+                // Dovecot's server-final arrives as a 334 and verifies.
+                assert!(
+                    text.iter()
+                        .any(|t| t.contains("server's signature verified")),
+                    "{text:#?}"
+                );
+                assert!(
+                    text.contains(&"334 <redacted: SCRAM server signature>"),
+                    "{text:#?}"
+                );
+            }
+            if choice == AuthChoice::Auto {
+                assert!(
+                    r.notes
+                        .iter()
+                        .any(|n| n.contains("--auth auto chose SCRAM-SHA-256")),
+                    "{:?}",
+                    r.notes
+                );
+            }
+            assert!(!text.iter().any(|t| t.contains(&m.password)));
+        }
+        // The wrong password is still plain bad credentials, whatever the mechanism.
+        let mut c = m.config(m.submissions, TlsChoice::Implicit);
+        m.login(&mut c, "definitely-wrong", choice);
+        let r = check(c).await.unwrap();
+        assert_eq!(code(&r), "auth.bad-credentials", "{want}: {:?}", r.failure);
+    }
+}
+
+#[tokio::test]
+async fn client_certificate_required_by_postfix() {
+    let Some(m) = mta("client_certificate_required_by_postfix") else {
+        return;
+    };
+    let port: u16 = mta_var("SMTPROBE_MTA_CCERT_PORT").parse().unwrap();
+    // Without a certificate Postfix refuses (smtpd_tls_req_ccert): 421 after the handshake.
+    let r = check(m.config(port, TlsChoice::Implicit)).await.unwrap();
+    assert_ne!(code(&r), "ok");
+    assert_eq!(
+        r.reply.as_ref().map(|r| r.code()),
+        Some(421),
+        "{:?}",
+        r.failure
+    );
+    assert!(
+        r.diagnosis
+            .hints
+            .iter()
+            .any(|h| h.contains("client certificate setting")),
+        "{:?}",
+        r.diagnosis.hints
+    );
+    // With it: greeting, AUTH and a message, whose Received header shows Postfix verified
+    // the certificate.
+    let mut c = m.config(port, TlsChoice::Implicit);
+    c.client_cert = Some(client_cert());
+    m.login(&mut c, &m.password, AuthChoice::Auto);
+    let subject = m.mail_to_self(&mut c, "ccert");
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "ok", "{:?}", r.failure);
+    let msg = delivered(&m.mailbox, &subject).await;
+    assert!(
+        msg.contains("Client CN \"smtprobe test client\"") && msg.contains("verified OK"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn size_probe_against_message_size_limit() {
+    let Some(m) = mta("size_probe_against_message_size_limit") else {
+        return;
+    };
+    let limit: u64 = mta_var("SMTPROBE_MTA_SIZE_LIMIT").parse().unwrap();
+    let attempt = |size: u64, subject: &str| {
+        let mut c = m.config(m.submissions, TlsChoice::Implicit);
+        m.login(&mut c, &m.password, AuthChoice::Auto);
+        c.message.size = Some(size);
+        c.message.headers = vec![("Subject".into(), subject.to_owned())];
+        c.mail = Some(smtprobe::probe::MailTarget {
+            from: m.user.clone(),
+            to: vec![m.user.clone()],
+        });
+        check(c)
+    };
+    // Over the announced SIZE: refused before MAIL FROM, and the report says why.
+    let r = attempt(limit + 1, "too big").await.unwrap();
+    assert_eq!(
+        (code(&r), r.failed_stage),
+        ("send.message-too-large", Some(smtprobe::Stage::Mail)),
+        "{:?}",
+        r.failure
+    );
+    assert!(!r
+        .transcript
+        .entries()
+        .iter()
+        .any(|e| e.text.starts_with("MAIL FROM")));
+    let note = format!(
+        "the server announced SIZE {limit}; the message is {} bytes: it does not fit",
+        limit + 1
+    );
+    assert!(
+        r.notes.iter().any(|n| n.starts_with(&note)),
+        "{:?}",
+        r.notes
+    );
+    // Under it (with room for Postfix's own Received header): accepted and delivered,
+    // the exact size declared with SIZE=.
+    let size = limit / 2;
+    let subject = format!("size probe {:?}", std::time::SystemTime::now());
+    let r = attempt(size, &subject).await.unwrap();
+    assert_eq!(code(&r), "ok", "{:?}", r.failure);
+    assert!(r
+        .transcript
+        .entries()
+        .iter()
+        .any(|e| e.text.ends_with(&format!("SIZE={size}"))));
+    let msg = delivered(&m.mailbox, &subject).await;
+    // The mbox keeps LF line ends; counted as CRLF, it is our message plus the headers
+    // Postfix added.
+    let crlf_size = (msg.len() + msg.matches('\n').count()) as u64;
+    assert!(crlf_size > size, "{crlf_size} bytes delivered for {size}");
+    assert!(msg.contains("smtprobe-size-filler-"));
+}
+
+#[tokio::test]
+async fn quit_after_stops_a_real_check_early() {
+    let Some(m) = mta("quit_after_stops_a_real_check_early") else {
+        return;
+    };
+    let mut c = m.config(m.submission, TlsChoice::Starttls);
+    m.login(&mut c, &m.password, AuthChoice::Auto);
+    c.quit_after = Some(smtprobe::Stage::Tls);
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "ok", "{:?}", r.failure);
+    assert!(
+        r.diagnosis.summary.contains("not tested: AUTH"),
+        "{}",
+        r.diagnosis.summary
+    );
+    assert!(!r
+        .transcript
+        .entries()
+        .iter()
+        .any(|e| e.text.starts_with("AUTH")));
+    assert!(r.tls.is_some());
+}
+
+#[tokio::test]
+async fn sasl_external_with_the_client_certificate_through_dovecot_submission() {
+    let Some(m) = mta("sasl_external_with_the_client_certificate") else {
+        return;
+    };
+    let port: u16 = mta_var("SMTPROBE_MTA_EXTERNAL_PORT").parse().unwrap();
+    let cert = client_cert();
+    let external = |authzid: &str| {
+        let mut c = m.config(port, TlsChoice::Implicit);
+        c.client_cert = Some(cert.clone());
+        c.auth = Some(AuthConfig {
+            user: authzid.into(),
+            credential: Credential::External,
+        });
+        c
+    };
+    // The identity comes from the certificate (CN "smtprobe test client"); the message is
+    // relayed on to Postfix and delivered.
+    let mut c = external("");
+    let subject = m.mail_to_self(&mut c, "external");
+    let r = check(c).await.unwrap();
+    assert_eq!(code(&r), "ok", "{:?}", r.failure);
+    assert_eq!(
+        r.settings.as_ref().and_then(|s| s.mechanism.as_deref()),
+        Some("EXTERNAL")
+    );
+    assert!(r
+        .transcript
+        .entries()
+        .iter()
+        .any(|e| e.text == "AUTH EXTERNAL ="));
+    delivered(&m.mailbox, &subject).await;
+    // Another authorization identity than the certificate's is refused.
+    let r = check(external("someone-else")).await.unwrap();
+    assert_eq!(code(&r), "auth.bad-credentials", "{:?}", r.failure);
+}

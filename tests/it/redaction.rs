@@ -181,8 +181,34 @@ fn plaintext_lab_plain() -> String {
         .into()
 }
 
+/// Issue 13: CRAM-MD5 (the password taken by --password-command) refused.
+fn cram_md5_bad_credentials() -> String {
+    // The client's answer to the challenge is the HMAC digest line (RFC 2195 §2).
+    starttls_to_auth(
+        "S: 250-mx.test\nS: 250 AUTH CRAM-MD5",
+        "C: AUTH CRAM-MD5
+         S: 334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+
+         C: {any}
+         S: 535 5.7.8 authentication failed
+         C: QUIT
+         S: 221 bye",
+    )
+}
+
 fn scenarios() -> Vec<Scenario> {
     vec![
+        Scenario {
+            name: "CRAM-MD5 bad credentials, password from a command",
+            script: cram_md5_bad_credentials,
+            cert: ServerCert::Valid,
+            flags: &[
+                "--auth",
+                "cram-md5",
+                "--password-command",
+                "printenv SMTPROBE_PASSWORD",
+            ],
+            exit: 6,
+        },
         Scenario {
             name: "PLAIN ok with a test message",
             script: plain_ok,

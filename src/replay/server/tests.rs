@@ -387,6 +387,18 @@ fn auth_before_starttls_gets_gmails_530() {
     );
 }
 
+/// An app that skips the login because the EHLO offered no AUTH (curl does) and sends
+/// MAIL in clear still gets Gmail's 530: the provider wants TLS first, and a 250 here
+/// would tell the app its message went out.
+#[test]
+fn mail_in_clear_gets_the_tls_first_refusal_the_fixture_gave_auth() {
+    let run = check(
+        bundled("gmail-587-auth-before-starttls"),
+        "S: 220\nC: EHLO c.example\nS: 250-smtp.gmail.com\nC: MAIL FROM:<a@example.com>\nS: 530 5.7.0 Must issue a STARTTLS command first\nC: QUIT\nS: 221\n* close",
+    );
+    assert!(run.verdict.result_delivered, "{:?}", rules(&run.verdict));
+}
+
 #[test]
 fn a_421_closes_and_only_later_lines_are_carrying_on() {
     let trace = format!(

@@ -52,6 +52,10 @@ pub async fn smtprobe(args: Vec<String>, env: Vec<(&'static str, String)>) -> Ou
         cmd.args(&args)
             .env_remove("SMTPROBE_PASSWORD")
             .env_remove("RUST_LOG")
+            // smtprobe honours ALL_PROXY (issue 13): a CI machine's proxy must not
+            // reroute loopback tests; a test that wants one passes it in `env`.
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
             .env("NO_COLOR", "1");
         for (k, v) in env {
             cmd.env(k, v);
