@@ -63,6 +63,38 @@ wait_port() {
 }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 
+# ---- 8. smtprobe web and --html (bash scripts/bench.sh web runs only this) --------------
+bench_web() {
+  local WP=$((BASE + 30)) SP=$((BASE + 31)) SD=$((BASE + 32)) N=${BENCH_WEB_CHECKS:-500}
+  echo "== 8. HTML report and smtprobe web"
+  "$BIN" demo gmail-587-bad-credentials --html "$TMP/report.html" >/dev/null 2>&1 || true
+  "$BIN" demo --html "$TMP/demos.html" >/dev/null 2>&1 || true
+  printf '  report size: one check (gmail-587-bad-credentials) %s bytes (%s gzipped); the demo table (26 rows) %s bytes\n' \
+    "$(wc -c <"$TMP/report.html")" "$(gzip -9c "$TMP/report.html" | wc -c)" "$(wc -c <"$TMP/demos.html")"
+  echo "  render time (criterion, cargo bench --bench html_report):"
+  cargo bench --quiet --bench html_report -- --warm-up-time 1 --measurement-time 3 2>/dev/null |
+    grep -E '^html|time:' | sed 's/^ */    /'
+  serve fixtures/gmail-587-bad-credentials.fixture "$SP" 0 web
+  serve fixtures/gmail-587-bad-credentials.fixture "$SD" 500 webd
+  wait_port "$SP"
+  wait_port "$SD"
+  cat "$TMP/web.pem" "$TMP/webd.pem" >"$TMP/web-ca.pem"
+  "$BIN" web --listen "127.0.0.1:$WP" --allow-private --ca-file "$TMP/web-ca.pem" \
+    --rate-limit 0 --max-checks 100 >"$TMP/web.log" 2>&1 &
+  local WPID=$!
+  PIDS+=($WPID)
+  wait_port "$WP"
+  echo "  idle web server: $(grep VmRSS /proc/$WPID/status | tr -s ' \t' ' ')"
+  python3 scripts/bench-web.py "$WP" "$SP" "$N" 16
+  python3 scripts/bench-web.py "$WP" "$SD" 100 100
+  echo "  web server after them: $(grep VmHWM /proc/$WPID/status | tr -s ' \t' ' ') (peak RSS)"
+  echo
+}
+if [ "${1:-}" = web ]; then
+  bench_web
+  exit 0
+fi
+
 echo "smtprobe bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 echo "smtprobe $("$BIN" --version | cut -d' ' -f2), $(swaks --version 2>/dev/null | head -1 || echo 'swaks missing')"
 echo
@@ -311,3 +343,5 @@ bench_parity() {
   fi
 }
 bench_parity
+echo
+bench_web

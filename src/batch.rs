@@ -56,6 +56,9 @@ impl FromStr for Shard {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Shard, String> {
+        if s == "auto" {
+            return Shard::from_env(|k| std::env::var(k).ok());
+        }
         let bad = || format!("--shard wants K/N with 0 <= K < N (e.g. 0/4), not {s:?}");
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let index: u64 = k.trim().parse().map_err(|_| bad())?;
@@ -68,6 +71,54 @@ impl FromStr for Shard {
 }
 
 impl Shard {
+    /// `--shard auto`: K and N from the environment a job engine sets, first match wins:
+    /// - `SMTPROBE_SHARD_INDEX` and `SMTPROBE_SHARD_COUNT` (set them from any CI matrix);
+    /// - Kubernetes Indexed Job: `JOB_COMPLETION_INDEX` (0-based, set by Kubernetes,
+    ///   <https://kubernetes.io/docs/concepts/workloads/controllers/job/#completion-mode>)
+    ///   and `SMTPROBE_SHARD_COUNT` (the Job's `completions`: Kubernetes does not export
+    ///   it, the manifest in the README sets it);
+    /// - GitLab CI `parallel:`: `CI_NODE_INDEX` (1-based) and `CI_NODE_TOTAL`
+    ///   (<https://docs.gitlab.com/ci/variables/predefined_variables/>).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
+        let num = |k: &str| -> Result<Option<u64>, String> {
+            match get(k) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("--shard auto: {k} is not a whole number")),
+            }
+        };
+        let count_var = "SMTPROBE_SHARD_COUNT";
+        let (index, count, from) = if let Some(i) = num("SMTPROBE_SHARD_INDEX")? {
+            (i, num(count_var)?, "SMTPROBE_SHARD_INDEX")
+        } else if let Some(i) = num("JOB_COMPLETION_INDEX")? {
+            (i, num(count_var)?, "JOB_COMPLETION_INDEX")
+        } else if let Some(i) = num("CI_NODE_INDEX")? {
+            if i == 0 {
+                return Err("--shard auto: CI_NODE_INDEX counts from 1, it is 0".into());
+            }
+            (i - 1, num("CI_NODE_TOTAL")?, "CI_NODE_INDEX")
+        } else {
+            return Err("--shard auto: none of SMTPROBE_SHARD_INDEX, JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or CI_NODE_INDEX (GitLab parallel) is set".into());
+        };
+        let count = count.ok_or_else(|| {
+            let want = if from == "CI_NODE_INDEX" {
+                "CI_NODE_TOTAL"
+            } else {
+                count_var
+            };
+            format!("--shard auto: {from} is set but {want} (the number of shards) is not")
+        })?;
+        if count == 0 || index >= count {
+            return Err(format!(
+                "--shard auto: index {index} from {from} is not below the count {count}"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
     /// True when `key` (a row's id, or its raw line) belongs to this shard.
     pub fn contains(&self, key: &[u8]) -> bool {
         fnv1a64(key) % self.count == self.index
@@ -98,8 +149,13 @@ pub struct BatchArgs {
     #[arg(long, value_name = "N", default_value = "4", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub per_host: u32,
     /// Run only the rows whose id hashes (FNV-1a) to K modulo N; K counts from 0.
-    #[arg(long, value_name = "K/N")]
+    /// `auto` reads K and N from the job engine (see [`Shard::from_env`]).
+    #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<Shard>,
+    /// Also write a self-contained HTML report: counts per diagnosis code and a
+    /// filterable, sortable table of rows (the first 100000 rows).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Default port (else the mode's: 587, 465 or 25).
     #[arg(long)]
     pub port: Option<u16>,
@@ -253,6 +309,9 @@ async fn run_async(args: BatchArgs) -> i32 {
     let mut progress = Progress::new(std::io::stderr().is_terminal(), total_bytes);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut interrupts = 0u32;
+    let mut html_rows: Option<Vec<crate::report::html::BatchRow>> =
+        args.html.as_ref().map(|_| Vec::new());
+    let mut html_omitted = 0u64;
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
 
     loop {
@@ -297,6 +356,9 @@ async fn run_async(args: BatchArgs) -> i32 {
                     }
                 }
                 let line = summary.record(&done);
+                if let Some(rows) = &mut html_rows {
+                    keep_html_row(rows, &mut html_omitted, html_row(&done));
+                }
                 if let Some(line) = line {
                     if emit(&mut out, &line).is_err() {
                         // stdout closed (`| head`): stop like Ctrl-C.
@@ -315,6 +377,10 @@ async fn run_async(args: BatchArgs) -> i32 {
                     None => rx = None,
                     Some(Item::Error(err)) => {
                         summary.bad_rows += 1;
+                        if let Some(rows) = &mut html_rows {
+                            let row = crate::report::html::BatchRow::invalid(err.id.as_deref(), err.line, &err.message);
+                            keep_html_row(rows, &mut html_omitted, Some(row));
+                        }
                         let line = error_json(&err);
                         if emit(&mut out, &line).is_err() {
                             rx = None;
@@ -344,12 +410,52 @@ async fn run_async(args: BatchArgs) -> i32 {
     progress.clear();
     let interrupted = interrupts > 0;
     eprint!("{}", summary.render(interrupted));
+    if let (Some(path), Some(rows)) = (&args.html, &html_rows) {
+        let title = args.profiles.display().to_string();
+        let html = crate::report::html::batch(&title, rows, html_omitted, &Default::default());
+        match crate::report::html::write_file(path, &html) {
+            Ok(()) => eprintln!(
+                "smtprobe batch: wrote the HTML report to {}",
+                path.display()
+            ),
+            Err(e) => {
+                eprintln!("smtprobe batch: --html: {e}");
+                return exit::INTERNAL;
+            }
+        }
+    }
     if interrupted {
         EXIT_INTERRUPTED
     } else if summary.all_passed() {
         exit::OK
     } else {
         EXIT_SOME_FAILED
+    }
+}
+
+/// Rows the HTML report's table holds; the rest are counted (memory stays bounded).
+const HTML_ROWS: usize = 100_000;
+
+fn keep_html_row(
+    rows: &mut Vec<crate::report::html::BatchRow>,
+    omitted: &mut u64,
+    row: Option<crate::report::html::BatchRow>,
+) {
+    if let Some(row) = row {
+        if rows.len() < HTML_ROWS {
+            rows.push(row);
+        } else {
+            *omitted += 1;
+        }
+    }
+}
+
+fn html_row(done: &Done) -> Option<crate::report::html::BatchRow> {
+    use crate::report::html::BatchRow;
+    match &done.outcome {
+        Outcome::NotRun => None,
+        Outcome::Invalid(m) => Some(BatchRow::invalid(Some(&done.id), done.line, m)),
+        Outcome::Checked(r) => Some(BatchRow::checked(&done.id, done.line, r, done.ms)),
     }
 }
 
@@ -392,12 +498,8 @@ async fn run_row(
 }
 
 fn defaults(args: &BatchArgs) -> Result<Defaults, String> {
-    use clap::FromArgMatches as _;
     // `check`'s own defaults, whatever flags it grows, then the batch's flags on top.
-    let matches = <CheckArgs as Args>::augment_args(clap::Command::new("check"))
-        .try_get_matches_from(["check", "placeholder.invalid"])
-        .map_err(|e| format!("internal: {e}"))?;
-    let mut t = CheckArgs::from_arg_matches(&matches).map_err(|e| format!("internal: {e}"))?;
+    let mut t = crate::cli::default_check_args();
     t.port = args.port;
     t.tls = args.tls;
     t.auth = args.auth;
@@ -637,31 +739,14 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
             .and_then(|h| h.ok_or_else(|| "missing field \"host\"".to_owned()))
             .map_err(&fail)?,
     );
-    if let Some(p) = f.number("port").map_err(&fail)? {
-        if !(p.fract() == 0.0 && (1.0..=65535.0).contains(&p)) {
-            return Err(fail(
-                "field \"port\" must be a whole number from 1 to 65535".into(),
-            ));
-        }
-        a.port = Some(p as u16);
+    if let Some(p) = f.port().map_err(&fail)? {
+        a.port = Some(p);
     }
-    if let Some(t) = f.string("tls").map_err(&fail)? {
-        a.tls = match t.as_str() {
-            "auto" => TlsArg::Auto,
-            "starttls" => TlsArg::Starttls,
-            "implicit" => TlsArg::Implicit,
-            "none" => TlsArg::None,
-            _ => {
-                return Err(fail(
-                    "field \"tls\" must be auto, starttls, implicit or none".into(),
-                ))
-            }
-        };
+    if let Some(t) = f.tls().map_err(&fail)? {
+        a.tls = t;
     }
-    if let Some(m) = f.string("auth").map_err(&fail)? {
-        a.auth = AuthArg::parse(&m).ok_or_else(|| {
-            fail("field \"auth\" must be auto, plain, login, cram-md5, scram-sha-1, scram-sha-256 or external".into())
-        })?;
+    if let Some(m) = f.auth().map_err(&fail)? {
+        a.auth = m;
     }
     // Paths and names only: the key file's content is read by ClientCert::load.
     a.client_cert = f
@@ -695,31 +780,8 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
     if let Some(from) = f.string("from").map_err(&fail)? {
         a.from = Some(from);
     }
-    match map.get("to") {
-        None => {}
-        Some(Value::String(_)) => a.to = vec![f.string("to").map_err(&fail)?.unwrap_or_default()],
-        Some(Value::Array(items)) => {
-            let mut to = Vec::new();
-            for item in items {
-                match item {
-                    Value::String(s) if !has_crlf(s) => to.push(s.clone()),
-                    Value::String(_) => {
-                        return Err(fail("field \"to\" contains a CR or LF".into()))
-                    }
-                    _ => {
-                        return Err(fail(
-                            "field \"to\" must be a string or a list of strings".into(),
-                        ))
-                    }
-                }
-            }
-            a.to = to;
-        }
-        Some(_) => {
-            return Err(fail(
-                "field \"to\" must be a string or a list of strings".into(),
-            ))
-        }
+    if let Some(to) = f.to().map_err(&fail)? {
+        a.to = to;
     }
     if a.from.is_some() && a.to.is_empty() {
         return Err(fail("\"from\" needs \"to\"".into()));
@@ -804,13 +866,66 @@ fn has_crlf(s: &str) -> bool {
     s.contains(['\r', '\n'])
 }
 
-/// Typed access to a row's fields; errors name the field, never the value.
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
+/// Typed access to a row's fields; errors name the field, never the value (shared
+/// with the `smtprobe web` API, whose requests use the same field names).
+pub(crate) struct Fields<'a> {
+    pub(crate) map: &'a Map<String, Value>,
 }
 
 impl Fields<'_> {
-    fn string(&self, key: &str) -> Result<Option<String>, String> {
+    /// `port`: a whole number from 1 to 65535.
+    pub(crate) fn port(&self) -> Result<Option<u16>, String> {
+        match self.number("port")? {
+            None => Ok(None),
+            Some(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(&p) => Ok(Some(p as u16)),
+            Some(_) => Err("field \"port\" must be a whole number from 1 to 65535".into()),
+        }
+    }
+
+    /// `tls`: auto, starttls, implicit or none.
+    pub(crate) fn tls(&self) -> Result<Option<TlsArg>, String> {
+        Ok(match self.string("tls")?.as_deref() {
+            None => None,
+            Some("auto") => Some(TlsArg::Auto),
+            Some("starttls") => Some(TlsArg::Starttls),
+            Some("implicit") => Some(TlsArg::Implicit),
+            Some("none") => Some(TlsArg::None),
+            Some(_) => return Err("field \"tls\" must be auto, starttls, implicit or none".into()),
+        })
+    }
+
+    /// `auth`: a mechanism name as `--auth` takes it.
+    pub(crate) fn auth(&self) -> Result<Option<AuthArg>, String> {
+        match self.string("auth")? {
+            None => Ok(None),
+            Some(m) => AuthArg::parse(&m).map(Some).ok_or_else(|| {
+                "field \"auth\" must be auto, plain, login, cram-md5, scram-sha-1, scram-sha-256 or external".into()
+            }),
+        }
+    }
+
+    /// `to`: one address or a list of them.
+    pub(crate) fn to(&self) -> Result<Option<Vec<String>>, String> {
+        let bad = || "field \"to\" must be a string or a list of strings".to_owned();
+        match self.map.get("to") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(_)) => Ok(self.string("to")?.map(|t| vec![t])),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) if has_crlf(s) => {
+                        Err("field \"to\" contains a CR or LF".into())
+                    }
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(bad()),
+        }
+    }
+
+    pub(crate) fn string(&self, key: &str) -> Result<Option<String>, String> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if has_crlf(s) => {
@@ -821,7 +936,7 @@ impl Fields<'_> {
         }
     }
 
-    fn secret(&self, key: &str) -> Result<Option<Secret>, String> {
+    pub(crate) fn secret(&self, key: &str) -> Result<Option<Secret>, String> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if has_crlf(s) => {
@@ -832,7 +947,7 @@ impl Fields<'_> {
         }
     }
 
-    fn number(&self, key: &str) -> Result<Option<f64>, String> {
+    pub(crate) fn number(&self, key: &str) -> Result<Option<f64>, String> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => n
@@ -843,7 +958,7 @@ impl Fields<'_> {
         }
     }
 
-    fn boolean(&self, key: &str) -> Result<Option<bool>, String> {
+    pub(crate) fn boolean(&self, key: &str) -> Result<Option<bool>, String> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -1129,6 +1244,40 @@ mod tests {
             None
         );
         assert_eq!(read.load(Ordering::Relaxed), input.len() as u64);
+    }
+
+    #[test]
+    fn shard_auto_reads_the_job_engine() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let k8s = env(&[("JOB_COMPLETION_INDEX", "2"), ("SMTPROBE_SHARD_COUNT", "5")]);
+        assert_eq!(Shard::from_env(k8s), Ok(Shard { index: 2, count: 5 }));
+        let gitlab = env(&[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "3")]);
+        assert_eq!(Shard::from_env(gitlab), Ok(Shard { index: 0, count: 3 }));
+        let ours = env(&[
+            ("SMTPROBE_SHARD_INDEX", "0"),
+            ("SMTPROBE_SHARD_COUNT", "1"),
+            ("JOB_COMPLETION_INDEX", "7"),
+        ]);
+        assert_eq!(Shard::from_env(ours), Ok(Shard { index: 0, count: 1 }));
+        let no_count = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "0")])).unwrap_err();
+        assert!(no_count.contains("SMTPROBE_SHARD_COUNT"), "{no_count}");
+        let too_big = Shard::from_env(env(&[
+            ("JOB_COMPLETION_INDEX", "4"),
+            ("SMTPROBE_SHARD_COUNT", "4"),
+        ]))
+        .unwrap_err();
+        assert!(too_big.contains("not below"), "{too_big}");
+        let none = Shard::from_env(env(&[])).unwrap_err();
+        assert!(none.contains("JOB_COMPLETION_INDEX"), "{none}");
+        let junk = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "x")])).unwrap_err();
+        assert!(junk.contains("not a whole number"), "{junk}");
     }
 
     #[test]

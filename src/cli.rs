@@ -98,12 +98,18 @@ pub enum Command {
         /// JSON output (with NAME).
         #[arg(long)]
         json: bool,
+        /// Also write a self-contained HTML report: NAME's report, or without NAME a
+        /// table of every scenario.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Play a provider's behaviour from a fixture as a local SMTP server, for testing an
     /// app against it, and judge what the app did.
     Serve(ServeArgs),
     /// Check many accounts from a JSON Lines file, concurrently; one JSON result per line.
     Batch(crate::batch::BatchArgs),
+    /// A local web page and HTTP API for checks (127.0.0.1:8025 by default).
+    Web(crate::web::WebArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -235,6 +241,25 @@ pub fn run_batch(args: crate::batch::BatchArgs) -> i32 {
     crate::batch::run(args)
 }
 
+/// Runs `smtprobe web` (it starts its own multi-threaded runtime).
+pub fn run_web(args: crate::web::WebArgs) -> i32 {
+    crate::web::run(args)
+}
+
+/// Writes `--html FILE`; the error names the file.
+fn write_html(path: &std::path::Path, html: &str) -> i32 {
+    match crate::report::html::write_file(path, html) {
+        Ok(()) => {
+            eprintln!("smtprobe: wrote the HTML report to {}", path.display());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("smtprobe: --html: {e}");
+            exit::INTERNAL
+        }
+    }
+}
+
 /// Runs `smtprobe explain`.
 pub fn run_explain(query: &str) -> i32 {
     match crate::diagnosis::explain::explain(query) {
@@ -260,7 +285,13 @@ pub fn run_providers() -> i32 {
 }
 
 /// Runs `smtprobe demo [NAME]`.
-pub async fn run_demo(name: Option<String>, annotate: bool, json: bool) -> i32 {
+pub async fn run_demo(
+    name: Option<String>,
+    annotate: bool,
+    json: bool,
+    html: Option<PathBuf>,
+) -> i32 {
+    use crate::report::html::{self as h, BatchRow, Meta};
     let scenarios = match crate::demo::scenarios() {
         Ok(s) => s,
         Err(e) => {
@@ -281,6 +312,16 @@ pub async fn run_demo(name: Option<String>, annotate: bool, json: bool) -> i32 {
         return match crate::demo::run(s).await {
             Ok(o) => {
                 print_report(&o.report, json, annotate);
+                if let Some(path) = &html {
+                    let meta = Meta {
+                        story: Some(format!("Demo {}: {}", s.name, s.story)),
+                        generated: None,
+                    };
+                    let failed = write_html(path, &h::report(&o.report, &meta));
+                    if failed != exit::OK {
+                        return failed;
+                    }
+                }
                 exit_code(&o.report)
             }
             Err(e) => {
@@ -292,10 +333,24 @@ pub async fn run_demo(name: Option<String>, annotate: bool, json: bool) -> i32 {
     let color = use_color();
     let width = scenarios.iter().map(|s| s.name.len()).max().unwrap_or(10);
     let mut unexpected = 0;
+    let mut rows = Vec::new();
     println!("smtprobe demo: {} scenarios against the built-in replay server on 127.0.0.1 (no network, no account)\n", scenarios.len());
     for s in &scenarios {
         match crate::demo::run(s).await {
             Ok(o) => {
+                // The check's own time: the end of its last stage.
+                let ms = o
+                    .report
+                    .stages
+                    .iter()
+                    .map(|st| st.start_ms + st.ms)
+                    .fold(0.0, f64::max);
+                rows.push(BatchRow::checked(
+                    &s.name,
+                    rows.len() as u64 + 1,
+                    &o.report,
+                    ms,
+                ));
                 let ok = o.as_expected(s);
                 if !ok {
                     unexpected += 1;
@@ -325,6 +380,16 @@ pub async fn run_demo(name: Option<String>, annotate: bool, json: bool) -> i32 {
         }
     }
     println!("\nSee one in full: smtprobe demo NAME [--annotate]; a code explained: smtprobe explain CODE");
+    if let Some(path) = &html {
+        let meta = Meta {
+            story: Some("Every bundled scenario, played by the built-in replay server on 127.0.0.1 (no network, no account).".into()),
+            generated: None,
+        };
+        let failed = write_html(path, &h::batch("smtprobe demo", &rows, 0, &meta));
+        if failed != exit::OK {
+            return failed;
+        }
+    }
     if unexpected == 0 {
         exit::OK
     } else {
@@ -475,6 +540,9 @@ pub struct CheckArgs {
     /// Explain each transcript line (human output).
     #[arg(long)]
     pub annotate: bool,
+    /// Also write a self-contained, redacted HTML report to FILE (to attach to a ticket).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Record the session as a fixture file (created 0600, never overwritten).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -585,6 +653,18 @@ fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
     Err(UsageError(
         "--user needs a password: set SMTPROBE_PASSWORD, use --password-file PATH, or run on a terminal to be prompted".into(),
     ))
+}
+
+/// `check`'s flags at their defaults (HOST unset), whatever flags it grows: the template
+/// `batch` rows and `smtprobe web` requests fill in.
+pub fn default_check_args() -> CheckArgs {
+    use clap::FromArgMatches as _;
+    let matches = <CheckArgs as Args>::augment_args(clap::Command::new("check"))
+        .try_get_matches_from(["check", "placeholder.invalid"])
+        .expect("check's own defaults parse");
+    let mut args = CheckArgs::from_arg_matches(&matches).expect("check's own defaults parse");
+    args.host = None;
+    args
 }
 
 /// The `~/.netrc` (or `$NETRC`) entry for `host` (and `user`, when given).
@@ -878,6 +958,13 @@ pub async fn run_check(args: CheckArgs) -> i32 {
         }
     };
     print_report(&report, args.json, args.annotate);
+    if let Some(path) = &args.html {
+        let html = crate::report::html::report(&report, &Default::default());
+        let failed = write_html(path, &html);
+        if failed != exit::OK {
+            return failed;
+        }
+    }
     if let Some(path) = &args.record {
         if let Err(e) = record(&report, path) {
             eprintln!("smtprobe: --record: {e}");

@@ -336,6 +336,14 @@ impl Outcome {
 
 /// Runs one scenario against a replay server on 127.0.0.1.
 pub async fn run(s: &Scenario) -> Result<Outcome, String> {
+    run_observed(s, None).await
+}
+
+/// [`run`], telling `observer` each line and stage as it happens (`smtprobe web`).
+pub async fn run_observed(
+    s: &Scenario,
+    observer: Option<crate::transport::Observer>,
+) -> Result<Outcome, String> {
     let opts = ReplayOptions {
         read_timeout: Duration::from_secs(10),
         certificate: s.certificate,
@@ -354,6 +362,7 @@ pub async fn run(s: &Scenario) -> Result<Outcome, String> {
     let port = server.local_addr().map_err(|e| e.to_string())?.port();
     let mut config = config_for(&s.fixture, port, s.client_tls, &server.ca_pem());
     config.timeout = s.timeout;
+    config.observer = observer;
     config.validate().map_err(|e| e.to_string())?;
     let conns = s.connections;
     let serving = async {

@@ -34,6 +34,7 @@ pub mod session;
 pub mod stage;
 pub mod transcript;
 pub mod transport;
+pub mod web;
 
 pub use failure::{Failure, TlsMode};
 pub use fixture::Fixture;

@@ -34,9 +34,11 @@ fn main() {
             name,
             annotate,
             json,
-        } => runtime().block_on(cli::run_demo(name, annotate, json)),
+            html,
+        } => runtime().block_on(cli::run_demo(name, annotate, json, html)),
         Command::Serve(args) => runtime().block_on(cli::run_serve(args)),
         Command::Batch(args) => cli::run_batch(args),
+        Command::Web(args) => cli::run_web(args),
     };
     std::process::exit(code);
 }

@@ -88,6 +88,8 @@ pub struct Config {
     pub allow_plaintext_auth: bool,
     /// Pipeline MAIL/RCPT/DATA when the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
+    /// Told about every transcript line and finished stage as the check runs.
+    pub observer: Option<transport::Observer>,
     /// `--quit-after`: stop after this stage (connect, greeting, ehlo, tls, auth, mail,
     /// rcpt); the report lists what was not tested.
     pub quit_after: Option<Stage>,
@@ -115,6 +117,7 @@ impl Config {
             ip: IpVersion::Any,
             allow_plaintext_auth: false,
             pipelining: true,
+            observer: None,
             quit_after: None,
             message: crate::message::MessageSpec::default(),
             client_cert: None,
@@ -239,10 +242,12 @@ struct Probe {
 impl Probe {
     fn new(config: Config) -> Probe {
         let port = config.effective_port();
+        let mut rec = Recorder::new(Clock::start());
+        rec.observer = config.observer.clone();
         Probe {
             config,
             port,
-            rec: Recorder::new(Clock::start()),
+            rec,
             attempts: Vec::new(),
             notes: Vec::new(),
         }

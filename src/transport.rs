@@ -730,6 +730,34 @@ pub struct StageResult {
     pub ok: bool,
     /// Milliseconds from its start to its end.
     pub ms: f64,
+    /// Milliseconds from the check's start to this stage's start (the HTML waterfall
+    /// draws each stage at its place in time).
+    pub start_ms: f64,
+}
+
+/// What an [`Observer`] is told, as it happens.
+pub enum Progress<'a> {
+    /// A transcript line was recorded (already redacted and escaped).
+    Line(&'a Entry),
+    /// A stage finished.
+    Stage(&'a StageResult),
+}
+
+/// A live view of a running check (`smtprobe web` streams it to the browser). It sees
+/// only what the transcript and stage list will hold, so it can never see a secret.
+#[derive(Clone)]
+pub struct Observer(pub Arc<dyn Fn(Progress<'_>) + Send + Sync>);
+
+// An observer only receives copies of what is recorded; a panic inside it cannot leave a
+// check's state half-updated for a caller that catches it (and `Config` stays
+// `UnwindSafe`, as it was before the field existed).
+impl std::panic::UnwindSafe for Observer {}
+impl std::panic::RefUnwindSafe for Observer {}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 /// What one SMTP connection produced.
@@ -751,6 +779,8 @@ pub struct Recorder {
     /// Stage results, in order.
     pub stages: Vec<StageResult>,
     open: Vec<(Stage, f64)>,
+    /// Told about every line and finished stage as it is recorded.
+    pub observer: Option<Observer>,
 }
 
 impl Recorder {
@@ -761,19 +791,24 @@ impl Recorder {
             transcript: Transcript::new(),
             stages: Vec::new(),
             open: Vec::new(),
+            observer: None,
         }
     }
 
     /// Records a line.
     pub fn line(&mut self, dir: Direction, stage: Stage, tls: bool, text: String) {
         let ms = self.clock.ms();
-        self.transcript.push(Entry {
+        let entry = Entry {
             ms,
             dir,
             tls,
             stage,
             text,
-        });
+        };
+        if let Some(o) = &self.observer {
+            (o.0)(Progress::Line(&entry));
+        }
+        self.transcript.push(entry);
     }
 
     /// Records an event line.
@@ -793,11 +828,16 @@ impl Recorder {
             Some(i) => self.open.remove(i).1,
             None => now,
         };
-        self.stages.push(StageResult {
+        let result = StageResult {
             stage,
             ok,
             ms: ((now - start) * 10.0).round() / 10.0,
-        });
+            start_ms: (start * 10.0).round() / 10.0,
+        };
+        if let Some(o) = &self.observer {
+            (o.0)(Progress::Stage(&result));
+        }
+        self.stages.push(result);
     }
 
     /// Closes the books at the end of a connection: the failing stage is marked failed,

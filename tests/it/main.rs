@@ -15,3 +15,4 @@ mod parity;
 mod real_mta;
 mod redaction;
 mod replay;
+mod web;

@@ -1,4 +1,7 @@
-//! A finished check, rendered for people (stage list, transcript, verdict) and as JSON.
+//! A finished check, rendered for people (stage list, transcript, verdict), as JSON and
+//! as one self-contained HTML file ([`html`]).
+
+pub mod html;
 
 use crate::diagnosis::Diagnosis;
 use crate::failure::{ConnectAttempt, Failure, TlsMode};
