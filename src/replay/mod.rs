@@ -564,6 +564,12 @@ impl ReplayServer {
         addr: SocketAddr,
         opts: ReplayOptions,
     ) -> Result<ReplayServer, ReplayError> {
+        if scenarios.entries.is_empty() && !opts.strict {
+            // A strict sequence has no server behaviour to play.
+            return Err(ReplayError::Fixture(
+                "a lock-step sequence of fixtures is played only with strict mode".into(),
+            ));
+        }
         let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
             .iter()
             .map(|s| s.to_string())

@@ -654,3 +654,20 @@ async fn a_probe_that_leaves_the_fixture_is_reported_with_the_line() {
         "{result}"
     );
 }
+
+/// A lock-step sequence has no server behaviour: binding it without strict mode is
+/// refused with a reason, not a panic on the first connection.
+#[tokio::test]
+async fn a_strict_sequence_needs_strict_mode() {
+    use smtprobe::replay::{ReplayOptions, ReplayServer, Scenarios};
+    let seq = Scenarios::strict_sequence(vec![fixture("S: 220 x")]).unwrap();
+    let e = ReplayServer::bind_scenarios(
+        seq,
+        "127.0.0.1:0".parse().unwrap(),
+        ReplayOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("only with strict mode"), "{e}");
+    assert!(Scenarios::strict_sequence(Vec::new()).is_err());
+}

@@ -12,7 +12,8 @@ pub mod hostile;
 pub mod secrets;
 
 pub use fixture_server::{
-    gmail_starttls, raw, replies, FixtureServer, GMAIL_BEFORE_TLS, IMPLICIT_GREETING_THEN_QUIT,
+    fixture, gmail_starttls, raw, replies, FixtureServer, GMAIL_BEFORE_TLS,
+    IMPLICIT_GREETING_THEN_QUIT,
 };
 pub use secrets::{assert_no_secret, leaks, needle, needles, Needle};
 
