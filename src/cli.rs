@@ -59,7 +59,8 @@ Examples:
 Exit codes: 0 ok, 2 usage, 3 network, 4 TLS, 5 SMTP dialogue, 6 auth, 7 sending, 1 internal.";
 
 /// smtprobe: tells you exactly why your SMTP setup fails, and how to fix it.
-#[derive(Debug, Parser)]
+// `Debug` by hand (below, with `Command`'s and `CheckArgs`'s): they hold a password.
+#[derive(Parser)]
 #[command(name = "smtprobe", version, about, long_about = None, after_help = CHECK_EXAMPLES)]
 pub struct Cli {
     /// More tracing on stderr (-v, -vv, -vvv); RUST_LOG overrides.
@@ -73,7 +74,7 @@ pub struct Cli {
 /// Subcommands.
 // Parsed once per run: boxing CheckArgs to shrink the enum would buy nothing.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Probe a submission server stage by stage and explain the result.
     #[command(after_help = CHECK_EXAMPLES)]
@@ -583,8 +584,9 @@ impl QuitAfterArg {
     }
 }
 
-/// Flags of `smtprobe check`.
-#[derive(Debug, Args, Clone)]
+/// Flags of `smtprobe check`. Its `Debug` redacts `--password`, `--password-command` and
+/// `--proxy` (whose URL may carry a password).
+#[derive(Args, Clone)]
 pub struct CheckArgs {
     /// The SMTP server, e.g. smtp.gmail.com (optional with --provider), or an email
     /// address: its settings are discovered first and --user defaults to it.
@@ -699,6 +701,88 @@ pub struct CheckArgs {
     /// HOST) or `http://[user:pass@]host:port` (CONNECT). Default: `$ALL_PROXY`.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
+}
+
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cli")
+            .field("verbose", &self.verbose)
+            .field("command", &self.command)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Check(a) => f.debug_tuple("Check").field(a).finish(),
+            Command::Explain { query } => f.debug_struct("Explain").field("query", query).finish(),
+            Command::Providers => f.write_str("Providers"),
+            // `..`: a flag added later is left out rather than breaking the build.
+            Command::Demo {
+                name,
+                annotate,
+                json,
+                html,
+                ..
+            } => f
+                .debug_struct("Demo")
+                .field("name", name)
+                .field("annotate", annotate)
+                .field("json", json)
+                .field("html", html)
+                .finish_non_exhaustive(),
+            Command::Serve(a) => f.debug_tuple("Serve").field(a).finish(),
+            Command::Batch(a) => f.debug_tuple("Batch").field(a).finish(),
+            Command::Web(a) => f.debug_tuple("Web").field(a).finish(),
+            Command::Completions { shell } => {
+                f.debug_struct("Completions").field("shell", shell).finish()
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for CheckArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::secret::redacted;
+        f.debug_struct("CheckArgs")
+            .field("host", &self.host)
+            .field("provider", &self.provider)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("user", &self.user)
+            .field("password_file", &self.password_file)
+            .field("password", &redacted(&self.password))
+            .field("oauth2_token_env", &self.oauth2_token_env)
+            .field("auth", &self.auth)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("ca_file", &self.ca_file)
+            .field("connect_to", &self.connect_to)
+            .field("timeout", &self.timeout)
+            .field("helo", &self.helo)
+            .field("ipv4", &self.ipv4)
+            .field("ipv6", &self.ipv6)
+            .field("json", &self.json)
+            .field("annotate", &self.annotate)
+            .field("record", &self.record)
+            .field("html", &self.html)
+            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
+            .field("no_pipelining", &self.no_pipelining)
+            .field("quit_after", &self.quit_after)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("header", &self.header)
+            .field("body", &self.body)
+            .field("body_file", &self.body_file)
+            .field("attach", &self.attach)
+            .field("size", &self.size)
+            // A command such as `echo PASSWORD` holds the password itself.
+            .field("password_command", &redacted(&self.password_command))
+            .field("netrc", &self.netrc)
+            .field("proxy", &redacted(&self.proxy))
+            .finish()
+    }
 }
 
 /// A usage error: printed to stderr, exit code 2, nothing sent.

@@ -62,8 +62,9 @@ pub struct MailTarget {
     pub to: Vec<String>,
 }
 
-/// Everything one check needs. Build with [`Config::new`] and set fields.
-#[derive(Debug, Clone)]
+/// Everything one check needs. Build with [`Config::new`] and set fields. Its `Debug`
+/// redacts the credentials (AUTH and proxy).
+#[derive(Clone)]
 pub struct Config {
     /// The host name the user configured (certificates are verified against it).
     pub host: String,
@@ -103,6 +104,31 @@ pub struct Config {
     /// Resolve through this DNS server instead of the system resolver (`--dns-server`,
     /// a testing aid).
     pub dns_server: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `auth` and `proxy` redact their own secrets (`AuthConfig`, `ProxyConfig`).
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("auth", &self.auth)
+            .field("mail", &self.mail)
+            .field("extra_roots", &self.extra_roots.len())
+            .field("connect_to", &self.connect_to)
+            .field("timeout", &self.timeout)
+            .field("helo", &self.helo)
+            .field("ip", &self.ip)
+            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
+            .field("pipelining", &self.pipelining)
+            .field("quit_after", &self.quit_after)
+            .field("message", &self.message)
+            .field("client_cert", &self.client_cert)
+            .field("proxy", &self.proxy)
+            .field("observer", &self.observer)
+            .finish()
+    }
 }
 
 impl Config {

@@ -139,8 +139,8 @@ pub fn pick_mechanism(offered: &[String], tls: bool) -> Option<(Mechanism, Strin
     ))
 }
 
-/// The credential for AUTH.
-#[derive(Debug, Clone)]
+/// The credential for AUTH. Its `Debug` names the kind, never the secret.
+#[derive(Clone)]
 pub enum Credential {
     /// A password (or app password) used with PLAIN or LOGIN.
     Password {
@@ -156,8 +156,8 @@ pub enum Credential {
     External,
 }
 
-/// What to authenticate with.
-#[derive(Debug, Clone)]
+/// What to authenticate with. Its `Debug` shows the user, never the credential.
+#[derive(Clone)]
 pub struct AuthConfig {
     /// The user name, as typed (for Gmail, the full address).
     pub user: String,
@@ -178,8 +178,9 @@ pub struct MailConfig {
 }
 
 /// Everything the session needs to know. Values are validated before the session
-/// exists (see [`crate::protocol::command::check_line_safe`]).
-#[derive(Debug, Clone)]
+/// exists (see [`crate::protocol::command::check_line_safe`]). Its `Debug` redacts the
+/// credential.
+#[derive(Clone)]
 pub struct SessionConfig {
     /// The EHLO name.
     pub helo: String,
@@ -201,8 +202,9 @@ pub struct SessionConfig {
     pub quit_after: Option<Stage>,
 }
 
-/// What the session asks of the transport, and what it reports.
-#[derive(Debug, PartialEq)]
+/// What the session asks of the transport, and what it reports. Its `Debug` shows the
+/// length of a [`Event::Transmit`], never its bytes (they may hold credentials).
+#[derive(PartialEq)]
 pub enum Event {
     /// Write these bytes to the connection (may contain credentials: never log them;
     /// the matching [`Event::Record`] holds the redacted text).
@@ -226,6 +228,83 @@ pub enum Event {
     StagePassed(Stage),
     /// The session is over: close the connection. `Err` carries the first failure.
     Finished(Result<(), Failure>),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Password { secret, choice } => f
+                .debug_struct("Password")
+                .field("secret", secret)
+                .field("choice", choice)
+                .finish(),
+            Credential::OAuthToken(token) => f.debug_tuple("OAuthToken").field(token).finish(),
+            Credential::External => f.write_str("External"),
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("user", &self.user)
+            .field("credential", &self.credential)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("helo", &self.helo)
+            .field("mode", &self.mode)
+            .field("auth", &self.auth)
+            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
+            .field("mail", &self.mail)
+            .field("pipelining", &self.pipelining)
+            .field("quit_after", &self.quit_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The bytes may be an AUTH payload: the length is enough to debug with, and
+            // the matching `Record` holds the redacted text.
+            Event::Transmit(bytes) => write!(f, "Transmit(<{} bytes>)", bytes.len()),
+            Event::StartTls => f.write_str("StartTls"),
+            Event::Record {
+                dir,
+                stage,
+                tls,
+                text,
+            } => f
+                .debug_struct("Record")
+                .field("dir", dir)
+                .field("stage", stage)
+                .field("tls", tls)
+                .field("text", text)
+                .finish(),
+            Event::StageStarted(s) => f.debug_tuple("StageStarted").field(s).finish(),
+            Event::StagePassed(s) => f.debug_tuple("StagePassed").field(s).finish(),
+            Event::Finished(o) => f.debug_tuple("Finished").field(o).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("cfg", &self.cfg)
+            .field("state", &self.state)
+            .field("stage", &self.stage)
+            .field("tls", &self.tls)
+            .field("mechanism", &self.mechanism)
+            .field("events", &self.events)
+            .field("auth_done", &self.auth_done)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the session waits for. Transitions consume the old state (DESIGN habit 2).
@@ -280,8 +359,8 @@ enum AuthState {
     Cancelled(Failure),
 }
 
-/// The sans-IO client session.
-#[derive(Debug)]
+/// The sans-IO client session. Its `Debug` shows where the session is, never the
+/// credential or the bytes queued for the wire.
 pub struct Session {
     cfg: SessionConfig,
     state: State,
@@ -444,11 +523,12 @@ impl Session {
                     }
                 }
                 Some(Ok(reply)) => {
+                    let stage = self.answered_stage();
                     match self.scram_final_shown(&reply) {
-                        Some(shown) => self.record(Direction::Server, shown),
+                        Some(shown) => self.record_at(Direction::Server, stage, shown),
                         None => {
                             for line in reply.display_lines() {
-                                self.record(Direction::Server, line);
+                                self.record_at(Direction::Server, stage, line);
                             }
                         }
                     }
@@ -984,10 +1064,7 @@ impl Session {
                 // client answers (XOAUTH2: empty line; OAUTHBEARER: %x01) and the server
                 // then sends the final failure.
                 let text = reply.raw_texts().next().unwrap_or(&[]);
-                let challenge = match sasl::decode_challenge(text) {
-                    Some(bytes) => escape_bytes(&bytes),
-                    None => escape_bytes(text),
-                };
+                let challenge = sasl::OAuthChallenge::decode(text).shown;
                 self.record_event(format!(
                     "server's OAuth error challenge decodes to {challenge}"
                 ));
@@ -1094,22 +1171,22 @@ impl Session {
         let pipelining = self.cfg.pipelining
             && caps.has("PIPELINING")
             && !matches!(self.cfg.quit_after, Some(Stage::Mail | Stage::Rcpt));
-        self.send_command(Command::MailFrom {
-            addr: mail.from.clone(),
-            size,
-            params,
-        });
-        self.pending.push_back(Stage::Mail);
+        self.send_transaction_command(
+            Command::MailFrom {
+                addr: mail.from.clone(),
+                size,
+                params,
+            },
+            Stage::Mail,
+        );
         self.state = State::AwaitTransaction;
         if pipelining {
             // RFC 2920 §3.1: MAIL, RCPT… and DATA may be sent as one group; DATA is the
             // last command of the group.
             for to in &mail.to {
-                self.send_command(Command::RcptTo(to.clone()));
-                self.pending.push_back(Stage::Rcpt);
+                self.send_transaction_command(Command::RcptTo(to.clone()), Stage::Rcpt);
             }
-            self.send_command(Command::Data);
-            self.pending.push_back(Stage::Data);
+            self.send_transaction_command(Command::Data, Stage::Data);
         }
     }
 
@@ -1202,12 +1279,10 @@ impl Session {
         self.after_talk_check(move |s| {
             if let Some(to) = mail.to.get(sent_rcpts) {
                 s.start_stage(Stage::Rcpt);
-                s.send_command(Command::RcptTo(to.clone()));
-                s.pending.push_back(Stage::Rcpt);
+                s.send_transaction_command(Command::RcptTo(to.clone()), Stage::Rcpt);
             } else {
                 s.start_stage(Stage::Data);
-                s.send_command(Command::Data);
-                s.pending.push_back(Stage::Data);
+                s.send_transaction_command(Command::Data, Stage::Data);
             }
             s.state = State::AwaitTransaction;
         });
@@ -1305,6 +1380,26 @@ impl Session {
         self.transmit_recorded(cmd.to_wire(), text);
     }
 
+    /// Sends MAIL, RCPT or DATA and queues the stage its reply belongs to. The transcript
+    /// tags the line with that stage, not the one running: in a pipelined group
+    /// (RFC 2920 §3.1) RCPT and DATA go out while MAIL's reply is still awaited.
+    fn send_transaction_command(&mut self, cmd: Command, stage: Stage) {
+        self.record_at(Direction::Client, stage, cmd.line());
+        self.events.push_back(Event::Transmit(cmd.to_wire()));
+        self.pending.push_back(stage);
+    }
+
+    /// The stage of the command a reply answers, which the transcript tags it with: the
+    /// oldest outstanding MAIL/RCPT/DATA (RFC 2920: replies come in command order), and
+    /// QUIT's once QUIT was sent, though the reported stage stays the one that failed.
+    fn answered_stage(&self) -> Stage {
+        match &self.state {
+            State::AwaitTransaction => self.pending.front().copied().unwrap_or(self.stage),
+            State::AwaitQuit(_) => Stage::Quit,
+            _ => self.stage,
+        }
+    }
+
     fn send_encoded(&mut self, enc: Encoded) {
         self.transmit_recorded(enc.wire, enc.shown);
     }
@@ -1315,9 +1410,13 @@ impl Session {
     }
 
     fn record(&mut self, dir: Direction, text: String) {
+        self.record_at(dir, self.stage, text);
+    }
+
+    fn record_at(&mut self, dir: Direction, stage: Stage, text: String) {
         self.events.push_back(Event::Record {
             dir,
-            stage: self.stage,
+            stage,
             tls: self.tls,
             text,
         });
@@ -1920,6 +2019,78 @@ mod tests {
         assert!(String::from_utf8(wire)
             .unwrap()
             .contains("Subject: t\r\n\r\n..hidden dot\r\nbye\r\n.\r\n"));
+    }
+
+    /// Feeds `replies` one at a time; every transcript line as `stage dir text`.
+    fn tagged(cfg: SessionConfig, replies: &[&str]) -> Vec<String> {
+        let mut s = Session::new(cfg);
+        let mut lines = Vec::new();
+        for r in replies {
+            s.handle_input(r.replace('\n', "\r\n").as_bytes());
+            while let Some(ev) = s.poll_event() {
+                if let Event::Record {
+                    dir, stage, text, ..
+                } = ev
+                {
+                    if dir != Direction::Event {
+                        lines.push(format!("{} {}: {text}", stage.as_str(), dir.marker()));
+                    }
+                }
+            }
+        }
+        lines
+    }
+
+    /// Issue 10: pipelined RCPT/DATA and their replies were tagged `mail` (the stage
+    /// running when they were sent or arrived), and the 221 after a failure was tagged
+    /// with the failed stage.
+    #[test]
+    fn transcript_tags_each_line_with_the_command_it_belongs_to() {
+        let greet = [
+            "220 mx\n",
+            "250-mx\n250-PIPELINING\n250 AUTH PLAIN\n",
+            "235 ok\n",
+        ];
+        let mut replies = greet.to_vec();
+        replies.extend([
+            "250 2.1.0 OK\n250 2.1.5 OK\n354 go\n",
+            "250 2.0.0 queued\n",
+            "221 bye\n",
+        ]);
+        let lines = tagged(with_mail(cfg(TlsMode::Implicit), true), &replies);
+        let tail: Vec<&str> = lines.iter().map(String::as_str).skip(7).collect();
+        assert_eq!(
+            tail,
+            [
+                "mail C: MAIL FROM:<you@gmail.com>",
+                "rcpt C: RCPT TO:<friend@example.com>",
+                "data C: DATA",
+                "mail S: 250 2.1.0 OK",
+                "rcpt S: 250 2.1.5 OK",
+                "data S: 354 go",
+                "data C: <message: 4 lines, 36 bytes>",
+                "data S: 250 2.0.0 queued",
+                "quit C: QUIT",
+                "quit S: 221 bye",
+            ],
+            "{lines:#?}"
+        );
+        // A failure: the check reports rcpt, but QUIT and its 221 belong to quit.
+        let mut replies = greet.to_vec();
+        replies.extend([
+            "250 2.1.0 OK\n550 5.1.1 no such user\n554 no valid recipients\n",
+            "221 bye\n",
+        ]);
+        let lines = tagged(with_mail(cfg(TlsMode::Implicit), true), &replies);
+        assert!(
+            lines.ends_with(&[
+                "rcpt S: 550 5.1.1 no such user".to_owned(),
+                "data S: 554 no valid recipients".to_owned(),
+                "quit C: QUIT".to_owned(),
+                "quit S: 221 bye".to_owned(),
+            ]),
+            "{lines:#?}"
+        );
     }
 
     #[test]

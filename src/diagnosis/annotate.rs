@@ -6,7 +6,7 @@
 //! Lines arrive already redacted (see [`crate::transcript`]); notes never need secrets.
 
 use super::{providers, status};
-use crate::protocol::{sasl, EnhancedCode};
+use crate::protocol::{reply, sasl, Command, EnhancedCode, Extension, Mechanism};
 use crate::transcript::{Direction, Entry, CONNECTED, TLS_ESTABLISHED};
 
 /// Annotates one line without context (a fresh [`Annotator`]). Capability lines and
@@ -19,8 +19,11 @@ pub fn annotate(entry: &Entry) -> Option<String> {
 /// Annotates a transcript line by line, remembering what the client last asked.
 #[derive(Debug, Clone, Default)]
 pub struct Annotator {
-    /// The last client command line, upper-cased verb first (`AUTH LOGIN`, `EHLO`).
-    last_command: Option<String>,
+    /// The verb of the last client line, upper-cased (`EHLO`, `AUTH`; for a SASL
+    /// response, whatever it starts with), as [`Command::verb_of`] reads it.
+    last_verb: Option<String>,
+    /// The AUTH exchange in progress, from the parsed `AUTH <mech>` command.
+    auth: Option<AuthExchange>,
     /// True while a multi-line reply is open (the last server line was `NNN-…`).
     in_reply: bool,
     /// True once an EHLO was sent on the clear-text connection.
@@ -29,6 +32,15 @@ pub struct Annotator {
     tls: bool,
     /// True after a 354: the next 250 accepts the message.
     in_data: bool,
+}
+
+/// An AUTH exchange (RFC 4954 §4): the mechanism named by the command (`None` for one
+/// smtprobe does not know) and how many 334 challenges came so far; a challenge means
+/// something different for each mechanism and at each step.
+#[derive(Debug, Clone, Copy)]
+struct AuthExchange {
+    mechanism: Option<Mechanism>,
+    challenges: u8,
 }
 
 impl Annotator {
@@ -73,18 +85,26 @@ impl Annotator {
         None
     }
 
+    /// The mechanism of the AUTH exchange in progress, if any.
+    fn mechanism(&self) -> Option<Mechanism> {
+        self.auth.and_then(|a| a.mechanism)
+    }
+
     fn client(&mut self, text: &str, tls: bool) -> Option<String> {
-        let upper = text.to_ascii_uppercase();
-        let verb = upper
-            .split([' ', ':'])
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let previous = self.last_command.replace(upper.clone());
+        let verb = Command::verb_of(text.as_bytes());
+        let args = String::from_utf8_lossy(Command::args_of(text.as_bytes()));
+        self.last_verb = Some(verb.clone());
         self.in_reply = false;
+        // Inside an AUTH exchange, a client line is a SASL response (RFC 4954 §4), not a
+        // command: it means what the mechanism makes of it.
+        if self.auth.is_some() && verb != "AUTH" {
+            if let Some(note) = self.sasl_response(text) {
+                return Some(note);
+            }
+        }
         let note = match verb.as_str() {
             "EHLO" => {
-                let name = text.get(5..).unwrap_or_default().trim();
+                let name = args.trim();
                 if tls && self.ehlo_before_tls {
                     format!(
                         "EHLO again, now inside TLS: RFC 3207 §4.2 requires the client to forget \
@@ -101,16 +121,27 @@ impl Annotator {
                     )
                 }
             }
-            "HELO" => "Old-style greeting (RFC 5321 §4.1.1.1): no extensions, so no STARTTLS or AUTH.".into(),
+            "HELO" => {
+                "Old-style greeting (RFC 5321 §4.1.1.1): no extensions, so no STARTTLS or AUTH."
+                    .into()
+            }
             "STARTTLS" => "The client asks to switch this connection to TLS (RFC 3207). After the \
                            server's 220, the next bytes are the TLS handshake."
                 .into(),
-            "AUTH" => auth_note(text, &upper),
+            "AUTH" => {
+                let name = args.split_whitespace().next().unwrap_or_default();
+                let mechanism = Mechanism::from_name(name);
+                self.auth = Some(AuthExchange {
+                    mechanism,
+                    challenges: 0,
+                });
+                auth_note(text, mechanism, &name.to_ascii_uppercase())
+            }
             "MAIL" => {
                 let mut s = "Envelope sender (RFC 5321 §4.1.1.2): where bounces go; submission \
                              servers usually require it to be your own address."
                     .to_owned();
-                if upper.contains(" SIZE=") {
+                if args.to_ascii_uppercase().contains(" SIZE=") {
                     s.push_str(" SIZE= announces the message size in bytes (RFC 1870).");
                 }
                 s
@@ -121,48 +152,73 @@ impl Annotator {
             "RSET" => "Resets the mail transaction (RFC 5321 §4.1.1.5).".into(),
             "NOOP" => "Does nothing; checks the server is alive (RFC 5321 §4.1.1.9).".into(),
             "." => "End of the message: a line with a single dot (RFC 5321 §4.1.1.4).".into(),
-            "*" => "The client cancels the AUTH exchange (RFC 4954 §4); the server answers 501.".into(),
-            "AQ==" => "OAUTHBEARER acknowledgement of the error challenge (RFC 7628 §3.2.3), so \
-                       the server sends its final reply."
-                .into(),
-            "" if previous.as_deref().is_some_and(|p| p.starts_with("AUTH X")) || text.is_empty() => {
-                "Empty response: acknowledges the server's error challenge so it sends its final \
-                 reply (the XOAUTH2 protocol)."
-                    .into()
-            }
-            _ if text.starts_with("<redacted username>") => {
-                "The user name, base64-encoded (hidden here).".into()
-            }
-            _ if text.starts_with("<redacted password>") => {
-                "The password, base64-encoded (never shown; base64 is not encryption, TLS is what \
-                 protects it)."
-                    .into()
-            }
-            _ if text.starts_with("<redacted: PLAIN") => {
-                "The PLAIN credentials (user and password in one base64 line, RFC 4616), hidden here."
-                    .into()
-            }
-            _ => return None,
+            _ => return self.sasl_response(text),
         };
         Some(note)
     }
 
+    /// A client line inside an AUTH exchange (RFC 4954 §4), read by the mechanism the
+    /// `AUTH` command named. Lines arrive redacted: the `<redacted …>` forms are the ones
+    /// [`sasl`] records.
+    fn sasl_response(&self, text: &str) -> Option<String> {
+        let mech = self.mechanism();
+        let note = match text {
+            "*" => "The client cancels the AUTH exchange (RFC 4954 §4); the server answers 501.",
+            "AQ==" if matches!(mech, None | Some(Mechanism::OAuthBearer)) => {
+                "OAUTHBEARER acknowledgement of the error challenge (RFC 7628 §3.2.3), so the \
+                 server sends its final reply."
+            }
+            "" => match mech {
+                Some(Mechanism::ScramSha1 | Mechanism::ScramSha256) => {
+                    "Empty response: the server's signature verified (RFC 5802 §3, the server \
+                     knows the password), so the client completes the exchange and waits for \
+                     235 (RFC 4954 §4)."
+                }
+                Some(Mechanism::XOAuth2) | None => {
+                    "Empty response: acknowledges the server's error challenge so it sends its \
+                     final reply (the XOAUTH2 protocol)."
+                }
+                Some(_) => "An empty response to the server's challenge (RFC 4954 §4).",
+            },
+            _ if text.starts_with("<redacted username>") => "The user name, base64-encoded (hidden here).",
+            _ if text.starts_with("<redacted password>") => {
+                "The password, base64-encoded (never shown; base64 is not encryption, TLS is what \
+                 protects it)."
+            }
+            _ if text.starts_with("<redacted: PLAIN") => {
+                "The PLAIN credentials (user and password in one base64 line, RFC 4616), hidden here."
+            }
+            _ if text.starts_with("<redacted: CRAM-MD5") => {
+                "The CRAM-MD5 response (RFC 2195 §2): the user name and an HMAC-MD5 of the \
+                 challenge keyed with the password, base64-encoded. The password itself never \
+                 crosses the wire; hidden here all the same."
+            }
+            _ if text.starts_with("<redacted: SCRAM") => {
+                "The SCRAM client-final-message (RFC 5802 §3): the nonce and a proof computed \
+                 from the password. Hidden here: with the salt and nonces it would allow an \
+                 offline password guess."
+            }
+            _ => return None,
+        };
+        Some(note.to_owned())
+    }
+
     fn server(&mut self, text: &str) -> Option<String> {
-        let bytes = text.as_bytes();
-        if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
+        // One line at a time, read by the codec's own reply-line parser (RFC 5321 §4.2).
+        let Some((code, last_line, rest)) = reply::parse_line(text.as_bytes()) else {
             self.in_reply = false;
             return None;
-        }
-        let code: u16 = text.get(..3)?.parse().ok()?;
-        let continued = bytes.get(3) == Some(&b'-');
+        };
+        let rest = String::from_utf8_lossy(rest);
+        let rest = rest.trim();
         let first = !self.in_reply;
-        self.in_reply = continued;
-        let rest = text.get(4..).unwrap_or_default().trim();
-        let last = self.last_command.as_deref().unwrap_or_default();
+        self.in_reply = !last_line;
+        let last = self.last_verb.as_deref().unwrap_or_default();
 
         // A capability line of an EHLO reply (every line but the first).
-        if code == 250 && (!first || self.last_command.is_none()) {
-            if let Some(note) = capability_note(rest) {
+        if code == 250 && (!first || self.last_verb.is_none()) {
+            if let Some(note) = Extension::parse(rest.as_bytes()).and_then(|e| capability_note(&e))
+            {
                 return Some(note);
             }
         }
@@ -174,7 +230,15 @@ impl Annotator {
             self.in_data = false;
         }
         if code == 334 {
-            return Some(challenge_note(rest, last));
+            let step = self.auth.map_or(0, |a| a.challenges);
+            if let Some(a) = self.auth.as_mut() {
+                a.challenges = a.challenges.saturating_add(1);
+            }
+            return Some(challenge_note(rest, self.mechanism(), step));
+        }
+        if code != 235 {
+            // Any reply but 334 ends the exchange (RFC 4954 §4, §6); 235 below says how.
+            self.auth = None;
         }
         let enhanced = EnhancedCode::parse_prefix(rest.as_bytes())
             .filter(|e| u16::from(e.class) == code / 100)
@@ -196,7 +260,7 @@ impl Annotator {
                     "Server greeting: ready (RFC 5321 §4.3.1).{esmtp}{who}"
                 ))
             }
-            250 if last.starts_with("EHLO") => Some(
+            250 if last == "EHLO" => Some(
                 "EHLO accepted: the first line names the server, each following line is one \
                  extension it supports (RFC 5321 §4.1.1.1)."
                     .to_owned(),
@@ -208,10 +272,20 @@ impl Annotator {
                         .to_owned(),
                 )
             }
-            250 if last.starts_with("MAIL") => Some("Sender accepted.".to_owned()),
-            250 if last.starts_with("RCPT") => Some("Recipient accepted.".to_owned()),
+            250 if last == "MAIL" => Some("Sender accepted.".to_owned()),
+            250 if last == "RCPT" => Some("Recipient accepted.".to_owned()),
             235 => {
-                Some("Authenticated: the server accepted the credentials (RFC 4954 §6).".to_owned())
+                let scram = matches!(
+                    self.auth.take().and_then(|a| a.mechanism),
+                    Some(Mechanism::ScramSha1 | Mechanism::ScramSha256)
+                );
+                Some(if scram {
+                    "Authenticated: the server accepted the proof, and it proved it knows the \
+                     password too (RFC 5802 §3, RFC 4954 §6)."
+                        .to_owned()
+                } else {
+                    "Authenticated: the server accepted the credentials (RFC 4954 §6).".to_owned()
+                })
             }
             354 => {
                 self.in_data = true;
@@ -235,63 +309,95 @@ impl Annotator {
     }
 }
 
-fn auth_note(text: &str, upper: &str) -> String {
-    let mech = upper.split_whitespace().nth(1).unwrap_or_default();
+fn auth_note(text: &str, mechanism: Option<Mechanism>, name: &str) -> String {
     let user = text
         .split_once("user ")
         .map(|(_, u)| u.trim_end_matches('>').to_owned());
     let as_user = user.map(|u| format!(" as {u}")).unwrap_or_default();
-    match mech {
-        "PLAIN" if upper.contains('<') => format!(
+    match mechanism {
+        Some(Mechanism::Plain) if text.contains('<') => format!(
             "Logs in{as_user} with PLAIN: user name and password in one base64 line (RFC 4616), \
              hidden here. Base64 is not encryption: only TLS protects it."
         ),
-        "PLAIN" => "Starts a PLAIN login without initial response; the server answers 334 and the \
-                    credentials follow (RFC 4954 §4)."
+        Some(Mechanism::Plain) => "Starts a PLAIN login without initial response; the server \
+                                   answers 334 and the credentials follow (RFC 4954 §4)."
             .into(),
-        "LOGIN" => "Starts a LOGIN: the server asks for the user name, then the password, each in \
-                    base64."
+        Some(Mechanism::Login) => "Starts a LOGIN: the server asks for the user name, then the \
+                                   password, each in base64."
             .into(),
-        "XOAUTH2" => format!(
+        Some(Mechanism::XOAuth2) => format!(
             "Logs in{as_user} with an OAuth 2.0 access token (XOAUTH2) instead of a password."
         ),
-        "OAUTHBEARER" => format!("Logs in{as_user} with an OAuth 2.0 bearer token (RFC 7628)."),
-        other => format!("Starts authentication with the {other} mechanism (RFC 4954)."),
+        Some(Mechanism::OAuthBearer) => {
+            format!("Logs in{as_user} with an OAuth 2.0 bearer token (RFC 7628).")
+        }
+        Some(Mechanism::CramMd5) => "Starts CRAM-MD5 (RFC 2195): the server sends a challenge, \
+                                     the client answers with an HMAC-MD5 of it keyed with the \
+                                     password, which never crosses the wire."
+            .into(),
+        Some(m @ (Mechanism::ScramSha1 | Mechanism::ScramSha256)) => format!(
+            "Starts {}{as_user} (RFC 5802, RFC 7677): the client-first-message carries the \
+             user name and a fresh nonce. The password never crosses the wire, and the server \
+             must prove it knows it too.",
+            m.name()
+        ),
+        Some(Mechanism::External) => "Logs in with SASL EXTERNAL (RFC 4422 appendix A): the TLS \
+                                      client certificate is the credential."
+            .into(),
+        None => format!("Starts authentication with the {name} mechanism (RFC 4954)."),
     }
 }
 
-/// A 334 challenge: base64 text whose meaning depends on the mechanism (RFC 4954 §4).
-fn challenge_note(b64: &str, last: &str) -> String {
+/// A 334 challenge: base64 text whose meaning depends on the mechanism in progress and
+/// on how many challenges came before (`step`, from 0) (RFC 4954 §4).
+fn challenge_note(b64: &str, mechanism: Option<Mechanism>, step: u8) -> String {
+    let scram = matches!(
+        mechanism,
+        Some(Mechanism::ScramSha1 | Mechanism::ScramSha256)
+    );
+    // The session redacts the SCRAM server-final-message where it records it.
+    if b64.starts_with("<redacted: SCRAM") || (scram && step > 0) {
+        return "The SCRAM server-final-message (RFC 5802 §3): the server's signature (v=), \
+                its proof that it knows the password; the client verifies it before trusting \
+                the 235. Hidden here: with the salt and nonces it would allow an offline \
+                password guess."
+            .into();
+    }
     if b64.is_empty() {
         return "The server waits for the credentials (an empty challenge, RFC 4954 §4).".into();
     }
-    let Some(decoded) = sasl::decode_challenge(b64.as_bytes()) else {
+    let challenge = sasl::OAuthChallenge::decode(b64.as_bytes());
+    if !challenge.base64 {
         return "A server challenge that is not valid base64 (RFC 4954 §4 requires base64).".into();
-    };
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&decoded) {
-        if v.get("status").is_some() {
-            let json = crate::protocol::escape_bytes(&decoded);
-            return format!(
-                "The server reports an OAuth error (base64 JSON {json}): the token was refused. \
-                 The client sends an empty line and the final error follows."
-            );
-        }
     }
-    let shown = crate::protocol::escape_bytes(&decoded);
-    let mech = if last.starts_with("AUTH LOGIN") || last.starts_with('<') {
-        " (AUTH LOGIN prompt)"
-    } else {
-        ""
-    };
-    format!("The server asks for {shown:?} (base64){mech}.")
+    let shown = &challenge.shown;
+    if challenge.status.is_some() {
+        return format!(
+            "The server reports an OAuth error (base64 JSON {shown}): the token was refused. \
+             The client sends an empty line and the final error follows."
+        );
+    }
+    match mechanism {
+        Some(Mechanism::Login) => {
+            format!("The server asks for {shown:?} (base64) (AUTH LOGIN prompt).")
+        }
+        Some(Mechanism::CramMd5) => format!(
+            "The CRAM-MD5 challenge {shown:?} (base64, RFC 2195 §2): a unique string the client \
+             signs with the password."
+        ),
+        _ if scram => format!(
+            "The SCRAM server-first-message {shown:?} (base64, RFC 5802 §5.1): the combined \
+             nonce (r=, which must start with the client's), the salt (s=) and the iteration \
+             count (i=) for deriving the key from the password."
+        ),
+        _ => format!("The server asks for {shown:?} (base64)."),
+    }
 }
 
 /// What an EHLO keyword means; `None` when the line is not a known capability.
-fn capability_note(line: &str) -> Option<String> {
-    let mut words = line.split([' ', '=']).filter(|w| !w.is_empty());
-    let keyword = words.next()?.to_ascii_uppercase();
-    let params: Vec<&str> = words.collect();
-    let note = match keyword.as_str() {
+fn capability_note(ext: &Extension) -> Option<String> {
+    let params = &ext.params;
+    let note = match ext.keyword.as_str() {
         "SIZE" => match params.first().and_then(|p| p.parse::<u64>().ok()) {
             Some(0) => "SIZE 0: no fixed message size limit (RFC 1870).".into(),
             Some(n) if n >= 1_000_000 => format!(
@@ -530,6 +636,98 @@ mod tests {
             .annotate(&e(Direction::Server, true, "250 2.1.5 Flushed"))
             .unwrap();
         assert!(!n.contains("Message accepted"), "{n}");
+    }
+
+    /// Runs `lines` (`C: `/`S: ` prefixed) through one annotator; the notes in order.
+    fn notes(lines: &[&str]) -> Vec<String> {
+        let mut a = Annotator::new();
+        lines
+            .iter()
+            .map(|l| {
+                let (dir, text) = match l.split_once(": ") {
+                    Some(("C", t)) => (Direction::Client, t),
+                    Some(("S", t)) => (Direction::Server, t),
+                    _ => (Direction::Client, l.strip_prefix("C:").unwrap_or(l)),
+                };
+                a.annotate(&e(dir, true, text)).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cram_md5_exchange_is_explained_by_its_mechanism() {
+        let n = notes(&[
+            "C: AUTH CRAM-MD5",
+            "S: 334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+",
+            "C: <redacted: CRAM-MD5 response for user tim>",
+            "S: 235 2.7.0 ok",
+        ]);
+        assert!(n[0].contains("RFC 2195"), "{}", n[0]);
+        assert!(
+            n[1].contains("CRAM-MD5 challenge")
+                && n[1].contains("<1896.697170952@postoffice.reston.mci.net>")
+                && !n[1].contains("LOGIN"),
+            "{}",
+            n[1]
+        );
+        assert!(
+            n[2].contains("HMAC-MD5") && n[2].contains("never"),
+            "{}",
+            n[2]
+        );
+        assert!(n[3].contains("Authenticated"), "{}", n[3]);
+    }
+
+    /// The parity helper's finding: the server-final 334 was read as an AUTH LOGIN
+    /// prompt and the empty client answer as XOAUTH2's.
+    #[test]
+    fn scram_exchange_is_explained_step_by_step() {
+        for final_shown in [
+            "S: 334 <redacted: SCRAM server signature>",
+            // A server-final the session could not recognise stays what the server sent.
+            "S: 334 dj1BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE9",
+        ] {
+            let n = notes(&[
+                "C: AUTH SCRAM-SHA-1 <client-first: user user>",
+                "S: 334 cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0wzcmZjTkhZSlkxWlZ2V1ZzN2oscz1RU1hDUitRNnNlazhiZjkyLGk9NDA5Ng==",
+                "C: <redacted: SCRAM client proof for user user>",
+                final_shown,
+                "C:",
+                "S: 235 2.7.0 ok",
+            ]);
+            assert!(
+                n[0].contains("SCRAM-SHA-1 as user") && n[0].contains("RFC 5802"),
+                "{}",
+                n[0]
+            );
+            assert!(
+                n[1].contains("server-first-message") && n[1].contains("i=4096"),
+                "{}",
+                n[1]
+            );
+            assert!(n[2].contains("client-final-message"), "{}", n[2]);
+            assert!(
+                n[3].contains("server-final-message") && !n[3].contains("LOGIN"),
+                "{final_shown}: {}",
+                n[3]
+            );
+            assert!(
+                n[4].contains("signature verified") && !n[4].contains("XOAUTH2"),
+                "{}",
+                n[4]
+            );
+            assert!(n[5].contains("proved it knows the password"), "{}", n[5]);
+        }
+        // The next exchange starts fresh: an XOAUTH2 empty answer is XOAUTH2's again.
+        let n = notes(&[
+            "C: AUTH SCRAM-SHA-256 <client-first: user u>",
+            "S: 535 5.7.8 no",
+            "C: AUTH XOAUTH2 <redacted: token for user a@b>",
+            "S: 334 eyJzdGF0dXMiOiI0MDAifQ==",
+            "C:",
+        ]);
+        assert!(n[3].contains("OAuth error"), "{}", n[3]);
+        assert!(n[4].contains("XOAUTH2"), "{}", n[4]);
     }
 
     #[test]

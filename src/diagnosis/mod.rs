@@ -989,21 +989,7 @@ fn oauth_error_challenge(reply: &Reply) -> Option<String> {
 }
 
 fn oauth_error_text(b64: &[u8]) -> Option<String> {
-    let decoded = sasl::decode_challenge(b64)?;
-    let v: serde_json::Value = serde_json::from_slice(&decoded).ok()?;
-    let status = v.get("status")?;
-    let status = status
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| status.to_string());
-    let mut s = format!("OAuth error status {status}");
-    if let Some(scope) = v.get("scope").and_then(|x| x.as_str()) {
-        s.push_str(&format!(", required scope {scope}"));
-    }
-    if let Some(schemes) = v.get("schemes").and_then(|x| x.as_str()) {
-        s.push_str(&format!(", schemes {schemes}"));
-    }
-    Some(crate::protocol::escape_str(&s))
+    sasl::OAuthChallenge::decode(b64).summary()
 }
 
 /// The OAuth error from a 334 challenge in the transcript, if one was recorded.

@@ -14,6 +14,22 @@ pub struct Extension {
     pub params: Vec<String>,
 }
 
+impl Extension {
+    /// One EHLO line's text after `250-` / `250 ` (`SIZE 35882577`), escaped where it is
+    /// captured; `None` for an empty line.
+    pub fn parse(text: &[u8]) -> Option<Extension> {
+        // Old servers announce `AUTH=LOGIN PLAIN`: treat `=` as a separator.
+        let mut words = text
+            .split(|&b| b == b' ' || b == b'=')
+            .filter(|w| !w.is_empty());
+        let keyword = escape_bytes(&words.next()?.to_ascii_uppercase());
+        Some(Extension {
+            keyword,
+            params: words.map(escape_bytes).collect(),
+        })
+    }
+}
+
 /// What a server announced in its EHLO reply.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capabilities {
@@ -32,19 +48,7 @@ impl Capabilities {
     pub fn from_ehlo(reply: &Reply) -> Capabilities {
         let mut texts = reply.raw_texts();
         let domain_line = texts.next().map(escape_bytes).unwrap_or_default();
-        let extensions = texts
-            .filter_map(|t| {
-                // Old servers announce `AUTH=LOGIN PLAIN`: treat `=` as a separator.
-                let mut words = t
-                    .split(|&b| b == b' ' || b == b'=')
-                    .filter(|w| !w.is_empty());
-                let keyword = escape_bytes(&words.next()?.to_ascii_uppercase());
-                Some(Extension {
-                    keyword,
-                    params: words.map(escape_bytes).collect(),
-                })
-            })
-            .collect();
+        let extensions = texts.filter_map(Extension::parse).collect();
         Capabilities {
             domain_line,
             extensions,

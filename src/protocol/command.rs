@@ -159,6 +159,16 @@ impl Command {
             .unwrap_or(line.len());
         String::from_utf8_lossy(&line[..end]).to_ascii_uppercase()
     }
+
+    /// What follows the verb of a command line and its space (`EHLO client.example`
+    /// gives `client.example`, `AUTH PLAIN xyz` gives `PLAIN xyz`); empty when nothing
+    /// does. RFC 5321 §4.1.1: verb and arguments are separated by one SP.
+    pub fn args_of(line: &[u8]) -> &[u8] {
+        match line.iter().position(|&b| b == b' ') {
+            Some(i) => &line[i + 1..],
+            None => &[],
+        }
+    }
 }
 
 /// Dot-stuffs a message body (RFC 5321 §4.5.2), normalises line ends to CRLF, and appends
@@ -211,6 +221,9 @@ mod tests {
         );
         assert_eq!(Command::verb_of(b"MAIL FROM:<a@b>"), "MAIL");
         assert_eq!(Command::verb_of(b"quit"), "QUIT");
+        assert_eq!(Command::args_of(b"EHLO client.example"), b"client.example");
+        assert_eq!(Command::args_of(b"AUTH PLAIN AGEAYg=="), b"PLAIN AGEAYg==");
+        assert_eq!(Command::args_of(b"QUIT"), b"");
     }
 
     #[test]

@@ -377,6 +377,15 @@ impl ReplyParser {
     }
 }
 
+/// One reply line on its own (`250-SIZE 35882577`), as the parser reads it: the code,
+/// whether the reply ends with this line, and the text after the separator. `None` when
+/// the line is not a valid reply line (RFC 5321 §4.2). For views that see one line at a
+/// time (the annotator); a connection's replies go through [`ReplyParser`].
+pub fn parse_line(line: &[u8]) -> Option<(u16, bool, &[u8])> {
+    let (code, last) = parse_line_head(line).ok()?;
+    Some((code, last, line.get(4..).unwrap_or_default()))
+}
+
 /// Parses `NNN`, `NNN text`, `NNN-text`: returns the code and whether this is the last line.
 fn parse_line_head(line: &[u8]) -> Result<(u16, bool), &'static str> {
     if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {

@@ -36,6 +36,26 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
+    /// Every mechanism, for looking one up by name.
+    pub const ALL: [Mechanism; 8] = [
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::XOAuth2,
+        Mechanism::OAuthBearer,
+        Mechanism::CramMd5,
+        Mechanism::ScramSha1,
+        Mechanism::ScramSha256,
+        Mechanism::External,
+    ];
+
+    /// The mechanism a name stands for (`AUTH <name>`, case-insensitive, RFC 4422 §3.1);
+    /// `None` for one smtprobe does not know.
+    pub fn from_name(name: &str) -> Option<Mechanism> {
+        Mechanism::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
+    }
+
     /// The name on the wire and in EHLO.
     pub fn name(self) -> &'static str {
         match self {
@@ -198,6 +218,68 @@ pub fn decode_challenge(text: &[u8]) -> Option<Vec<u8>> {
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
     B64.decode(&t).ok()
+}
+
+/// A 334 challenge during an OAuth exchange, decoded. Google and Microsoft (XOAUTH2) and
+/// RFC 7628 §3.2.2 (OAUTHBEARER) send a base64 JSON object with `status`, `scope` and
+/// `schemes` instead of a final failure; the client must answer before the failure
+/// follows. The one place that decodes it: the session, the diagnosis and the annotator
+/// all read it from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthChallenge {
+    /// The decoded challenge, escaped for display; the raw text, escaped, when it is not
+    /// valid base64.
+    pub shown: String,
+    /// True when the text was valid base64.
+    pub base64: bool,
+    /// The JSON `status` (`"400"`), when the challenge is an OAuth error object.
+    pub status: Option<String>,
+    /// The JSON `scope` the token needs, when given.
+    pub scope: Option<String>,
+    /// The JSON `schemes` (`Bearer`), when given.
+    pub schemes: Option<String>,
+}
+
+impl OAuthChallenge {
+    /// Decodes a 334 challenge's text (whitespace ignored, as [`decode_challenge`]).
+    pub fn decode(text: &[u8]) -> OAuthChallenge {
+        let Some(decoded) = decode_challenge(text) else {
+            return OAuthChallenge {
+                shown: crate::protocol::escape_bytes(text),
+                base64: false,
+                status: None,
+                scope: None,
+                schemes: None,
+            };
+        };
+        let json = serde_json::from_slice::<serde_json::Value>(&decoded).ok();
+        let field = |k: &str| {
+            json.as_ref()?.get(k).map(|v| match v.as_str() {
+                Some(s) => s.to_owned(),
+                None => v.to_string(),
+            })
+        };
+        OAuthChallenge {
+            shown: crate::protocol::escape_bytes(&decoded),
+            base64: true,
+            status: field("status"),
+            scope: field("scope"),
+            schemes: field("schemes"),
+        }
+    }
+
+    /// `OAuth error status 400, required scope …, schemes …`, escaped; `None` when the
+    /// challenge is not an OAuth error object.
+    pub fn summary(&self) -> Option<String> {
+        let mut s = format!("OAuth error status {}", self.status.as_ref()?);
+        if let Some(scope) = &self.scope {
+            s.push_str(&format!(", required scope {scope}"));
+        }
+        if let Some(schemes) = &self.schemes {
+            s.push_str(&format!(", schemes {schemes}"));
+        }
+        Some(crate::protocol::escape_str(&s))
+    }
 }
 
 /// `AUTH <MECH>` with no initial response (CRAM-MD5: the server speaks first,
