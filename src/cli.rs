@@ -735,6 +735,7 @@ impl std::fmt::Debug for Command {
             Command::Serve(a) => f.debug_tuple("Serve").field(a).finish(),
             Command::Batch(a) => f.debug_tuple("Batch").field(a).finish(),
             Command::Web(a) => f.debug_tuple("Web").field(a).finish(),
+            Command::Discover(a) => f.debug_tuple("Discover").field(a).finish(),
             Command::Completions { shell } => {
                 f.debug_struct("Completions").field("shell", shell).finish()
             }

@@ -816,37 +816,34 @@ async fn idn_domain_is_shown_in_both_forms() {
 
 #[tokio::test]
 async fn a_slow_genuine_greeting_still_wins_over_the_tls_probe() {
-    use crate::common::{args, ca_file, json as report_json, pki, s, Server, Step};
-    use smtprobe::certs::ServerCert;
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
+    use crate::common::fixture_server::FixtureServer;
+    use crate::common::{args, json as report_json};
     // A server that greets after 1.5 s (past the 1 s grace), on every connection: the
     // diagnose-only second connection gets clear text, never a handshake.
-    let slow = |rest: Vec<Step>| {
-        let mut v = vec![
-            Step::Sleep(Duration::from_millis(1500)),
-            s("220 mx ESMTP slow"),
-        ];
-        v.extend(rest);
-        v
-    };
-    let main = slow(vec![
-        Step::Expect("EHLO"),
-        s("250-mx
-           250-STARTTLS
-           250 SIZE 1000"),
-        Step::Expect("STARTTLS"),
-        s("220 go"),
-        Step::StartTls,
-        Step::Expect("EHLO"),
-        s("250-mx
-           250 AUTH PLAIN"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    let probe = slow(vec![Step::Close]);
-    let server = Server::start(&pki, ServerCert::Valid, vec![main, probe]).await;
-    let out = smtprobe(args(&server, &ca, &["--tls", "starttls", "--json"]), vec![]).await;
+    let main = "
+        ~ 1500ms
+        S: 220 mx ESMTP slow
+        C: EHLO {any}
+        S: 250-mx
+        S: 250-STARTTLS
+        S: 250 SIZE 1000
+        C: STARTTLS
+        S: 220 go
+        * TLS
+        C: EHLO {any}
+        S: 250-mx
+        S: 250 AUTH PLAIN
+        C: QUIT
+        S: 221 bye";
+    let probe = "
+        ~ 1500ms
+        S: 220 mx ESMTP slow";
+    let server = FixtureServer::start(&[main, probe]).await;
+    let out = smtprobe(
+        args(&server, &server.ca, &["--tls", "starttls", "--json"]),
+        vec![],
+    )
+    .await;
     let j = report_json(&out);
     assert_eq!(j["outcome"], "ok", "{j:#}");
     let transcript = j["transcript"].to_string();
