@@ -20,6 +20,7 @@ pub mod certs;
 pub mod cli;
 pub mod demo;
 pub mod diagnosis;
+pub mod discover;
 pub mod failure;
 pub mod fixture;
 pub mod message;
