@@ -95,6 +95,102 @@ if [ "${1:-}" = web ]; then
   exit 0
 fi
 
+# ---- 9. time to verdict (discover, issue 12) ------------------------------------------
+# bash scripts/bench.sh discover   runs only this section. BENCH_BEFORE_BIN=path adds the
+# same runs with an older build ("before"). IPv6 black hole: a mount namespace gives
+# dual.test -> ::1 + 127.0.0.1 in a private /etc/hosts (getaddrinfo path, both builds).
+bench_discover() {
+  echo "== 9. Time to verdict (wall, one run each; --timeout 15 unless said)"
+  need dnsmasq || { echo "bench: dnsmasq missing, section 6 skipped" >&2; return 0; }
+  local F465=fixtures/gmail-465-login-ok.fixture F587=fixtures/gmail-587-plain-auth-ok.fixture
+  local p465=$((BASE + 40)) p587=$((BASE + 41)) hole=$((BASE + 42)) dnsp=$((BASE + 43)) closed=$((BASE + 44))
+  # The fixture's host names the certificate: dual.test for the black-hole run. The
+  # servers wait 60 s for a client line, longer than any --timeout here.
+  sed 's/^# host: .*/# host: dual.test/' $F465 >"$TMP/dual.fixture"
+  for x in "$F465 $p465 d465" "$F587 $p587 d587" "$TMP/dual.fixture $((BASE + 45)) dual"; do
+    set -- $x
+    "$BIN" serve "$1" --listen "127.0.0.1:$2" --ca-out "$TMP/$3.pem" --timeout 60 >"$TMP/$3.log" 2>&1 &
+    PIDS+=($!)
+  done
+  wait_port $p465; wait_port $p587; wait_port $((BASE + 45))
+  python3 scripts/blackhole.py 127.0.0.1 $hole >"$TMP/hole4.log" 2>&1 & PIDS+=($!)
+  python3 scripts/blackhole.py ::1 $((BASE + 45)) >"$TMP/hole6.log" 2>&1 & PIDS+=($!)
+  dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --pid-file \
+    --port=$dnsp --listen-address=127.0.0.1 --bind-interfaces --local=/test/ \
+    --mx-host=acme.test,aspmx.l.google.com,1 --host-record=smtp.gmail.com,127.0.0.1 \
+    >/dev/null 2>&1 & PIDS+=($!)
+  sleep 1
+  cat "$TMP/d465.pem" "$TMP/d587.pem" >"$TMP/dboth.pem"
+  if [ -z "${SMTPROBE_MTA_CA:-}" ]; then eval "$(bash scripts/real-mta.sh up)"; fi
+  printf '127.0.0.1 localhost\n::1 dual.test\n127.0.0.1 dual.test\n' >"$TMP/hosts"
+  ttv() { # label bin args...
+    local label=$1 bin=$2; shift 2
+    local s e code
+    s=$(date +%s.%N)
+    code=$("$bin" "$@" --json 2>/dev/null | python3 -c 'import json,sys
+d=json.load(sys.stdin)
+d=d.get("check") or d
+print(d.get("diagnosis",{}).get("code") or ("best %s:%s" % (d["probes"][d["best"]]["candidate"]["host"], d["probes"][d["best"]]["candidate"]["port"]) if d.get("best") is not None else "none"))' 2>/dev/null || true)
+    e=$(date +%s.%N)
+    printf '  %-58s %7.2f s  %s\n' "$label" "$(python3 -c "print($e - $s)")" "$code"
+  }
+  for which in before after; do
+    local bin=$BIN
+    if [ $which = before ]; then
+      [ -n "${BENCH_BEFORE_BIN:-}" ] || continue
+      bin=$BENCH_BEFORE_BIN
+    fi
+    echo " $which ($bin)"
+    ttv "STARTTLS on 465 (real Postfix)" "$bin" check localhost --port 465 --tls starttls --ca-file "$SMTPROBE_MTA_CA"
+    ttv "--tls auto on implicit port $p465 (replay)" "$bin" check smtp.gmail.com --connect-to 127.0.0.1 --port $p465 --ca-file "$TMP/d465.pem"
+    ttv "check on a filtered port (one address)" "$bin" check localhost --port $hole --ca-file "$TMP/d465.pem"
+    ttv "IPv6 black hole: dual.test ::1 dropped, 127.0.0.1 serves" unshare -m sh -c \
+      "mount --bind $TMP/hosts /etc/hosts && exec $bin check dual.test --port $((BASE + 45)) --tls implicit --ca-file $TMP/dual.pem \"\$@\"" sh
+    if [ $which = after ]; then
+      ttv "discover: filtered 587, 465 open (--timeout 5)" "$bin" discover me@acme.test --dns-server 127.0.0.1:$dnsp \
+        --ca-file "$TMP/dboth.pem" --port-map 465=$p465 --port-map 587=$hole --port-map 25=$closed --port-map 2525=$closed --https-port $closed
+      ttv "discover: full discovery of acme.test (all answer)" "$bin" discover me@acme.test --dns-server 127.0.0.1:$dnsp \
+        --ca-file "$TMP/dboth.pem" --port-map 465=$p465 --port-map 587=$p587 --port-map 25=$closed --port-map 2525=$closed --https-port $closed
+    fi
+  done
+  echo
+}
+if [ "${1:-}" = discover ]; then
+  bench_discover
+  exit 0
+fi
+
+# ---- 10. batch memory at scale (issue 12 item 4) ----------------------------------------
+# bash scripts/bench.sh memory   runs only this section: 10,000 rows at --concurrency 1000
+# (and 3,000 at --concurrency 1 for the floor) against one `serve` of a Gmail 587 scenario.
+bench_memory() {
+  echo "== 10. Batch memory: 10000 rows, --concurrency 1000 --per-host 1000, one serve (gmail-587-plain-auth-ok)"
+  local port=$((BASE + 50))
+  "$BIN" serve fixtures/gmail-587-plain-auth-ok.fixture --listen "127.0.0.1:$port" --ca-out "$TMP/mem.pem" \
+    --timeout 30 >"$TMP/mem.log" 2>&1 &
+  PIDS+=($!)
+  wait_port $port
+  python3 - "$port" "$TMP/mem.pem" >"$TMP/mem.jsonl" <<'PY'
+import json, sys
+for i in range(10000):
+    print(json.dumps({"id": f"row-{i}", "host": "localhost", "port": int(sys.argv[1]), "tls": "starttls",
+                      "user": "you@gmail.com", "password_env": "BENCH_PW", "ca_file": sys.argv[2]}))
+PY
+  head -3000 "$TMP/mem.jsonl" >"$TMP/mem3k.jsonl"
+  for c in 1 1000; do
+    local f=$TMP/mem.jsonl
+    [ $c = 1 ] && f=$TMP/mem3k.jsonl
+    /usr/bin/time -f "  concurrency=$c wall_s=%e user_s=%U sys_s=%S peak_rss_kb=%M" -o "$TMP/mem.time" \
+      env BENCH_PW=x "$BIN" batch "$f" --concurrency $c --per-host 1000 --timeout 20 >"$TMP/mem.out" 2>/dev/null || true
+    echo "$(cat "$TMP/mem.time") ok_rows=$(grep -c '"outcome":"ok"' "$TMP/mem.out" || true)"
+  done
+  echo
+}
+if [ "${1:-}" = memory ]; then
+  bench_memory
+  exit 0
+fi
+
 echo "smtprobe bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
 echo "smtprobe $("$BIN" --version | cut -d' ' -f2), $(swaks --version 2>/dev/null | head -1 || echo 'swaks missing')"
 echo
@@ -345,3 +441,6 @@ bench_parity() {
 bench_parity
 echo
 bench_web
+
+bench_discover
+bench_memory

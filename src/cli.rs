@@ -109,6 +109,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check many accounts from a JSON Lines file, concurrently; one JSON result per line.
     Batch(crate::batch::BatchArgs),
+    /// Find the SMTP settings for an email address (provider table, MX, SRV, autoconfig,
+    /// guesses) and probe them without credentials.
+    #[command(after_help = DISCOVER_EXAMPLES)]
+    Discover(DiscoverArgs),
     /// A local web page and HTTP API for checks (127.0.0.1:8025 by default).
     Web(crate::web::WebArgs),
     /// Print shell completions.
@@ -116,6 +120,107 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+const DISCOVER_EXAMPLES: &str = "\
+Examples:
+  smtprobe discover you@acme.com
+  smtprobe discover you@acme.com --json
+  smtprobe check you@acme.com        # discover, then ONE login on the best candidate
+
+Exit codes: 0 settings found, 2 usage, 3 nothing found that answers.";
+
+/// Flags shared by `discover` and `check ADDRESS`.
+#[derive(Debug, Args, Clone)]
+pub struct DiscoveryFlags {
+    /// Resolve through this DNS server (IP:PORT) instead of the system resolver. A
+    /// testing aid: point it at a local test DNS server.
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// Probes run at once during discovery.
+    #[arg(long, value_name = "N", default_value = "8")]
+    pub concurrency: usize,
+    /// Testing aid: connect to port TO whenever a candidate says port FROM (repeatable).
+    #[arg(long, value_name = "FROM=TO", hide = true, value_parser = parse_port_map)]
+    pub port_map: Vec<(u16, u16)>,
+    /// Testing aid: the HTTPS port of the autoconfig fetch.
+    #[arg(long, value_name = "PORT", hide = true, default_value = "443")]
+    pub https_port: u16,
+}
+
+fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected FROM=TO, e.g. 587=40587"))?;
+    let port = |x: &str| {
+        x.parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("{x:?} is not a port (1-65535)"))
+    };
+    Ok((port(a)?, port(b)?))
+}
+
+/// Flags of `smtprobe discover`.
+#[derive(Debug, Args, Clone)]
+pub struct DiscoverArgs {
+    /// The email address, e.g. you@acme.com.
+    pub address: String,
+    /// Discovery settings.
+    #[command(flatten)]
+    pub flags: DiscoveryFlags,
+    /// Extra trust anchors (PEM) for SMTP and the autoconfig HTTPS fetch.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds to wait for each network step of each probe.
+    #[arg(long, value_name = "SECS", default_value = "5")]
+    pub timeout: f64,
+    /// Use IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Print one JSON document instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `smtprobe discover`.
+pub async fn run_discover(args: DiscoverArgs) -> i32 {
+    let ip = ip_version(args.ipv4, args.ipv6);
+    match crate::discover::run::discover_cli(
+        &args.address,
+        &args.flags,
+        args.ca_file.as_deref(),
+        args.timeout,
+        ip,
+        args.json,
+    )
+    .await
+    {
+        Ok(found) => {
+            if found {
+                exit::OK
+            } else {
+                exit::NETWORK
+            }
+        }
+        Err(e) => {
+            eprintln!("smtprobe: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+fn ip_version(v4: bool, v6: bool) -> IpVersion {
+    if v4 {
+        IpVersion::V4
+    } else if v6 {
+        IpVersion::V6
+    } else {
+        IpVersion::Any
+    }
 }
 
 /// Flags of `smtprobe serve` (`fixtures/README.md`, "Replay server", is the reference).
@@ -483,9 +588,13 @@ impl QuitAfterArg {
 /// `--proxy` (whose URL may carry a password).
 #[derive(Args, Clone)]
 pub struct CheckArgs {
-    /// The SMTP server, e.g. smtp.gmail.com (optional with --provider).
-    #[arg(required_unless_present = "provider")]
+    /// The SMTP server, e.g. smtp.gmail.com (optional with --provider), or an email
+    /// address: its settings are discovered first and --user defaults to it.
+    #[arg(required_unless_present = "provider", value_name = "HOST|ADDRESS")]
     pub host: Option<String>,
+    /// Discovery and DNS settings (--dns-server also applies to HOST).
+    #[command(flatten)]
+    pub discovery: DiscoveryFlags,
     /// Fill host, port and TLS mode from a known provider's documented settings:
     /// gmail, outlook, office365, yahoo, icloud, zoho. HOST, --port and --tls still win.
     #[arg(long, value_name = "NAME")]
@@ -626,6 +735,7 @@ impl std::fmt::Debug for Command {
             Command::Serve(a) => f.debug_tuple("Serve").field(a).finish(),
             Command::Batch(a) => f.debug_tuple("Batch").field(a).finish(),
             Command::Web(a) => f.debug_tuple("Web").field(a).finish(),
+            Command::Discover(a) => f.debug_tuple("Discover").field(a).finish(),
             Command::Completions { shell } => {
                 f.debug_struct("Completions").field("shell", shell).finish()
             }
@@ -831,15 +941,10 @@ pub fn config_from_args_with(
     c.timeout = Duration::from_secs_f64(args.timeout);
     c.helo = args.helo.clone();
     c.connect_to = args.connect_to;
-    c.ip = if args.ipv4 {
-        IpVersion::V4
-    } else if args.ipv6 {
-        IpVersion::V6
-    } else {
-        IpVersion::Any
-    };
+    c.ip = ip_version(args.ipv4, args.ipv6);
     c.allow_plaintext_auth = args.allow_plaintext_auth;
     c.pipelining = !args.no_pipelining;
+    c.dns_server = args.discovery.dns_server;
     c.quit_after = args.quit_after.map(QuitAfterArg::stage);
     if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
         c.client_cert = Some(std::sync::Arc::new(
@@ -1026,6 +1131,16 @@ pub async fn run_check(args: CheckArgs) -> i32 {
         eprintln!(
             "smtprobe: warning: the --proxy password is visible to other local users in the process list; prefer ALL_PROXY"
         );
+    }
+    // An argument with `@` is an address: discover, then check the best candidate.
+    if args.host.as_deref().is_some_and(|h| h.contains('@')) {
+        return match crate::discover::run::check_address(args).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("smtprobe: {e}");
+                exit::USAGE
+            }
+        };
     }
     let config = match config_from_args(&args) {
         Ok(c) => c,

@@ -80,8 +80,8 @@ impl Config {
         self
     }
 
-    /// Trusts these certificates as well as the webpki roots (a private CA, or the
-    /// replay server's [`ca_pem`](crate::replay::ReplayServer::ca_pem)).
+    /// Trusts these certificates (DER) as well as the webpki roots: a private CA, or the
+    /// replay server's test CA, `server.pki().ca_der()`.
     pub fn trust(mut self, roots: impl IntoIterator<Item = CertificateDer<'static>>) -> Config {
         self.extra_roots.extend(roots);
         self

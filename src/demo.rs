@@ -365,15 +365,14 @@ pub async fn run_observed(
     config.observer = observer;
     config.validate().map_err(|e| e.to_string())?;
     let conns = s.connections;
+    // Accepted concurrently, like any real server: the probe opens its diagnose-only
+    // second connection while the first still waits for a greeting.
     let serving = async {
-        let mut results = Vec::new();
-        for _ in 0..conns {
-            match server.serve_one().await {
-                Ok(r) => results.push(r),
-                Err(_) => break,
-            }
-        }
-        results
+        futures_util::future::join_all((0..conns).map(|_| server.serve_one()))
+            .await
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
     };
     let (report, results) = tokio::join!(probe::check(config), serving);
     let report = report.map_err(|e| e.to_string())?;

@@ -8,11 +8,11 @@
 //!
 //! Configure the account with [`Config`]'s builder, run [`check`], read the
 //! [`Report`]'s [`Diagnosis`]. The check never panics on what a server sends and every
-//! network wait has a deadline ([`Config::timeout`], 15 s by default); `check` only
-//! returns `Err` ([`protocol::command::UnsafeValue`]) for a configuration it refuses to send (a host
-//! or user name with CR/LF in it), before touching the network. Everything else —
-//! no such host, refused connection, certificate error, wrong password — is a
-//! [`Report`] whose diagnosis names it.
+//! network wait has a deadline ([`Config::timeout`], 15 s by default). `check` returns
+//! `Err` ([`protocol::command::UnsafeValue`]) only for a configuration it refuses to
+//! send (a host or user name with CR/LF in it), before touching the network.
+//! Everything else — no such host, refused connection, certificate error, wrong
+//! password — is a [`Report`] whose diagnosis names it.
 //!
 //! ```no_run
 //! use smtprobe::{check, Config, Secret, Stage, TlsChoice};
@@ -106,8 +106,8 @@
 //!     env!("CARGO_MANIFEST_DIR"),
 //!     "/fixtures/gmail-587-bad-credentials.fixture"
 //! )))?;
-//! let server =
-//!     ReplayServer::bind(fixture, "127.0.0.1:0".parse()?, ReplayOptions::default()).await?;
+//! let opts = ReplayOptions::default();
+//! let server = ReplayServer::bind(fixture, "127.0.0.1:0".parse()?, opts).await?;
 //! let config = Config::new("smtp.gmail.com")
 //!     .port(server.local_addr()?.port())
 //!     .tls(TlsChoice::Starttls)
@@ -127,8 +127,10 @@
 //!
 //! Data flows down: the command line → [`probe`] → [`transport`] → [`session`] (a
 //! sans-IO state machine) → [`protocol`]; [`transcript`], [`diagnosis`] and [`report`]
-//! describe the result. The command line (`cli`, `batch`, `web`) sits behind the default
-//! `cli` feature: a program that embeds the check depends on
+//! describe the result; [`discover`] finds an address's submission settings (provider
+//! table, MX, SRV, autoconfig, each probed). The command line (`cli`, `batch`,
+//! `discover::run`, `web`) sits behind the default `cli` feature: a program that embeds
+//! the check depends on
 //! `smtprobe = { version = "0.1", default-features = false }` and pulls no clap, no
 //! terminal prompt, no tracing subscriber and no HTTP server.
 #![warn(missing_docs)]
@@ -141,6 +143,7 @@ pub mod cli;
 mod config_builder;
 pub mod demo;
 pub mod diagnosis;
+pub mod discover;
 pub mod failure;
 pub mod fixture;
 pub mod message;

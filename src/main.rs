@@ -38,6 +38,7 @@ fn main() {
         } => runtime().block_on(cli::run_demo(name, annotate, json, html)),
         Command::Serve(args) => runtime().block_on(cli::run_serve(args)),
         Command::Batch(args) => cli::run_batch(args),
+        Command::Discover(args) => runtime().block_on(cli::run_discover(args)),
         Command::Web(args) => cli::run_web(args),
     };
     std::process::exit(code);

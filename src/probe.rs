@@ -16,6 +16,7 @@ use rustls::pki_types::CertificateDer;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpStream;
 
 /// `--tls`: how to secure the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,6 +101,9 @@ pub struct Config {
     pub client_cert: Option<Arc<transport::ClientCert>>,
     /// Connect through this proxy (`--proxy`, `ALL_PROXY`); the proxy resolves `host`.
     pub proxy: Option<crate::proxy::ProxyConfig>,
+    /// Resolve through this DNS server instead of the system resolver (`--dns-server`,
+    /// a testing aid).
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -148,6 +152,7 @@ impl Config {
             message: crate::message::MessageSpec::default(),
             client_cert: None,
             proxy: None,
+            dns_server: None,
         }
     }
 
@@ -254,7 +259,10 @@ impl Config {
 /// ```
 pub async fn check(config: Config) -> Result<Report, UnsafeValue> {
     config.validate()?;
-    Ok(Probe::new(config).run().await)
+    // Boxed: the running check's state (about 10 kB) is allocated when it starts, not
+    // in every future that merely holds a `check` call — `batch` keeps up to twice its
+    // concurrency of rows admitted but waiting for a permit, each a task of its own.
+    Ok(Box::pin(Probe::new(config).run()).await)
 }
 
 struct Probe {
@@ -263,6 +271,27 @@ struct Probe {
     rec: Recorder,
     attempts: Vec<ConnectAttempt>,
     notes: Vec<String>,
+    /// The diagnose-only implicit-TLS probe already ran on this port (it runs once).
+    tls_probed: bool,
+}
+
+/// How long a silent greeting is awaited before a diagnose-only implicit-TLS probe starts
+/// on a second connection (on every port but 25). A submission server greets at once
+/// (RFC 5321 §3.1 allows a delay, but greeting delays are an anti-spam measure of port 25,
+/// not of 587/465), while
+/// an implicit-TLS port (RFC 8314 §3.3) waits silently for our ClientHello: without the
+/// probe the verdict would cost the whole `--timeout`.
+pub const GREETING_GRACE: Duration = Duration::from_secs(1);
+
+/// What the wait for the greeting found, before the session reads it.
+enum GreetingWait {
+    /// Bytes (or EOF, or an error) are there for the session to read.
+    Arrived,
+    /// No greeting, and a second connection completed a TLS handshake.
+    ExpectsTls,
+    /// No greeting before the deadline, and the second connection did not speak TLS;
+    /// what is left of the greeting deadline.
+    Silent(Duration),
 }
 
 impl Probe {
@@ -276,12 +305,13 @@ impl Probe {
             rec,
             attempts: Vec::new(),
             notes: Vec::new(),
+            tls_probed: false,
         }
     }
 
     async fn run(mut self) -> Report {
         let mut mode = self.config.tls.initial_mode(self.port);
-        let roots = Arc::new(transport::root_store(&self.config.extra_roots));
+        let roots = shared_roots(&self.config.extra_roots);
         let tls = match TlsSettings::new(&self.config.host, roots) {
             Ok(mut t) => {
                 t.client_cert = self.config.client_cert.clone();
@@ -310,12 +340,13 @@ impl Probe {
             self.rec.end(Stage::Dns, true);
             Vec::new()
         } else {
-            match transport::resolve(
+            match transport::resolve_with_server(
                 &self.config.host,
                 self.port,
                 self.config.connect_to,
                 self.config.ip,
                 self.config.timeout,
+                self.config.dns_server,
             )
             .await
             {
@@ -341,7 +372,9 @@ impl Probe {
             let outcome = self.connection(&addrs, mode, &tls).await;
             let (result, session, tls_info) = match outcome {
                 Err(f) => return self.finish(mode, Err(f), None, None),
-                Ok(o) => o,
+                // The greeting grace found a port that expects TLS from the first byte.
+                Ok(None) => (Err(Failure::TlsExpectedByServer), None, None),
+                Ok(Some((r, s, t))) => (r, Some(s), t),
             };
             // Wrong TLS mode, direction 1: we spoke TLS, the server greeted in clear.
             let clear_text = matches!(
@@ -368,12 +401,14 @@ impl Probe {
                     partial: None
                 })
             );
-            if silent
-                && mode != TlsMode::Implicit
-                && !switched
-                && self.speaks_tls(&addrs, &tls).await
-            {
-                if self.config.tls == TlsChoice::Auto {
+            let expects_tls = matches!(result, Err(Failure::TlsExpectedByServer))
+                || (silent
+                    && mode != TlsMode::Implicit
+                    && !switched
+                    && !self.tls_probed
+                    && self.speaks_tls(&addrs, &tls).await);
+            if expects_tls {
+                if self.config.tls == TlsChoice::Auto && !switched {
                     self.note(format!(
                         "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
                         self.port
@@ -382,14 +417,9 @@ impl Probe {
                     switched = true;
                     continue;
                 }
-                return self.finish(
-                    mode,
-                    Err(Failure::TlsExpectedByServer),
-                    Some(session),
-                    tls_info,
-                );
+                return self.finish(mode, Err(Failure::TlsExpectedByServer), session, tls_info);
             }
-            return self.finish(mode, result, Some(session), tls_info);
+            return self.finish(mode, result, session, tls_info);
         }
     }
 
@@ -398,13 +428,16 @@ impl Probe {
         self.notes.push(text);
     }
 
-    /// One connection: connect (every address in turn) and run the session.
+    /// One connection: connect (Happy Eyeballs over every address, or the proxy) and run
+    /// the session. `Ok(None)`: no greeting came and the port expects TLS from the first
+    /// byte (found by the greeting grace probe before the session ran).
+    #[allow(clippy::type_complexity)]
     async fn connection(
         &mut self,
         addrs: &[SocketAddr],
         mode: TlsMode,
         tls: &TlsSettings,
-    ) -> Result<(Result<(), Failure>, Session, Option<TlsInfo>), Failure> {
+    ) -> Result<Option<(Result<(), Failure>, Session, Option<TlsInfo>)>, Failure> {
         let Some(stream) = self.open(addrs).await? else {
             return Err(Failure::Connect {
                 attempts: self.attempts.clone(),
@@ -438,18 +471,104 @@ impl Probe {
                 false,
                 "--quit-after connect: closing without reading the greeting".into(),
             );
-            return Ok((Ok(()), session, None));
+            return Ok(Some((Ok(()), session, None)));
         }
-        let out = transport::run_connection(
-            stream,
-            session,
-            mode,
-            tls,
-            self.config.timeout,
-            &mut self.rec,
-        )
-        .await;
-        Ok((out.result, out.session, out.tls))
+        let mut timeout = self.config.timeout;
+        // Not on port 25: MTAs there delay the greeting on purpose (postscreen's greet
+        // pause, RFC 5321 §4.5.3.2 allows minutes) and count bytes sent before it as a
+        // spammer's sign; the late probe after the timeout still runs.
+        if mode != TlsMode::Implicit && !self.tls_probed && self.port != 25 {
+            // Timed here only when no greeting comes; otherwise the session starts its
+            // own greeting stage.
+            self.rec.start(Stage::Greeting);
+            let wait = self.await_greeting(&stream, tls).await;
+            if let GreetingWait::ExpectsTls = wait {
+                self.rec.close(Some(Stage::Greeting));
+                return Ok(None);
+            }
+            self.rec.close(None);
+            // Let the session observe a timeout itself (its transcript and stages),
+            // within what is left of the greeting deadline.
+            if let GreetingWait::Silent(left) = wait {
+                timeout = left.max(Duration::from_millis(1));
+            }
+        }
+        let out =
+            transport::run_connection(stream, session, mode, tls, timeout, &mut self.rec).await;
+        Ok(Some((out.result, out.session, out.tls)))
+    }
+    /// Waits for the greeting without consuming it (`peek`). After [`GREETING_GRACE`] of
+    /// silence, a diagnose-only implicit-TLS probe (no credentials) runs on a second
+    /// connection to the same address while the wait goes on: a greeting that arrives
+    /// later still wins; a completed handshake ends the wait in protocol time instead of
+    /// timeout time.
+    async fn await_greeting(&mut self, stream: &TcpStream, tls: &TlsSettings) -> GreetingWait {
+        let start = tokio::time::Instant::now();
+        let deadline = start + self.config.timeout;
+        let mut byte = [0u8; 1];
+        let grace = GREETING_GRACE.min(self.config.timeout);
+        if tokio::time::timeout(grace, stream.peek(&mut byte))
+            .await
+            .is_ok()
+        {
+            return GreetingWait::Arrived;
+        }
+        self.tls_probed = true;
+        self.rec.event(
+            Stage::Greeting,
+            false,
+            format!(
+                "no greeting after {}: checking with a second connection (no credentials) whether the port expects TLS",
+                transport::secs(grace)
+            ),
+        );
+        let open = self.probe_stream(stream.peer_addr().ok());
+        let (tls, timeout) = (tls.clone(), self.config.timeout);
+        let probe = async move {
+            match open.await {
+                Some(s) => speaks_tls(s, &tls, timeout).await,
+                None => false,
+            }
+        };
+        tokio::pin!(probe);
+        let mut probe_done = false;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stream.peek(&mut byte) => {
+                    if !probe_done {
+                        self.rec.event(
+                            Stage::Greeting,
+                            false,
+                            format!(
+                                "the greeting came after {} ms: the second connection is abandoned",
+                                start.elapsed().as_millis()
+                            ),
+                        );
+                    }
+                    return GreetingWait::Arrived;
+                }
+                speaks = &mut probe, if !probe_done => {
+                    probe_done = true;
+                    self.rec.event(Stage::Tls, false, speaks_tls_text(speaks));
+                    if speaks {
+                        return GreetingWait::ExpectsTls;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    // The greeting deadline passed: the probe, bounded by its own
+                    // timeout, still decides between "expects TLS" and "silent".
+                    if !probe_done {
+                        let speaks = (&mut probe).await;
+                        self.rec.event(Stage::Tls, false, speaks_tls_text(speaks));
+                        if speaks {
+                            return GreetingWait::ExpectsTls;
+                        }
+                    }
+                    return GreetingWait::Silent(Duration::ZERO);
+                }
+            }
+        }
     }
 
     /// Opens the TCP connection: through the proxy, or to each address in turn.
@@ -508,21 +627,38 @@ impl Probe {
         Ok(Some(stream))
     }
 
-    /// A credential-free TLS handshake on a fresh connection: does this port speak TLS
-    /// from the first byte? A certificate failure still proves it speaks TLS.
-    async fn speaks_tls(&mut self, addrs: &[SocketAddr], tls: &TlsSettings) -> bool {
-        let stream = match &self.config.proxy {
-            Some(p) => {
-                let dest = self
-                    .config
-                    .connect_to
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_else(|| self.config.host.clone());
-                transport::connect_via_proxy(p, &dest, self.port, self.config.timeout)
+    /// A fresh connection for a diagnose-only probe: through the proxy when one is
+    /// configured, else to `peer` (the address the check connected to). Owns what it
+    /// needs, so it can run while the probe waits on the first connection.
+    fn probe_stream(
+        &self,
+        peer: Option<SocketAddr>,
+    ) -> impl std::future::Future<Output = Option<TcpStream>> + 'static {
+        let proxy = self.config.proxy.clone();
+        let dest = self
+            .config
+            .connect_to
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| self.config.host.clone());
+        let (port, timeout) = (self.port, self.config.timeout);
+        async move {
+            match (proxy, peer) {
+                (Some(p), _) => transport::connect_via_proxy(&p, &dest, port, timeout)
                     .await
                     .ok()
-                    .map(|(s, _)| s)
+                    .map(|(s, _)| s),
+                (None, Some(addr)) => transport::connect(&[addr], timeout).await.0,
+                (None, None) => None,
             }
+        }
+    }
+
+    /// A credential-free TLS handshake on a fresh connection: does this port speak TLS
+    /// from the first byte? (After the session saw the server close without a greeting.)
+    async fn speaks_tls(&mut self, addrs: &[SocketAddr], tls: &TlsSettings) -> bool {
+        self.tls_probed = true;
+        let stream = match &self.config.proxy {
+            Some(_) => self.probe_stream(None).await,
             None => transport::connect(addrs, self.config.timeout).await.0,
         };
         let Some(stream) = stream else { return false };
@@ -531,48 +667,8 @@ impl Probe {
             false,
             "no greeting: checking with a second connection (no credentials) whether the port expects TLS".into(),
         );
-        let mut scratch = Recorder::new(self.rec.clock);
-        let session = Session::new(SessionConfig {
-            helo: "smtprobe.invalid".into(),
-            mode: TlsMode::Implicit,
-            auth: None,
-            allow_plaintext_auth: false,
-            mail: None,
-            pipelining: false,
-            nonce: String::new(),
-            quit_after: None,
-        });
-        // Run only the handshake and greeting; no credentials are configured.
-        let out = transport::run_connection(
-            stream,
-            session,
-            TlsMode::Implicit,
-            tls,
-            self.config.timeout,
-            &mut scratch,
-        )
-        .await;
-        let speaks = match &out.result {
-            Ok(()) => true,
-            // A certificate complaint proves the port speaks TLS; clear text, a close or
-            // a broken handshake does not.
-            Err(Failure::Tls(t)) => !matches!(
-                t.kind,
-                TlsFailureKind::ClearTextReply { .. }
-                    | TlsFailureKind::ClosedDuringHandshake
-                    | TlsFailureKind::Handshake { .. }
-            ),
-            Err(f) => f.stage() != Stage::Tls,
-        };
-        self.rec.event(
-            Stage::Tls,
-            false,
-            if speaks {
-                "the second connection completed a TLS handshake: the port expects TLS from the first byte".into()
-            } else {
-                "the second connection did not speak TLS either".into()
-            },
-        );
+        let speaks = speaks_tls(stream, tls, self.config.timeout).await;
+        self.rec.event(Stage::Tls, false, speaks_tls_text(speaks));
         speaks
     }
 
@@ -710,6 +806,77 @@ impl Probe {
             notes: self.notes,
             failure,
         }
+    }
+}
+
+/// The trust store for a set of extra anchors, shared by every check that uses the same
+/// set: a store of the ~150 web PKI roots is about 9 kB, and a batch of 1000 open checks
+/// (each row naming the same `ca_file`) would otherwise hold 1000 copies. A handful of
+/// distinct sets are kept (batch rows rarely name more than a few CA files); beyond that
+/// a store is built per check, as before.
+fn shared_roots(extra: &[CertificateDer<'static>]) -> Arc<rustls::RootCertStore> {
+    use std::sync::{Mutex, OnceLock};
+    type Cache = Mutex<Vec<(Vec<CertificateDer<'static>>, Arc<rustls::RootCertStore>)>>;
+    const KEPT: usize = 16;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    let Ok(mut cache) = cache.lock() else {
+        return Arc::new(transport::root_store(extra));
+    };
+    if let Some((_, roots)) = cache.iter().find(|(k, _)| k.as_slice() == extra) {
+        return roots.clone();
+    }
+    let roots = Arc::new(transport::root_store(extra));
+    if cache.len() < KEPT {
+        cache.push((extra.to_vec(), roots.clone()));
+    }
+    roots
+}
+
+/// A credential-free TLS handshake on `stream`, a fresh connection: does this port speak
+/// TLS from the first byte? A certificate failure still proves it speaks TLS. Nothing is
+/// sent after the greeting (no session is configured with credentials).
+pub async fn speaks_tls(stream: TcpStream, tls: &TlsSettings, timeout: Duration) -> bool {
+    let mut scratch = Recorder::new(Clock::start());
+    let session = Session::new(SessionConfig {
+        helo: "smtprobe.invalid".into(),
+        mode: TlsMode::Implicit,
+        auth: None,
+        allow_plaintext_auth: false,
+        mail: None,
+        pipelining: false,
+        nonce: String::new(),
+        quit_after: None,
+    });
+    let out = transport::run_connection(
+        stream,
+        session,
+        TlsMode::Implicit,
+        tls,
+        timeout,
+        &mut scratch,
+    )
+    .await;
+    match &out.result {
+        Ok(()) => true,
+        // A certificate complaint proves the port speaks TLS; clear text, a close or
+        // a broken handshake does not.
+        Err(Failure::Tls(t)) => !matches!(
+            t.kind,
+            TlsFailureKind::ClearTextReply { .. }
+                | TlsFailureKind::ClosedDuringHandshake
+                | TlsFailureKind::Handshake { .. }
+        ),
+        Err(f) => f.stage() != Stage::Tls,
+    }
+}
+
+fn speaks_tls_text(speaks: bool) -> String {
+    if speaks {
+        "the second connection completed a TLS handshake: the port expects TLS from the first byte"
+            .into()
+    } else {
+        "the second connection did not speak TLS either".into()
     }
 }
 

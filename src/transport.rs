@@ -68,13 +68,26 @@ impl Clock {
     }
 }
 
-/// Resolves `host` (or uses `connect_to`) to socket addresses, bounded by `timeout`.
+/// Resolves `host` (or uses `connect_to`) to socket addresses through getaddrinfo (the
+/// system's full name service: hosts file, nsswitch), bounded by `timeout`.
 pub async fn resolve(
     host: &str,
     port: u16,
     connect_to: Option<IpAddr>,
     ip: IpVersion,
     timeout: Duration,
+) -> Result<Vec<SocketAddr>, Failure> {
+    resolve_with_server(host, port, connect_to, ip, timeout, None).await
+}
+
+/// [`resolve`], or through hickory and `dns_server` when one is given (`--dns-server`).
+pub async fn resolve_with_server(
+    host: &str,
+    port: u16,
+    connect_to: Option<IpAddr>,
+    ip: IpVersion,
+    timeout: Duration,
+    dns_server: Option<SocketAddr>,
 ) -> Result<Vec<SocketAddr>, Failure> {
     let wanted = |a: &IpAddr| match ip {
         IpVersion::Any => true,
@@ -94,6 +107,21 @@ pub async fn resolve(
             });
         }
         return Ok(vec![SocketAddr::new(ipaddr, port)]);
+    }
+    if let Some(server) = dns_server {
+        let addrs: Vec<SocketAddr> = crate::discover::dns::resolve_for_check(server, host, timeout)
+            .await?
+            .into_iter()
+            .filter(wanted)
+            .map(|a| SocketAddr::new(a, port))
+            .collect();
+        if addrs.is_empty() {
+            return Err(Failure::Dns {
+                kind: DnsErrorKind::NoSuchHost,
+                detail: format!("{host} has no address of the requested family"),
+            });
+        }
+        return Ok(addrs);
     }
     let name = host.to_owned();
     let lookup = tokio::task::spawn_blocking(move || {
@@ -155,56 +183,193 @@ pub async fn resolve(
     }
 }
 
-/// Connects to each address in turn until one answers; reports every attempt.
+/// RFC 8305 §5 "Connection Attempt Delay": how long one attempt may run alone before
+/// the next address is tried in parallel. 250 ms is the RFC's recommended value.
+pub const CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// Orders addresses for Happy Eyeballs (RFC 8305 §4): keep the resolver's preference
+/// (getaddrinfo applies RFC 6724), but alternate the families, starting with the family of
+/// the first address, so one unreachable family costs one attempt delay, not a timeout
+/// per address.
+pub fn interleave_families(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let Some(first) = addrs.first() else {
+        return Vec::new();
+    };
+    let first_v6 = first.is_ipv6();
+    let (mut a, mut b): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        addrs.iter().partition(|x| x.is_ipv6() == first_v6);
+    a.reverse();
+    b.reverse();
+    let mut out = Vec::with_capacity(addrs.len());
+    while !a.is_empty() || !b.is_empty() {
+        out.extend(a.pop());
+        out.extend(b.pop());
+    }
+    out
+}
+
+/// Connects with Happy Eyeballs (RFC 8305 §5): the addresses are tried in
+/// [`interleave_families`] order, a new attempt starts every
+/// [`CONNECTION_ATTEMPT_DELAY`] (or at once when the previous one fails), and the first
+/// to connect wins. Every attempt is reported, including those abandoned because another
+/// address connected first. Each attempt has its own `timeout`.
 pub async fn connect(
     addrs: &[SocketAddr],
     timeout: Duration,
 ) -> (Option<TcpStream>, Vec<ConnectAttempt>) {
-    let mut attempts = Vec::new();
-    for &addr in addrs {
+    let order = interleave_families(addrs);
+    let started = Instant::now();
+    let mut attempts: Vec<Option<ConnectAttempt>> = vec![None; order.len()];
+    let mut begun: Vec<Instant> = Vec::with_capacity(order.len());
+    let mut running = tokio::task::JoinSet::new();
+    let mut winner = None;
+    let mut next = 0;
+    while winner.is_none() && (next < order.len() || !running.is_empty()) {
+        if running.is_empty() && next < order.len() {
+            spawn_attempt(&mut running, next, order[next], timeout);
+            begun.push(Instant::now());
+            next += 1;
+        }
+        let delay = tokio::time::sleep(CONNECTION_ATTEMPT_DELAY);
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(Ok((i, result, ms))) = joined else { continue };
+                let (attempt, stream) = attempt_result(order[i], result, ms, timeout);
+                attempts[i] = Some(attempt);
+                if stream.is_some() {
+                    winner = stream;
+                } else if next < order.len() {
+                    // RFC 8305 §5: a failed attempt starts the next one at once.
+                    spawn_attempt(&mut running, next, order[next], timeout);
+                    begun.push(Instant::now());
+                    next += 1;
+                }
+            }
+            _ = delay, if next < order.len() => {
+                spawn_attempt(&mut running, next, order[next], timeout);
+                begun.push(Instant::now());
+                next += 1;
+            }
+        }
+    }
+    running.abort_all();
+    let won = attempts
+        .iter()
+        .flatten()
+        .find(|a| a.error.is_none())
+        .map(|a| a.addr);
+    let mut out = Vec::new();
+    for (i, a) in attempts.into_iter().enumerate() {
+        match a {
+            Some(a) => out.push(a),
+            // Still pending when another address connected: reported, not hidden.
+            None if i < begun.len() => out.push(ConnectAttempt {
+                addr: order[i],
+                error: Some(ConnectErrorKind::Timeout),
+                detail: format!(
+                    "no answer after {} ms; abandoned when {} connected (Happy Eyeballs, RFC 8305)",
+                    begun[i].elapsed().as_millis(),
+                    won.map(|w| w.to_string()).unwrap_or_default()
+                ),
+                ms: ms_since(begun[i]),
+            }),
+            None => {}
+        }
+    }
+    tracing::debug!(
+        "connect: {} attempts in {:.1} ms",
+        out.len(),
+        ms_since(started)
+    );
+    (winner, out)
+}
+
+type AttemptOutcome = (
+    usize,
+    Result<io::Result<TcpStream>, tokio::time::error::Elapsed>,
+    f64,
+);
+
+fn spawn_attempt(
+    set: &mut tokio::task::JoinSet<AttemptOutcome>,
+    i: usize,
+    addr: SocketAddr,
+    timeout: Duration,
+) {
+    set.spawn(async move {
         let start = Instant::now();
         let result = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
-        let ms = (start.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
-        match result {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                attempts.push(ConnectAttempt {
+        (i, result, ms_since(start))
+    });
+}
+
+fn ms_since(start: Instant) -> f64 {
+    (start.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// One finished attempt as a report line, and the stream when it connected.
+fn attempt_result(
+    addr: SocketAddr,
+    result: Result<io::Result<TcpStream>, tokio::time::error::Elapsed>,
+    ms: f64,
+    timeout: Duration,
+) -> (ConnectAttempt, Option<TcpStream>) {
+    match result {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            (
+                ConnectAttempt {
                     addr,
                     error: None,
                     detail: "connected".into(),
                     ms,
-                });
-                return (Some(stream), attempts);
-            }
-            Ok(Err(e)) => {
-                let kind = match e.kind() {
-                    io::ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
-                    io::ErrorKind::TimedOut => ConnectErrorKind::Timeout,
-                    io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => {
-                        ConnectErrorKind::Unreachable
-                    }
-                    _ => match e.raw_os_error() {
-                        // ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL (no v6 address) on Linux.
-                        Some(101) | Some(113) | Some(99) => ConnectErrorKind::Unreachable,
-                        _ => ConnectErrorKind::Other,
-                    },
-                };
-                attempts.push(ConnectAttempt {
+                },
+                Some(stream),
+            )
+        }
+        Ok(Err(e)) => {
+            let kind = match e.kind() {
+                io::ErrorKind::ConnectionRefused => ConnectErrorKind::Refused,
+                io::ErrorKind::TimedOut => ConnectErrorKind::Timeout,
+                io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => {
+                    ConnectErrorKind::Unreachable
+                }
+                _ => match e.raw_os_error() {
+                    // ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL (no v6 address) on Linux.
+                    Some(101) | Some(113) | Some(99) => ConnectErrorKind::Unreachable,
+                    _ => ConnectErrorKind::Other,
+                },
+            };
+            (
+                ConnectAttempt {
                     addr,
                     error: Some(kind),
                     detail: e.to_string(),
                     ms,
-                });
-            }
-            Err(_) => attempts.push(ConnectAttempt {
+                },
+                None,
+            )
+        }
+        Err(_) => (
+            ConnectAttempt {
                 addr,
                 error: Some(ConnectErrorKind::Timeout),
-                detail: format!("no answer within {}s", timeout.as_secs()),
+                detail: format!("no answer within {}", crate::transport::secs(timeout)),
                 ms,
-            }),
-        }
+            },
+            None,
+        ),
     }
-    (None, attempts)
+}
+
+/// A duration for people: `15s`, `1.5s`.
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}s", s as u64)
+    } else {
+        format!("{s:.1}s")
+    }
 }
 
 /// Opens the connection through `--proxy` (the proxy resolves `host`): the stream is the
@@ -514,12 +679,16 @@ impl TlsSettings {
             .dangerous() // only to install the capturing wrapper; it delegates every decision
             .with_custom_certificate_verifier(Arc::new(verifier));
         // ClientCert::load already proved the pair is accepted.
-        let config = match &self.client_cert {
+        let mut config = match &self.client_cert {
             Some(c) => c
                 .apply(builder)
                 .expect("the client certificate was checked when it was loaded"),
             None => builder.with_no_client_auth(),
         };
+        // Each handshake has its own config, so a session cache could never be reused;
+        // without it the server's TLS 1.3 tickets (each with a copy of the certificate
+        // chain) are not kept for the rest of the check.
+        config.resumption = rustls::client::Resumption::disabled();
         (TlsConnector::from(Arc::new(config)), seen)
     }
 }
@@ -891,7 +1060,10 @@ pub async fn run_connection(
 
     let quit_wait = timeout.min(Duration::from_secs(2));
     let mut deadline = tokio::time::Instant::now() + timeout;
-    let mut buf = vec![0u8; 16 * 1024];
+    // Replies are short (an EHLO reply is a few hundred bytes) and the reply parser is
+    // resumable, so 4 kB per read is plenty; 16 kB cost 12 MB more in a batch of 1000
+    // open checks.
+    let mut buf = vec![0u8; 4 * 1024];
     let mut outbox: Vec<u8> = Vec::new();
     let result = 'outer: loop {
         // Drain everything the session wants done.
@@ -1050,6 +1222,29 @@ fn describe_tls(f: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn happy_eyeballs_alternates_families_from_the_first() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let got = interleave_families(&[
+            a("[2001:db8::1]:587"),
+            a("[2001:db8::2]:587"),
+            a("[2001:db8::3]:587"),
+            a("192.0.2.1:587"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                a("[2001:db8::1]:587"),
+                a("192.0.2.1:587"),
+                a("[2001:db8::2]:587"),
+                a("[2001:db8::3]:587"),
+            ]
+        );
+        let v4_first = interleave_families(&[a("192.0.2.1:25"), a("[2001:db8::1]:25")]);
+        assert_eq!(v4_first[0], a("192.0.2.1:25"));
+        assert!(interleave_families(&[]).is_empty());
+    }
 
     /// Found by the hostile-server suite: a certificate's DNS subjectAltNames (IA5String,
     /// which allows control characters) reached the diagnosis evidence and the JSON raw,

@@ -216,6 +216,8 @@ fn reply_from(f: &Fixture, from: usize) -> (Reply, usize) {
                 return (r, f.steps.len());
             }
             Step::Client { .. } => return (r, i),
+            // Refused by `Behaviour::from_fixture` before any reply is folded.
+            Step::Raw(_) | Step::Repeat(_) | Step::Read => {}
         }
         i += 1;
     }
@@ -237,6 +239,21 @@ impl Behaviour {
             message: m,
         };
         let h = &f.header;
+        // Hostile steps have no stage a server could map them to: they are played
+        // lock-step only (smtprobe's own tests).
+        if let Some(s) = f
+            .steps
+            .iter()
+            .find(|s| matches!(s.step, Step::Raw(_) | Step::Repeat(_) | Step::Read))
+        {
+            return Err(err(
+                s.line,
+                format!(
+                    "`{}` is played only lock-step (`--strict`), not as a server",
+                    crate::fixture::step_text(&s.step)
+                ),
+            ));
+        }
         let mut i = 0;
         if h.mode == TlsMode::Implicit {
             // `Fixture::parse` checked the TLS step comes first.
@@ -546,6 +563,21 @@ mod tests {
         .unwrap();
         let e = Behaviour::from_fixture(&f).unwrap_err();
         assert_eq!(e.line, Some(12), "{e}");
+        // Hostile steps are lock-step only.
+        for (step, shown) in [
+            ("S!: 25", "S!: 25"),
+            ("~ repeat 9\nS: 250 x", "~ repeat 9"),
+            ("* read", "* read"),
+        ] {
+            let f = Fixture::parse(&format!("{head}S: 220 h\nC: EHLO {{any}}\n{step}\n")).unwrap();
+            let e = Behaviour::from_fixture(&f).unwrap_err();
+            assert_eq!(e.line, Some(10), "{e}");
+            assert!(
+                e.message
+                    .contains(&format!("`{shown}` is played only lock-step")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -175,6 +175,58 @@ impl fmt::Display for Deviation {
     }
 }
 
+/// Most lines a [`ClientTap`] keeps (a client flooding a silent server cannot grow it
+/// without bound).
+pub const MAX_TAPPED_LINES: usize = 10_000;
+
+/// A copy of what a strict-mode client sent, raw, for a test harness that must assert
+/// what reached the server ("the password never reached the server", "exactly one
+/// AUTH", the message headers): smtprobe's own tests play their scripted servers as
+/// fixtures and check smtprobe, the client, this way. It holds credentials in clear, so
+/// it is off unless [`ReplayServer::with_tap`] sets it, is never logged, and its
+/// `Debug` shows only counts.
+#[derive(Clone, Default)]
+pub struct ClientTap(Arc<std::sync::Mutex<Tapped>>);
+
+/// What a [`ClientTap`] holds (no `Debug`: credentials in clear).
+#[derive(Clone, Default)]
+pub struct Tapped {
+    /// Every command line received, lossy UTF-8, without its line end; also what
+    /// arrived during `* silence`. At most [`MAX_TAPPED_LINES`].
+    pub lines: Vec<String>,
+    /// The last message body received after `354`, lines with the ending each had
+    /// (CRLF, or a bare LF), without the final `.` line.
+    pub body: String,
+}
+
+impl fmt::Debug for ClientTap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.lock().map_or(0, |t| t.lines.len());
+        write!(f, "ClientTap({n} lines)")
+    }
+}
+
+impl ClientTap {
+    /// A copy of what was received so far.
+    pub fn get(&self) -> Tapped {
+        self.0.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    fn line(&self, line: &[u8]) {
+        if let Ok(mut t) = self.0.lock() {
+            if t.lines.len() < MAX_TAPPED_LINES {
+                t.lines.push(String::from_utf8_lossy(line).into_owned());
+            }
+        }
+    }
+
+    fn body(&self, body: String) {
+        if let Ok(mut t) = self.0.lock() {
+            t.body = body;
+        }
+    }
+}
+
 /// What happened on one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionResult {
@@ -303,8 +355,11 @@ impl fmt::Display for ConnectionResult {
 pub struct Scenarios {
     entries: Vec<Entry>,
     default: usize,
-    /// The fixture itself, for strict mode (single fixture only).
-    fixture: Option<Arc<Fixture>>,
+    /// The fixtures themselves, for strict mode: one, or a lock-step sequence across
+    /// connections ([`Scenarios::strict_sequence`]).
+    fixtures: Vec<Arc<Fixture>>,
+    /// The next connection's index into `fixtures` (the last repeats).
+    next_fixture: AtomicUsize,
 }
 
 /// A scenario, or a sequence handing out scenarios on successive connections.
@@ -343,8 +398,33 @@ impl Scenarios {
                 next: AtomicUsize::new(0),
             }],
             default: 0,
-            fixture: Some(Arc::new(fixture)),
+            fixtures: vec![Arc::new(fixture)],
+            next_fixture: AtomicUsize::new(0),
         })
+    }
+
+    /// Strict mode only: the i-th connection plays `fixtures[i]` lock-step (the last one
+    /// repeats). No server behaviour is derived, so a fixture that is no valid server
+    /// (no greeting, raw bytes) can still be played: smtprobe's own tests script hostile
+    /// servers this way, one fixture per connection of a check.
+    pub fn strict_sequence(fixtures: Vec<Fixture>) -> Result<Scenarios, String> {
+        if fixtures.is_empty() {
+            return Err("an empty sequence".into());
+        }
+        Ok(Scenarios {
+            entries: Vec::new(),
+            default: 0,
+            fixtures: fixtures.into_iter().map(Arc::new).collect(),
+            next_fixture: AtomicUsize::new(0),
+        })
+    }
+
+    /// The fixture the next strict connection plays.
+    fn next_strict(&self) -> Option<Arc<Fixture>> {
+        let i = self.next_fixture.fetch_add(1, Ordering::Relaxed);
+        self.fixtures
+            .get(i.min(self.fixtures.len().saturating_sub(1)))
+            .cloned()
     }
 
     /// Several scenarios: `(name, items)` in order, a sequence having several items;
@@ -370,7 +450,8 @@ impl Scenarios {
                 })
                 .collect(),
             default,
-            fixture: None,
+            fixtures: Vec::new(),
+            next_fixture: AtomicUsize::new(0),
         })
     }
 
@@ -397,6 +478,11 @@ impl Scenarios {
                 if !out.contains(&b.host) {
                     out.push(b.host.clone());
                 }
+            }
+        }
+        for f in &self.fixtures {
+            if !out.contains(&f.header.host) {
+                out.push(f.header.host.clone());
             }
         }
         out
@@ -445,6 +531,7 @@ pub struct ReplayServer {
     pki: TestPki,
     tls: Arc<Tls>,
     opts: ReplayOptions,
+    tap: Option<ClientTap>,
 }
 
 impl fmt::Debug for ReplayServer {
@@ -477,6 +564,12 @@ impl ReplayServer {
         addr: SocketAddr,
         opts: ReplayOptions,
     ) -> Result<ReplayServer, ReplayError> {
+        if scenarios.entries.is_empty() && !opts.strict {
+            // A strict sequence has no server behaviour to play.
+            return Err(ReplayError::Fixture(
+                "a lock-step sequence of fixtures is played only with strict mode".into(),
+            ));
+        }
         let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
             .iter()
             .map(|s| s.to_string())
@@ -517,7 +610,26 @@ impl ReplayServer {
                 broken,
             }),
             opts,
+            tap: None,
         })
+    }
+
+    /// Strict mode: copies every line the client sends, raw, into `tap` (see
+    /// [`ClientTap`]).
+    pub fn with_tap(mut self, tap: ClientTap) -> ReplayServer {
+        self.tap = Some(tap);
+        self
+    }
+
+    /// Presents this TLS configuration instead of the generated certificate (the broken
+    /// certificate modes stay): a server that demands a client certificate, a
+    /// certificate whose names carry escapes. For smtprobe's own tests.
+    pub fn with_tls_config(mut self, config: Arc<rustls::ServerConfig>) -> ReplayServer {
+        self.tls = Arc::new(Tls {
+            valid: TlsAcceptor::from(config),
+            broken: self.tls.broken.clone(),
+        });
+        self
     }
 
     /// The address the server listens on.
@@ -537,7 +649,7 @@ impl ReplayServer {
 
     /// The fixture being played (single-fixture servers).
     pub fn fixture(&self) -> Option<&Fixture> {
-        self.scenarios.fixture.as_deref()
+        self.scenarios.fixtures.first().map(|f| &**f)
     }
 
     /// The scenarios being played.
@@ -575,21 +687,26 @@ impl ReplayServer {
         let scenarios = self.scenarios.clone();
         let tls = self.tls.clone();
         let opts = self.opts.clone();
+        let tap = self.tap.clone();
         move |stream, peer| {
+            // Chosen now, not when the task first runs: connections of a strict
+            // sequence get their fixtures in the order they were accepted.
+            let strict = opts.strict.then(|| scenarios.next_strict()).flatten();
             let scenarios = scenarios.clone();
             let tls = tls.clone();
             let opts = opts.clone();
+            let tap = tap.clone();
             Box::pin(async move {
-                match (&scenarios.fixture, opts.strict) {
-                    (Some(f), true) => {
+                match strict {
+                    Some(f) => {
                         let acceptor = tls.acceptor(if opts.certificate != ServerCert::Valid {
                             opts.certificate
                         } else {
                             f.serve.certificate
                         });
-                        play(stream, peer, f, acceptor, &opts).await
+                        play(stream, peer, &f, acceptor, &opts, tap).await
                     }
-                    _ => player::serve_connection(stream, peer, &scenarios, &tls, &opts).await,
+                    None => player::serve_connection(stream, peer, &scenarios, &tls, &opts).await,
                 }
             })
         }
@@ -673,6 +790,7 @@ struct Player<'a> {
     reader: LineReader,
     opts: &'a ReplayOptions,
     deviations: Vec<Deviation>,
+    tap: Option<ClientTap>,
 }
 
 async fn play(
@@ -681,6 +799,7 @@ async fn play(
     fixture: &Fixture,
     acceptor: &TlsAcceptor,
     opts: &ReplayOptions,
+    tap: Option<ClientTap>,
 ) -> ConnectionResult {
     // Replies are small writes that follow each other (TLS tickets then the greeting,
     // several reply lines): without TCP_NODELAY, Nagle holds the second until the client's
@@ -691,6 +810,7 @@ async fn play(
         reader: LineReader::new(MAX_COMMAND_LINE),
         opts,
         deviations: Vec::new(),
+        tap,
     };
     let reached_end = p.run(Conn::Plain(stream), acceptor).await;
     let followed = reached_end && p.deviations.is_empty();
@@ -731,6 +851,16 @@ impl Player<'_> {
                         return false;
                     }
                 }
+                Action::Repeat(bytes, n) => {
+                    if !self.repeat(&mut conn, &bytes, n).await {
+                        return false;
+                    }
+                }
+                Action::Read => {
+                    if !self.read_some(&mut conn).await {
+                        return false;
+                    }
+                }
                 Action::Tls => {
                     conn = match self.start_tls(conn, acceptor).await {
                         Some(c) => c,
@@ -752,7 +882,21 @@ impl Player<'_> {
                     return true;
                 }
                 Action::Silence => {
-                    silence(&mut conn, self.opts.read_timeout).await;
+                    match self.tap.clone() {
+                        // A test harness records what the client sends meanwhile.
+                        Some(tap) => {
+                            let mut lines = LineReader::new(MAX_COMMAND_LINE);
+                            lines.push(&self.reader.take_buffered());
+                            silence_with(&mut conn, self.opts.read_timeout, |b| {
+                                lines.push(b);
+                                while let Some(LineEvent::Line(l)) = lines.next_line() {
+                                    tap.line(&l);
+                                }
+                            })
+                            .await
+                        }
+                        None => silence(&mut conn, self.opts.read_timeout).await,
+                    }
                     return true;
                 }
             }
@@ -779,6 +923,41 @@ impl Player<'_> {
                 self.deviate_plain("the client stopped reading (write deadline)".into());
                 Err(())
             }
+        }
+    }
+
+    /// `~ repeat N`: the same write N times, each within the write deadline; false when
+    /// the client stopped reading (a client that hangs up on a flood ends it).
+    async fn repeat(&mut self, conn: &mut Conn, bytes: &[u8], n: u32) -> bool {
+        if !self.opts.delay.is_zero() {
+            tokio::time::sleep(self.opts.delay).await;
+        }
+        for i in 0..n {
+            let io = conn.io();
+            let written = timeout(self.opts.read_timeout, io.write_all(bytes)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                self.deviate_plain(format!(
+                    "the client stopped reading after {i} of {n} repeated writes"
+                ));
+                return false;
+            }
+        }
+        let _ = timeout(self.opts.read_timeout, conn.io().flush()).await;
+        true
+    }
+
+    /// `* read`: waits for at least one byte and discards what has arrived (bounded by
+    /// the read deadline); false when the client closed or stayed silent.
+    async fn read_some(&mut self, conn: &mut Conn) -> bool {
+        if !self.reader.take_buffered().is_empty() {
+            return true;
+        }
+        let mut buf = [0u8; 4096];
+        match timeout(self.opts.read_timeout, conn.io().read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => true,
+            Ok(Ok(_)) => self.read_failed(conn, ReadError::Eof).await,
+            Ok(Err(e)) => self.read_failed(conn, ReadError::Io(e)).await,
+            Err(_) => self.read_failed(conn, ReadError::Timeout).await,
         }
     }
 
@@ -815,6 +994,9 @@ impl Player<'_> {
             Ok(l) => l,
             Err(e) => return self.read_failed(conn, e).await,
         };
+        if let Some(t) = &self.tap {
+            t.line(&line);
+        }
         let redact = self.script.expects_credentials();
         match self.script.on_line(&line) {
             Ok(()) => {
@@ -866,6 +1048,7 @@ impl Player<'_> {
     /// Reads the message body up to the `.` line (RFC 5321 §4.1.1.4).
     async fn read_message(&mut self, conn: &mut Conn) -> bool {
         let mut size = 0usize;
+        let mut body = String::new();
         loop {
             let line = match self.read_line(conn).await {
                 Ok(l) => l,
@@ -873,7 +1056,18 @@ impl Player<'_> {
             };
             if line == b"." {
                 self.script.on_message();
+                if let Some(t) = &self.tap {
+                    t.body(body);
+                }
                 return true;
+            }
+            if self.tap.is_some() {
+                body.push_str(&String::from_utf8_lossy(&line));
+                body.push_str(if self.reader.last_line_bare_lf() {
+                    "\n"
+                } else {
+                    "\r\n"
+                });
             }
             size += line.len() + 2;
             if size > MAX_MESSAGE {
@@ -1013,6 +1207,11 @@ pub(crate) async fn trickle(
 /// `* silence`: read and ignore until the client closes, for `deadline` at most in all
 /// (a client trickling bytes cannot hold the connection longer).
 pub(crate) async fn silence(conn: &mut Conn, deadline: Duration) {
+    silence_with(conn, deadline, |_| {}).await
+}
+
+/// [`silence`], handing what arrives to `seen`.
+async fn silence_with(conn: &mut Conn, deadline: Duration, mut seen: impl FnMut(&[u8])) {
     let mut buf = [0u8; 4096];
     let io = conn.io();
     let _ = timeout(deadline, async {
@@ -1020,6 +1219,7 @@ pub(crate) async fn silence(conn: &mut Conn, deadline: Duration) {
             if n == 0 {
                 break;
             }
+            seen(&buf[..n]);
         }
     })
     .await;

@@ -25,6 +25,11 @@ pub(crate) enum Action {
     End,
     /// `* silence`: stop answering; read and ignore until the client gives up.
     Silence,
+    /// `~ repeat N`: write these bytes this many times (a flood), stopping when the
+    /// client stops reading.
+    Repeat(Vec<u8>, u32),
+    /// `* read`: wait for at least one byte from the client and discard it.
+    Read,
 }
 
 /// A position in a fixture.
@@ -36,6 +41,8 @@ pub(crate) struct Script<'f> {
     in_auth: bool,
     /// A `~ trickle` step seen: the next write goes out byte by byte.
     trickle: Option<Duration>,
+    /// A `~ repeat` step seen: the next write goes out this many times.
+    repeat: Option<u32>,
 }
 
 impl<'f> Script<'f> {
@@ -45,6 +52,7 @@ impl<'f> Script<'f> {
             pos: 0,
             in_auth: false,
             trickle: None,
+            repeat: None,
         }
     }
 
@@ -81,8 +89,21 @@ impl<'f> Script<'f> {
                     last_reply = text;
                     self.pos += 1;
                 }
+                Step::Raw(text) => {
+                    out.extend(unescape(text).unwrap_or_default());
+                    last_reply = text;
+                    self.pos += 1;
+                }
                 Step::Note(_) => self.pos += 1,
                 _ if !out.is_empty() => break,
+                Step::Repeat(n) => {
+                    self.pos += 1;
+                    self.repeat = Some(*n);
+                }
+                Step::Read => {
+                    self.pos += 1;
+                    return Action::Read;
+                }
                 Step::Close => {
                     self.pos = steps.len();
                     return Action::End;
@@ -115,6 +136,9 @@ impl<'f> Script<'f> {
         }
         // RFC 4954 §4: a 334 asks for a response that carries credentials.
         self.in_auth = last_reply.starts_with("334");
+        if let Some(n) = self.repeat.take() {
+            return Action::Repeat(out, n);
+        }
         match self.trickle.take() {
             Some(gap) => Action::Trickle(out, gap),
             None => Action::Write(out),
@@ -145,7 +169,12 @@ impl<'f> Script<'f> {
                     (at + 1..steps.len()).find(|&j| {
                         !matches!(
                             steps[j].step,
-                            Step::Server(_) | Step::Note(_) | Step::Pause(_) | Step::Trickle(_)
+                            Step::Server(_)
+                                | Step::Raw(_)
+                                | Step::Note(_)
+                                | Step::Pause(_)
+                                | Step::Trickle(_)
+                                | Step::Repeat(_)
                         )
                     })
                 })

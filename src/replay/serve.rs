@@ -199,7 +199,7 @@ pub async fn serve_main(opts: ServeOptions) -> i32 {
             return exit::USAGE;
         }
     };
-    if opts.replay.strict && scenarios.fixture.is_none() {
+    if opts.replay.strict && scenarios.fixtures.is_empty() {
         eprintln!("smtprobe serve: --strict plays one fixture file, not a folder");
         return exit::USAGE;
     }

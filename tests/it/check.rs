@@ -1,5 +1,7 @@
 //! `smtprobe check` end to end: the real binary against scripted servers on 127.0.0.1,
-//! with STARTTLS and implicit TLS using certificates generated in the test.
+//! with STARTTLS and implicit TLS. Each server is a fixture played lock-step by the
+//! replay server (`common::fixture_server`), which also checks that the probe sent
+//! exactly the fixture's client lines.
 
 use crate::common::*;
 use smtprobe::certs::ServerCert;
@@ -13,31 +15,38 @@ fn pw_env() -> Vec<(&'static str, String)> {
     vec![("SMTPROBE_PASSWORD", PW.to_string())]
 }
 
-fn assert_no_secret(out: &std::process::Output) {
-    for stream in [&out.stdout, &out.stderr] {
-        let text = String::from_utf8_lossy(stream);
-        for needle in [PW, PLAIN_B64, "YWJjZCBlZmdoIGlqa2wgbW5vcA=="] {
-            assert!(!text.contains(needle), "secret {needle:?} leaked:\n{text}");
-        }
-    }
+fn no_secret(out: &std::process::Output) {
+    assert_no_secret(out, &needles("you@gmail.com", PW, None));
+}
+
+/// The server received exactly this line (a credential line the fixture only has as a
+/// placeholder: the test knows the sentinel password and checks its encoding).
+fn received(server: &FixtureServer, line: &str) {
+    let seen = server.seen();
+    assert!(
+        seen.lines.iter().any(|l| l == line),
+        "the server never received {line:?}: {:?}",
+        seen.results
+    );
+}
+
+/// The probe followed the fixture to its end.
+async fn followed(server: &FixtureServer) {
+    let seen = server.seen_when_ended(Duration::from_secs(5)).await;
+    assert!(seen.completed, "{:#?}", seen.results);
 }
 
 #[tokio::test]
 async fn starttls_plain_success_json_shape_and_exit_code() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let mut script = gmail_starttls_prefix();
-    script.extend([
-        Step::Expect(&*Box::leak(
-            format!("AUTH PLAIN {PLAIN_B64}").into_boxed_str(),
-        )),
-        s("235 2.7.0 Accepted"),
-        Step::Expect("QUIT"),
-        s("221 2.0.0 closing connection"),
-    ]);
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    let server = FixtureServer::start(&[&gmail_starttls(
+        "C: AUTH PLAIN <redacted: user you@gmail.com>
+         S: 235 2.7.0 Accepted
+         C: QUIT
+         S: 221 2.0.0 closing connection",
+    )])
+    .await;
     let out = smtprobe(
-        args(&server, &ca, &["--user", "you@gmail.com", "--json"]),
+        args(&server, &server.ca, &["--user", "you@gmail.com", "--json"]),
         pw_env(),
     )
     .await;
@@ -47,7 +56,8 @@ async fn starttls_plain_success_json_shape_and_exit_code() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(server.seen().completed);
+    followed(&server).await;
+    received(&server, &format!("AUTH PLAIN {PLAIN_B64}"));
     let j = json(&out);
     assert_eq!(j["outcome"], "ok");
     assert_eq!(j["failed_stage"], serde_json::Value::Null);
@@ -85,33 +95,31 @@ async fn starttls_plain_success_json_shape_and_exit_code() {
     assert_eq!(j["settings"]["port"], server.addr.port());
     assert_eq!(j["settings"]["security"], "starttls");
     assert_eq!(j["settings"]["mechanism"], "PLAIN");
-    assert_no_secret(&out);
+    no_secret(&out);
 }
 
 #[tokio::test]
 async fn implicit_tls_login_success_human_output() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let script = vec![
-        Step::StartTls,
-        s("220 smtp.gmail.com ESMTP x - gsmtp"),
-        Step::Expect("EHLO"),
-        s("250-smtp.gmail.com at your service
-           250 AUTH LOGIN PLAIN"),
-        Step::Expect("AUTH LOGIN"),
-        s("334 VXNlcm5hbWU6"),
-        Step::Expect("eW91QGdtYWlsLmNvbQ=="),
-        s("334 UGFzc3dvcmQ6"),
-        Step::Expect("YWJjZCBlZmdoIGlqa2wgbW5vcA=="),
-        s("235 2.7.0 Accepted"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ];
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    let server = FixtureServer::start(&["
+        # user: you@gmail.com
+        * TLS
+        S: 220 smtp.gmail.com ESMTP x - gsmtp
+        C: EHLO {any}
+        S: 250-smtp.gmail.com at your service
+        S: 250 AUTH LOGIN PLAIN
+        C: AUTH LOGIN
+        S: 334 VXNlcm5hbWU6
+        C: <redacted username>
+        S: 334 UGFzc3dvcmQ6
+        C: <redacted password>
+        S: 235 2.7.0 Accepted
+        C: QUIT
+        S: 221 bye"])
+    .await;
     let out = smtprobe(
         args(
             &server,
-            &ca,
+            &server.ca,
             &[
                 "--tls",
                 "implicit",
@@ -131,26 +139,23 @@ async fn implicit_tls_login_success_human_output() {
     assert!(stdout.contains("Working settings"), "{stdout}");
     assert!(stdout.contains("SSL/TLS"), "{stdout}");
     assert!(!stdout.contains("\x1b["), "no colour when not a terminal");
-    assert_no_secret(&out);
+    received(&server, "eW91QGdtYWlsLmNvbQ==");
+    received(&server, "YWJjZCBlZmdoIGlqa2wgbW5vcA==");
+    no_secret(&out);
 }
 
 #[tokio::test]
 async fn bad_credentials_exit_code_and_diagnosis() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let mut script = gmail_starttls_prefix();
-    script.extend([
-        Step::Expect("AUTH PLAIN"),
-        s(
-            "535-5.7.8 Username and Password not accepted. For more information, go to
-           535 5.7.8  https://support.google.com/mail/?p=BadCredentials af79cd13be357 - gsmtp",
-        ),
-        Step::Expect("QUIT"),
-        s("221 2.0.0 closing connection"),
-    ]);
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    let server = FixtureServer::start(&[&gmail_starttls(
+        "C: AUTH PLAIN <redacted: user you@gmail.com>
+         S: 535-5.7.8 Username and Password not accepted. For more information, go to
+         S: 535 5.7.8  https://support.google.com/mail/?p=BadCredentials af79cd13be357 - gsmtp
+         C: QUIT
+         S: 221 2.0.0 closing connection",
+    )])
+    .await;
     let out = smtprobe(
-        args(&server, &ca, &["--user", "you@gmail.com", "--json"]),
+        args(&server, &server.ca, &["--user", "you@gmail.com", "--json"]),
         pw_env(),
     )
     .await;
@@ -162,23 +167,24 @@ async fn bad_credentials_exit_code_and_diagnosis() {
     assert_eq!(j["reply"]["enhanced"], "5.7.8");
     assert_eq!(j["reply"]["lines"].as_array().unwrap().len(), 2);
     assert_eq!(j["diagnosis"]["code"], "auth.bad-credentials");
-    assert!(server.seen().completed, "QUIT was sent after the failure");
-    assert_no_secret(&out);
+    followed(&server).await; // QUIT was sent after the failure
+    no_secret(&out);
 }
 
 #[tokio::test]
 async fn one_auth_attempt_no_fallback_to_login() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let mut script = gmail_starttls_prefix();
-    script.extend([
-        Step::Expect("AUTH PLAIN"),
-        s("535 5.7.8 Error: authentication failed"),
-        Step::Any,
-        s("221 bye"),
-    ]);
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
-    let out = smtprobe(args(&server, &ca, &["--user", "you@gmail.com"]), pw_env()).await;
+    let server = FixtureServer::start(&[&gmail_starttls(
+        "C: AUTH PLAIN <redacted: user you@gmail.com>
+         S: 535 5.7.8 Error: authentication failed
+         C: {any}
+         S: 221 bye",
+    )])
+    .await;
+    let out = smtprobe(
+        args(&server, &server.ca, &["--user", "you@gmail.com"]),
+        pw_env(),
+    )
+    .await;
     assert_eq!(out.status.code(), Some(6));
     let seen = server.seen();
     assert_eq!(
@@ -190,19 +196,17 @@ async fn one_auth_attempt_no_fallback_to_login() {
 
 #[tokio::test]
 async fn untrusted_expired_and_wrong_name_certificates_fail_at_tls() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
     for (cert, code) in [
         (ServerCert::SelfSigned, "tls.untrusted-certificate"),
         (ServerCert::Expired, "tls.expired-certificate"),
         (ServerCert::WrongName, "tls.hostname-mismatch"),
     ] {
-        let script = gmail_starttls_prefix()[..5].to_vec();
-        let mut script = script;
-        script.push(Step::StartTls);
-        let server = Server::start(&pki, cert, vec![script]).await;
+        let mode = smtprobe::fixture::cert_mode_name(cert);
+        let server =
+            FixtureServer::start(&[&format!("# certificate: {mode}\n{GMAIL_BEFORE_TLS}* TLS")])
+                .await;
         let out = smtprobe(
-            args(&server, &ca, &["--user", "you@gmail.com", "--json"]),
+            args(&server, &server.ca, &["--user", "you@gmail.com", "--json"]),
             pw_env(),
         )
         .await;
@@ -219,9 +223,7 @@ async fn untrusted_expired_and_wrong_name_certificates_fail_at_tls() {
 
 #[tokio::test]
 async fn without_ca_file_the_test_ca_is_not_trusted() {
-    let pki = pki();
-    let script = vec![Step::StartTls];
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    let server = FixtureServer::start(&["* TLS"]).await;
     let out = smtprobe(
         args_without_ca(&server, &["--tls", "implicit", "--json"]),
         vec![],
@@ -234,19 +236,20 @@ async fn without_ca_file_the_test_ca_is_not_trusted() {
 
 #[tokio::test]
 async fn plaintext_auth_refused_without_flag_no_localhost_exemption() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let script = vec![
-        s("220 lab ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-lab
-           250 AUTH PLAIN LOGIN"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ];
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    let server = FixtureServer::start(&["
+        S: 220 lab ESMTP
+        C: EHLO {any}
+        S: 250-lab
+        S: 250 AUTH PLAIN LOGIN
+        C: QUIT
+        S: 221 bye"])
+    .await;
     let out = smtprobe(
-        args(&server, &ca, &["--tls", "none", "--user", "me", "--json"]),
+        args(
+            &server,
+            &server.ca,
+            &["--tls", "none", "--user", "me", "--json"],
+        ),
         pw_env(),
     )
     .await;
@@ -258,23 +261,20 @@ async fn plaintext_auth_refused_without_flag_no_localhost_exemption() {
 
 #[tokio::test]
 async fn plaintext_auth_allowed_with_flag() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let script = vec![
-        s("220 lab ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-lab
-           250 AUTH PLAIN LOGIN"),
-        Step::Expect("AUTH PLAIN AG1lAHMzY3JldA=="),
-        s("235 ok"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ];
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    let server = FixtureServer::start(&["
+        S: 220 lab ESMTP
+        C: EHLO {any}
+        S: 250-lab
+        S: 250 AUTH PLAIN LOGIN
+        C: AUTH PLAIN <redacted: user me>
+        S: 235 ok
+        C: QUIT
+        S: 221 bye"])
+    .await;
     let out = smtprobe(
         args(
             &server,
-            &ca,
+            &server.ca,
             &["--tls", "none", "--user", "me", "--allow-plaintext-auth"],
         ),
         vec![("SMTPROBE_PASSWORD", "s3cret".into())],
@@ -286,25 +286,23 @@ async fn plaintext_auth_allowed_with_flag() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    received(&server, "AUTH PLAIN AG1lAHMzY3JldA==");
 }
 
 #[tokio::test]
 async fn starttls_stripped_stops_before_credentials() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let script = vec![
-        s("220 smtp.gmail.com ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-smtp.gmail.com
-           250 AUTH PLAIN LOGIN"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ];
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    let server = FixtureServer::start(&["
+        S: 220 smtp.gmail.com ESMTP
+        C: EHLO {any}
+        S: 250-smtp.gmail.com
+        S: 250 AUTH PLAIN LOGIN
+        C: QUIT
+        S: 221 bye"])
+    .await;
     let out = smtprobe(
         args(
             &server,
-            &ca,
+            &server.ca,
             &["--tls", "starttls", "--user", "you@gmail.com", "--json"],
         ),
         pw_env(),
@@ -318,16 +316,18 @@ async fn starttls_stripped_stops_before_credentials() {
 
 #[tokio::test]
 async fn starttls_injection_aborts() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let mut script = gmail_starttls_prefix()[..4].to_vec();
-    script.push(Step::Send(
-        b"220 2.0.0 Ready to start TLS\r\n250-injected\r\n250 AUTH PLAIN\r\n".to_vec(),
-    ));
-    script.push(Step::Sleep(Duration::from_millis(500)));
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    // The injected lines travel in the same write as the 220 (consecutive `S:` lines).
+    let before_220 = GMAIL_BEFORE_TLS.replace("S: 220 2.0.0 Ready to start TLS", "");
+    let server = FixtureServer::start(&[&format!(
+        "{before_220}
+         S: 220 2.0.0 Ready to start TLS
+         S: 250-injected
+         S: 250 AUTH PLAIN
+         ~ 500ms"
+    )])
+    .await;
     let out = smtprobe(
-        args(&server, &ca, &["--user", "you@gmail.com", "--json"]),
+        args(&server, &server.ca, &["--user", "you@gmail.com", "--json"]),
         pw_env(),
     )
     .await;
@@ -339,14 +339,15 @@ async fn starttls_injection_aborts() {
 
 #[tokio::test]
 async fn implicit_tls_against_starttls_port_is_recognised() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let script = vec![
-        s("220 smtp.gmail.com ESMTP x - gsmtp"),
-        Step::Sleep(Duration::from_secs(2)),
-    ];
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
-    let out = smtprobe(args(&server, &ca, &["--tls", "implicit", "--json"]), vec![]).await;
+    let server = FixtureServer::start(&["
+        S: 220 smtp.gmail.com ESMTP x - gsmtp
+        ~ 2000ms"])
+    .await;
+    let out = smtprobe(
+        args(&server, &server.ca, &["--tls", "implicit", "--json"]),
+        vec![],
+    )
+    .await;
     let j = json(&out);
     assert_eq!(j["failed_stage"], "tls");
     assert_eq!(j["diagnosis"]["code"], "tls.implicit-on-starttls-port");
@@ -358,14 +359,10 @@ async fn implicit_tls_against_starttls_port_is_recognised() {
 
 #[tokio::test]
 async fn starttls_against_implicit_port_is_confirmed_with_a_second_connection() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
     // First connection: the client waits for a greeting that never comes (the server
     // waits for a ClientHello). Second: a TLS handshake works.
-    let first = vec![Step::Sleep(Duration::from_secs(3))];
-    let second = implicit_greeting_then_quit();
-    let server = Server::start(&pki, ServerCert::Valid, vec![first, second]).await;
-    let mut a = args(&server, &ca, &["--tls", "starttls", "--json"]);
+    let server = FixtureServer::start(&["~ 3000ms", IMPLICIT_GREETING_THEN_QUIT]).await;
+    let mut a = args(&server, &server.ca, &["--tls", "starttls", "--json"]);
     set_timeout(&mut a, "1");
     let out = smtprobe(a, vec![]).await;
     let j = json(&out);
@@ -376,25 +373,18 @@ async fn starttls_against_implicit_port_is_confirmed_with_a_second_connection() 
 
 #[tokio::test]
 async fn auto_mode_switches_to_implicit_and_says_so() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let first = vec![Step::Sleep(Duration::from_secs(3))];
-    let probe = implicit_greeting_then_quit();
-    let real = vec![
-        Step::StartTls,
-        s("220 mx ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-mx
-           250 AUTH PLAIN"),
-        Step::Expect(&*Box::leak(
-            format!("AUTH PLAIN {PLAIN_B64}").into_boxed_str(),
-        )),
-        s("235 ok"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ];
-    let server = Server::start(&pki, ServerCert::Valid, vec![first, probe, real]).await;
-    let mut a = args(&server, &ca, &["--user", "you@gmail.com", "--json"]);
+    let real = "
+        * TLS
+        S: 220 mx ESMTP
+        C: EHLO {any}
+        S: 250-mx
+        S: 250 AUTH PLAIN
+        C: AUTH PLAIN <redacted: user you@gmail.com>
+        S: 235 ok
+        C: QUIT
+        S: 221 bye";
+    let server = FixtureServer::start(&["~ 3000ms", IMPLICIT_GREETING_THEN_QUIT, real]).await;
+    let mut a = args(&server, &server.ca, &["--user", "you@gmail.com", "--json"]);
     set_timeout(&mut a, "1");
     let out = smtprobe(a, pw_env()).await;
     let j = json(&out);
@@ -404,32 +394,32 @@ async fn auto_mode_switches_to_implicit_and_says_so() {
         .as_str()
         .unwrap()
         .contains("expects TLS from the first byte"));
+    received(&server, &format!("AUTH PLAIN {PLAIN_B64}"));
 }
 
 #[tokio::test]
 async fn full_send_is_dot_stuffed_with_headers() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let mut script = gmail_starttls_prefix();
-    script.extend([
-        Step::Expect("AUTH PLAIN"),
-        s("235 2.7.0 Accepted"),
-        Step::Expect("MAIL FROM:<you@gmail.com> SIZE="),
-        Step::Expect("RCPT TO:<friend@example.com>"),
-        Step::Expect("DATA"),
-        s("250 2.1.0 OK
-           250 2.1.5 OK
-           354  Go ahead"),
-        Step::Body,
-        s("250 2.0.0 OK  1746829334 - gsmtp"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    // The probe pipelines MAIL, RCPT and DATA (RFC 2920): the three replies go out
+    // in one write after DATA.
+    let server = FixtureServer::start(&[&gmail_starttls(
+        "C: AUTH PLAIN <redacted: user you@gmail.com>
+         S: 235 2.7.0 Accepted
+         C: MAIL FROM:<you@gmail.com> SIZE={any}
+         C: RCPT TO:<friend@example.com>
+         C: DATA
+         S: 250 2.1.0 OK
+         S: 250 2.1.5 OK
+         S: 354  Go ahead
+         C: <message>
+         S: 250 2.0.0 OK  1746829334 - gsmtp
+         C: QUIT
+         S: 221 bye",
+    )])
+    .await;
     let out = smtprobe(
         args(
             &server,
-            &ca,
+            &server.ca,
             &[
                 "--user",
                 "you@gmail.com",
@@ -467,14 +457,11 @@ async fn full_send_is_dot_stuffed_with_headers() {
 
 #[tokio::test]
 async fn trickling_server_does_not_extend_the_deadline() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let script = vec![Step::Trickle(
-        b"220 smtp.example.org ESMTP a very slow greeting indeed\r\n".to_vec(),
-        Duration::from_millis(200),
-    )];
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
-    let mut a = args(&server, &ca, &["--tls", "none", "--json"]);
+    let server = FixtureServer::start(&["
+        ~ trickle 200ms
+        S: 220 smtp.example.org ESMTP a very slow greeting indeed"])
+    .await;
+    let mut a = args(&server, &server.ca, &["--tls", "none", "--json"]);
     set_timeout(&mut a, "1");
     let started = Instant::now();
     let out = smtprobe(a, vec![]).await;
@@ -492,9 +479,9 @@ async fn trickling_server_does_not_extend_the_deadline() {
 
 #[tokio::test]
 async fn usage_errors_exit_2_before_connecting() {
-    let pki = pki();
-    let (dir, ca) = ca_file(&pki);
-    let server = Server::start(&pki, ServerCert::Valid, vec![vec![s("220 x")]]).await;
+    let server = FixtureServer::start(&["S: 220 x"]).await;
+    let ca = server.ca.clone();
+    let dir = tempfile::tempdir().unwrap();
     let bad_pw_file = dir.path().join("missing");
     for extra in [
         vec![
@@ -524,24 +511,20 @@ async fn usage_errors_exit_2_before_connecting() {
 
 #[tokio::test]
 async fn password_file_trailing_newline_is_not_part_of_the_password() {
-    let pki = pki();
-    let (dir, ca) = ca_file(&pki);
+    let dir = tempfile::tempdir().unwrap();
     let pw_file = dir.path().join("pw");
     std::fs::write(&pw_file, format!("{PW}\n")).unwrap();
-    let mut script = gmail_starttls_prefix();
-    script.extend([
-        Step::Expect(&*Box::leak(
-            format!("AUTH PLAIN {PLAIN_B64}").into_boxed_str(),
-        )),
-        s("235 2.7.0 Accepted"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    let server = FixtureServer::start(&[&gmail_starttls(
+        "C: AUTH PLAIN <redacted: user you@gmail.com>
+         S: 235 2.7.0 Accepted
+         C: QUIT
+         S: 221 bye",
+    )])
+    .await;
     let out = smtprobe(
         args(
             &server,
-            &ca,
+            &server.ca,
             &[
                 "--user",
                 "you@gmail.com",
@@ -558,6 +541,7 @@ async fn password_file_trailing_newline_is_not_part_of_the_password() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    received(&server, &format!("AUTH PLAIN {PLAIN_B64}"));
 }
 
 #[tokio::test]
@@ -607,20 +591,17 @@ async fn connection_refused_is_a_network_failure() {
 
 #[tokio::test]
 async fn verbose_tracing_never_shows_the_password() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
-    let mut script = gmail_starttls_prefix();
-    script.extend([
-        Step::Expect("AUTH PLAIN"),
-        s("235 ok"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    let server = Server::start(&pki, ServerCert::Valid, vec![script]).await;
+    let server = FixtureServer::start(&[&gmail_starttls(
+        "C: AUTH PLAIN <redacted: user you@gmail.com>
+         S: 235 ok
+         C: QUIT
+         S: 221 bye",
+    )])
+    .await;
     let out = smtprobe(
         args(
             &server,
-            &ca,
+            &server.ca,
             &["--user", "you@gmail.com", "-vvv", "--annotate"],
         ),
         pw_env(),
@@ -632,7 +613,7 @@ async fn verbose_tracing_never_shows_the_password() {
         stderr.contains("AUTH PLAIN <redacted"),
         "wire events are traced: {stderr}"
     );
-    assert_no_secret(&out);
+    no_secret(&out);
 }
 
 #[tokio::test]
@@ -643,4 +624,50 @@ async fn completions_and_help() {
     let out = smtprobe(vec!["check".into(), "--help".into()], vec![]).await;
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("Examples:") && help.contains("--password-file"));
+}
+
+/// The harness itself: a probe that leaves its fixture is reported, with the fixture
+/// line, so every `followed` assertion above can fail.
+#[tokio::test]
+async fn a_probe_that_leaves_the_fixture_is_reported_with_the_line() {
+    let server = FixtureServer::start(&["
+        S: 220 lab ESMTP
+        C: NOOP
+        S: 250 ok"])
+    .await;
+    let out = smtprobe(
+        args(&server, &server.ca, &["--tls", "none", "--json"]),
+        vec![],
+    )
+    .await;
+    assert_ne!(out.status.code(), Some(0));
+    let seen = server.seen_when_ended(Duration::from_secs(5)).await;
+    assert!(!seen.completed, "{:?}", seen.results);
+    assert_eq!(
+        seen.lines.first().map(String::as_str),
+        Some("EHLO client.test")
+    );
+    let result = seen.results.join("\n");
+    // The header is 6 lines and a blank line: `C: NOOP` is line 9.
+    assert!(
+        result.contains("fixture line 9: expected `NOOP`, got `EHLO client.test`"),
+        "{result}"
+    );
+}
+
+/// A lock-step sequence has no server behaviour: binding it without strict mode is
+/// refused with a reason, not a panic on the first connection.
+#[tokio::test]
+async fn a_strict_sequence_needs_strict_mode() {
+    use smtprobe::replay::{ReplayOptions, ReplayServer, Scenarios};
+    let seq = Scenarios::strict_sequence(vec![fixture("S: 220 x")]).unwrap();
+    let e = ReplayServer::bind_scenarios(
+        seq,
+        "127.0.0.1:0".parse().unwrap(),
+        ReplayOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("only with strict mode"), "{e}");
+    assert!(Scenarios::strict_sequence(Vec::new()).is_err());
 }

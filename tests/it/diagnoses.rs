@@ -38,10 +38,11 @@ pub const EMITTED_IN_PARITY: &[&str] = &[
     "proxy.protocol-error",
 ];
 
-/// One scripted case: the server's script, how the client is configured, the verdict.
+/// One scripted case: the server's script (fixture steps, `common::fixture_server`),
+/// how the client is configured, the verdict.
 struct Case {
     name: &'static str,
-    script: Vec<Step>,
+    script: String,
     tls: TlsChoice,
     user: bool,
     choice: AuthChoice,
@@ -51,10 +52,10 @@ struct Case {
     code: &'static str,
 }
 
-fn case(name: &'static str, script: Vec<Step>, stage: Stage, code: &'static str) -> Case {
+fn case(name: &'static str, script: impl Into<String>, stage: Stage, code: &'static str) -> Case {
     Case {
         name,
-        script,
+        script: script.into(),
         tls: TlsChoice::Implicit,
         user: true,
         choice: AuthChoice::Auto,
@@ -66,7 +67,7 @@ fn case(name: &'static str, script: Vec<Step>, stage: Stage, code: &'static str)
 }
 
 /// Implicit TLS, greeting, EHLO with these extension lines (after the domain line).
-fn greeted(ehlo_ext: &str) -> Vec<Step> {
+fn greeted(ehlo_ext: &str) -> String {
     let mut reply = String::from("250-mx.example.org\n");
     let ext: Vec<&str> = ehlo_ext
         .lines()
@@ -77,21 +78,18 @@ fn greeted(ehlo_ext: &str) -> Vec<Step> {
         let sep = if i + 1 == ext.len() { ' ' } else { '-' };
         reply.push_str(&format!("250{sep}{l}\n"));
     }
-    vec![
-        Step::StartTls,
-        s("220 mx.example.org ESMTP Postfix"),
-        Step::Expect("EHLO"),
-        s(&reply),
-    ]
+    format!(
+        "* TLS\nS: 220 mx.example.org ESMTP Postfix\nC: EHLO {{any}}\n{}",
+        replies(&reply)
+    )
 }
 
-fn then(mut v: Vec<Step>, more: Vec<Step>) -> Vec<Step> {
-    v.extend(more);
-    v
+fn then(v: impl Into<String>, more: impl AsRef<str>) -> String {
+    format!("{}\n{}", v.into(), more.as_ref())
 }
 
-fn quit() -> Vec<Step> {
-    vec![Step::Expect("QUIT"), s("221 2.0.0 Bye")]
+fn quit() -> &'static str {
+    "C: QUIT\nS: 221 2.0.0 Bye"
 }
 
 fn auth_fails(name: &'static str, lines: &str, code: &'static str) -> Case {
@@ -99,21 +97,25 @@ fn auth_fails(name: &'static str, lines: &str, code: &'static str) -> Case {
         name,
         then(
             greeted("PIPELINING\nAUTH PLAIN LOGIN"),
-            then(vec![Step::Expect("AUTH PLAIN"), s(lines)], quit()),
+            then(
+                format!(
+                    "C: AUTH PLAIN <redacted: user me@example.org>\n{}",
+                    replies(lines)
+                ),
+                quit(),
+            ),
         ),
         Stage::Auth,
         code,
     )
 }
 
-fn authed_then(lines: Vec<Step>) -> Vec<Step> {
+fn authed_then(lines: impl AsRef<str>) -> String {
     then(
         greeted("AUTH PLAIN LOGIN"),
         then(
-            vec![
-                Step::Expect("AUTH PLAIN"),
-                s("235 2.7.0 Authentication successful"),
-            ],
+            "C: AUTH PLAIN <redacted: user me@example.org>
+             S: 235 2.7.0 Authentication successful",
             lines,
         ),
     )
@@ -121,22 +123,22 @@ fn authed_then(lines: Vec<Step>) -> Vec<Step> {
 
 fn cases() -> Vec<Case> {
     let mut v = vec![
-        case("greeting rejected", vec![Step::StartTls, s("554 5.7.1 No SMTP service here"), Step::Any, s("221 bye")], Stage::Greeting, "greeting.rejected"),
-        case("closed after EHLO", vec![Step::StartTls, s("220 mx ESMTP"), Step::Expect("EHLO"), Step::Close], Stage::Ehlo, "server.closed"),
-        case("SSH banner", vec![Step::StartTls, s("SSH-2.0-OpenSSH_9.2p1 Debian-2"), Step::Sleep(Duration::from_millis(300))], Stage::Greeting, "protocol.malformed-reply"),
+        case("greeting rejected", "* TLS\nS: 554 5.7.1 No SMTP service here\nC: {any}\nS: 221 bye", Stage::Greeting, "greeting.rejected"),
+        case("closed after EHLO", "* TLS\nS: 220 mx ESMTP\nC: EHLO {any}\n* close", Stage::Ehlo, "server.closed"),
+        case("SSH banner", "* TLS\nS!: SSH-2.0-OpenSSH_9.2p1 Debian-2\\r\\n\n~ 300ms", Stage::Greeting, "protocol.malformed-reply"),
         case(
             "talks out of turn",
-            vec![Step::StartTls, Step::Send(b"220 mx ESMTP\r\n250 surprise\r\n".to_vec()), Step::Sleep(Duration::from_millis(300))],
+            "* TLS\nS: 220 mx ESMTP\nS: 250 surprise\n~ 300ms",
             Stage::Greeting,
             "protocol.unexpected-reply",
         ),
-        case("EHLO refused", vec![Step::StartTls, s("220 mx ESMTP"), Step::Expect("EHLO"), s("550 5.7.1 Access denied"), Step::Any, s("221 bye")], Stage::Ehlo, "ehlo.rejected"),
-        case("EHLO name refused", vec![Step::StartTls, s("220 mx ESMTP"), Step::Expect("EHLO"), s("501 5.5.4 Invalid EHLO argument"), Step::Any, s("221 bye")], Stage::Ehlo, "ehlo.rejected"),
+        case("EHLO refused", "* TLS\nS: 220 mx ESMTP\nC: EHLO {any}\nS: 550 5.7.1 Access denied\nC: {any}\nS: 221 bye", Stage::Ehlo, "ehlo.rejected"),
+        case("EHLO name refused", "* TLS\nS: 220 mx ESMTP\nC: EHLO {any}\nS: 501 5.5.4 Invalid EHLO argument\nC: {any}\nS: 221 bye", Stage::Ehlo, "ehlo.rejected"),
         case("no AUTH even over TLS", then(greeted("PIPELINING\n8BITMIME"), quit()), Stage::Auth, "auth.not-offered"),
         case("only DIGEST-MD5 and GSSAPI", then(greeted("AUTH DIGEST-MD5 GSSAPI"), quit()), Stage::Auth, "auth.mechanism-unsupported"),
         case(
             "HELO only: no AUTH possible",
-            vec![Step::StartTls, s("220 mx SMTP"), Step::Expect("EHLO"), s("502 5.5.1 unknown command"), Step::Expect("HELO"), s("250 mx"), Step::Any, s("221 bye")],
+            "* TLS\nS: 220 mx SMTP\nC: EHLO {any}\nS: 502 5.5.1 unknown command\nC: HELO {any}\nS: 250 mx\nC: {any}\nS: 221 bye",
             Stage::Ehlo,
             "ehlo.not-esmtp",
         ),
@@ -153,7 +155,7 @@ fn cases() -> Vec<Case> {
         {
             let mut c = case(
                 "success before credentials",
-                then(greeted("AUTH LOGIN"), then(vec![Step::Expect("AUTH LOGIN"), s("235 2.7.0 ok")], quit())),
+                then(greeted("AUTH LOGIN"), then("C: AUTH LOGIN\nS: 235 2.7.0 ok", quit())),
                 Stage::Auth,
                 "auth.protocol-violation",
             );
@@ -164,10 +166,8 @@ fn cases() -> Vec<Case> {
             let mut c = case(
                 "sender not owned",
                 authed_then(then(
-                    vec![
-                        Step::Expect("MAIL FROM:"),
-                        s("553 5.7.1 <me@example.org>: Sender address rejected: not owned by user probe"),
-                    ],
+                    "C: MAIL FROM:{any}
+                     S: 553 5.7.1 <me@example.org>: Sender address rejected: not owned by user probe",
                     quit(),
                 )),
                 Stage::Mail,
@@ -180,12 +180,10 @@ fn cases() -> Vec<Case> {
             let mut c = case(
                 "relaying denied",
                 authed_then(then(
-                    vec![
-                        Step::Expect("MAIL FROM:"),
-                        s("250 2.1.0 Ok"),
-                        Step::Expect("RCPT TO:"),
-                        s("554 5.7.1 <friend@example.com>: Relay access denied"),
-                    ],
+                    "C: MAIL FROM:{any}
+                     S: 250 2.1.0 Ok
+                     C: RCPT TO:{any}
+                     S: 554 5.7.1 <friend@example.com>: Relay access denied",
                     quit(),
                 )),
                 Stage::Rcpt,
@@ -198,12 +196,10 @@ fn cases() -> Vec<Case> {
             let mut c = case(
                 "unknown recipient",
                 authed_then(then(
-                    vec![
-                        Step::Expect("MAIL FROM:"),
-                        s("250 2.1.0 Ok"),
-                        Step::Expect("RCPT TO:"),
-                        s("550 5.1.1 <friend@example.com>: Recipient address rejected: User unknown in virtual mailbox table"),
-                    ],
+                    "C: MAIL FROM:{any}
+                     S: 250 2.1.0 Ok
+                     C: RCPT TO:{any}
+                     S: 550 5.1.1 <friend@example.com>: Recipient address rejected: User unknown in virtual mailbox table",
                     quit(),
                 )),
                 Stage::Rcpt,
@@ -216,16 +212,14 @@ fn cases() -> Vec<Case> {
             let mut c = case(
                 "rejected at end of data",
                 authed_then(then(
-                    vec![
-                        Step::Expect("MAIL FROM:"),
-                        s("250 2.1.0 Ok"),
-                        Step::Expect("RCPT TO:"),
-                        s("250 2.1.5 Ok"),
-                        Step::Expect("DATA"),
-                        s("354 End data with <CR><LF>.<CR><LF>"),
-                        Step::Body,
-                        s("554 5.7.1 Message rejected as spam"),
-                    ],
+                    "C: MAIL FROM:{any}
+                     S: 250 2.1.0 Ok
+                     C: RCPT TO:{any}
+                     S: 250 2.1.5 Ok
+                     C: DATA
+                     S: 354 End data with <CR><LF>.<CR><LF>
+                     C: <message>
+                     S: 554 5.7.1 Message rejected as spam",
                     quit(),
                 )),
                 Stage::Data,
@@ -238,15 +232,14 @@ fn cases() -> Vec<Case> {
     // STARTTLS-mode cases.
     let mut refused = case(
         "STARTTLS refused",
-        vec![
-            s("220 mx ESMTP"),
-            Step::Expect("EHLO"),
-            s("250-mx\n250 STARTTLS"),
-            Step::Expect("STARTTLS"),
-            s("454 4.7.0 TLS not available due to local problem"),
-            Step::Any,
-            s("221 bye"),
-        ],
+        "S: 220 mx ESMTP
+         C: EHLO {any}
+         S: 250-mx
+         S: 250 STARTTLS
+         C: STARTTLS
+         S: 454 4.7.0 TLS not available due to local problem
+         C: {any}
+         S: 221 bye",
         Stage::Starttls,
         "starttls.rejected",
     );
@@ -254,16 +247,15 @@ fn cases() -> Vec<Case> {
     v.push(refused);
     let mut garbage_tls = case(
         "garbage instead of a TLS handshake",
-        vec![
-            s("220 mx ESMTP"),
-            Step::Expect("EHLO"),
-            s("250-mx\n250 STARTTLS"),
-            Step::Expect("STARTTLS"),
-            s("220 2.0.0 Ready to start TLS"),
-            Step::Sleep(Duration::from_millis(100)),
-            Step::Send(b"\x15\x03\x03\x00\x02\x02\x28".to_vec()),
-            Step::Sleep(Duration::from_millis(300)),
-        ],
+        "S: 220 mx ESMTP
+         C: EHLO {any}
+         S: 250-mx
+         S: 250 STARTTLS
+         C: STARTTLS
+         S: 220 2.0.0 Ready to start TLS
+         ~ 100ms
+         S!: \\x15\\x03\\x03\\x00\\x02\\x02\\x28
+         ~ 300ms",
         // The bytes are a well-formed fatal alert (handshake_failure): since issue 11 the
         // alert is named (tls.alert-received), not a generic handshake failure.
         Stage::Tls,
@@ -274,33 +266,21 @@ fn cases() -> Vec<Case> {
     // A server that offers only TLS 1.0: its ServerHello names the version.
     v.push(case(
         "TLS 1.0 only",
-        vec![
-            Step::Read,
-            Step::Send(server_hello(0x01)),
-            Step::Sleep(Duration::from_millis(300)),
-        ],
+        format!("* read\n{}\n~ 300ms", raw(&server_hello(0x01))),
         Stage::Tls,
         "tls.version-too-old",
     ));
     // A handshake record that is not a ServerHello: a broken TLS peer, no alert.
     v.push(case(
         "nonsense handshake record",
-        vec![
-            Step::Read,
-            Step::Send(b"\x16\x03\x03\x00\x04\x63\x00\x00\x00".to_vec()),
-            Step::Sleep(Duration::from_millis(300)),
-        ],
+        "* read\nS!: \\x16\\x03\\x03\\x00\\x04\\x63\\x00\\x00\\x00\n~ 300ms",
         Stage::Tls,
         "tls.handshake-failed",
     ));
     // A server that refuses TLS 1.2/1.3 with a protocol_version alert.
     v.push(case(
         "protocol_version alert",
-        vec![
-            Step::Read,
-            Step::Send(b"\x15\x03\x01\x00\x02\x02\x46".to_vec()),
-            Step::Sleep(Duration::from_millis(300)),
-        ],
+        "* read\nS!: \\x15\\x03\\x01\\x00\\x02\\x02\\x46\n~ 300ms",
         Stage::Tls,
         "tls.version-too-old",
     ));
@@ -320,17 +300,14 @@ fn server_hello(minor: u8) -> Vec<u8> {
     rec
 }
 
-async fn run_case(
-    pki: &TestPki,
-    ca: &[rustls::pki_types::CertificateDer<'static>],
-    c: Case,
-) -> String {
-    let server = Server::start(pki, c.cert, vec![c.script]).await;
+async fn run_case(c: Case) -> String {
+    let cert = smtprobe::fixture::cert_mode_name(c.cert);
+    let server = FixtureServer::start(&[&format!("# certificate: {cert}\n{}", c.script)]).await;
     let mut config = Config::new("localhost");
     config.port = Some(server.addr.port());
     config.connect_to = Some("127.0.0.1".parse().unwrap());
     config.tls = c.tls;
-    config.extra_roots = ca.to_vec();
+    config.extra_roots = vec![server.ca_der.clone()];
     config.helo = Some("client.test".into());
     config.timeout = Duration::from_secs(2);
     if c.user {
@@ -397,7 +374,7 @@ async fn every_registered_code_is_emitted_by_the_probe() {
     }
     // 2. Scripted loopback cases.
     for c in cases() {
-        emitted.insert(run_case(&pki, &ca, c).await);
+        emitted.insert(run_case(c).await);
     }
     // 3. Network-level cases that need no script.
     let mut c = Config::new("127.0.0.1");
@@ -450,17 +427,13 @@ async fn every_registered_code_is_emitted_by_the_probe() {
     let mut c = Config::new("127.0.0.1");
     c.port = Some(1);
     c.tls = TlsChoice::None;
-    let server = Server::start(
-        &pki,
-        ServerCert::Valid,
-        vec![vec![
-            s("220 lab"),
-            Step::Expect("EHLO"),
-            s("250-lab\n250 AUTH PLAIN"),
-            Step::Expect("QUIT"),
-            s("221 bye"),
-        ]],
-    )
+    let server = FixtureServer::start(&["
+        S: 220 lab
+        C: EHLO {any}
+        S: 250-lab
+        S: 250 AUTH PLAIN
+        C: QUIT
+        S: 221 bye"])
     .await;
     c.port = Some(server.addr.port());
     c.auth = Some(AuthConfig {
@@ -474,12 +447,7 @@ async fn every_registered_code_is_emitted_by_the_probe() {
     emitted.insert(r.diagnosis.code.into());
 
     let mut silent = Config::new("127.0.0.1");
-    let server = Server::start(
-        &pki,
-        ServerCert::Valid,
-        vec![vec![Step::Sleep(Duration::from_secs(3))]],
-    )
-    .await;
+    let server = FixtureServer::start(&["~ 3000ms"]).await;
     silent.port = Some(server.addr.port());
     silent.tls = TlsChoice::None;
     silent.timeout = Duration::from_secs(1);
@@ -655,13 +623,9 @@ async fn client_certificate_required(
         .with_client_cert_verifier(verifier)
         .with_single_cert(pki.server_chain().to_vec(), pki.server_key())
         .unwrap();
-    let server = Server::start_with_config(
+    let server = FixtureServer::start_with_tls(
         std::sync::Arc::new(config),
-        vec![vec![
-            Step::StartTls,
-            s("220 mx.example.org ESMTP"),
-            Step::Any,
-        ]],
+        &["* TLS\nS: 220 mx.example.org ESMTP\nC: {any}"],
     )
     .await;
     let mut config = Config::new("localhost");
@@ -867,20 +831,11 @@ fn enhanced_codes_win_over_key_words() {
 /// "retry with a longer timeout" (issue 11: alert versus silence).
 #[tokio::test]
 async fn a_tls_alert_is_not_silence() {
-    let pki = pki();
-    let alert = b"\x15\x03\x03\x00\x02\x02\x28".to_vec(); // fatal handshake_failure
-    let server = Server::start(
-        &pki,
-        ServerCert::Valid,
-        vec![
-            vec![Step::Sleep(Duration::from_millis(2500))],
-            vec![
-                Step::Read,
-                Step::Send(alert),
-                Step::Sleep(Duration::from_millis(300)),
-            ],
-        ],
-    )
+    // The second connection answers the ClientHello with a fatal handshake_failure.
+    let server = FixtureServer::start(&[
+        "~ 2500ms",
+        "* read\nS!: \\x15\\x03\\x03\\x00\\x02\\x02\\x28\n~ 300ms",
+    ])
     .await;
     let mut config = Config::new("localhost");
     config.port = Some(server.addr.port());

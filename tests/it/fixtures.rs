@@ -151,6 +151,10 @@ async fn follow(f: Fixture, strict: bool) -> ConnectionResult {
                 }
                 Step::Note(_) | Step::Pause(_) | Step::Trickle(_) | Step::Close | Step::Silence => {
                 }
+                // Hostile, lock-step-only steps: no bundled fixture has them.
+                Step::Raw(_) | Step::Repeat(_) | Step::Read => {
+                    panic!("{}: a hostile step in a bundled fixture", f.header.name)
+                }
             }
         }
         read_lines(&mut io, &mut buf, pending).await;

@@ -8,6 +8,7 @@ mod check;
 mod clients;
 mod demo;
 mod diagnoses;
+mod discover;
 mod fixtures;
 mod fuzz_properties;
 mod hostile;

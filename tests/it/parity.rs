@@ -9,7 +9,6 @@
 use crate::common::*;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use smtprobe::certs::ServerCert;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -112,15 +111,14 @@ fn tinyproxy(bin: &std::path::Path, allowed_port: u16, auth: Option<(&str, &str)
 }
 
 /// A plain SMTP server that greets and takes QUIT (through the tunnel).
-async fn smtp_server() -> Server {
-    let steps = vec![
-        s("220 mx.test ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-mx.test\n250 8BITMIME"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ];
-    Server::start(&pki(), ServerCert::Valid, vec![steps.clone(), steps]).await
+async fn smtp_server() -> FixtureServer {
+    let steps = "S: 220 mx.test ESMTP
+                 C: EHLO {any}
+                 S: 250-mx.test
+                 S: 250 8BITMIME
+                 C: QUIT
+                 S: 221 bye";
+    FixtureServer::start(&[steps, steps]).await
 }
 
 async fn through(proxy: &str, port: u16, extra: &[&str]) -> serde_json::Value {
@@ -402,20 +400,21 @@ async fn scram_server_signature_that_does_not_verify() {
 
 #[tokio::test]
 async fn password_command_success_failure_hang_and_silence() {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
     // The password from the command reaches the server (base64 PLAIN), never the output.
-    let mut steps = implicit_greeting_then_quit()[..4].to_vec();
-    steps.extend([
-        Step::Expect("AUTH PLAIN"),
-        s("235 2.7.0 ok"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    let server = Server::start(&pki, ServerCert::Valid, vec![steps]).await;
+    let server = FixtureServer::start(&["
+        * TLS
+        S: 220 mx ESMTP
+        C: EHLO {any}
+        S: 250-mx
+        S: 250 AUTH PLAIN
+        C: AUTH PLAIN <redacted: user u@x.test>
+        S: 235 2.7.0 ok
+        C: QUIT
+        S: 221 bye"])
+    .await;
     let a = args(
         &server,
-        &ca,
+        &server.ca,
         &[
             "--tls",
             "implicit",

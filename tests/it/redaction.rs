@@ -7,8 +7,6 @@
 //! client could leak them in.
 
 use crate::common::*;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use smtprobe::certs::ServerCert;
 use smtprobe::session::{AuthChoice, AuthConfig, Credential};
 use std::path::PathBuf;
@@ -18,38 +16,10 @@ const USER: &str = "sentinel@example.com";
 const PASSWORD: &str = "S3ntinel-Pa55-ZZ";
 const TOKEN: &str = "ya29.S3ntinel-T0ken-QQ";
 
-/// The password and token raw, and every base64 form they travel in: LOGIN's password
-/// line, PLAIN's `\0user\0password` (with and without an authorization identity), the
-/// XOAUTH2 and OAUTHBEARER initial responses.
-fn needles() -> Vec<(String, String)> {
-    let b = |s: &str| B64.encode(s.as_bytes());
-    vec![
-        ("password".into(), PASSWORD.into()),
-        ("token".into(), TOKEN.into()),
-        ("LOGIN base64 password".into(), b(PASSWORD)),
-        ("PLAIN base64".into(), b(&format!("\0{USER}\0{PASSWORD}"))),
-        (
-            "PLAIN base64 with authzid".into(),
-            b(&format!("{USER}\0{USER}\0{PASSWORD}")),
-        ),
-        (
-            "XOAUTH2 base64".into(),
-            b(&format!("user={USER}\x01auth=Bearer {TOKEN}\x01\x01")),
-        ),
-        (
-            "OAUTHBEARER base64".into(),
-            b(&format!("n,a={USER},\x01auth=Bearer {TOKEN}\x01\x01")),
-        ),
-        // A base64 run of the password alone, at each alignment inside a longer payload.
-        (
-            "base64 of the password, offset 1".into(),
-            b(&format!("\0{PASSWORD}"))[4..20].into(),
-        ),
-        (
-            "base64 of the password, offset 2".into(),
-            b(&format!("\0\0{PASSWORD}"))[4..20].into(),
-        ),
-    ]
+/// The password and token raw, and every base64 form they travel in
+/// (`common::secrets`).
+fn sentinels() -> Vec<Needle> {
+    needles(USER, PASSWORD, Some(TOKEN))
 }
 
 /// Everything smtprobe wrote somewhere, labelled by where it came from.
@@ -81,145 +51,148 @@ const MODES: [&str; 3] = ["human", "json", "annotate"];
 
 struct Scenario {
     name: &'static str,
-    /// One script per mode run (each run opens its own connection).
-    script: fn() -> Vec<Step>,
+    /// The server, as fixture steps (`common::fixture_server`); each mode run plays it
+    /// on its own connection.
+    script: fn() -> String,
     cert: ServerCert,
     flags: &'static [&'static str],
     /// Exit code expected, so each scenario really went down its path.
     exit: i32,
 }
 
-fn starttls_to_auth(caps_tls: &'static str) -> Vec<Step> {
-    vec![
-        s("220 mx.test ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-mx.test
-           250 STARTTLS"),
-        Step::Expect("STARTTLS"),
-        s("220 go ahead"),
-        Step::StartTls,
-        Step::Expect("EHLO"),
-        s(caps_tls),
-    ]
+fn starttls_to_auth(caps_tls: &str, rest: &str) -> String {
+    format!(
+        "# user: {USER}
+         S: 220 mx.test ESMTP
+         C: EHLO {{any}}
+         S: 250-mx.test
+         S: 250 STARTTLS
+         C: STARTTLS
+         S: 220 go ahead
+         * TLS
+         C: EHLO {{any}}
+         {caps_tls}
+         {rest}"
+    )
 }
 
-fn plain_ok() -> Vec<Step> {
-    let mut v = starttls_to_auth("250-mx.test\n250 AUTH PLAIN LOGIN");
-    v.extend([
-        Step::Expect("AUTH PLAIN"),
-        s("235 2.7.0 Accepted"),
-        Step::Expect("MAIL FROM"),
-        s("250 ok"),
-        Step::Expect("RCPT TO"),
-        s("250 ok"),
-        Step::Expect("DATA"),
-        s("354 go"),
-        Step::Body,
-        s("250 queued"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    v
+fn plain_ok() -> String {
+    starttls_to_auth(
+        "S: 250-mx.test\nS: 250 AUTH PLAIN LOGIN",
+        "C: AUTH PLAIN <redacted: user sentinel@example.com>
+         S: 235 2.7.0 Accepted
+         C: MAIL FROM:{any}
+         S: 250 ok
+         C: RCPT TO:{any}
+         S: 250 ok
+         C: DATA
+         S: 354 go
+         C: <message>
+         S: 250 queued
+         C: QUIT
+         S: 221 bye",
+    )
 }
 
-fn login_bad_credentials() -> Vec<Step> {
-    let mut v = starttls_to_auth("250-mx.test\n250 AUTH LOGIN");
-    v.extend([
-        Step::Expect("AUTH LOGIN"),
-        s("334 VXNlcm5hbWU6"),
-        Step::Any,
-        s("334 UGFzc3dvcmQ6"),
-        Step::Any,
-        s("535 5.7.8 Username and Password not accepted"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    v
+/// LOGIN up to the server's answer to the password (RFC 4954 §4, the prompts base64).
+const LOGIN_EXCHANGE: &str = "C: AUTH LOGIN
+     S: 334 VXNlcm5hbWU6
+     C: <redacted username>
+     S: 334 UGFzc3dvcmQ6
+     C: <redacted password>";
+
+fn login_bad_credentials() -> String {
+    starttls_to_auth(
+        "S: 250-mx.test\nS: 250 AUTH LOGIN",
+        &format!(
+            "{LOGIN_EXCHANGE}
+             S: 535 5.7.8 Username and Password not accepted
+             C: QUIT
+             S: 221 bye"
+        ),
+    )
 }
 
-fn xoauth2_rejected() -> Vec<Step> {
-    let mut v = starttls_to_auth("250-mx.test\n250 AUTH XOAUTH2 PLAIN");
-    v.extend([
-        Step::Expect("AUTH XOAUTH2"),
-        // base64 of Google's error JSON.
-        s("334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ=="),
-        Step::Expect(""),
-        s("535-5.7.8 Username and Password not accepted.
-           535 5.7.8 https://support.google.com/mail/?p=BadCredentials"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    v
+fn xoauth2_rejected() -> String {
+    starttls_to_auth(
+        "S: 250-mx.test\nS: 250 AUTH XOAUTH2 PLAIN",
+        // The 334 is base64 of Google's error JSON; the client answers it with an
+        // empty line.
+        "C: AUTH XOAUTH2 <redacted: token for user sentinel@example.com>
+         S: 334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==
+         C:
+         S: 535-5.7.8 Username and Password not accepted.
+         S: 535 5.7.8 https://support.google.com/mail/?p=BadCredentials
+         C: QUIT
+         S: 221 bye",
+    )
 }
 
-fn plain_protocol_violation() -> Vec<Step> {
-    let mut v = starttls_to_auth("250-mx.test\n250 AUTH PLAIN");
-    v.extend([
-        Step::Expect("AUTH PLAIN"),
-        s("334 "),
-        Step::Expect("*"),
-        s("501 cancelled"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    v
+fn plain_protocol_violation() -> String {
+    starttls_to_auth(
+        "S: 250-mx.test\nS: 250 AUTH PLAIN",
+        "C: AUTH PLAIN <redacted: user sentinel@example.com>
+         S: 334\\x20
+         C: *
+         S: 501 cancelled
+         C: QUIT
+         S: 221 bye",
+    )
 }
 
-fn login_third_prompt() -> Vec<Step> {
-    let mut v = starttls_to_auth("250-mx.test\n250 AUTH LOGIN");
-    v.extend([
-        Step::Expect("AUTH LOGIN"),
-        s("334 VXNlcm5hbWU6"),
-        Step::Any,
-        s("334 UGFzc3dvcmQ6"),
-        Step::Any,
-        s("334 UGFzc3dvcmQ6"),
-        Step::Expect("*"),
-        s("501 cancelled"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    v
+fn login_third_prompt() -> String {
+    starttls_to_auth(
+        "S: 250-mx.test\nS: 250 AUTH LOGIN",
+        &format!(
+            "{LOGIN_EXCHANGE}
+             S: 334 UGFzc3dvcmQ6
+             C: *
+             S: 501 cancelled
+             C: QUIT
+             S: 221 bye"
+        ),
+    )
 }
 
-fn starttls_injection() -> Vec<Step> {
-    vec![
-        s("220 mx.test ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-mx.test
-           250-AUTH PLAIN
-           250 STARTTLS"),
-        Step::Expect("STARTTLS"),
-        Step::Send(b"220 go\r\n235 2.7.0 fine, send it\r\n".to_vec()),
-        Step::Drain(Duration::from_secs(3)),
-    ]
+fn starttls_injection() -> String {
+    // A 235 injected in the same write as the 220 to STARTTLS; then the server only
+    // listens (and records) what the client sends.
+    "S: 220 mx.test ESMTP
+     C: EHLO {any}
+     S: 250-mx.test
+     S: 250-AUTH PLAIN
+     S: 250 STARTTLS
+     C: STARTTLS
+     S: 220 go
+     S: 235 2.7.0 fine, send it
+     * silence"
+        .into()
 }
 
-fn plaintext_lab_plain() -> Vec<Step> {
-    vec![
-        s("220 lab ESMTP"),
-        Step::Expect("EHLO"),
-        s("250-lab
-           250 AUTH PLAIN LOGIN"),
-        Step::Expect("AUTH PLAIN"),
-        s("535 5.7.8 no"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]
+fn plaintext_lab_plain() -> String {
+    "S: 220 lab ESMTP
+     C: EHLO {any}
+     S: 250-lab
+     S: 250 AUTH PLAIN LOGIN
+     C: AUTH PLAIN <redacted: user sentinel@example.com>
+     S: 535 5.7.8 no
+     C: QUIT
+     S: 221 bye"
+        .into()
 }
 
 /// Issue 13: CRAM-MD5 (the password taken by --password-command) refused.
-fn cram_md5_bad_credentials() -> Vec<Step> {
-    let mut v = starttls_to_auth("250-mx.test\n250 AUTH CRAM-MD5");
-    v.extend([
-        Step::Expect("AUTH CRAM-MD5"),
-        s("334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"),
-        Step::Any,
-        s("535 5.7.8 authentication failed"),
-        Step::Expect("QUIT"),
-        s("221 bye"),
-    ]);
-    v
+fn cram_md5_bad_credentials() -> String {
+    // The client's answer to the challenge is the HMAC digest line (RFC 2195 §2).
+    starttls_to_auth(
+        "S: 250-mx.test\nS: 250 AUTH CRAM-MD5",
+        "C: AUTH CRAM-MD5
+         S: 334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+
+         C: {any}
+         S: 535 5.7.8 authentication failed
+         C: QUIT
+         S: 221 bye",
+    )
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -296,13 +269,13 @@ fn scenarios() -> Vec<Scenario> {
 }
 
 async fn run_scenarios(out: &mut Outputs, dir: &std::path::Path) {
-    let pki = pki();
-    let (_d, ca) = ca_file(&pki);
     let mut set = tokio::task::JoinSet::new();
     for sc in scenarios() {
         for mode in MODES {
-            let server = Server::start(&pki, sc.cert, vec![(sc.script)()]).await;
-            let mut a = args(&server, &ca, &["--user", USER]);
+            let cert = smtprobe::fixture::cert_mode_name(sc.cert);
+            let script = format!("# certificate: {cert}\n{}", (sc.script)());
+            let server = FixtureServer::start(&[&script]).await;
+            let mut a = args(&server, &server.ca, &["--user", USER]);
             set_timeout(&mut a, "2");
             a.extend(sc.flags.iter().map(|s| s.to_string()));
             let mut e = env();
@@ -355,10 +328,10 @@ async fn run_scenarios(out: &mut Outputs, dir: &std::path::Path) {
         wire.extend(seen.lines);
     }
     assert_eq!(records, 2 * scenarios().len());
-    let n = needles();
-    for (what, needle) in [&n[2], &n[3], &n[5]] {
+    let n = sentinels();
+    for what in ["LOGIN base64 password", "PLAIN base64", "XOAUTH2 base64"] {
         assert!(
-            wire.iter().any(|l| l.contains(needle.as_str())),
+            wire.iter().any(|l| l.contains(needle(&n, what))),
             "the {what} never reached the server: {wire:?}"
         );
     }
@@ -531,7 +504,6 @@ async fn run_injection(out: &mut Outputs) {
 /// The library: the report of a check (rendered, JSON, `Debug`), and `Debug` of the
 /// configuration inside a panic message.
 async fn run_library(out: &mut Outputs) {
-    let pki = pki();
     for (label, credential, script) in [
         (
             "library PLAIN",
@@ -539,7 +511,7 @@ async fn run_library(out: &mut Outputs) {
                 secret: smtprobe::Secret::new(PASSWORD),
                 choice: AuthChoice::Plain,
             },
-            plain_protocol_violation as fn() -> Vec<Step>,
+            plain_protocol_violation as fn() -> String,
         ),
         (
             "library XOAUTH2",
@@ -547,14 +519,14 @@ async fn run_library(out: &mut Outputs) {
             xoauth2_rejected,
         ),
     ] {
-        let server = Server::start(&pki, ServerCert::Valid, vec![script()]).await;
+        let server = FixtureServer::start(&[&script()]).await;
         let mut config = smtprobe::Config::new("localhost");
         config.port = Some(server.addr.port());
         config.connect_to = Some("127.0.0.1".parse().unwrap());
         config.tls = smtprobe::probe::TlsChoice::Starttls;
         config.helo = Some("client.test".into());
         config.timeout = Duration::from_secs(2);
-        config.extra_roots = vec![pki.ca_der()];
+        config.extra_roots = vec![server.ca_der.clone()];
         config.auth = Some(AuthConfig {
             user: USER.into(),
             credential,
@@ -622,13 +594,11 @@ async fn secrets_never_appear_in_any_output() {
         assert!(all.contains(shown), "no output shows {shown:?}");
     }
 
-    let mut leaks = Vec::new();
-    for (label, bytes) in &out.0 {
-        for (what, needle) in needles() {
-            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                leaks.push(format!("{what} in {label}"));
-            }
-        }
-    }
-    assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
+    let n = sentinels();
+    let found: Vec<String> = out
+        .0
+        .iter()
+        .flat_map(|(label, bytes)| leaks(label, bytes, &n))
+        .collect();
+    assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
 }

@@ -1,4 +1,5 @@
-//! A table runner for hostile-server cases: each case is a scripted server, the flags
+//! A table runner for hostile-server cases: each case is a scripted server (fixture
+//! text played lock-step by the replay server, `fixture_server`), the flags
 //! for `smtprobe check`, and what the user must get back. Every case also gets the
 //! checks that hold for any server, however malicious: the exit code is one of the
 //! documented ones (never a panic's 101), stdout is a JSON report, the check ends within
@@ -7,7 +8,9 @@
 
 use super::*;
 use base64::Engine as _;
-use smtprobe::certs::{ServerCert, TestPki};
+use smtprobe::certs::ServerCert;
+use smtprobe::replay::{Identity, ReplayOptions};
+use std::time::Duration;
 use std::time::Instant;
 
 /// The user name every case logs in with.
@@ -19,17 +22,9 @@ pub const TOKEN: &str = "ya29.H0stileT0ken-Sentinel";
 /// Generous upper bound for one check with `--timeout 1`: it terminated, not "it is fast".
 pub const BOUND: Duration = Duration::from_secs(10);
 
-/// Every encoding of the password a client could leak: raw, base64 alone (LOGIN),
-/// base64 of the PLAIN payload.
-pub fn secret_forms() -> Vec<String> {
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    vec![
-        PASSWORD.to_owned(),
-        b64(PASSWORD.as_bytes()),
-        b64(format!("\0{USER}\0{PASSWORD}").as_bytes()),
-        TOKEN.to_owned(),
-        b64(format!("user={USER}\x01auth=Bearer {TOKEN}\x01\x01").as_bytes()),
-    ]
+/// Every encoding of the password and token a client could leak (`common::secrets`).
+pub fn secret_forms() -> Vec<Needle> {
+    needles(USER, PASSWORD, Some(TOKEN))
 }
 
 /// base64 of the user name, as LOGIN's first response carries it.
@@ -84,10 +79,11 @@ pub type Check = Box<dyn Fn(&Outcome) -> Result<(), String> + Send + Sync>;
 /// One hostile server and what smtprobe must make of it.
 pub struct Case {
     pub name: &'static str,
-    pub scripts: Vec<Vec<Step>>,
+    /// Fixture text per connection (fragments of fixture lines, joined).
+    pub scripts: Vec<String>,
     pub cert: ServerCert,
-    /// A hand-made TLS configuration instead of `cert`.
-    pub tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// A hand-made certificate and key (PEM) instead of `cert`.
+    pub tls_config: Option<(String, String)>,
     /// Flags after the common ones (`--json --timeout 1 --user …` are always given
     /// unless `no_user`).
     pub flags: Vec<String>,
@@ -103,14 +99,14 @@ impl Case {
     /// A STARTTLS case (the usual submission setup) expecting this result.
     pub fn new(
         name: &'static str,
-        script: Vec<Step>,
+        script: Vec<String>,
         exit: i32,
         stage: Option<&'static str>,
         code: &'static str,
     ) -> Case {
         Case {
             name,
-            scripts: vec![script],
+            scripts: vec![script.join("\n")],
             cert: ServerCert::Valid,
             tls_config: None,
             flags: vec!["--tls".into(), "starttls".into()],
@@ -150,15 +146,15 @@ impl Case {
         self
     }
 
-    /// Presents this TLS configuration instead of the test PKI's.
-    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Case {
-        self.tls_config = Some(config);
+    /// Presents this certificate chain and key (PEM) instead of the test PKI's.
+    pub fn tls_config(mut self, cert_and_key: (String, String)) -> Case {
+        self.tls_config = Some(cert_and_key);
         self
     }
 
     /// Adds further connections (a probe may open a second, credential-free one).
-    pub fn also(mut self, script: Vec<Step>) -> Case {
-        self.scripts.push(script);
+    pub fn also(mut self, script: Vec<String>) -> Case {
+        self.scripts.push(script.join("\n"));
         self
     }
 }
@@ -188,17 +184,13 @@ pub fn transcript_has(needle: &'static str) -> impl Fn(&Outcome) -> Result<(), S
 /// Runs every case concurrently (each against its own server) and fails with the list of
 /// every case that went wrong.
 pub async fn run_cases(cases: Vec<Case>) {
-    let pki = Arc::new(pki());
-    let (_dir, ca) = ca_file(&pki);
     let mut names = std::collections::HashSet::new();
     let mut set = tokio::task::JoinSet::new();
     for case in cases {
         assert!(names.insert(case.name), "duplicate case name {}", case.name);
-        let pki = pki.clone();
-        let ca = ca.clone();
         set.spawn(async move {
             let name = case.name;
-            let errors = run_case(&pki, &ca, case).await;
+            let errors = run_case(case).await;
             (name, errors)
         });
     }
@@ -221,12 +213,24 @@ pub async fn run_cases(cases: Vec<Case>) {
     );
 }
 
-async fn run_case(pki: &TestPki, ca: &std::path::Path, case: Case) -> Vec<String> {
-    let server = match case.tls_config {
-        Some(config) => Server::start_with_config(config, case.scripts).await,
-        None => Server::start(pki, case.cert, case.scripts).await,
-    };
-    let mut a = args(&server, ca, &["--json"]);
+async fn run_case(case: Case) -> Vec<String> {
+    let cert = smtprobe::fixture::cert_mode_name(case.cert);
+    let scripts: Vec<String> = case
+        .scripts
+        .iter()
+        .map(|s| format!("# certificate: {cert}\n{s}"))
+        .collect();
+    let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
+    let files = tempfile::tempdir().unwrap();
+    let mut opts = ReplayOptions::default();
+    if let Some((cert, key)) = &case.tls_config {
+        let (c, k) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+        std::fs::write(&c, cert).unwrap();
+        std::fs::write(&k, key).unwrap();
+        opts.identity = Identity::Files { cert: c, key: k };
+    }
+    let server = FixtureServer::start_with(opts, &scripts).await;
+    let mut a = args(&server, &server.ca, &["--json"]);
     set_timeout(&mut a, "1");
     if !case.no_user {
         a.extend(["--user".to_owned(), USER.to_owned()]);
@@ -261,12 +265,7 @@ async fn run_case(pki: &TestPki, ca: &std::path::Path, case: Case) -> Vec<String
         if let Some(b) = bytes.iter().find(|&&b| b == 0x1b || b == 0 || b == 0x07) {
             errors.push(format!("raw control byte {b:#04x} on {stream}"));
         }
-        let text = String::from_utf8_lossy(bytes);
-        for s in secret_forms() {
-            if text.contains(&s) {
-                errors.push(format!("{stream} contains the secret form {s:?}"));
-            }
-        }
+        errors.extend(leaks(stream, bytes, &secret_forms()));
     }
     let json: serde_json::Value = match serde_json::from_slice(&out.stdout) {
         Ok(j) => j,
@@ -348,19 +347,20 @@ pub fn control_in_strings(v: &serde_json::Value) -> Option<String> {
 
 /// A check that no form of the password (nor LOGIN's base64 user name) reached the server.
 pub fn no_secret_received(o: &Outcome) -> Result<(), String> {
-    for l in &o.seen.lines {
-        for s in secret_forms() {
-            if l.contains(&s) {
-                return Err(format!("the server received a secret form: {l:?}"));
-            }
-        }
+    let found = leaks(
+        "what the server received",
+        o.seen.lines.join("\n").as_bytes(),
+        &secret_forms(),
+    );
+    match found.is_empty() {
+        true => Ok(()),
+        false => Err(found.join(", ")),
     }
-    Ok(())
 }
 
-/// A server configuration with a self-signed certificate whose subject, issuer and
+/// A self-signed certificate (and its key, PEM) whose subject, issuer and
 /// subjectAltName carry `text` (IA5String and UTF8String allow control characters).
-pub fn certificate_saying(text: &str) -> Arc<rustls::ServerConfig> {
+pub fn certificate_saying(text: &str) -> (String, String) {
     use rcgen::{CertificateParams, DnType, KeyPair, SanType};
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -370,12 +370,5 @@ pub fn certificate_saying(text: &str) -> Arc<rustls::ServerConfig> {
         SanType::DnsName("localhost".try_into().unwrap()),
     ];
     let cert = params.self_signed(&key).unwrap();
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
-    let config = rustls::ServerConfig::builder_with_provider(smtprobe::certs::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key.into())
-        .unwrap();
-    Arc::new(config)
+    (cert.pem(), key.serialize_pem())
 }
