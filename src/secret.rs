@@ -51,9 +51,11 @@ impl Drop for Secret {
 }
 
 /// Stands for a secret that is not a [`Secret`] (a clap field, a URL) in a hand-written
-/// `Debug`: it formats as `<redacted>`.
+/// `Debug`: it formats as `<redacted>`. Only the CLI's flag structs use it so far.
+#[cfg(feature = "cli")]
 pub(crate) struct Redacted;
 
+#[cfg(feature = "cli")]
 impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
@@ -62,6 +64,7 @@ impl fmt::Debug for Redacted {
 
 /// An optional secret for a hand-written `Debug`: `Some(<redacted>)` or `None`, so the
 /// structure stays visible.
+#[cfg(feature = "cli")]
 pub(crate) fn redacted<T>(value: &Option<T>) -> Option<Redacted> {
     value.as_ref().map(|_| Redacted)
 }
@@ -147,7 +150,6 @@ mod debug_redaction {
     use super::*;
     use crate::protocol::sasl;
     use crate::session::{AuthChoice, AuthConfig, Credential, Event, Session, SessionConfig};
-    use clap::Parser as _;
 
     const USER: &str = "sentinel@example.com";
     const PASSWORD: &str = "S3ntinel-Pa55-ZZ";
@@ -285,8 +287,14 @@ mod debug_redaction {
         assert_redacted("probe::Config", &config);
         config.auth = Some(token());
         assert_redacted("probe::Config (token)", &config);
+    }
 
-        // The CLI: `--password`, a `--proxy` URL with a password, `--password-command`.
+    /// The CLI (the `cli` feature): `--password`, a `--proxy` URL with a password,
+    /// `--password-command`.
+    #[cfg(feature = "cli")]
+    #[test]
+    fn no_cli_debug_string_shows_a_secret() {
+        use clap::Parser as _;
         let proxy_url = format!("http://proxy-user:{PASSWORD}@127.0.0.1:3128");
         let command = format!("printf %s {PASSWORD}");
         for argv in [
