@@ -4,7 +4,7 @@
 //! probes), then ONE check with the request's credentials on the best candidate, with
 //! `user` defaulting to the address, exactly as `check ADDRESS` does.
 //!
-//! Every candidate connection is vetted like a `host` request ([`super::vet`]): resolved,
+//! Every candidate connection is vetted like a `host` request (the web module's `vet`): resolved,
 //! refused when internal unless `--allow-private`, and pinned to the vetted address. The
 //! autoconfig HTTPS fetch resolves and connects on its own, so it cannot be pinned the
 //! same way: without `--allow-private` that source is skipped and its row says so.
