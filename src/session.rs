@@ -570,8 +570,50 @@ impl Session {
         self.send_ehlo();
     }
 
-    /// The server closed the connection (or the handshake failed and the transport
-    /// reports it through its own error).
+    /// The TLS handshake failed: implicit TLS before the greeting (RFC 8314 §3) or the
+    /// one after STARTTLS's 220 (RFC 3207 §4). `failure` is the transport's typed
+    /// verdict with its evidence (the rustls error's kind, the certificate);
+    /// `detail` says it in words for the transcript. The check ends here, without
+    /// QUIT: there is no channel left to send it on.
+    pub fn handle_tls_failed(&mut self, failure: Failure, detail: &str) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        // The line belongs to the TLS stage and was not sent under TLS, whichever
+        // mode: the handshake never completed.
+        self.events.push_back(Event::Record {
+            dir: Direction::Event,
+            stage: Stage::Tls,
+            tls: false,
+            text: format!("TLS handshake failed: {detail}"),
+        });
+        self.finish(Err(failure));
+    }
+
+    /// Writing to the server failed (reset, timed out, closed): the session cannot be
+    /// heard any more, which for its outcome is the same as the server closing.
+    pub fn handle_write_failed(&mut self, detail: &str) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        self.record_event(format!("write failed: {detail}"));
+        self.handle_eof();
+    }
+
+    /// Reading from the server failed. `alert` is set when the failure is a TLS alert
+    /// the server sent after the handshake: its typed verdict, not a silent close.
+    pub fn handle_read_failed(&mut self, detail: &str, alert: Option<Failure>) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        self.record_event(format!("read failed: {detail}"));
+        match alert {
+            Some(failure) => self.finish(Err(failure)),
+            None => self.handle_eof(),
+        }
+    }
+
+    /// The server closed the connection.
     pub fn handle_eof(&mut self) {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Done => {}
@@ -1538,6 +1580,11 @@ mod tests {
                     "TLS in script but session did not ask for it"
                 );
                 s.handle_tls_established();
+            } else if *line == "* TLS FAILED" {
+                assert!(starttls_requested || s.cfg.mode == TlsMode::Implicit);
+                s.handle_tls_failed(handshake_closed(), "the server closed the connection");
+            } else if *line == "* WRITE FAILED" {
+                s.handle_write_failed("broken pipe");
             } else if *line == "* EOF" {
                 s.handle_eof();
             } else if *line == "* TIMEOUT" {
@@ -1663,6 +1710,104 @@ mod tests {
         let (outcome, wire) = check(cfg(TlsMode::Starttls), script);
         assert_eq!(outcome, Err(Failure::StartTlsNotOffered));
         assert!(!String::from_utf8(wire).unwrap().contains("AUTH"));
+    }
+
+    fn handshake_closed() -> Failure {
+        Failure::Tls(crate::failure::TlsFailure {
+            kind: crate::failure::TlsFailureKind::ClosedDuringHandshake,
+            certificate: None,
+            after_starttls: true,
+        })
+    }
+
+    #[test]
+    fn tls_failed_mid_handshake_ends_without_quit_and_ignores_later_bytes() {
+        let script = "
+            S: 220 mx ESMTP
+            C: EHLO client.example
+            S: 250-mx
+            S: 250 STARTTLS
+            C: STARTTLS
+            S: 220 go ahead
+            * TLS FAILED
+            * EOF";
+        let (outcome, wire) = check(cfg(TlsMode::Starttls), script);
+        assert_eq!(outcome, Err(handshake_closed()));
+        // No QUIT in the clear after a failed handshake: the channel is gone.
+        assert!(!String::from_utf8_lossy(&wire).contains("QUIT"));
+    }
+
+    #[test]
+    fn implicit_tls_failed_before_the_greeting_is_the_outcome() {
+        let (outcome, wire) = check(cfg(TlsMode::Implicit), "* TLS FAILED\n* TIMEOUT");
+        assert_eq!(outcome, Err(handshake_closed()));
+        assert!(wire.is_empty());
+    }
+
+    #[test]
+    fn write_failed_is_a_close_in_the_stage_that_wrote() {
+        let script = "
+            S: 220 mx ESMTP
+            C: EHLO client.example
+            * WRITE FAILED";
+        let (outcome, _) = check(cfg(TlsMode::Starttls), script);
+        assert_eq!(
+            outcome,
+            Err(Failure::Closed {
+                stage: Stage::Ehlo,
+                partial: None
+            })
+        );
+    }
+
+    #[test]
+    fn write_failed_on_quit_keeps_the_outcome_decided_before() {
+        let script = format!(
+            "{GREETING_587}
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 235 2.7.0 Accepted
+            C: QUIT
+            * WRITE FAILED"
+        );
+        assert_eq!(check(cfg(TlsMode::Starttls), &script).0, Ok(()));
+    }
+
+    #[test]
+    fn eof_in_each_state_fails_the_stage_it_waited_in() {
+        let steps = [
+            ("", Stage::Greeting),
+            ("S: 220 mx\nC: EHLO client.example", Stage::Ehlo),
+            (
+                "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 STARTTLS\nC: STARTTLS",
+                Stage::Starttls,
+            ),
+            (
+                "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go",
+                Stage::Tls,
+            ),
+            (GREETING_587, Stage::Auth),
+        ];
+        for (prefix, stage) in steps {
+            let mut script = prefix.to_string();
+            if stage == Stage::Auth {
+                script.push_str("\nC: AUTH PLAIN <redacted: user you@gmail.com>");
+            }
+            script.push_str("\n* EOF");
+            let (outcome, _) = check(cfg(TlsMode::Starttls), &script);
+            assert_eq!(outcome.unwrap_err().stage(), stage, "{script}");
+        }
+        // Once QUIT is sent the outcome is already decided: EOF keeps it.
+        let quit = format!(
+            "{GREETING_587}
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 535 5.7.8 Username and Password not accepted
+            C: QUIT
+            * EOF"
+        );
+        assert_eq!(
+            check(cfg(TlsMode::Starttls), &quit).0.unwrap_err().stage(),
+            Stage::Auth
+        );
     }
 
     #[test]
