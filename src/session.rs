@@ -40,6 +40,7 @@ use crate::secret::Secret;
 use crate::stage::Stage;
 use crate::transcript::Direction;
 use std::collections::VecDeque;
+use std::time::Duration;
 
 /// The most bytes of unexpected server data (injected, unsolicited, or a partial reply
 /// before a close) kept as evidence: enough to recognise what was sent, without carrying
@@ -359,6 +360,20 @@ enum AuthState {
     Cancelled(Failure),
 }
 
+/// The longest wait for QUIT's reply (see [`Session::poll_timeout`]).
+pub const QUIT_GRACE: Duration = Duration::from_secs(2);
+
+/// What a session waits for, so the transport knows which deadline applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The greeting or the reply to a command of this stage.
+    Reply(Stage),
+    /// Only QUIT's reply: the outcome is decided, a short grace applies.
+    QuitReply,
+    /// The TLS handshake the transport was asked to run.
+    TlsHandshake,
+}
+
 /// The sans-IO client session. Its `Debug` shows where the session is, never the
 /// credential or the bytes queued for the wire.
 pub struct Session {
@@ -429,9 +444,25 @@ impl Session {
         matches!(self.state, State::Done)
     }
 
-    /// True while only QUIT's reply is awaited (the transport may use a shorter deadline).
-    pub fn is_quitting(&self) -> bool {
-        matches!(self.state, State::AwaitQuit(_))
+    /// What the session waits for now; `None` once it has finished.
+    pub fn waiting_for(&self) -> Option<Wait> {
+        Some(match &self.state {
+            State::Done => return None,
+            State::AwaitQuit(_) => Wait::QuitReply,
+            State::AwaitTlsHandshake => Wait::TlsHandshake,
+            _ => Wait::Reply(self.stage),
+        })
+    }
+
+    /// How long the current wait may last, counted from the last command sent, given
+    /// the check's per-wait `timeout`; `None` once the session has finished. QUIT's
+    /// reply gets at most [`QUIT_GRACE`]: the outcome is already decided, and RFC 5321
+    /// §4.1.1.10 lets the client close once it has sent QUIT.
+    pub fn poll_timeout(&self, timeout: Duration) -> Option<Duration> {
+        Some(match self.waiting_for()? {
+            Wait::QuitReply => timeout.min(QUIT_GRACE),
+            Wait::Reply(_) | Wait::TlsHandshake => timeout,
+        })
     }
 
     /// True when the connection is encrypted.
@@ -1770,6 +1801,32 @@ mod tests {
             * WRITE FAILED"
         );
         assert_eq!(check(cfg(TlsMode::Starttls), &script).0, Ok(()));
+    }
+
+    #[test]
+    fn the_session_says_what_it_waits_for_and_how_long() {
+        let t = Duration::from_secs(30);
+        let mut s = Session::new(cfg(TlsMode::Starttls));
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Greeting)));
+        s.handle_input(b"220 mx\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Ehlo)));
+        s.handle_input(b"250-mx\r\n250 STARTTLS\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Starttls)));
+        s.handle_input(b"220 go\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::TlsHandshake));
+        assert_eq!(s.poll_timeout(t), Some(t));
+        s.handle_tls_established();
+        s.handle_input(b"250-mx\r\n250 AUTH PLAIN\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Auth)));
+        s.handle_input(b"535 5.7.8 no\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::QuitReply));
+        assert_eq!(s.poll_timeout(t), Some(QUIT_GRACE));
+        assert_eq!(
+            s.poll_timeout(Duration::from_secs(1)),
+            Some(Duration::from_secs(1))
+        );
+        s.handle_timeout();
+        assert_eq!((s.waiting_for(), s.poll_timeout(t)), (None, None));
     }
 
     #[test]

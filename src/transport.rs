@@ -10,7 +10,7 @@ use crate::failure::{
     TlsFailureKind, TlsMode,
 };
 use crate::protocol::escape_bytes;
-use crate::session::{Event, Session};
+use crate::session::{Event, Session, QUIT_GRACE};
 use crate::stage::Stage;
 use crate::transcript::{Direction, Entry, Transcript, CONNECTED, TLS_ESTABLISHED};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -1052,7 +1052,7 @@ pub async fn run_connection(
         Conn::Plain(tcp)
     };
 
-    let quit_wait = timeout.min(Duration::from_secs(2));
+    let quit_wait = timeout.min(QUIT_GRACE);
     let mut deadline = tokio::time::Instant::now() + timeout;
     // Replies are short (an EHLO reply is a few hundred bytes) and the reply parser is
     // resumable, so 4 kB per read is plenty; 16 kB cost 12 MB more in a batch of 1000
@@ -1119,11 +1119,7 @@ pub async fn run_connection(
                 continue;
             }
             // A new command starts a new wait.
-            let wait = if session.is_quitting() {
-                quit_wait
-            } else {
-                timeout
-            };
+            let wait = session.poll_timeout(timeout).unwrap_or(quit_wait);
             deadline = tokio::time::Instant::now() + wait;
         }
         let read = tokio::time::timeout_at(deadline, conn.read(&mut buf)).await;
