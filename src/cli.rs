@@ -148,7 +148,7 @@ pub struct DiscoveryFlags {
     pub https_port: u16,
 }
 
-fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: expected FROM=TO, e.g. 587=40587"))?;

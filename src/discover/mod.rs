@@ -64,7 +64,22 @@ pub struct Options {
     pub https_port: u16,
     /// Address families.
     pub ip: IpVersion,
+    /// Run on each probe's configuration before it connects (`smtprobe web` vets the
+    /// resolved address and pins `connect_to`); an `Err` is the row's detail, unprobed.
+    pub vet: Option<Vet>,
+    /// `Some(why)`: the autoconfig HTTPS fetch is skipped, and the source says why.
+    pub skip_autoconfig: Option<String>,
 }
+
+/// See [`Options::vet`].
+pub type Vet = Arc<
+    dyn Fn(
+            Config,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Config, String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 impl Options {
     /// Defaults: system resolver, 5 s per wait, 8 probes at once.
@@ -77,6 +92,8 @@ impl Options {
             port_map: Vec::new(),
             https_port: 443,
             ip: IpVersion::Any,
+            vet: None,
+            skip_autoconfig: None,
         }
     }
 
@@ -363,7 +380,14 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Str
         port: opts.https_port,
     };
     let mut said = Vec::new();
-    for f in autoconfig::fetch(&https, &domain, &user_address).await {
+    let fetched = match &opts.skip_autoconfig {
+        Some(why) => {
+            said.push(format!("skipped: {why}"));
+            Vec::new()
+        }
+        None => autoconfig::fetch(&https, &domain, &user_address).await,
+    };
+    for f in fetched {
         match f.result {
             Ok(servers) => {
                 for s in servers {
@@ -528,15 +552,24 @@ async fn probe_all(cands: &[Candidate], opts: &Options) -> Vec<ProbeRow> {
         let config = probe_config(c, opts);
         let c = c.clone();
         let permits = permits.clone();
+        let vet = opts.vet.clone();
         set.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let start = Instant::now();
-            let row = match crate::check(config).await {
+            let vetted = match vet {
+                Some(vet) => vet(config).await,
+                None => Ok(config),
+            };
+            let checked = match vetted {
+                Ok(config) => crate::check(config).await.map_err(|e| e.to_string()),
+                Err(why) => Err(why),
+            };
+            let row = match checked {
                 Ok(report) => classify(c, &report, start.elapsed()),
-                Err(e) => ProbeRow {
+                Err(detail) => ProbeRow {
                     candidate: c,
                     status: PortStatus::Failed,
-                    detail: e.to_string(),
+                    detail,
                     code: None,
                     certificate_valid: None,
                     auth: Vec::new(),

@@ -25,6 +25,7 @@
 //! server-sent events without hand-written HTTP parsing; the accept loop is ours so the
 //! connection count and the header timeout are bounded.
 
+pub mod address;
 pub mod request;
 pub mod safety;
 
@@ -77,6 +78,13 @@ pub struct WebArgs {
     /// The longest per-wait `timeout` a request may ask for, in seconds.
     #[arg(long, value_name = "SECS", default_value = "30")]
     pub max_timeout: f64,
+    /// Testing aid: resolve through this DNS server (IP:PORT), for every check and for
+    /// the discovery of an email address.
+    #[arg(long, value_name = "IP:PORT", hide = true)]
+    pub dns_server: Option<SocketAddr>,
+    /// Testing aid: in discovery, connect to port TO whenever a candidate says FROM.
+    #[arg(long, value_name = "FROM=TO", hide = true, value_parser = crate::cli::parse_port_map)]
+    pub port_map: Vec<(u16, u16)>,
 }
 
 /// How the server behaves (the library face of [`WebArgs`]).
@@ -94,6 +102,10 @@ pub struct WebOptions {
     pub rate_per_minute: u32,
     /// Cap on a request's `timeout` (seconds).
     pub max_timeout: f64,
+    /// Testing aid (`--dns-server`): resolve through this DNS server.
+    pub dns_server: Option<SocketAddr>,
+    /// Testing aid (`--port-map`): discovery's candidate port mapping.
+    pub port_map: Vec<(u16, u16)>,
 }
 
 impl Default for WebOptions {
@@ -105,6 +117,8 @@ impl Default for WebOptions {
             max_checks: 8,
             rate_per_minute: 20,
             max_timeout: 30.0,
+            dns_server: None,
+            port_map: Vec::new(),
         }
     }
 }
@@ -237,6 +251,8 @@ pub fn run(args: WebArgs) -> i32 {
         max_checks: args.max_checks as usize,
         rate_per_minute: args.rate_limit,
         max_timeout: args.max_timeout,
+        dns_server: args.dns_server,
+        port_map: args.port_map.clone(),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -605,14 +621,21 @@ async fn api_check(State(st): State<St>, req: Request<Body>) -> Response {
         Ok(p) => p,
         Err((e, secs)) => return retry_after(error(&e), secs),
     };
-    let config = match read_body(body).await.and_then(|b| {
-        let map = request::parse_json_body(&b)?;
-        request::config_from_request(&map, st.opts.max_timeout)
-    }) {
-        Ok(c) => c,
+    let map = match read_body(body)
+        .await
+        .and_then(|b| request::parse_json_body(&b))
+    {
+        Ok(m) => m,
         Err(e) => return error(&e),
     };
     let stream = wants_stream(&parts.headers, &parts.uri);
+    if address::address_of(&map).is_some() {
+        return api_address(st, permit, map, stream).await;
+    }
+    let config = match request::config_from_request(&map, st.opts.max_timeout) {
+        Ok(c) => c,
+        Err(e) => return error(&e),
+    };
     let config = match vet(&st.opts, config).await {
         Ok(c) => c,
         Err(e) => return error(&e),
@@ -622,7 +645,7 @@ async fn api_check(State(st): State<St>, req: Request<Body>) -> Response {
         let mut config = config;
         config.observer = observer;
         match tokio::time::timeout(deadline, crate::probe::check(config)).await {
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok(r)) => Ok((r, None)),
             Ok(Err(e)) => Err(ApiError::field("host", e.to_string())),
             Err(_) => Err(ApiError::new(
                 504,
@@ -637,7 +660,37 @@ async fn api_check(State(st): State<St>, req: Request<Body>) -> Response {
     let result = job(None).await;
     drop(permit);
     match result {
-        Ok(r) => json(&r.to_json()),
+        Ok((r, _)) => json(&r.to_json()),
+        Err(e) => error(&e),
+    }
+}
+
+/// `POST /api/v1/check` for an email address: the `check ADDRESS --json` document
+/// (`{"discovery": …, "check": … or null}`), or the event stream with the discovery in
+/// its `report` event (an `error` event `no-candidate` when nothing worked).
+async fn api_address(
+    st: St,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    map: serde_json::Map<String, Value>,
+    stream: bool,
+) -> Response {
+    if stream {
+        return event_stream(permit, None, move |observer| async move {
+            let found = address::check(&st.opts, map, observer).await?;
+            let d = serde_json::to_value(&found.discovery).unwrap_or(Value::Null);
+            match found.report {
+                Some(r) => Ok((r, Some(d))),
+                None => Err(address::nothing_found(&found.discovery)),
+            }
+        });
+    }
+    let result = address::check(&st.opts, map, None).await;
+    drop(permit);
+    match result {
+        Ok(found) => json(&serde_json::json!({
+            "discovery": found.discovery,
+            "check": found.report.map(|r| r.to_json()),
+        })),
         Err(e) => error(&e),
     }
 }
@@ -656,12 +709,14 @@ async fn vet(opts: &WebOptions, mut config: crate::Config) -> Result<crate::Conf
     // A proxy (the server's ALL_PROXY) would resolve the host itself, past the vetting.
     config.proxy = None;
     let port = config.effective_port();
-    let addrs = crate::transport::resolve(
+    config.dns_server = config.dns_server.or(opts.dns_server);
+    let addrs = crate::transport::resolve_with_server(
         &config.host,
         port,
         None,
         crate::transport::IpVersion::Any,
         config.timeout,
+        config.dns_server,
     )
     .await
     .map_err(|f| {
@@ -726,7 +781,9 @@ fn event_stream<F, Fut>(
 ) -> Response
 where
     F: FnOnce(Option<Observer>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<crate::Report, ApiError>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<(crate::Report, Option<Value>), ApiError>>
+        + Send
+        + 'static,
 {
     let (tx, rx) = mpsc::unbounded_channel();
     let live = tx.clone();
@@ -741,12 +798,13 @@ where
     }));
     tokio::spawn(async move {
         let ev = match job(Some(observer)).await {
-            Ok(report) => {
+            Ok((report, discovery)) => {
                 let page = html::report(&report, &meta.unwrap_or_default());
-                json_event(
-                    "report",
-                    &serde_json::json!({ "report": report.to_json(), "html": page }),
-                )
+                let mut doc = serde_json::json!({ "report": report.to_json(), "html": page });
+                if let Some(d) = discovery {
+                    doc["discovery"] = d;
+                }
+                json_event("report", &doc)
             }
             Err(e) => json_event("error", &e.to_json()),
         };
@@ -784,7 +842,7 @@ async fn demo(State(st): State<St>, Path(name): Path<String>, req: Request<Body>
     event_stream(permit, Some(meta), move |observer| async move {
         crate::demo::run_observed(&s, observer)
             .await
-            .map(|o| o.report)
+            .map(|o| (o.report, None))
             .map_err(|e| ApiError::new(500, "demo-failed", e))
     })
 }
@@ -832,16 +890,26 @@ async fn form_check(State(st): State<St>, req: Request<Body>) -> Response {
         Ok(p) => p,
         Err((e, secs)) => return retry_after(error(&e), secs),
     };
-    let config = match request::config_from_request(&map, st.opts.max_timeout) {
-        Ok(c) => c,
-        Err(e) => return page_error(&e),
+    let result = if address::address_of(&map).is_some() {
+        match address::check(&st.opts, map, None).await {
+            Ok(address::Found {
+                report: Some(r), ..
+            }) => Ok(Ok(r)),
+            Ok(found) => return page_error(&address::nothing_found(&found.discovery)),
+            Err(e) => return page_error(&e),
+        }
+    } else {
+        let config = match request::config_from_request(&map, st.opts.max_timeout) {
+            Ok(c) => c,
+            Err(e) => return page_error(&e),
+        };
+        let config = match vet(&st.opts, config).await {
+            Ok(c) => c,
+            Err(e) => return page_error(&e),
+        };
+        let deadline = overall_deadline(config.timeout);
+        tokio::time::timeout(deadline, crate::probe::check(config)).await
     };
-    let config = match vet(&st.opts, config).await {
-        Ok(c) => c,
-        Err(e) => return page_error(&e),
-    };
-    let deadline = overall_deadline(config.timeout);
-    let result = tokio::time::timeout(deadline, crate::probe::check(config)).await;
     drop(permit);
     match result {
         Ok(Ok(report)) => {

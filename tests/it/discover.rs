@@ -20,9 +20,9 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// A dnsmasq serving only the records given, authoritative for `.test` (unknown names
 /// there get NXDOMAIN), never forwarding anywhere (`--no-resolv`).
-struct Dnsmasq {
+pub(crate) struct Dnsmasq {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Drop for Dnsmasq {
@@ -33,7 +33,7 @@ impl Drop for Dnsmasq {
 }
 
 impl Dnsmasq {
-    fn start(test: &str, records: &[String]) -> Option<Dnsmasq> {
+    pub(crate) fn start(test: &str, records: &[String]) -> Option<Dnsmasq> {
         let found = Command::new("dnsmasq")
             .arg("--version")
             .stdout(Stdio::null())
@@ -119,7 +119,7 @@ async fn replay(
 }
 
 /// A loopback port where nothing listens (connect is refused).
-fn closed_port() -> u16 {
+pub(crate) fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -34,6 +34,11 @@ fn fixture(name: &str) -> smtprobe::Fixture {
 }
 
 fn lab_with(fixture_name: &str, opts: impl FnOnce(&mut WebOptions)) -> Lab {
+    lab_from(fixture(fixture_name), |o, _| opts(o))
+}
+
+/// A lab playing `f`; `opts` also gets the replay server's port.
+fn lab_from(f: smtprobe::Fixture, opts: impl FnOnce(&mut WebOptions, u16)) -> Lab {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -41,7 +46,7 @@ fn lab_with(fixture_name: &str, opts: impl FnOnce(&mut WebOptions)) -> Lab {
         .unwrap();
     let (web, smtp_port) = rt.block_on(async {
         let replay = ReplayServer::bind(
-            fixture(fixture_name),
+            f,
             "127.0.0.1:0".parse().unwrap(),
             ReplayOptions {
                 read_timeout: Duration::from_secs(10),
@@ -61,7 +66,7 @@ fn lab_with(fixture_name: &str, opts: impl FnOnce(&mut WebOptions)) -> Lab {
             rate_per_minute: 0,
             ..WebOptions::default()
         };
-        opts(&mut o);
+        opts(&mut o, smtp_port);
         let server = WebServer::bind("127.0.0.1:0".parse().unwrap(), o)
             .await
             .unwrap();
@@ -1089,4 +1094,106 @@ fn the_web_binary_logs_no_secret_even_at_trace_level_and_stays_on_loopback() {
     );
     assert_no_secret("the server's trace log", &log);
     drop(rt);
+}
+
+/// A lab for `you@acme.test`: the test dnsmasq says acme.test's MX is Google's, and
+/// smtp.gmail.com is 127.0.0.1; candidate port 587 maps to the replay server (bad
+/// credentials for you@acme.test), the other standard ports to a closed port.
+fn address_lab(test: &str, allow_private: bool) -> Option<(Lab, crate::discover::Dnsmasq)> {
+    let dns = crate::discover::Dnsmasq::start(
+        test,
+        &[
+            "--mx-host=acme.test,smtp.google.com,1".into(),
+            "--host-record=smtp.gmail.com,127.0.0.1".into(),
+        ],
+    )?;
+    let (_, text) = smtprobe::demo::BUNDLED
+        .iter()
+        .find(|(n, _)| *n == "gmail-587-bad-credentials")
+        .expect("bundled fixture");
+    // The user name defaults to the address: the fixture expects that login.
+    let f = smtprobe::Fixture::parse(&text.replace("you@gmail.com", "you@acme.test")).unwrap();
+    let closed = crate::discover::closed_port();
+    let dns_addr = dns.addr;
+    let lab = lab_from(f, move |o, smtp| {
+        o.allow_private = allow_private;
+        o.dns_server = Some(dns_addr);
+        o.port_map = vec![(587, smtp), (465, closed), (25, closed), (2525, closed)];
+    });
+    Some((lab, dns))
+}
+
+#[test]
+fn api_address_discovers_then_checks_the_best_candidate_once() {
+    let Some((lab, _dns)) = address_lab("api_address_discovers", true) else {
+        return;
+    };
+    let body = json!({ "host": "you@acme.test", "password": PASSWORD, "timeout": 10 });
+    let (status, _, v) = post_json(lab.web, "/api/v1/check", &body);
+    assert_eq!(status, 200, "{v:#}");
+    let d = &v["discovery"];
+    let best = &d["probes"][d["best"].as_u64().expect("a best candidate") as usize];
+    assert_eq!(best["candidate"]["host"], "smtp.gmail.com", "{d:#}");
+    assert_eq!(best["candidate"]["port"], 587);
+    let mx: Vec<String> = d["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["source"] == "mx")
+        .flat_map(|s| s["said"].as_array().unwrap().iter())
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    assert!(mx.iter().any(|l| l.contains("smtp.google.com")), "{mx:?}");
+    // The one check with credentials ran on the discovered candidate (mapped port), as
+    // the address, and reached AUTH.
+    let check = &v["check"];
+    assert_eq!(check["target"]["host"], "smtp.gmail.com", "{check:#}");
+    assert_eq!(check["target"]["port"], lab.smtp_port);
+    assert_eq!(check["failed_stage"], "auth", "{:#}", check["transcript"]);
+    assert_eq!(check["diagnosis"]["code"], "auth.bad-credentials");
+    assert!(
+        check["transcript"].to_string().contains("you@acme.test") || check["auth_tested"] == true
+    );
+    assert_no_secret("the address answer", &v.to_string());
+    // Fields the address decides are refused by name.
+    let body = json!({ "host": "you@acme.test", "port": 587, "password": PASSWORD });
+    let (status, _, v) = post_json(lab.web, "/api/v1/check", &body);
+    assert_eq!(
+        (status, v["error"]["field"].as_str()),
+        (400, Some("port")),
+        "{v}"
+    );
+    drop(lab.rt);
+}
+
+#[test]
+fn api_address_refuses_private_candidates_without_allow_private() {
+    let Some((lab, _dns)) = address_lab("api_address_refuses_private", false) else {
+        return;
+    };
+    let body = json!({ "host": "you@acme.test", "password": PASSWORD, "timeout": 10 });
+    let (status, _, v) = post_json(lab.web, "/api/v1/check", &body);
+    assert_eq!(status, 200, "{v:#}");
+    assert!(v["check"].is_null(), "nothing may be checked: {v:#}");
+    let d = &v["discovery"];
+    assert!(d["best"].is_null());
+    let probes = d["probes"].as_array().unwrap();
+    assert!(!probes.is_empty());
+    for p in probes {
+        let detail = p["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("not probed") && detail.contains("loopback"),
+            "{p:#}"
+        );
+    }
+    let autoconfig = d["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "autoconfig")
+        .unwrap()
+        .to_string();
+    assert!(autoconfig.contains("skipped"), "{autoconfig}");
+    assert_no_secret("the refused address answer", &v.to_string());
+    drop(lab.rt);
 }
