@@ -1668,13 +1668,17 @@ mod tests {
         S: 250 SMTPUTF8
     ";
 
+    /// PLAIN accepted, then QUIT sent: the end of a successful Gmail trace.
+    const PLAIN_ACCEPTED_THEN_QUIT: &str = "
+        C: AUTH PLAIN <redacted: user you@gmail.com>
+        S: 235 2.7.0 Accepted
+        C: QUIT";
+
     #[test]
     fn gmail_587_plain_success() {
         let script = format!(
             "{GREETING_587}
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 2.7.0 Accepted
-            C: QUIT
+            {PLAIN_ACCEPTED_THEN_QUIT}
             S: 221 2.0.0 closing connection t66sm6271302pjb.45 - gsmtp"
         );
         let (outcome, wire) = check(cfg(TlsMode::Starttls), &script);
@@ -1743,6 +1747,14 @@ mod tests {
         assert!(!String::from_utf8(wire).unwrap().contains("AUTH"));
     }
 
+    /// A plain greeting and EHLO offering STARTTLS, and STARTTLS sent.
+    const STARTTLS_SENT: &str = "
+        S: 220 mx ESMTP
+        C: EHLO client.example
+        S: 250-mx
+        S: 250 STARTTLS
+        C: STARTTLS";
+
     fn handshake_closed() -> Failure {
         Failure::Tls(crate::failure::TlsFailure {
             kind: crate::failure::TlsFailureKind::ClosedDuringHandshake,
@@ -1753,16 +1765,13 @@ mod tests {
 
     #[test]
     fn tls_failed_mid_handshake_ends_without_quit_and_ignores_later_bytes() {
-        let script = "
-            S: 220 mx ESMTP
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 STARTTLS
-            C: STARTTLS
+        let script = format!(
+            "{STARTTLS_SENT}
             S: 220 go ahead
             * TLS FAILED
-            * EOF";
-        let (outcome, wire) = check(cfg(TlsMode::Starttls), script);
+            * EOF"
+        );
+        let (outcome, wire) = check(cfg(TlsMode::Starttls), &script);
         assert_eq!(outcome, Err(handshake_closed()));
         // No QUIT in the clear after a failed handshake: the channel is gone.
         assert!(!String::from_utf8_lossy(&wire).contains("QUIT"));
@@ -1795,9 +1804,7 @@ mod tests {
     fn write_failed_on_quit_keeps_the_outcome_decided_before() {
         let script = format!(
             "{GREETING_587}
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 2.7.0 Accepted
-            C: QUIT
+            {PLAIN_ACCEPTED_THEN_QUIT}
             * WRITE FAILED"
         );
         assert_eq!(check(cfg(TlsMode::Starttls), &script).0, Ok(()));
@@ -1869,16 +1876,13 @@ mod tests {
 
     #[test]
     fn starttls_refused_stops() {
-        let script = "
-            S: 220 mx ESMTP
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 STARTTLS
-            C: STARTTLS
+        let script = format!(
+            "{STARTTLS_SENT}
             S: 454 4.7.0 TLS not available due to temporary reason
             C: QUIT
-            S: 221 bye";
-        let (outcome, _) = check(cfg(TlsMode::Starttls), script);
+            S: 221 bye"
+        );
+        let (outcome, _) = check(cfg(TlsMode::Starttls), &script);
         let f = outcome.unwrap_err();
         assert_eq!(
             (f.stage(), f.reply().unwrap().code()),
