@@ -40,6 +40,7 @@ use crate::secret::Secret;
 use crate::stage::Stage;
 use crate::transcript::Direction;
 use std::collections::VecDeque;
+use std::time::Duration;
 
 /// The most bytes of unexpected server data (injected, unsolicited, or a partial reply
 /// before a close) kept as evidence: enough to recognise what was sent, without carrying
@@ -359,6 +360,20 @@ enum AuthState {
     Cancelled(Failure),
 }
 
+/// The longest wait for QUIT's reply (see [`Session::poll_timeout`]).
+pub const QUIT_GRACE: Duration = Duration::from_secs(2);
+
+/// What a session waits for, so the transport knows which deadline applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The greeting or the reply to a command of this stage.
+    Reply(Stage),
+    /// Only QUIT's reply: the outcome is decided, a short grace applies.
+    QuitReply,
+    /// The TLS handshake the transport was asked to run.
+    TlsHandshake,
+}
+
 /// The sans-IO client session. Its `Debug` shows where the session is, never the
 /// credential or the bytes queued for the wire.
 pub struct Session {
@@ -429,9 +444,25 @@ impl Session {
         matches!(self.state, State::Done)
     }
 
-    /// True while only QUIT's reply is awaited (the transport may use a shorter deadline).
-    pub fn is_quitting(&self) -> bool {
-        matches!(self.state, State::AwaitQuit(_))
+    /// What the session waits for now; `None` once it has finished.
+    pub fn waiting_for(&self) -> Option<Wait> {
+        Some(match &self.state {
+            State::Done => return None,
+            State::AwaitQuit(_) => Wait::QuitReply,
+            State::AwaitTlsHandshake => Wait::TlsHandshake,
+            _ => Wait::Reply(self.stage),
+        })
+    }
+
+    /// How long the current wait may last, counted from the last command sent, given
+    /// the check's per-wait `timeout`; `None` once the session has finished. QUIT's
+    /// reply gets at most [`QUIT_GRACE`]: the outcome is already decided, and RFC 5321
+    /// §4.1.1.10 lets the client close once it has sent QUIT.
+    pub fn poll_timeout(&self, timeout: Duration) -> Option<Duration> {
+        Some(match self.waiting_for()? {
+            Wait::QuitReply => timeout.min(QUIT_GRACE),
+            Wait::Reply(_) | Wait::TlsHandshake => timeout,
+        })
     }
 
     /// True when the connection is encrypted.
@@ -570,8 +601,50 @@ impl Session {
         self.send_ehlo();
     }
 
-    /// The server closed the connection (or the handshake failed and the transport
-    /// reports it through its own error).
+    /// The TLS handshake failed: implicit TLS before the greeting (RFC 8314 §3) or the
+    /// one after STARTTLS's 220 (RFC 3207 §4). `failure` is the transport's typed
+    /// verdict with its evidence (the rustls error's kind, the certificate);
+    /// `detail` says it in words for the transcript. The check ends here, without
+    /// QUIT: there is no channel left to send it on.
+    pub fn handle_tls_failed(&mut self, failure: Failure, detail: &str) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        // The line belongs to the TLS stage and was not sent under TLS, whichever
+        // mode: the handshake never completed.
+        self.events.push_back(Event::Record {
+            dir: Direction::Event,
+            stage: Stage::Tls,
+            tls: false,
+            text: format!("TLS handshake failed: {detail}"),
+        });
+        self.finish(Err(failure));
+    }
+
+    /// Writing to the server failed (reset, timed out, closed): the session cannot be
+    /// heard any more, which for its outcome is the same as the server closing.
+    pub fn handle_write_failed(&mut self, detail: &str) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        self.record_event(format!("write failed: {detail}"));
+        self.handle_eof();
+    }
+
+    /// Reading from the server failed. `alert` is set when the failure is a TLS alert
+    /// the server sent after the handshake: its typed verdict, not a silent close.
+    pub fn handle_read_failed(&mut self, detail: &str, alert: Option<Failure>) {
+        if matches!(self.state, State::Done) {
+            return;
+        }
+        self.record_event(format!("read failed: {detail}"));
+        match alert {
+            Some(failure) => self.finish(Err(failure)),
+            None => self.handle_eof(),
+        }
+    }
+
+    /// The server closed the connection.
     pub fn handle_eof(&mut self) {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Done => {}
@@ -1538,6 +1611,11 @@ mod tests {
                     "TLS in script but session did not ask for it"
                 );
                 s.handle_tls_established();
+            } else if *line == "* TLS FAILED" {
+                assert!(starttls_requested || s.cfg.mode == TlsMode::Implicit);
+                s.handle_tls_failed(handshake_closed(), "the server closed the connection");
+            } else if *line == "* WRITE FAILED" {
+                s.handle_write_failed("broken pipe");
             } else if *line == "* EOF" {
                 s.handle_eof();
             } else if *line == "* TIMEOUT" {
@@ -1590,13 +1668,17 @@ mod tests {
         S: 250 SMTPUTF8
     ";
 
+    /// PLAIN accepted, then QUIT sent: the end of a successful Gmail trace.
+    const PLAIN_ACCEPTED_THEN_QUIT: &str = "
+        C: AUTH PLAIN <redacted: user you@gmail.com>
+        S: 235 2.7.0 Accepted
+        C: QUIT";
+
     #[test]
     fn gmail_587_plain_success() {
         let script = format!(
             "{GREETING_587}
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 2.7.0 Accepted
-            C: QUIT
+            {PLAIN_ACCEPTED_THEN_QUIT}
             S: 221 2.0.0 closing connection t66sm6271302pjb.45 - gsmtp"
         );
         let (outcome, wire) = check(cfg(TlsMode::Starttls), &script);
@@ -1665,18 +1747,142 @@ mod tests {
         assert!(!String::from_utf8(wire).unwrap().contains("AUTH"));
     }
 
+    /// A plain greeting and EHLO offering STARTTLS, and STARTTLS sent.
+    const STARTTLS_SENT: &str = "
+        S: 220 mx ESMTP
+        C: EHLO client.example
+        S: 250-mx
+        S: 250 STARTTLS
+        C: STARTTLS";
+
+    fn handshake_closed() -> Failure {
+        Failure::Tls(crate::failure::TlsFailure {
+            kind: crate::failure::TlsFailureKind::ClosedDuringHandshake,
+            certificate: None,
+            after_starttls: true,
+        })
+    }
+
     #[test]
-    fn starttls_refused_stops() {
+    fn tls_failed_mid_handshake_ends_without_quit_and_ignores_later_bytes() {
+        let script = format!(
+            "{STARTTLS_SENT}
+            S: 220 go ahead
+            * TLS FAILED
+            * EOF"
+        );
+        let (outcome, wire) = check(cfg(TlsMode::Starttls), &script);
+        assert_eq!(outcome, Err(handshake_closed()));
+        // No QUIT in the clear after a failed handshake: the channel is gone.
+        assert!(!String::from_utf8_lossy(&wire).contains("QUIT"));
+    }
+
+    #[test]
+    fn implicit_tls_failed_before_the_greeting_is_the_outcome() {
+        let (outcome, wire) = check(cfg(TlsMode::Implicit), "* TLS FAILED\n* TIMEOUT");
+        assert_eq!(outcome, Err(handshake_closed()));
+        assert!(wire.is_empty());
+    }
+
+    #[test]
+    fn write_failed_is_a_close_in_the_stage_that_wrote() {
         let script = "
             S: 220 mx ESMTP
             C: EHLO client.example
-            S: 250-mx
-            S: 250 STARTTLS
-            C: STARTTLS
+            * WRITE FAILED";
+        let (outcome, _) = check(cfg(TlsMode::Starttls), script);
+        assert_eq!(
+            outcome,
+            Err(Failure::Closed {
+                stage: Stage::Ehlo,
+                partial: None
+            })
+        );
+    }
+
+    #[test]
+    fn write_failed_on_quit_keeps_the_outcome_decided_before() {
+        let script = format!(
+            "{GREETING_587}
+            {PLAIN_ACCEPTED_THEN_QUIT}
+            * WRITE FAILED"
+        );
+        assert_eq!(check(cfg(TlsMode::Starttls), &script).0, Ok(()));
+    }
+
+    #[test]
+    fn the_session_says_what_it_waits_for_and_how_long() {
+        let t = Duration::from_secs(30);
+        let mut s = Session::new(cfg(TlsMode::Starttls));
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Greeting)));
+        s.handle_input(b"220 mx\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Ehlo)));
+        s.handle_input(b"250-mx\r\n250 STARTTLS\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Starttls)));
+        s.handle_input(b"220 go\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::TlsHandshake));
+        assert_eq!(s.poll_timeout(t), Some(t));
+        s.handle_tls_established();
+        s.handle_input(b"250-mx\r\n250 AUTH PLAIN\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Auth)));
+        s.handle_input(b"535 5.7.8 no\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::QuitReply));
+        assert_eq!(s.poll_timeout(t), Some(QUIT_GRACE));
+        assert_eq!(
+            s.poll_timeout(Duration::from_secs(1)),
+            Some(Duration::from_secs(1))
+        );
+        s.handle_timeout();
+        assert_eq!((s.waiting_for(), s.poll_timeout(t)), (None, None));
+    }
+
+    #[test]
+    fn eof_in_each_state_fails_the_stage_it_waited_in() {
+        let steps = [
+            ("", Stage::Greeting),
+            ("S: 220 mx\nC: EHLO client.example", Stage::Ehlo),
+            (
+                "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 STARTTLS\nC: STARTTLS",
+                Stage::Starttls,
+            ),
+            (
+                "S: 220 mx\nC: EHLO client.example\nS: 250-mx\nS: 250 STARTTLS\nC: STARTTLS\nS: 220 go",
+                Stage::Tls,
+            ),
+            (GREETING_587, Stage::Auth),
+        ];
+        for (prefix, stage) in steps {
+            let mut script = prefix.to_string();
+            if stage == Stage::Auth {
+                script.push_str("\nC: AUTH PLAIN <redacted: user you@gmail.com>");
+            }
+            script.push_str("\n* EOF");
+            let (outcome, _) = check(cfg(TlsMode::Starttls), &script);
+            assert_eq!(outcome.unwrap_err().stage(), stage, "{script}");
+        }
+        // Once QUIT is sent the outcome is already decided: EOF keeps it.
+        let quit = format!(
+            "{GREETING_587}
+            C: AUTH PLAIN <redacted: user you@gmail.com>
+            S: 535 5.7.8 Username and Password not accepted
+            C: QUIT
+            * EOF"
+        );
+        assert_eq!(
+            check(cfg(TlsMode::Starttls), &quit).0.unwrap_err().stage(),
+            Stage::Auth
+        );
+    }
+
+    #[test]
+    fn starttls_refused_stops() {
+        let script = format!(
+            "{STARTTLS_SENT}
             S: 454 4.7.0 TLS not available due to temporary reason
             C: QUIT
-            S: 221 bye";
-        let (outcome, _) = check(cfg(TlsMode::Starttls), script);
+            S: 221 bye"
+        );
+        let (outcome, _) = check(cfg(TlsMode::Starttls), &script);
         let f = outcome.unwrap_err();
         assert_eq!(
             (f.stage(), f.reply().unwrap().code()),

@@ -10,7 +10,7 @@ use crate::failure::{
     TlsFailureKind, TlsMode,
 };
 use crate::protocol::escape_bytes;
-use crate::session::{Event, Session};
+use crate::session::{Event, Session, QUIT_GRACE};
 use crate::stage::Stage;
 use crate::transcript::{Direction, Entry, Transcript, CONNECTED, TLS_ESTABLISHED};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -1041,24 +1041,18 @@ pub async fn run_connection(
                 Conn::Tls(Box::new(stream))
             }
             Err(f) => {
-                rec.event(
-                    Stage::Tls,
-                    false,
-                    format!("TLS handshake failed: {}", describe_tls(&f)),
-                );
-                rec.close(Some(Stage::Tls));
-                return ConnectionOutcome {
-                    result: Err(f),
-                    session,
-                    tls: None,
-                };
+                // The session decides what this means; the loop below drains its
+                // verdict without touching the (gone) stream.
+                let detail = describe_tls(&f);
+                session.handle_tls_failed(f, &detail);
+                Conn::Gone
             }
         }
     } else {
         Conn::Plain(tcp)
     };
 
-    let quit_wait = timeout.min(Duration::from_secs(2));
+    let quit_wait = timeout.min(QUIT_GRACE);
     let mut deadline = tokio::time::Instant::now() + timeout;
     // Replies are short (an EHLO reply is a few hundred bytes) and the reply parser is
     // resumable, so 4 kB per read is plenty; 16 kB cost 12 MB more in a batch of 1000
@@ -1088,7 +1082,13 @@ pub async fn run_connection(
                         outbox.clear();
                     }
                     let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Gone) else {
-                        break 'outer Err(Failure::StartTlsNotOffered);
+                        // Unreachable by the session's rules (STARTTLS is sent only
+                        // in the clear); reported, not invented here.
+                        session.handle_tls_failed(
+                            Failure::StartTlsNotOffered,
+                            "STARTTLS asked for on a connection that is not plain TCP",
+                        );
+                        continue;
                     };
                     match handshake(tcp, tls, timeout, true).await {
                         Ok((stream, info)) => {
@@ -1098,12 +1098,8 @@ pub async fn run_connection(
                             session.handle_tls_established();
                         }
                         Err(f) => {
-                            rec.event(
-                                Stage::Tls,
-                                false,
-                                format!("TLS handshake failed: {}", describe_tls(&f)),
-                            );
-                            break 'outer Err(f);
+                            let detail = describe_tls(&f);
+                            session.handle_tls_failed(f, &detail);
                         }
                     }
                 }
@@ -1119,20 +1115,11 @@ pub async fn run_connection(
             let written = write_bounded(&mut conn, &outbox, timeout).await;
             outbox.clear();
             if let Err(e) = written {
-                rec.event(
-                    session.stage(),
-                    session.is_tls(),
-                    format!("write failed: {e}"),
-                );
-                session.handle_eof();
+                session.handle_write_failed(&e.to_string());
                 continue;
             }
             // A new command starts a new wait.
-            let wait = if session.is_quitting() {
-                quit_wait
-            } else {
-                timeout
-            };
+            let wait = session.poll_timeout(timeout).unwrap_or(quit_wait);
             deadline = tokio::time::Instant::now() + wait;
         }
         let read = tokio::time::timeout_at(deadline, conn.read(&mut buf)).await;
@@ -1141,20 +1128,15 @@ pub async fn run_connection(
             Ok(Ok(0)) => session.handle_eof(),
             Ok(Ok(n)) => session.handle_input(&buf[..n]),
             Ok(Err(e)) => {
-                rec.event(
-                    session.stage(),
-                    session.is_tls(),
-                    format!("read failed: {e}"),
-                );
                 // A TLS alert is the server's typed verdict, not a silent close.
-                if let Some(kind) = tls_alert_after_handshake(&e) {
-                    break 'outer Err(Failure::Tls(TlsFailure {
+                let alert = tls_alert_after_handshake(&e).map(|kind| {
+                    Failure::Tls(TlsFailure {
                         kind,
                         certificate: tls_info.as_ref().and_then(|i| i.certificate.clone()),
                         after_starttls: mode != TlsMode::Implicit,
-                    }));
-                }
-                session.handle_eof()
+                    })
+                });
+                session.handle_read_failed(&e.to_string(), alert)
             }
         }
     };
