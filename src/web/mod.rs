@@ -208,7 +208,7 @@ impl WebServer {
 
 /// Runs `smtprobe web` on its own multi-threaded runtime; returns the exit code.
 pub fn run(args: WebArgs) -> i32 {
-    use crate::cli::exit;
+    use crate::exit::code as exit;
     if !args.listen.ip().is_loopback() && !args.public {
         eprintln!(
             "smtprobe web: {} is not a loopback address; listening beyond this machine needs --public",
