@@ -139,11 +139,15 @@
 pub mod batch;
 pub mod certs;
 #[cfg(feature = "cli")]
+pub mod check_args;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod config_builder;
 pub mod demo;
 pub mod diagnosis;
 pub mod discover;
+#[cfg(feature = "cli")]
+pub mod exit;
 pub mod failure;
 pub mod fixture;
 pub mod message;

@@ -1,8 +1,9 @@
 //! The command-line runs of discovery: `smtprobe discover ADDRESS` and
-//! `smtprobe check ADDRESS` (the clap flags live in [`crate::cli`]).
+//! `smtprobe check ADDRESS` (the clap flags live in [`crate::check_args`] and [`crate::cli`]).
 
 use super::{address, discover, Discovery, Options};
-use crate::cli::{self, exit, CheckArgs, DiscoveryFlags, TlsArg, UsageError};
+use crate::check_args::{self, CheckArgs, DiscoveryFlags, TlsArg, UsageError};
+use crate::exit::{code as exit, exit_code};
 use crate::failure::TlsMode;
 use crate::transport::IpVersion;
 use std::io::{IsTerminal, Write as _};
@@ -133,7 +134,7 @@ pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
             );
         }
     }
-    let config = cli::config_from_args(&check)?;
+    let config = check_args::config_from_args(&check)?;
     if !args.json {
         print(&format!(
             "\nChecking {}:{} ({}){}\n\n",
@@ -159,7 +160,7 @@ pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
             serde_json::to_string_pretty(&doc).unwrap_or_default()
         ));
     } else {
-        cli::print_report(&report, false, args.annotate);
+        crate::cli::print_report(&report, false, args.annotate);
     }
-    Ok(cli::exit_code(&report))
+    Ok(exit_code(&report))
 }

@@ -83,7 +83,7 @@ pub struct WebArgs {
     #[arg(long, value_name = "IP:PORT", hide = true)]
     pub dns_server: Option<SocketAddr>,
     /// Testing aid: in discovery, connect to port TO whenever a candidate says FROM.
-    #[arg(long, value_name = "FROM=TO", hide = true, value_parser = crate::cli::parse_port_map)]
+    #[arg(long, value_name = "FROM=TO", hide = true, value_parser = crate::check_args::parse_port_map)]
     pub port_map: Vec<(u16, u16)>,
 }
 
@@ -222,7 +222,7 @@ impl WebServer {
 
 /// Runs `smtprobe web` on its own multi-threaded runtime; returns the exit code.
 pub fn run(args: WebArgs) -> i32 {
-    use crate::cli::exit;
+    use crate::exit::code as exit;
     if !args.listen.ip().is_loopback() && !args.public {
         eprintln!(
             "smtprobe web: {} is not a loopback address; listening beyond this machine needs --public",
