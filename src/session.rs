@@ -134,7 +134,7 @@ pub fn pick_mechanism(offered: &[String], tls: bool) -> Option<(Mechanism, Strin
     Some((
         m,
         format!(
-            "--auth auto chose {} from the offered {list}: {why}",
+            "automatic mechanism choice: {} from the offered {list}: {why}",
             m.name()
         ),
     ))

@@ -420,7 +420,7 @@ async fn cram_md5_and_scram_through_dovecot_sasl() {
                 assert!(
                     r.notes
                         .iter()
-                        .any(|n| n.contains("--auth auto chose SCRAM-SHA-256")),
+                        .any(|n| n.contains("automatic mechanism choice: SCRAM-SHA-256")),
                     "{:?}",
                     r.notes
                 );
