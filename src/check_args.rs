@@ -272,7 +272,8 @@ impl std::fmt::Display for UsageError {
 fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
     if let Some(cmd) = &args.password_command {
         let timeout = Duration::from_secs_f64(args.timeout);
-        return crate::password::from_command(cmd, timeout).map_err(UsageError);
+        return crate::password::from_command(cmd, timeout)
+            .map_err(|e| UsageError(format!("--password-command: {e}")));
     }
     if let Some(path) = &args.password_file {
         let raw = std::fs::read(path).map_err(|e| {

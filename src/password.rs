@@ -12,11 +12,72 @@ use std::time::{Duration, Instant};
 /// The most bytes read from a password command's output.
 pub const MAX_COMMAND_OUTPUT: usize = 64 * 1024;
 
+/// Why a password command gave no password. It never holds the command's output.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PasswordCommandError {
+    /// `sh` could not be started.
+    Spawn(std::io::Error),
+    /// The child's stdout pipe was missing.
+    NoStdout,
+    /// Waiting for the child failed.
+    Wait(std::io::Error),
+    /// The command ran past the deadline; it was killed with its process group.
+    Timeout(Duration),
+    /// The command exited with this non-zero status.
+    ExitStatus(i32),
+    /// The command was killed by a signal.
+    Signalled,
+    /// The command exited, but something it started kept its output open.
+    OutputLeftOpen,
+    /// The first line of its output is empty.
+    Empty,
+    /// The first line of its output is not UTF-8.
+    NotUtf8,
+}
+
+impl std::fmt::Display for PasswordCommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordCommandError::Spawn(e) => write!(f, "cannot run sh: {e}"),
+            PasswordCommandError::NoStdout => f.write_str("no stdout"),
+            PasswordCommandError::Wait(e) => write!(f, "waiting for the command: {e}"),
+            PasswordCommandError::Timeout(t) => write!(
+                f,
+                "the command did not finish within {}s (the check's timeout); it was stopped",
+                t.as_secs_f64()
+            ),
+            PasswordCommandError::ExitStatus(c) => {
+                write!(f, "the command failed (exit status {c})")
+            }
+            PasswordCommandError::Signalled => f.write_str("the command was killed by a signal"),
+            PasswordCommandError::OutputLeftOpen => {
+                f.write_str("the command exited but left its output open (a background process?)")
+            }
+            PasswordCommandError::Empty => {
+                f.write_str("the command printed nothing on its first line")
+            }
+            PasswordCommandError::NotUtf8 => {
+                f.write_str("the command printed a first line that is not UTF-8")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PasswordCommandError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PasswordCommandError::Spawn(e) | PasswordCommandError::Wait(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Runs `cmd` with `sh -c` (stdin closed, stderr passed through so the tool can say why
 /// it failed) and returns the first line of its output. A command that exits non-zero,
 /// prints nothing, or runs past `timeout` (it is killed, with its process group) is an
 /// error naming what happened.
-pub fn from_command(cmd: &str, timeout: Duration) -> Result<Secret, String> {
+pub fn from_command(cmd: &str, timeout: Duration) -> Result<Secret, PasswordCommandError> {
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -30,10 +91,8 @@ pub fn from_command(cmd: &str, timeout: Duration) -> Result<Secret, String> {
         // Its own process group, so a timeout kills the pipeline, not only `sh`.
         command.process_group(0);
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("--password-command: cannot run sh: {e}"))?;
-    let mut stdout = child.stdout.take().ok_or("--password-command: no stdout")?;
+    let mut child = command.spawn().map_err(PasswordCommandError::Spawn)?;
+    let mut stdout = child.stdout.take().ok_or(PasswordCommandError::NoStdout)?;
     // Read on a thread: the pipe may stay open after a timeout (a grandchild holds it).
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();
@@ -48,20 +107,17 @@ pub fn from_command(cmd: &str, timeout: Duration) -> Result<Secret, String> {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= deadline => {
                 kill_group(&mut child);
-                return Err(format!(
-                    "--password-command did not finish within {}s (--timeout); it was stopped",
-                    timeout.as_secs_f64()
-                ));
+                return Err(PasswordCommandError::Timeout(timeout));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("--password-command: {e}")),
+            Err(e) => return Err(PasswordCommandError::Wait(e)),
         }
     };
     if !status.success() {
         kill_group(&mut child);
         return Err(match status.code() {
-            Some(c) => format!("--password-command failed (exit status {c})"),
-            None => "--password-command was killed by a signal".into(),
+            Some(c) => PasswordCommandError::ExitStatus(c),
+            None => PasswordCommandError::Signalled,
         });
     }
     // The command exited; its output is complete unless a background child keeps the
@@ -71,9 +127,7 @@ pub fn from_command(cmd: &str, timeout: Duration) -> Result<Secret, String> {
     }
     if !reader.is_finished() {
         kill_group(&mut child);
-        return Err(
-            "--password-command exited but left its output open (a background process?)".into(),
-        );
+        return Err(PasswordCommandError::OutputLeftOpen);
     }
     let mut out = reader.join().unwrap_or_default();
     let line_end = out.iter().position(|&b| b == b'\n').unwrap_or(out.len());
@@ -83,14 +137,14 @@ pub fn from_command(cmd: &str, timeout: Duration) -> Result<Secret, String> {
         first.pop();
     }
     if first.is_empty() {
-        return Err("--password-command printed nothing on its first line".into());
+        return Err(PasswordCommandError::Empty);
     }
     match String::from_utf8(first) {
         Ok(s) => Ok(Secret::new(s)),
         Err(e) => {
             let mut b = e.into_bytes();
             b.fill(0);
-            Err("--password-command printed a first line that is not UTF-8".into())
+            Err(PasswordCommandError::NotUtf8)
         }
     }
 }
@@ -185,16 +239,26 @@ mod tests {
     #[test]
     fn failing_hanging_or_silent_commands_are_clear_errors() {
         let e = from_command("echo leaked; exit 3", Duration::from_secs(5)).unwrap_err();
+        assert!(matches!(e, PasswordCommandError::ExitStatus(3)), "{e}");
+        let e = e.to_string();
         assert!(e.contains("exit status 3") && !e.contains("leaked"), "{e}");
-        let e = from_command("true", Duration::from_secs(5)).unwrap_err();
+        let e = from_command("true", Duration::from_secs(5))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("printed nothing"), "{e}");
-        let e = from_command("printf '\\nlater\\n'", Duration::from_secs(5)).unwrap_err();
+        let e = from_command("printf '\\nlater\\n'", Duration::from_secs(5))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("printed nothing"), "{e}");
         let start = Instant::now();
-        let e = from_command("sleep 30 | cat", Duration::from_millis(300)).unwrap_err();
+        let e = from_command("sleep 30 | cat", Duration::from_millis(300))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did not finish within 0.3s"), "{e}");
         assert!(start.elapsed() < Duration::from_secs(10));
-        let e = from_command("printf '\\377\\376\\n'", Duration::from_secs(5)).unwrap_err();
+        let e = from_command("printf '\\377\\376\\n'", Duration::from_secs(5))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not UTF-8"), "{e}");
     }
 

@@ -73,7 +73,95 @@ impl std::fmt::Debug for ProxyConfig {
     }
 }
 
-fn percent_decode(s: &str) -> Result<String, String> {
+/// Why a proxy URL was refused. It never holds the URL: the URL may hold a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyUrlError {
+    /// No `scheme://`.
+    NoScheme,
+    /// A scheme other than `socks5`, `socks5h` or `http`.
+    UnsupportedScheme(String),
+    /// Something after `host:port/`.
+    HasPath,
+    /// No `:port`.
+    NoPort,
+    /// The port is not a number from 1 to 65535.
+    BadPort,
+    /// The host is empty or has spaces or line breaks.
+    BadHost,
+    /// The user name (`password: false`) or password has a bad `%`-escape.
+    BadEscape {
+        /// Whether it is the password (else the user name).
+        password: bool,
+        /// What is wrong with the escape.
+        why: PercentError,
+    },
+    /// A SOCKS5 user name or password over 255 bytes (RFC 1929 §2).
+    CredentialsTooLong,
+    /// The credentials contain CR or LF.
+    LineBreak,
+}
+
+/// A bad `%`-escape in a URL's user information (RFC 3986 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PercentError {
+    /// `%` not followed by two hex digits.
+    BadEscape,
+    /// The decoded bytes are not UTF-8.
+    NotUtf8,
+}
+
+impl std::fmt::Display for PercentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PercentError::BadEscape => "a bad %-escape",
+            PercentError::NotUtf8 => "%-escapes that are not UTF-8",
+        })
+    }
+}
+
+impl std::error::Error for PercentError {}
+
+impl std::fmt::Display for ProxyUrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyUrlError::NoScheme => {
+                f.write_str("expected scheme://host:port (socks5:// or http://)")
+            }
+            ProxyUrlError::UnsupportedScheme(s) => {
+                write!(
+                    f,
+                    "scheme {s:?} is not supported (use socks5:// or http://)"
+                )
+            }
+            ProxyUrlError::HasPath => f.write_str("a proxy URL has no path"),
+            ProxyUrlError::NoPort => {
+                f.write_str("the port is missing (socks5://host:1080, http://host:3128)")
+            }
+            ProxyUrlError::BadPort => f.write_str("the port is not a number from 1 to 65535"),
+            ProxyUrlError::BadHost => f.write_str("the proxy host is empty or has spaces"),
+            ProxyUrlError::BadEscape { password, why } => {
+                let what = if *password { "password" } else { "user name" };
+                write!(f, "the {what} has {why}")
+            }
+            ProxyUrlError::CredentialsTooLong => {
+                f.write_str("SOCKS5 user names and passwords are at most 255 bytes")
+            }
+            ProxyUrlError::LineBreak => f.write_str("the credentials contain a line break"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyUrlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProxyUrlError::BadEscape { why, .. } => Some(why),
+            _ => None,
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, PercentError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -83,7 +171,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("a bad %-escape")?;
+                .ok_or(PercentError::BadEscape)?;
             out.push(hex);
             i += 3;
         } else {
@@ -91,58 +179,56 @@ fn percent_decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| "%-escapes that are not UTF-8".to_owned())
+    String::from_utf8(out).map_err(|_| PercentError::NotUtf8)
 }
 
 impl ProxyConfig {
     /// Parses `socks5://[user:password@]host:port`, `socks5h://…` (the same: the name is
     /// always resolved by the proxy) or `http://[user:password@]host:port`. Errors never
     /// repeat the URL (it may hold a password).
-    pub fn parse(url: &str) -> Result<ProxyConfig, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or("expected scheme://host:port (socks5:// or http://)")?;
+    pub fn parse(url: &str) -> Result<ProxyConfig, ProxyUrlError> {
+        let (scheme, rest) = url.split_once("://").ok_or(ProxyUrlError::NoScheme)?;
         let kind = match scheme.to_ascii_lowercase().as_str() {
             "socks5" | "socks5h" => ProxyKind::Socks5,
             "http" => ProxyKind::Http,
-            other => {
-                return Err(format!(
-                    "scheme {other:?} is not supported (use socks5:// or http://)"
-                ))
-            }
+            other => return Err(ProxyUrlError::UnsupportedScheme(other.to_owned())),
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') {
-            return Err("a proxy URL has no path".into());
+            return Err(ProxyUrlError::HasPath);
         }
         let (userinfo, hostport) = match rest.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
         };
-        let (host, port) = hostport
-            .rsplit_once(':')
-            .ok_or("the port is missing (socks5://host:1080, http://host:3128)")?;
+        let (host, port) = hostport.rsplit_once(':').ok_or(ProxyUrlError::NoPort)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port: u16 = port
             .parse()
             .ok()
             .filter(|&p| p > 0)
-            .ok_or("the port is not a number from 1 to 65535")?;
+            .ok_or(ProxyUrlError::BadPort)?;
         if host.is_empty() || host.contains(['\r', '\n', ' ']) {
-            return Err("the proxy host is empty or has spaces".into());
+            return Err(ProxyUrlError::BadHost);
         }
         let credentials = match userinfo {
             None => None,
             Some(u) => {
                 let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-                let user = percent_decode(user).map_err(|e| format!("the user name has {e}"))?;
-                let pass = percent_decode(pass).map_err(|e| format!("the password has {e}"))?;
+                let user = percent_decode(user).map_err(|why| ProxyUrlError::BadEscape {
+                    password: false,
+                    why,
+                })?;
+                let pass = percent_decode(pass).map_err(|why| ProxyUrlError::BadEscape {
+                    password: true,
+                    why,
+                })?;
                 // RFC 1929 §2: one length byte each.
                 if kind == ProxyKind::Socks5 && (user.len() > 255 || pass.len() > 255) {
-                    return Err("SOCKS5 user names and passwords are at most 255 bytes".into());
+                    return Err(ProxyUrlError::CredentialsTooLong);
                 }
                 if user.contains(['\r', '\n']) || pass.contains(['\r', '\n']) {
-                    return Err("the credentials contain a line break".into());
+                    return Err(ProxyUrlError::LineBreak);
                 }
                 Some((user, Secret::new(pass)))
             }
@@ -171,7 +257,7 @@ impl ProxyConfig {
 
 /// What the handshake asks of the driver after an input.
 #[derive(PartialEq, Eq)]
-pub enum Step {
+pub enum HandshakeStep {
     /// Send these bytes (may hold proxy credentials: never log them), then read
     /// [`Handshake::wants`] bytes.
     Send(Vec<u8>),
@@ -183,13 +269,13 @@ pub enum Step {
     Failed(ProxyFailureKind, String),
 }
 
-impl std::fmt::Debug for Step {
+impl std::fmt::Debug for HandshakeStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Step::Send(b) => write!(f, "Send({} bytes)", b.len()),
-            Step::Read => f.write_str("Read"),
-            Step::Done(s) => write!(f, "Done({s:?})"),
-            Step::Failed(k, d) => write!(f, "Failed({k:?}, {d:?})"),
+            HandshakeStep::Send(b) => write!(f, "Send({} bytes)", b.len()),
+            HandshakeStep::Read => f.write_str("Read"),
+            HandshakeStep::Done(s) => write!(f, "Done({s:?})"),
+            HandshakeStep::Failed(k, d) => write!(f, "Failed({k:?}, {d:?})"),
         }
     }
 }
@@ -275,7 +361,7 @@ impl Handshake {
     }
 
     /// The proxy closed the connection before the handshake ended.
-    pub fn handle_eof(&mut self) -> Step {
+    pub fn handle_eof(&mut self) -> HandshakeStep {
         let got = if self.buf.is_empty() {
             "the proxy closed the connection without answering".to_owned()
         } else {
@@ -285,14 +371,14 @@ impl Handshake {
             )
         };
         self.state = State::Over;
-        Step::Failed(ProxyFailureKind::Protocol, got)
+        HandshakeStep::Failed(ProxyFailureKind::Protocol, got)
     }
 
     /// Bytes arrived (at most [`Handshake::wants`]).
-    pub fn handle_input(&mut self, bytes: &[u8]) -> Step {
+    pub fn handle_input(&mut self, bytes: &[u8]) -> HandshakeStep {
         self.buf.extend_from_slice(bytes);
         if self.buf.len() < self.want {
-            return Step::Read;
+            return HandshakeStep::Read;
         }
         match std::mem::replace(&mut self.state, State::Over) {
             State::SocksMethod => self.socks_method(),
@@ -302,14 +388,16 @@ impl Handshake {
                 let len = self.take()[0] as usize;
                 self.state = State::SocksReplyTail;
                 self.want = len + 2;
-                Step::Read
+                HandshakeStep::Read
             }
-            State::SocksReplyTail => Step::Done(format!(
+            State::SocksReplyTail => HandshakeStep::Done(format!(
                 "the SOCKS5 proxy connected to {}:{}",
                 self.dest_host, self.dest_port
             )),
             State::HttpHead => self.http_head(),
-            State::Over => Step::Failed(ProxyFailureKind::Protocol, "handshake over".into()),
+            State::Over => {
+                HandshakeStep::Failed(ProxyFailureKind::Protocol, "handshake over".into())
+            }
         }
     }
 
@@ -317,15 +405,15 @@ impl Handshake {
         std::mem::take(&mut self.buf)
     }
 
-    fn garbage(&mut self, what: &str) -> Step {
+    fn garbage(&mut self, what: &str) -> HandshakeStep {
         let b = self.take();
-        Step::Failed(
+        HandshakeStep::Failed(
             ProxyFailureKind::Protocol,
             format!("{what}: got {}", escape_bytes(&b)),
         )
     }
 
-    fn socks_method(&mut self) -> Step {
+    fn socks_method(&mut self) -> HandshakeStep {
         let b = self.take();
         if b[0] != 5 {
             self.buf = b;
@@ -341,31 +429,31 @@ impl Handshake {
                 m.extend_from_slice(pass.expose().as_bytes());
                 self.state = State::SocksAuth;
                 self.want = 2;
-                Step::Send(m)
+                HandshakeStep::Send(m)
             }
-            (0xff, None) => Step::Failed(
+            (0xff, None) => HandshakeStep::Failed(
                 ProxyFailureKind::AuthFailed,
                 "the SOCKS5 proxy accepts none of the offered methods: it wants credentials (socks5://user:password@host:port)".into(),
             ),
-            (0xff, Some(_)) => Step::Failed(
+            (0xff, Some(_)) => HandshakeStep::Failed(
                 ProxyFailureKind::AuthFailed,
                 "the SOCKS5 proxy accepts neither no-authentication nor user/password".into(),
             ),
-            (m, _) => Step::Failed(
+            (m, _) => HandshakeStep::Failed(
                 ProxyFailureKind::Protocol,
                 format!("the SOCKS5 proxy chose method {m}, which was not offered"),
             ),
         }
     }
 
-    fn socks_auth(&mut self) -> Step {
+    fn socks_auth(&mut self) -> HandshakeStep {
         let b = self.take();
         if b[0] != 1 {
             self.buf = b;
             return self.garbage("not an RFC 1929 reply");
         }
         if b[1] != 0 {
-            return Step::Failed(
+            return HandshakeStep::Failed(
                 ProxyFailureKind::AuthFailed,
                 format!(
                     "the SOCKS5 proxy refused the user name and password (status {})",
@@ -376,7 +464,7 @@ impl Handshake {
         self.socks_connect()
     }
 
-    fn socks_connect(&mut self) -> Step {
+    fn socks_connect(&mut self) -> HandshakeStep {
         // RFC 1928 §4: VER CMD=CONNECT RSV ATYP DST.ADDR DST.PORT.
         let mut m = vec![5, 1, 0];
         match self.dest_host.parse::<std::net::IpAddr>() {
@@ -394,7 +482,7 @@ impl Handshake {
                 m.extend_from_slice(self.dest_host.as_bytes());
             }
             Err(_) => {
-                return Step::Failed(
+                return HandshakeStep::Failed(
                     ProxyFailureKind::DestinationRefused,
                     "the host name is longer than SOCKS5 allows (255 bytes)".into(),
                 )
@@ -403,10 +491,10 @@ impl Handshake {
         m.extend_from_slice(&self.dest_port.to_be_bytes());
         self.state = State::SocksReplyHead;
         self.want = 4;
-        Step::Send(m)
+        HandshakeStep::Send(m)
     }
 
-    fn socks_reply_head(&mut self) -> Step {
+    fn socks_reply_head(&mut self) -> HandshakeStep {
         let b = self.take();
         if b[0] != 5 || b[2] != 0 {
             self.buf = b;
@@ -431,7 +519,7 @@ impl Handshake {
             } else {
                 ProxyFailureKind::DestinationRefused
             };
-            return Step::Failed(
+            return HandshakeStep::Failed(
                 kind,
                 format!(
                     "the SOCKS5 proxy answered {:02x} ({why}) for {}:{}",
@@ -446,7 +534,7 @@ impl Handshake {
                 // The length byte comes first; read it, then the name and port.
                 self.state = State::SocksReplyNameLen;
                 self.want = 1;
-                return Step::Read;
+                return HandshakeStep::Read;
             }
             _ => {
                 self.buf = b;
@@ -455,10 +543,10 @@ impl Handshake {
         };
         self.state = State::SocksReplyTail;
         self.want = tail;
-        Step::Read
+        HandshakeStep::Read
     }
 
-    fn http_head(&mut self) -> Step {
+    fn http_head(&mut self) -> HandshakeStep {
         if !self.buf.ends_with(b"\r\n\r\n") && !self.buf.ends_with(b"\n\n") {
             if self.buf.len() >= MAX_HTTP_HEAD {
                 let n = self.buf.len();
@@ -472,7 +560,7 @@ impl Handshake {
             }
             self.state = State::HttpHead;
             self.want = self.buf.len() + 1;
-            return Step::Read;
+            return HandshakeStep::Read;
         }
         let head = self.take();
         let status_line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
@@ -483,9 +571,9 @@ impl Handshake {
             .and_then(|c| c.parse::<u16>().ok());
         match code {
             Some(200..=299) => {
-                Step::Done(format!("the HTTP proxy opened the tunnel: {status_line}"))
+                HandshakeStep::Done(format!("the HTTP proxy opened the tunnel: {status_line}"))
             }
-            Some(407) => Step::Failed(
+            Some(407) => HandshakeStep::Failed(
                 ProxyFailureKind::AuthFailed,
                 format!(
                     "the HTTP proxy wants {}credentials: {status_line}",
@@ -496,11 +584,11 @@ impl Handshake {
                     }
                 ),
             ),
-            Some(_) => Step::Failed(
+            Some(_) => HandshakeStep::Failed(
                 ProxyFailureKind::DestinationRefused,
                 format!("the HTTP proxy refused CONNECT: {status_line}"),
             ),
-            None => Step::Failed(
+            None => HandshakeStep::Failed(
                 ProxyFailureKind::Protocol,
                 format!("not an HTTP status line: {status_line}"),
             ),
@@ -561,13 +649,13 @@ pub async fn connect(
     };
     let _ = stream.set_nodelay(true);
     let (mut hs, first) = Handshake::new(cfg, dest_host, dest_port);
-    let mut step = Step::Send(first);
+    let mut step = HandshakeStep::Send(first);
     let mut buf = vec![0u8; 512];
     loop {
         match step {
-            Step::Done(text) => return Ok((stream, text)),
-            Step::Failed(kind, detail) => return Err(fail(kind, detail)),
-            Step::Send(bytes) => {
+            HandshakeStep::Done(text) => return Ok((stream, text)),
+            HandshakeStep::Failed(kind, detail) => return Err(fail(kind, detail)),
+            HandshakeStep::Send(bytes) => {
                 let w = tokio::time::timeout(timeout, stream.write_all(&bytes)).await;
                 if !matches!(w, Ok(Ok(()))) {
                     return Err(fail(
@@ -576,7 +664,7 @@ pub async fn connect(
                     ));
                 }
             }
-            Step::Read => {}
+            HandshakeStep::Read => {}
         }
         let n = hs.wants().min(buf.len());
         step = match tokio::time::timeout(timeout, stream.read(&mut buf[..n])).await {
@@ -601,7 +689,7 @@ mod tests {
 
     /// Feeds `reply` to the handshake `chunk` bytes at a time (never more than it
     /// wants), collecting what it sends; returns the final step.
-    fn run(cfg: &ProxyConfig, replies: &[&[u8]], chunk: usize) -> (Vec<Vec<u8>>, Step) {
+    fn run(cfg: &ProxyConfig, replies: &[&[u8]], chunk: usize) -> (Vec<Vec<u8>>, HandshakeStep) {
         let (mut hs, first) = Handshake::new(cfg, "smtp.example.org", 587);
         let mut sent = vec![first];
         let input: Vec<u8> = replies.concat();
@@ -615,11 +703,11 @@ mod tests {
             let step = hs.handle_input(&input[at..end]);
             at = end;
             match step {
-                Step::Send(b) => sent.push(b),
-                Step::Read => {}
-                Step::Done(d) => {
+                HandshakeStep::Send(b) => sent.push(b),
+                HandshakeStep::Read => {}
+                HandshakeStep::Done(d) => {
                     assert_eq!(at, input.len(), "stopped before the end of the reply");
-                    return (sent, Step::Done(d));
+                    return (sent, HandshakeStep::Done(d));
                 }
                 other => return (sent, other),
             }
@@ -634,7 +722,7 @@ mod tests {
         for chunk in [1, 2, 3, 100] {
             let reply: &[&[u8]] = &[&[5, 2], &[1, 0], &[5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90]];
             let (sent, step) = run(&cfg, reply, chunk);
-            assert!(matches!(step, Step::Done(_)), "{step:?}");
+            assert!(matches!(step, HandshakeStep::Done(_)), "{step:?}");
             assert_eq!(sent[0], [5, 2, 0, 2]);
             assert_eq!(sent[1], b"\x01\x06al@ice\x06s3cr:t".to_vec());
             let mut connect = vec![5, 1, 0, 3, 16];
@@ -644,7 +732,7 @@ mod tests {
         }
         // A domain-name bound address (ATYP 3) is consumed exactly.
         let reply: &[&[u8]] = &[&[5, 2], &[1, 0], &[5, 0, 0, 3, 2, b'h', b'x', 0, 25]];
-        assert!(matches!(run(&cfg, reply, 1).1, Step::Done(_)));
+        assert!(matches!(run(&cfg, reply, 1).1, HandshakeStep::Done(_)));
     }
 
     #[test]
@@ -652,7 +740,7 @@ mod tests {
         let anon = ProxyConfig::parse("socks5://127.0.0.1:1080").unwrap();
         let with = ProxyConfig::parse("socks5://u:p@127.0.0.1:1080").unwrap();
         let kind = |cfg: &ProxyConfig, r: &[&[u8]]| match run(cfg, r, 7).1 {
-            Step::Failed(k, _) => k,
+            HandshakeStep::Failed(k, _) => k,
             other => panic!("{other:?}"),
         };
         assert_eq!(kind(&anon, &[&[5, 0xff]]), ProxyFailureKind::AuthFailed);
@@ -687,14 +775,14 @@ mod tests {
                 &[b"HTTP/1.1 200 Connection established\r\nProxy-Agent: x\r\n\r\n"],
                 chunk,
             );
-            assert!(matches!(step, Step::Done(_)), "{step:?}");
+            assert!(matches!(step, HandshakeStep::Done(_)), "{step:?}");
             assert_eq!(
                 String::from_utf8(sent[0].clone()).unwrap(),
                 "CONNECT smtp.example.org:587 HTTP/1.1\r\nHost: smtp.example.org:587\r\nProxy-Authorization: Basic Ym9iOnB3\r\n\r\n"
             );
         }
         let kind = |r: &[u8]| match run(&cfg, &[r], 3).1 {
-            Step::Failed(k, d) => (k, d),
+            HandshakeStep::Failed(k, d) => (k, d),
             other => panic!("{other:?}"),
         };
         assert_eq!(
@@ -712,18 +800,28 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_without_echoing_them() {
-        for url in [
-            "socks4://h:1",
-            "h:1080",
-            "socks5://h",
-            "socks5://h:0",
-            "socks5://h:99999",
-            "http://u:p%zz@h:1",
-            "http://h:1/path",
+        let bad_escape = ProxyUrlError::BadEscape {
+            password: true,
+            why: PercentError::BadEscape,
+        };
+        for (url, want) in [
+            (
+                "socks4://h:1",
+                ProxyUrlError::UnsupportedScheme("socks4".into()),
+            ),
+            ("h:1080", ProxyUrlError::NoScheme),
+            ("socks5://h", ProxyUrlError::NoPort),
+            ("socks5://h:0", ProxyUrlError::BadPort),
+            ("socks5://h:99999", ProxyUrlError::BadPort),
+            ("http://u:p%zz@h:1", bad_escape),
+            ("http://h:1/path", ProxyUrlError::HasPath),
         ] {
             let e = ProxyConfig::parse(url).unwrap_err();
-            assert!(!e.contains("p%zz"), "{e}");
+            assert_eq!(e, want, "{url}");
+            assert!(!e.to_string().contains("p%zz"), "{e}");
         }
+        let e = ProxyConfig::parse("http://u:p%zz@h:1").unwrap_err();
+        assert_eq!(e.to_string(), "the password has a bad %-escape");
         let v6 = ProxyConfig::parse("socks5://[::1]:1080").unwrap();
         assert_eq!(
             (v6.host.as_str(), v6.shown()),
