@@ -38,12 +38,162 @@ pub struct OutgoingServer {
 }
 
 /// What fetching one URL gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug)]
 pub struct Fetched {
     /// The URL asked first.
     pub url: String,
-    /// The outgoing servers, or why there are none (one line for the report).
-    pub result: Result<Vec<OutgoingServer>, String>,
+    /// The outgoing servers, or why there are none (its `Display` is one line for the
+    /// report).
+    pub result: Result<Vec<OutgoingServer>, AutoconfigError>,
+}
+
+/// Why one autoconfig location gave no servers, with its evidence. Names and URLs in it
+/// are escaped when shown: they come from the network.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AutoconfigError {
+    /// No complete answer within this time.
+    Timeout(Duration),
+    /// A 3xx answer without a `Location` header.
+    RedirectWithoutLocation,
+    /// A redirect to something other than HTTPS (the `Location`).
+    RedirectNotHttps(String),
+    /// A redirect whose port is not a number (the authority).
+    RedirectBadPort(String),
+    /// A redirect with an empty host or user information.
+    RedirectBadHost,
+    /// A redirect away from the mail domain.
+    RedirectOutside {
+        /// The `Location`.
+        location: String,
+        /// The mail domain.
+        domain: String,
+    },
+    /// More than [`MAX_REDIRECTS`] redirects.
+    TooManyRedirects,
+    /// HTTP 404 or 410: there is no file.
+    NoFile(u16),
+    /// Another HTTP status.
+    Status(u16),
+    /// The host has no address.
+    Dns {
+        /// The host looked up.
+        host: String,
+        /// What DNS said.
+        error: super::dns::DnsError,
+    },
+    /// No address of the host accepted a connection.
+    Connect {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The last attempt's detail, from the transport.
+        detail: String,
+    },
+    /// The TLS client could not be configured.
+    TlsConfig(rustls::Error),
+    /// The host is not a valid TLS server name.
+    BadHostName(String),
+    /// The TLS handshake failed (the certificate is verified).
+    Tls {
+        /// The host.
+        host: String,
+        /// What tokio-rustls said (the rustls error inside).
+        error: std::io::Error,
+    },
+    /// The HTTP exchange failed.
+    Http {
+        /// The host.
+        host: String,
+        /// What hyper said.
+        error: hyper::Error,
+    },
+    /// The request could not be built.
+    Request(hyper::http::Error),
+    /// The body is larger than [`MAX_BODY`].
+    TooLarge,
+    /// The body is not UTF-8.
+    NotUtf8,
+    /// The body is not well-formed XML.
+    NotXml(roxmltree::Error),
+    /// Well-formed XML with another root element (its name).
+    NotAutoconfig(String),
+    /// No `<outgoingServer type="smtp">` with a usable host, port and socket type.
+    NoServer,
+}
+
+impl std::fmt::Display for AutoconfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::protocol::escape_bytes as esc;
+        match self {
+            AutoconfigError::Timeout(t) => {
+                write!(f, "no complete answer within {}", crate::transport::secs(*t))
+            }
+            AutoconfigError::RedirectWithoutLocation => {
+                f.write_str("a redirect without a Location header")
+            }
+            AutoconfigError::RedirectNotHttps(loc) => {
+                write!(f, "redirects to {} : only HTTPS is followed", esc(loc.as_bytes()))
+            }
+            AutoconfigError::RedirectBadPort(a) => {
+                write!(f, "a redirect with a bad port: {}", esc(a.as_bytes()))
+            }
+            AutoconfigError::RedirectBadHost => f.write_str("a redirect with a bad host"),
+            AutoconfigError::RedirectOutside { location, domain } => write!(
+                f,
+                "redirects to {} (outside {domain}): not followed, a file elsewhere does not speak for the domain",
+                esc(location.as_bytes())
+            ),
+            AutoconfigError::TooManyRedirects => {
+                write!(f, "more than {MAX_REDIRECTS} redirects: not followed further")
+            }
+            AutoconfigError::NoFile(status) => write!(f, "no file (HTTP {status})"),
+            AutoconfigError::Status(status) => write!(f, "HTTP {status}"),
+            AutoconfigError::Dns { host, error } => write!(f, "{host}: {error}"),
+            AutoconfigError::Connect { host, port, detail } => {
+                write!(f, "cannot connect to {host}:{port}: {detail}")
+            }
+            AutoconfigError::TlsConfig(e) => e.fmt(f),
+            AutoconfigError::BadHostName(host) => write!(f, "{host}: not a host name"),
+            AutoconfigError::Tls { host, error } => {
+                write!(f, "TLS with {host} failed (the certificate is verified): {error}")
+            }
+            AutoconfigError::Http { host, error } => write!(f, "HTTP with {host} failed: {error}"),
+            AutoconfigError::Request(e) => e.fmt(f),
+            AutoconfigError::TooLarge => {
+                write!(f, "the file is larger than {} kB: not read", MAX_BODY / 1024)
+            }
+            AutoconfigError::NotUtf8 => f.write_str("the file is not UTF-8 text"),
+            AutoconfigError::NotXml(e) => write!(
+                f,
+                "the file is not well-formed XML: {}",
+                esc(e.to_string().as_bytes())
+            ),
+            AutoconfigError::NotAutoconfig(root) => write!(
+                f,
+                "the file is XML but not an autoconfig file (root element <{}>, expected <clientConfig>)",
+                esc(root.as_bytes())
+            ),
+            AutoconfigError::NoServer => f.write_str(
+                "the file lists no usable SMTP server (<outgoingServer type=\"smtp\">)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AutoconfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AutoconfigError::Dns { error, .. } => Some(error),
+            AutoconfigError::TlsConfig(e) => Some(e),
+            AutoconfigError::Tls { error, .. } => Some(error),
+            AutoconfigError::Http { error, .. } => Some(error),
+            AutoconfigError::Request(e) => Some(e),
+            AutoconfigError::NotXml(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// The HTTPS settings of discovery.
@@ -120,49 +270,43 @@ async fn get(
     mut host: String,
     mut port: u16,
     mut path: String,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, AutoconfigError> {
     for _ in 0..=MAX_REDIRECTS {
         let (status, location, body) =
             tokio::time::timeout(https.timeout * 2, get_once(https, &host, port, &path))
                 .await
-                .map_err(|_| {
-                    format!(
-                        "no complete answer within {}",
-                        crate::transport::secs(https.timeout * 2)
-                    )
-                })??;
+                .map_err(|_| AutoconfigError::Timeout(https.timeout * 2))??;
         match status {
             200 => return Ok(body),
             301 | 302 | 303 | 307 | 308 => {
-                let loc = location.ok_or("a redirect without a Location header")?;
+                let loc = location.ok_or(AutoconfigError::RedirectWithoutLocation)?;
                 let (h, p, pa) = resolve_location(&loc, &host, port)?;
                 if !within(&h, domain) {
-                    return Err(format!(
-                        "redirects to {} (outside {domain}): not followed, a file elsewhere does not speak for the domain",
-                        crate::protocol::escape_bytes(loc.as_bytes())
-                    ));
+                    return Err(AutoconfigError::RedirectOutside {
+                        location: loc,
+                        domain: domain.to_owned(),
+                    });
                 }
                 (host, port, path) = (h, p, pa);
             }
-            404 | 410 => return Err(format!("no file (HTTP {status})")),
-            other => return Err(format!("HTTP {other}")),
+            404 | 410 => return Err(AutoconfigError::NoFile(status)),
+            other => return Err(AutoconfigError::Status(other)),
         }
     }
-    Err(format!(
-        "more than {MAX_REDIRECTS} redirects: not followed further"
-    ))
+    Err(AutoconfigError::TooManyRedirects)
 }
 
 /// A Location header against the current URL: HTTPS only.
-fn resolve_location(loc: &str, host: &str, port: u16) -> Result<(String, u16, String), String> {
+fn resolve_location(
+    loc: &str,
+    host: &str,
+    port: u16,
+) -> Result<(String, u16, String), AutoconfigError> {
     if loc.starts_with('/') && !loc.starts_with("//") {
         return Ok((host.to_owned(), port, loc.to_owned()));
     }
     let Some(rest) = loc.strip_prefix("https://") else {
-        return Err(format!(
-            "redirects to {} : only HTTPS is followed",
-            crate::protocol::escape_bytes(loc.as_bytes())
-        ));
+        return Err(AutoconfigError::RedirectNotHttps(loc.to_owned()));
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].to_owned()),
@@ -172,12 +316,12 @@ fn resolve_location(loc: &str, host: &str, port: u16) -> Result<(String, u16, St
         Some((h, p)) => (
             h,
             p.parse::<u16>()
-                .map_err(|_| format!("a redirect with a bad port: {authority}"))?,
+                .map_err(|_| AutoconfigError::RedirectBadPort(authority.to_owned()))?,
         ),
         None => (authority, 443),
     };
     if h.is_empty() || authority.contains('@') {
-        return Err("a redirect with a bad host".into());
+        return Err(AutoconfigError::RedirectBadHost);
     }
     Ok((h.to_ascii_lowercase(), p, path))
 }
@@ -187,12 +331,15 @@ async fn get_once(
     host: &str,
     port: u16,
     path: &str,
-) -> Result<(u16, Option<String>, Vec<u8>), String> {
+) -> Result<(u16, Option<String>, Vec<u8>), AutoconfigError> {
     let ips = https
         .dns
         .addrs(host)
         .await
-        .map_err(|e| format!("{host}: {e}"))?;
+        .map_err(|error| AutoconfigError::Dns {
+            host: host.to_owned(),
+            error,
+        })?;
     let addrs: Vec<SocketAddr> = ips
         .into_iter()
         .map(|ip| SocketAddr::new(ip, port))
@@ -203,25 +350,32 @@ async fn get_once(
             .last()
             .map(|a| a.detail.clone())
             .unwrap_or_default();
-        format!("cannot connect to {host}:{port}: {a}")
+        AutoconfigError::Connect {
+            host: host.to_owned(),
+            port,
+            detail: a,
+        }
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(AutoconfigError::TlsConfig)?
         .with_root_certificates(https.roots.clone())
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let name =
-        ServerName::try_from(host.to_owned()).map_err(|_| format!("{host}: not a host name"))?;
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|_| AutoconfigError::BadHostName(host.to_owned()))?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .map_err(|e| format!("TLS with {host} failed (the certificate is verified): {e}"))?;
+        .map_err(|error| AutoconfigError::Tls {
+            host: host.to_owned(),
+            error,
+        })?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
             .await
-            .map_err(|e| format!("HTTP with {host} failed: {e}"))?;
+            .map_err(|error| http_error(host, error))?;
     let driver = tokio::spawn(conn);
     let req = hyper::Request::get(path)
         .header(hyper::header::HOST, host)
@@ -231,11 +385,11 @@ async fn get_once(
         )
         .header(hyper::header::ACCEPT, "application/xml, text/xml")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
+        .map_err(AutoconfigError::Request)?;
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| format!("HTTP with {host} failed: {e}"))?;
+        .map_err(|error| http_error(host, error))?;
     let status = resp.status().as_u16();
     let location = resp
         .headers()
@@ -246,7 +400,7 @@ async fn get_once(
         Limited::new(resp.into_body(), MAX_BODY)
             .collect()
             .await
-            .map_err(|_| format!("the file is larger than {} kB: not read", MAX_BODY / 1024))?
+            .map_err(|_| AutoconfigError::TooLarge)?
             .to_bytes()
             .to_vec()
     } else {
@@ -256,20 +410,21 @@ async fn get_once(
     Ok((status, location, body))
 }
 
+fn http_error(host: &str, error: hyper::Error) -> AutoconfigError {
+    AutoconfigError::Http {
+        host: host.to_owned(),
+        error,
+    }
+}
+
 /// Reads the `<outgoingServer type="smtp">` entries of a config-v1.1 file.
-pub fn parse(body: &[u8], address: &str) -> Result<Vec<OutgoingServer>, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "the file is not UTF-8 text".to_owned())?;
-    let doc = roxmltree::Document::parse(text).map_err(|e| {
-        format!(
-            "the file is not well-formed XML: {}",
-            crate::protocol::escape_bytes(e.to_string().as_bytes())
-        )
-    })?;
+pub fn parse(body: &[u8], address: &str) -> Result<Vec<OutgoingServer>, AutoconfigError> {
+    let text = std::str::from_utf8(body).map_err(|_| AutoconfigError::NotUtf8)?;
+    let doc = roxmltree::Document::parse(text).map_err(AutoconfigError::NotXml)?;
     let root = doc.root_element();
     if root.tag_name().name() != "clientConfig" {
-        return Err(format!(
-            "the file is XML but not an autoconfig file (root element <{}>, expected <clientConfig>)",
-            crate::protocol::escape_bytes(root.tag_name().name().as_bytes())
+        return Err(AutoconfigError::NotAutoconfig(
+            root.tag_name().name().to_owned(),
         ));
     }
     let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
@@ -313,7 +468,7 @@ pub fn parse(body: &[u8], address: &str) -> Result<Vec<OutgoingServer>, String> 
         });
     }
     if out.is_empty() {
-        return Err("the file lists no usable SMTP server (<outgoingServer type=\"smtp\">)".into());
+        return Err(AutoconfigError::NoServer);
     }
     Ok(out)
 }
@@ -375,10 +530,14 @@ mod tests {
             ("<clientConfig version=\"1.1\"/>", "no usable SMTP server"),
             ("\u{ff}", "not well-formed"),
         ] {
-            let e = parse(body.as_bytes(), "me@acme.test").unwrap_err();
+            let e = parse(body.as_bytes(), "me@acme.test")
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(says), "{body}: {e}");
         }
-        assert!(parse(&[0xff, 0xfe], "x@y.z").unwrap_err().contains("UTF-8"));
+        let e = parse(&[0xff, 0xfe], "x@y.z").unwrap_err();
+        assert!(matches!(e, AutoconfigError::NotUtf8), "{e}");
+        assert!(e.to_string().contains("UTF-8"));
     }
 
     #[test]

@@ -41,6 +41,28 @@ impl std::fmt::Display for DnsError {
     }
 }
 
+impl std::error::Error for DnsError {}
+
+/// The resolver could not be set up: the system configuration is unreadable.
+#[derive(Debug)]
+pub struct SystemConfError(ResolveError);
+
+impl std::fmt::Display for SystemConfError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot read the system DNS configuration (/etc/resolv.conf): {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for SystemConfError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 fn classify(e: &ResolveError) -> DnsError {
     use hickory_resolver::proto::op::ResponseCode;
     use hickory_resolver::proto::ProtoErrorKind;
@@ -97,7 +119,7 @@ pub struct Dns {
 
 impl Dns {
     /// The system resolver configuration, or `server` when given (a testing aid).
-    pub fn new(server: Option<SocketAddr>, timeout: Duration) -> Result<Dns, String> {
+    pub fn new(server: Option<SocketAddr>, timeout: Duration) -> Result<Dns, SystemConfError> {
         let mut opts = ResolverOpts::default();
         opts.timeout = timeout.min(Duration::from_secs(10));
         opts.attempts = 2;
@@ -119,10 +141,8 @@ impl Dns {
                 )
             }
             None => {
-                let (config, sys_opts) = hickory_resolver::system_conf::read_system_conf()
-                    .map_err(|e| {
-                        format!("cannot read the system DNS configuration (/etc/resolv.conf): {e}")
-                    })?;
+                let (config, sys_opts) =
+                    hickory_resolver::system_conf::read_system_conf().map_err(SystemConfError)?;
                 opts.ndots = sys_opts.ndots;
                 (config, "the system resolver (/etc/resolv.conf)".to_owned())
             }
@@ -242,9 +262,9 @@ pub async fn resolve_for_check(
     timeout: Duration,
 ) -> Result<Vec<IpAddr>, crate::failure::Failure> {
     use crate::failure::{DnsErrorKind, Failure};
-    let dns = Dns::new(Some(server), timeout).map_err(|detail| Failure::Dns {
+    let dns = Dns::new(Some(server), timeout).map_err(|e| Failure::Dns {
         kind: DnsErrorKind::LookupFailed,
-        detail,
+        detail: e.to_string(),
     })?;
     match tokio::time::timeout(timeout, dns.addrs(host)).await {
         Err(_) => Err(Failure::Dns {

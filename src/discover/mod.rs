@@ -76,10 +76,45 @@ pub type Vet = Arc<
     dyn Fn(
             Config,
         )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Config, String>> + Send>>
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Config, VetError>> + Send>>
         + Send
         + Sync,
 >;
+
+/// Why a [`Vet`] refused a probe: the caller's own error (its `Display` is the row's
+/// detail), boxed because the library does not know the caller's types.
+pub type VetError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why discovery could not run at all (each source's own failures are lines of the
+/// report, not errors).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DiscoverError {
+    /// The DNS resolver could not be set up.
+    Resolver(dns::SystemConfError),
+}
+
+impl std::fmt::Display for DiscoverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DiscoverError::Resolver(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DiscoverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DiscoverError::Resolver(e) => Some(e),
+        }
+    }
+}
+
+impl From<dns::SystemConfError> for DiscoverError {
+    fn from(e: dns::SystemConfError) -> Self {
+        DiscoverError::Resolver(e)
+    }
+}
 
 impl Options {
     /// Defaults: system resolver, 5 s per wait, 8 probes at once.
@@ -235,7 +270,7 @@ impl Discovery {
 }
 
 /// Runs discovery for `address` (already parsed).
-pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, String> {
+pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, DiscoverError> {
     let started = Instant::now();
     let dns = Dns::new(opts.dns_server, opts.timeout)?;
     let mut sources = Vec::new();
@@ -562,7 +597,7 @@ async fn probe_all(cands: &[Candidate], opts: &Options) -> Vec<ProbeRow> {
             };
             let checked = match vetted {
                 Ok(config) => crate::check(config).await.map_err(|e| e.to_string()),
-                Err(why) => Err(why),
+                Err(why) => Err(why.to_string()),
             };
             let row = match checked {
                 Ok(report) => classify(c, &report, start.elapsed()),

@@ -45,7 +45,9 @@ fn print(text: &str) {
 
 async fn run(address_text: &str, opts: &Options) -> Result<Discovery, UsageError> {
     let addr = address::parse(address_text).map_err(|e| UsageError(e.0))?;
-    discover(addr, opts).await.map_err(UsageError)
+    discover(addr, opts)
+        .await
+        .map_err(|e| UsageError(e.to_string()))
 }
 
 /// `smtprobe discover`: prints the discovery; `Ok(true)` when settings were found.

@@ -87,12 +87,12 @@ pub async fn check(
         Box::pin(async move {
             super::vet(&o, config)
                 .await
-                .map_err(|e| format!("not probed: {}", e.message))
+                .map_err(|e| -> discover::VetError { format!("not probed: {}", e.message).into() })
         })
     }));
     let discovery = discover::discover(addr, &d_opts)
         .await
-        .map_err(|e| ApiError::new(500, "discovery-failed", e))?;
+        .map_err(|e| ApiError::new(500, "discovery-failed", e.to_string()))?;
     let Some(best) = discovery.best().cloned() else {
         return Ok(Found {
             discovery,
