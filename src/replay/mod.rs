@@ -143,6 +143,163 @@ impl fmt::Display for ReplayError {
 
 impl std::error::Error for ReplayError {}
 
+/// Why fixtures or scenarios could not be loaded ([`read_fixture_file`],
+/// [`serve::load`], [`Scenarios::set`]), with the file and line at fault.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Reading a file or folder failed.
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What the system said.
+        error: io::Error,
+    },
+    /// A fixture does not parse, or cannot be played as a server.
+    Fixture {
+        /// The fixture file (`None`: a fixture given in memory).
+        path: Option<std::path::PathBuf>,
+        /// What is wrong, with its line.
+        error: FixtureError,
+    },
+    /// A `.sequence` file over 64 KiB.
+    SequenceTooLarge(std::path::PathBuf),
+    /// A `.sequence` line naming no fixture of the folder.
+    UnknownInSequence {
+        /// The sequence file.
+        path: std::path::PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// The name on it.
+        name: String,
+    },
+    /// A `.sequence` mixing TLS modes (one listener speaks one mode).
+    MixedModes {
+        /// The sequence file.
+        path: std::path::PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// The scenario on that line.
+        name: String,
+        /// Its mode.
+        mode: crate::TlsMode,
+        /// The mode the sequence started with.
+        first: crate::TlsMode,
+    },
+    /// A `.sequence` that names no scenario.
+    NoNamesInSequence(std::path::PathBuf),
+    /// Two scenarios of a folder with one name (`file` holds the second).
+    DuplicateName {
+        /// The second file.
+        file: std::path::PathBuf,
+        /// The name.
+        name: String,
+        /// True when a `.sequence` has a fixture's name.
+        sequence: bool,
+    },
+    /// A folder with no `.fixture` file.
+    NoFixtures(std::path::PathBuf),
+    /// A one-fixture file asked to start with another scenario.
+    ScenarioNotInFile {
+        /// The scenario asked for.
+        asked: String,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The one scenario it plays.
+        plays: String,
+    },
+    /// No scenario has the name asked for as the default.
+    NoSuchScenario(String),
+    /// A sequence with no fixture in it.
+    EmptySequence,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            LoadError::Fixture {
+                path: Some(path),
+                error,
+            } => write!(f, "{}: {error}", path.display()),
+            LoadError::Fixture { path: None, error } => error.fmt(f),
+            LoadError::SequenceTooLarge(p) => write!(f, "{}: over 64 KiB", p.display()),
+            LoadError::UnknownInSequence { path, line, name } => write!(
+                f,
+                "{}:{line}: no fixture named `{name}` in this folder",
+                path.display()
+            ),
+            LoadError::MixedModes {
+                path,
+                line,
+                name,
+                mode,
+                first,
+            } => write!(
+                f,
+                "{}:{line}: `{name}` uses mode {}, the sequence started with {} (one \
+                 listener speaks one TLS mode)",
+                path.display(),
+                mode.as_str(),
+                first.as_str()
+            ),
+            LoadError::NoNamesInSequence(p) => {
+                write!(f, "{}: no scenario names in it", p.display())
+            }
+            LoadError::DuplicateName {
+                file,
+                name,
+                sequence: false,
+            } => write!(f, "{}: a second scenario named `{name}`", file.display()),
+            LoadError::DuplicateName {
+                file,
+                name,
+                sequence: true,
+            } => write!(
+                f,
+                "{}: a fixture has the same name `{name}`",
+                file.display()
+            ),
+            LoadError::NoFixtures(p) => {
+                write!(f, "{}: no .fixture file in this folder", p.display())
+            }
+            LoadError::ScenarioNotInFile { asked, path, plays } => write!(
+                f,
+                "scenario {asked}: {} plays only `{plays}`",
+                path.display()
+            ),
+            LoadError::NoSuchScenario(name) => write!(f, "no scenario named `{name}`"),
+            LoadError::EmptySequence => f.write_str("an empty sequence"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Io { error, .. } => Some(error),
+            LoadError::Fixture { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl LoadError {
+    fn io(path: &std::path::Path) -> impl FnOnce(io::Error) -> LoadError + '_ {
+        move |error| LoadError::Io {
+            path: path.to_owned(),
+            error,
+        }
+    }
+
+    fn fixture(path: &std::path::Path) -> impl FnOnce(FixtureError) -> LoadError + '_ {
+        move |error| LoadError::Fixture {
+            path: Some(path.to_owned()),
+            error,
+        }
+    }
+}
+
 impl From<io::Error> for ReplayError {
     fn from(e: io::Error) -> Self {
         ReplayError::Io(e)
@@ -407,9 +564,9 @@ impl Scenarios {
     /// repeats). No server behaviour is derived, so a fixture that is no valid server
     /// (no greeting, raw bytes) can still be played: smtprobe's own tests script hostile
     /// servers this way, one fixture per connection of a check.
-    pub fn strict_sequence(fixtures: Vec<Fixture>) -> Result<Scenarios, String> {
+    pub fn strict_sequence(fixtures: Vec<Fixture>) -> Result<Scenarios, LoadError> {
         if fixtures.is_empty() {
-            return Err("an empty sequence".into());
+            return Err(LoadError::EmptySequence);
         }
         Ok(Scenarios {
             entries: Vec::new(),
@@ -432,13 +589,13 @@ impl Scenarios {
     pub fn set(
         entries: Vec<(String, Vec<Arc<Behaviour>>)>,
         default: &str,
-    ) -> Result<Scenarios, String> {
+    ) -> Result<Scenarios, LoadError> {
         let default = entries
             .iter()
             .position(|(n, _)| n == default)
-            .ok_or_else(|| format!("no scenario named `{default}`"))?;
+            .ok_or_else(|| LoadError::NoSuchScenario(default.to_owned()))?;
         if entries.iter().any(|(_, items)| items.is_empty()) {
-            return Err("an empty sequence".into());
+            return Err(LoadError::EmptySequence);
         }
         Ok(Scenarios {
             entries: entries
@@ -737,15 +894,15 @@ impl ReplayServer {
 }
 
 /// Reads a fixture file, refusing one over [`MAX_FIXTURE_BYTES`] before reading it all.
-pub fn read_fixture_file(path: &std::path::Path) -> Result<Fixture, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_fixture_file(path: &std::path::Path) -> Result<Fixture, LoadError> {
+    let file = std::fs::File::open(path).map_err(LoadError::io(path))?;
     let mut bytes = Vec::new();
     io::Read::read_to_end(
         &mut io::Read::take(file, MAX_FIXTURE_BYTES as u64 + 1),
         &mut bytes,
     )
-    .map_err(|e| format!("{}: {e}", path.display()))?;
-    Fixture::parse_bytes(&bytes).map_err(|e: FixtureError| format!("{}: {e}", path.display()))
+    .map_err(LoadError::io(path))?;
+    Fixture::parse_bytes(&bytes).map_err(LoadError::fixture(path))
 }
 
 /// An I/O error as users may read it: rustls's documentation URLs (its "unexpected

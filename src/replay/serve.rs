@@ -6,7 +6,9 @@
 //! `--json`, `{"event":"listening","address":"ADDR"}`), then one line per connection,
 //! and a summary when stopped by SIGINT/SIGTERM. Diagnostics go to stderr.
 
-use super::{read_fixture_file, Behaviour, ConnectionResult, ReplayError, ReplayOptions};
+use super::{
+    read_fixture_file, Behaviour, ConnectionResult, LoadError, ReplayError, ReplayOptions,
+};
 use super::{ReplayServer, Scenarios};
 use crate::fixture::Expect;
 use crate::TlsMode;
@@ -47,22 +49,22 @@ pub struct ServeOptions {
 }
 
 /// Loads `path`: one fixture, or a folder (every `*.fixture` and `*.sequence` in it).
-pub fn load(path: &Path, default: Option<&str>) -> Result<Scenarios, String> {
+pub fn load(path: &Path, default: Option<&str>) -> Result<Scenarios, LoadError> {
     if !path.is_dir() {
         let f = read_fixture_file(path)?;
         if let Some(d) = default {
             if d != f.header.name {
-                return Err(format!(
-                    "--scenario {d}: {} plays only `{}`",
-                    path.display(),
-                    f.header.name
-                ));
+                return Err(LoadError::ScenarioNotInFile {
+                    asked: d.to_owned(),
+                    path: path.to_owned(),
+                    plays: f.header.name,
+                });
             }
         }
-        return Scenarios::single(f).map_err(|e| format!("{}: {e}", path.display()));
+        return Scenarios::single(f).map_err(LoadError::fixture(path));
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
+        .map_err(LoadError::io(path))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     files.sort();
@@ -72,21 +74,18 @@ pub fn load(path: &Path, default: Option<&str>) -> Result<Scenarios, String> {
         .filter(|p| p.extension().is_some_and(|e| e == "fixture"))
     {
         let f = read_fixture_file(p)?;
-        let b = Behaviour::from_fixture(&f).map_err(|e| format!("{}: {e}", p.display()))?;
+        let b = Behaviour::from_fixture(&f).map_err(LoadError::fixture(p))?;
         if fixtures.iter().any(|(n, _)| *n == b.name) {
-            return Err(format!(
-                "{}: a second scenario named `{}`",
-                p.display(),
-                b.name
-            ));
+            return Err(LoadError::DuplicateName {
+                file: p.clone(),
+                name: b.name,
+                sequence: false,
+            });
         }
         fixtures.push((b.name.clone(), Arc::new(b)));
     }
     if fixtures.is_empty() {
-        return Err(format!(
-            "{}: no .fixture file in this folder",
-            path.display()
-        ));
+        return Err(LoadError::NoFixtures(path.to_owned()));
     }
     let mut entries: Vec<(String, Vec<Arc<Behaviour>>)> = fixtures
         .iter()
@@ -102,7 +101,7 @@ pub fn load(path: &Path, default: Option<&str>) -> Result<Scenarios, String> {
         Some(d) => d.to_string(),
         None => default_scenario(&fixtures),
     };
-    Scenarios::set(entries, &default).map_err(|e| format!("--scenario: {e}"))
+    Scenarios::set(entries, &default)
 }
 
 /// A `.sequence` file: one scenario name per line (`#` comments), played on successive
@@ -110,12 +109,12 @@ pub fn load(path: &Path, default: Option<&str>) -> Result<Scenarios, String> {
 fn read_sequence(
     p: &Path,
     fixtures: &[(String, Arc<Behaviour>)],
-) -> Result<(String, Vec<Arc<Behaviour>>), String> {
-    let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+) -> Result<(String, Vec<Arc<Behaviour>>), LoadError> {
+    let meta = std::fs::metadata(p).map_err(LoadError::io(p))?;
     if meta.len() > 64 * 1024 {
-        return Err(format!("{}: over 64 KiB", p.display()));
+        return Err(LoadError::SequenceTooLarge(p.to_owned()));
     }
-    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let text = std::fs::read_to_string(p).map_err(LoadError::io(p))?;
     let name = p
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -130,35 +129,33 @@ fn read_sequence(
             .iter()
             .find(|(n, _)| n == line)
             .map(|(_, b)| b.clone())
-            .ok_or_else(|| {
-                format!(
-                    "{}:{}: no fixture named `{line}` in this folder",
-                    p.display(),
-                    i + 1
-                )
+            .ok_or_else(|| LoadError::UnknownInSequence {
+                path: p.to_owned(),
+                line: i + 1,
+                name: line.to_owned(),
             })?;
         if let Some(first) = items.first() {
             if first.mode != b.mode {
-                return Err(format!(
-                    "{}:{}: `{line}` uses mode {}, the sequence started with {} (one \
-                     listener speaks one TLS mode)",
-                    p.display(),
-                    i + 1,
-                    b.mode.as_str(),
-                    first.mode.as_str()
-                ));
+                return Err(LoadError::MixedModes {
+                    path: p.to_owned(),
+                    line: i + 1,
+                    name: line.to_owned(),
+                    mode: b.mode,
+                    first: first.mode,
+                });
             }
         }
         items.push(b);
     }
     if items.is_empty() {
-        return Err(format!("{}: no scenario names in it", p.display()));
+        return Err(LoadError::NoNamesInSequence(p.to_owned()));
     }
     if fixtures.iter().any(|(n, _)| *n == name) {
-        return Err(format!(
-            "{}: a fixture has the same name `{name}`",
-            p.display()
-        ));
+        return Err(LoadError::DuplicateName {
+            file: p.to_owned(),
+            name,
+            sequence: true,
+        });
     }
     Ok((name, items))
 }
@@ -194,6 +191,15 @@ fn print_result(r: &ConnectionResult, json: bool) {
 pub async fn serve_main(opts: ServeOptions) -> i32 {
     let scenarios = match load(&opts.path, opts.scenario.as_deref()) {
         Ok(s) => s,
+        Err(e @ LoadError::NoSuchScenario(_)) => {
+            eprintln!("smtprobe serve: --scenario: {e}");
+            return exit::USAGE;
+        }
+        Err(e @ LoadError::ScenarioNotInFile { .. }) => {
+            // "scenario NAME: …" names the flag.
+            eprintln!("smtprobe serve: --{e}");
+            return exit::USAGE;
+        }
         Err(e) => {
             eprintln!("smtprobe serve: {e}");
             return exit::USAGE;
@@ -342,5 +348,61 @@ async fn stop_signal() -> &'static str {
     {
         let _ = tokio::signal::ctrl_c().await;
         "SIGINT"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder holding one fixture and `seq.sequence` with `sequence` in it.
+    fn folder(tag: &str, sequence: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("smtprobe-load-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+        std::fs::copy(
+            format!("{fixtures}/gmail-587-bad-credentials.fixture"),
+            dir.join("a.fixture"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("seq.sequence"), sequence).unwrap();
+        dir
+    }
+
+    #[test]
+    fn load_errors_name_the_file_and_line() {
+        let dir = folder("unknown", "# comment\nno-such-scenario\n");
+        let e = load(&dir, None).err().unwrap();
+        match &e {
+            LoadError::UnknownInSequence { path, line, name } => {
+                assert_eq!(
+                    (path.file_name().unwrap(), *line),
+                    ("seq.sequence".as_ref(), 2)
+                );
+                assert_eq!(name, "no-such-scenario");
+            }
+            other => panic!("{other}"),
+        }
+        assert!(
+            e.to_string()
+                .ends_with("seq.sequence:2: no fixture named `no-such-scenario` in this folder"),
+            "{e}"
+        );
+
+        let _ = std::fs::remove_dir_all(&dir);
+        let dir = folder("empty", "# nothing\n");
+        assert!(matches!(
+            load(&dir, None),
+            Err(LoadError::NoNamesInSequence(_))
+        ));
+        let missing = dir.join("missing.fixture");
+        let e = load(&missing, None).err().unwrap();
+        assert!(
+            matches!(&e, LoadError::Io { path, .. } if *path == missing),
+            "{e}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -636,9 +636,33 @@ pub fn batch(title: &str, rows: &[BatchRow], omitted: u64, meta: &Meta) -> Strin
     h.finish()
 }
 
+/// A report file that could not be written: which file, and why.
+#[derive(Debug)]
+pub struct WriteError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What the system said.
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write {}: {}", self.path.display(), self.error)
+    }
+}
+
+impl std::error::Error for WriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// Writes a document to `path`, saying which file could not be written.
-pub fn write_file(path: &std::path::Path, html: &str) -> Result<(), String> {
-    std::fs::write(path, html).map_err(|e| format!("cannot write {}: {e}", path.display()))
+pub fn write_file(path: &std::path::Path, html: &str) -> Result<(), WriteError> {
+    std::fs::write(path, html).map_err(|error| WriteError {
+        path: path.to_owned(),
+        error,
+    })
 }
 
 #[cfg(test)]
