@@ -1029,7 +1029,10 @@ impl Summary {
                 } else {
                     self.failed += 1;
                 }
-                *self.codes.entry(report.diagnosis.code).or_default() += 1;
+                *self
+                    .codes
+                    .entry(report.diagnosis.code.as_str())
+                    .or_default() += 1;
                 self.slowest
                     .push((done.ms, done.host.clone(), done.id.clone()));
                 self.slowest.sort_by(|a, b| b.0.total_cmp(&a.0));

@@ -572,7 +572,7 @@ pub fn record(report: &Report, path: &std::path::Path) -> Result<(), String> {
         None => Expect::Ok,
         Some(stage) => Expect::Failure {
             stage,
-            code: report.diagnosis.code.to_owned(),
+            code: report.diagnosis.code.to_string(),
         },
     };
     let name: String = path

@@ -330,7 +330,7 @@ pub struct Outcome {
 impl Outcome {
     /// True when the probe concluded what the scenario expects.
     pub fn as_expected(&self, s: &Scenario) -> bool {
-        self.report.failed_stage == s.expect.0 && self.report.diagnosis.code == s.expect.1
+        self.report.failed_stage == s.expect.0 && self.report.diagnosis.code == s.expect.1.as_str()
     }
 }
 

@@ -67,7 +67,8 @@
 //! - [`Diagnosis`]: `code`, `summary`, `evidence` (the escaped reply or the TLS/connect
 //!   detail), `fix` (tailored to the provider when one is recognised), `hints`,
 //!   `provider`.
-//! - Codes: a diagnosis code is a stable string such as `auth.bad-credentials`; the
+//! - Codes: a diagnosis [`Code`] is a stable name such as `auth.bad-credentials` (it
+//!   compares equal to its string and serializes as it); the
 //!   registry [`diagnosis::codes`] is append-only, so a program may match on codes
 //!   ([`diagnosis::codes::all`], [`diagnosis::codes::lookup`], a constant per code such
 //!   as [`diagnosis::codes::AUTH_BAD_CREDENTIALS`]). `ok` means every tested stage
@@ -165,7 +166,7 @@ pub mod transport;
 #[cfg(feature = "cli")]
 pub mod web;
 
-pub use diagnosis::Diagnosis;
+pub use diagnosis::{Code, Diagnosis};
 pub use failure::{Failure, TlsMode};
 pub use fixture::Fixture;
 pub use probe::{check, Config, TlsChoice};

@@ -6,11 +6,99 @@
 //! [`all`]. Per-provider notes are not stored here but in [`super::providers`], so the
 //! explain page and the live diagnosis give the same provider advice from one table.
 
+/// A registered diagnosis code, e.g. `auth.bad-credentials`: only the registry below
+/// makes one, so every `Code` has an explain page ([`Code::info`]). It compares equal to
+/// its string (`d.code == "auth.bad-credentials"`) and serializes as the string, so
+/// the JSON output is the code's name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code(&'static str);
+
+impl Code {
+    /// The stable name, e.g. `auth.bad-credentials`.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// The registry entry: title, explanation, fix, RFCs.
+    pub fn info(self) -> &'static CodeInfo {
+        // Every `Code` comes from an entry of `ALL` (the field is private and only the
+        // `codes!` macro fills it), so the search always finds it; the first entry is a
+        // fallback the type makes unreachable, rather than a panic.
+        lookup(self.0).unwrap_or(&ALL[0])
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl From<Code> for &'static str {
+    fn from(c: Code) -> &'static str {
+        c.0
+    }
+}
+
+impl From<Code> for String {
+    fn from(c: Code) -> String {
+        c.0.to_owned()
+    }
+}
+
+impl PartialEq<String> for Code {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<str> for Code {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<Code> for str {
+    fn eq(&self, other: &Code) -> bool {
+        self == other.0
+    }
+}
+
+impl PartialEq<Code> for &str {
+    fn eq(&self, other: &Code) -> bool {
+        *self == other.0
+    }
+}
+
 /// One diagnosis code and its explain page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodeInfo {
     /// The stable code, e.g. `auth.bad-credentials`.
-    pub code: &'static str,
+    pub code: Code,
     /// A one-line title.
     pub title: &'static str,
     /// A short example of the conversation, one `C:`/`S:`/`*` line per line.
@@ -28,7 +116,7 @@ macro_rules! codes {
         $(
             $(#[$doc])*
             pub const $name: CodeInfo = CodeInfo {
-                code: $code,
+                code: Code($code),
                 title: $title,
                 wire: $wire,
                 why: $why,
@@ -389,7 +477,7 @@ codes! {
 
 /// The entry for a code string, if registered.
 pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
-    ALL.iter().find(|c| c.code == code)
+    ALL.iter().find(|c| c.code.0 == code)
 }
 
 /// Every registered code, in registry order.
@@ -416,15 +504,34 @@ mod tests {
             }
             assert!(
                 c.code
+                    .as_str()
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'-'),
                 "{}",
                 c.code
             );
-            assert_eq!(lookup(c.code), Some(c));
+            assert_eq!(lookup(c.code.as_str()), Some(c));
             // Issue 11: fix texts name settings; the CLI adds its flags when it renders.
-            crate::diagnosis::providers::tests::assert_no_flag(c.fix, c.code);
-            crate::diagnosis::providers::tests::assert_no_flag(c.why, c.code);
+            crate::diagnosis::providers::tests::assert_no_flag(c.fix, c.code.as_str());
+            crate::diagnosis::providers::tests::assert_no_flag(c.why, c.code.as_str());
+        }
+    }
+
+    #[test]
+    fn a_code_is_its_string_in_comparisons_json_and_text() {
+        let c = AUTH_BAD_CREDENTIALS.code;
+        assert!(c == "auth.bad-credentials" && "auth.bad-credentials" == c);
+        assert_eq!(c.as_str(), "auth.bad-credentials");
+        assert_eq!(
+            format!("{c} {c:?}"),
+            "auth.bad-credentials \"auth.bad-credentials\""
+        );
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            "\"auth.bad-credentials\""
+        );
+        for info in ALL {
+            assert_eq!(info.code.info(), info, "{}", info.code);
         }
     }
 

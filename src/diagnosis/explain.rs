@@ -32,7 +32,7 @@ impl fmt::Display for ExplainError {
                         "; known codes: {}",
                         codes::all()
                             .iter()
-                            .map(|c| c.code)
+                            .map(|c| c.code.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
                     )
@@ -96,7 +96,10 @@ fn code_page(info: &codes::CodeInfo) -> String {
     let _ = writeln!(s, "How to fix it:\n  {}", info.fix);
     let notes: Vec<(&str, &str)> = providers::all()
         .iter()
-        .filter_map(|p| p.fix_for(info.code).map(|f| (p.display_name.as_str(), f)))
+        .filter_map(|p| {
+            p.fix_for(info.code.as_str())
+                .map(|f| (p.display_name.as_str(), f))
+        })
         .collect();
     if !notes.is_empty() {
         let _ = writeln!(s, "\nProvider notes:");
@@ -245,11 +248,11 @@ fn suggest(q: &str) -> Vec<&'static str> {
     let mut scored: Vec<(usize, &'static str)> = codes::all()
         .iter()
         .filter_map(|c| {
-            if c.code.contains(&q) || (q.len() >= 4 && q.contains(c.code)) {
-                Some((0, c.code))
+            if c.code.as_str().contains(&q) || (q.len() >= 4 && q.contains(c.code.as_str())) {
+                Some((0, c.code.as_str()))
             } else {
-                let d = providers::osa_distance(&q, c.code);
-                (d <= 3).then_some((d, c.code))
+                let d = providers::osa_distance(&q, c.code.as_str());
+                (d <= 3).then_some((d, c.code.as_str()))
             }
         })
         .collect();
@@ -264,8 +267,8 @@ mod tests {
     #[test]
     fn every_code_has_a_page() {
         for info in codes::all() {
-            let page = explain(info.code).unwrap();
-            assert!(page.starts_with(info.code), "{page}");
+            let page = explain(info.code.as_str()).unwrap();
+            assert!(page.starts_with(info.code.as_str()), "{page}");
             assert!(page.contains("On the wire:") && page.contains("How to fix it:"));
             assert!(page.contains("RFC"), "{}", info.code);
         }

@@ -18,7 +18,7 @@ pub mod settings;
 pub mod status;
 
 pub use annotate::{annotate, Annotator};
-pub use codes::CodeInfo;
+pub use codes::{Code, CodeInfo};
 pub use credential::CredentialShape;
 pub use explain::{explain, ExplainError};
 pub use providers::Provider;
@@ -86,7 +86,7 @@ impl<'a> Context<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnosis {
     /// A stable code from [`codes::all`], e.g. `auth.bad-credentials`.
-    pub code: &'static str,
+    pub code: Code,
     /// One sentence: what happened, with the specifics (host, port, reply code).
     pub summary: String,
     /// The evidence: the escaped reply line(s), or the connect/TLS detail.
@@ -104,9 +104,10 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
-    /// The registry entry for this diagnosis's code.
+    /// The registry entry for this diagnosis's code (always there: a [`Code`] only
+    /// comes from the registry; `Option` for the callers written before [`Code`]).
     pub fn info(&self) -> Option<&'static CodeInfo> {
-        codes::lookup(self.code)
+        Some(self.code.info())
     }
 }
 
@@ -170,7 +171,7 @@ fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> D
     // it would send the user chasing app passwords that server never checks.
     let provider_fix = provider
         .filter(|_| intercepted.is_none())
-        .and_then(|p| p.fix_for(code));
+        .and_then(|p| p.fix_for(code.as_str()));
     let mut hints = Vec::new();
     // Interception first: if someone else answered, every other advice is secondary. Also
     // on success: the login and the mail then went to that server, not to the provider.
@@ -242,7 +243,7 @@ fn finish(mut d: Draft, ctx: &Context, provider: Option<&'static Provider>) -> D
     }
 }
 
-fn is_credential_code(code: &str) -> bool {
+fn is_credential_code(code: Code) -> bool {
     [
         c::AUTH_BAD_CREDENTIALS.code,
         c::AUTH_APP_PASSWORD_REQUIRED.code,
@@ -251,7 +252,7 @@ fn is_credential_code(code: &str) -> bool {
     .contains(&code)
 }
 
-fn is_connection_code(code: &str) -> bool {
+fn is_connection_code(code: Code) -> bool {
     [
         c::CONNECT_REFUSED.code,
         c::CONNECT_TIMEOUT.code,

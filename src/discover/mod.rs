@@ -232,7 +232,7 @@ pub struct ProbeRow {
     /// One line for people.
     pub detail: String,
     /// The diagnosis code of the probe (`None`: the candidate was not probed).
-    pub code: Option<&'static str>,
+    pub code: Option<crate::diagnosis::Code>,
     /// `Some(true)`: the certificate verified for the host name.
     pub certificate_valid: Option<bool>,
     /// The SASL mechanisms offered after TLS.

@@ -190,7 +190,7 @@ pub fn report(r: &Report, meta: &Meta) -> String {
         "smtprobe: {}:{} {}",
         r.host,
         r.port,
-        if r.ok() { "OK" } else { d.code }
+        if r.ok() { "OK" } else { d.code.as_str() }
     );
     head(&mut h, &title, STYLE, None);
     h.raw("<main>\n<header><p class=\"tool\">smtprobe check report</p><h1>");
@@ -252,7 +252,7 @@ fn verdict(h: &mut Html, r: &Report) {
         dl_row(h, "Stage", stage.as_str());
     }
     h.raw("<dt>Code</dt><dd><code class=\"code\">")
-        .text(d.code)
+        .text(d.code.as_str())
         .raw("</code></dd>");
     if let Some(reply) = &r.reply {
         let mut shown = reply.code().to_string();
@@ -289,11 +289,11 @@ fn verdict(h: &mut Html, r: &Report) {
         }
         h.raw("</ul>\n");
     }
-    if let Ok(page) = crate::diagnosis::explain::explain(d.code) {
+    if let Ok(page) = crate::diagnosis::explain::explain(d.code.as_str()) {
         h.raw("<details class=\"explain\"><summary>About <code>")
-            .text(d.code)
+            .text(d.code.as_str())
             .raw("</code> (<code>smtprobe explain ")
-            .text(d.code)
+            .text(d.code.as_str())
             .raw("</code>)</summary><pre>")
             .text(&page)
             .raw("</pre></details>\n");
@@ -499,7 +499,7 @@ impl BatchRow {
             port: r.port,
             outcome: if r.ok() { "ok" } else { "failed" },
             stage: r.failed_stage.map(|s| s.as_str()),
-            code: r.diagnosis.code.to_owned(),
+            code: r.diagnosis.code.to_string(),
             summary: r.diagnosis.summary.clone(),
             fix: r.diagnosis.fix.clone(),
             ms,

@@ -506,7 +506,7 @@ async fn explain(Path(code): Path<String>) -> Response {
                 crate::diagnosis::codes::lookup(&code.to_ascii_lowercase()),
                 &mut v,
             ) {
-                m.insert("code".into(), info.code.into());
+                m.insert("code".into(), info.code.as_str().into());
                 m.insert("title".into(), info.title.into());
                 m.insert("why".into(), info.why.into());
                 m.insert("fix".into(), info.fix.into());

@@ -27,7 +27,7 @@ async fn every_scenario_reaches_its_expected_stage_and_code() {
     for s in &scenarios {
         let o = demo::run(s).await.unwrap();
         assert_eq!(
-            (o.report.failed_stage, o.report.diagnosis.code),
+            (o.report.failed_stage, o.report.diagnosis.code.as_str()),
             (s.expect.0, s.expect.1.as_str()),
             "{}: {:?}",
             s.name,

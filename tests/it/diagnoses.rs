@@ -328,7 +328,7 @@ async fn run_case(c: Case) -> String {
     }
     let r = check(config).await.unwrap();
     assert_eq!(
-        (r.failed_stage, r.diagnosis.code),
+        (r.failed_stage, r.diagnosis.code.as_str()),
         (Some(c.stage), c.code),
         "{}: {:?}\n{}",
         c.name,
@@ -340,7 +340,7 @@ async fn run_case(c: Case) -> String {
         "{}",
         c.name
     );
-    r.diagnosis.code.to_owned()
+    r.diagnosis.code.to_string()
 }
 
 /// A listener whose accept queue is full: further SYNs are dropped, so a connect waits
@@ -370,7 +370,7 @@ async fn every_registered_code_is_emitted_by_the_probe() {
     for s in smtprobe::demo::scenarios().unwrap() {
         let o = smtprobe::demo::run(&s).await.unwrap();
         assert!(o.as_expected(&s), "{}", s.name);
-        emitted.insert(o.report.diagnosis.code.to_owned());
+        emitted.insert(o.report.diagnosis.code.to_string());
     }
     // 2. Scripted loopback cases.
     for c in cases() {
@@ -456,7 +456,7 @@ async fn every_registered_code_is_emitted_by_the_probe() {
     emitted.insert(r.diagnosis.code.into());
 
     // Every emitted code has a page; every registered code is emitted or listed above.
-    let registered: BTreeSet<String> = codes::all().iter().map(|c| c.code.to_owned()).collect();
+    let registered: BTreeSet<String> = codes::all().iter().map(|c| c.code.to_string()).collect();
     for code in &emitted {
         let info = codes::lookup(code).unwrap_or_else(|| panic!("{code} emitted without a page"));
         assert!(
@@ -595,7 +595,7 @@ async fn provider_fixture(f: &smtprobe::fixture::Fixture) -> Result<String, Stri
         "gmail-587-foreign-from-ok" => has("silently rewrites From")?,
         other => return Err(format!("{other}: add its assertions here")),
     }
-    Ok(d.code.to_owned())
+    Ok(d.code.to_string())
 }
 
 /// A server that requires a client certificate (mutual TLS), in TLS 1.3 (the alert
@@ -636,7 +636,7 @@ async fn client_certificate_required(
     config.timeout = Duration::from_secs(2);
     let r = check(config).await.unwrap();
     assert_eq!(
-        (r.failed_stage, r.diagnosis.code),
+        (r.failed_stage, r.diagnosis.code.as_str()),
         (Some(Stage::Tls), "tls.client-certificate-required"),
         "TLS 1.3: {tls13}: {:?}\n{}",
         r.failure,
@@ -655,7 +655,7 @@ async fn client_certificate_required(
                 .iter()
                 .any(|h| h.contains("refuses your IP"))
     );
-    r.diagnosis.code.to_owned()
+    r.diagnosis.code.to_string()
 }
 
 /// One triggering reply per rule of the table (rustc tidy style): each rule is chosen by

@@ -69,7 +69,7 @@ impl Mta {
 }
 
 fn code(r: &Report) -> &str {
-    r.diagnosis.code
+    r.diagnosis.code.as_str()
 }
 
 use smtprobe::probe::TlsChoice;

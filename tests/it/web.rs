@@ -512,7 +512,7 @@ fn html_report_is_self_contained_escaped_and_redacted() {
         let o = rt.block_on(smtprobe::demo::run(s)).unwrap();
         let page = smtprobe::report::html::report(&o.report, &Default::default());
         assert!(page.contains("Content-Security-Policy\" content=\"default-src 'none'"));
-        assert!(page.contains(o.report.diagnosis.code));
+        assert!(page.contains(o.report.diagnosis.code.as_str()));
         // Nothing that could load anything.
         for bad in [
             "src=", "href=", "url(", "@import", "<link", "<script", "<img",
