@@ -332,8 +332,8 @@ fn recognised(ctx: &Context) -> Option<&'static Provider> {
     providers::recognise_for(ctx.host, ctx.banner, ctx.user.or(ctx.from))
 }
 
-/// "Gmail / Google Workspace" when recognised, else the host.
-fn who(ctx: &Context) -> String {
+/// The host, with the provider recognised from host and banner: `smtp.gmail.com (Gmail)`.
+fn host_and_provider(ctx: &Context) -> String {
     match recognised(ctx) {
         Some(p) => format!("{} ({})", ctx.host, p.display_name),
         None => ctx.host.to_owned(),
@@ -406,7 +406,7 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
         Failure::StartTlsNotOffered => {
             let mut d = Draft::new(
                 c::STARTTLS_NOT_OFFERED,
-                format!("{} did not offer STARTTLS on port {}, so the connection cannot be encrypted there.", who(ctx), ctx.port),
+                format!("{} did not offer STARTTLS on port {}, so the connection cannot be encrypted there.", host_and_provider(ctx), ctx.port),
             );
             if provider.is_some() {
                 d = d.hint("This provider always offers STARTTLS on its submission port: something between you and it (a firewall with SMTP inspection, or a hosting provider's redirect) removed it.");
@@ -423,14 +423,14 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             starttls_offered: true,
         } => Draft::new(
             c::AUTH_REQUIRES_TLS,
-            format!("{} offers AUTH only after STARTTLS: it did not announce AUTH on the unencrypted connection.", who(ctx)),
+            format!("{} offers AUTH only after STARTTLS: it did not announce AUTH on the unencrypted connection.", host_and_provider(ctx)),
         )
         .fix("Turn on STARTTLS (the TLS mode STARTTLS on 587) or use implicit TLS on 465; never send the password in clear."),
         Failure::AuthNotOffered { tls, .. } => {
             let mut d = if *tls {
-                Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH, even after TLS.", who(ctx)))
+                Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH, even after TLS.", host_and_provider(ctx)))
             } else {
-                Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH on the unencrypted connection.", who(ctx)))
+                Draft::new(c::AUTH_NOT_OFFERED, format!("{} did not offer AUTH on the unencrypted connection.", host_and_provider(ctx)))
                     .fix("Most servers announce AUTH only after TLS: use the TLS mode STARTTLS on 587 or the TLS mode implicit TLS on 465.")
             };
             if ctx.port == 25 {
@@ -441,8 +441,8 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
         Failure::MechanismUnsupported { wanted, offered } => {
             let list = if offered.is_empty() { "nothing".to_owned() } else { offered.join(" ") };
             let summary = match wanted {
-                Some(w) => format!("{} does not offer the {w} mechanism; it offers: {list}.", who(ctx)),
-                None => format!("{} offers no mechanism smtprobe can use; it offers: {list}.", who(ctx)),
+                Some(w) => format!("{} does not offer the {w} mechanism; it offers: {list}.", host_and_provider(ctx)),
+                None => format!("{} offers no mechanism smtprobe can use; it offers: {list}.", host_and_provider(ctx)),
             };
             Draft::new(c::AUTH_MECHANISM_UNSUPPORTED, summary)
         }
@@ -452,7 +452,7 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
         ),
         Failure::OAuthRejected { challenge, reply } => Draft::new(
             c::AUTH_OAUTH_TOKEN_REJECTED,
-            format!("{} rejected the OAuth token: {challenge}.", who(ctx)),
+            format!("{} rejected the OAuth token: {challenge}.", host_and_provider(ctx)),
         )
         .evidence(reply.display_lines().join("\n"))
         .fix("Get a fresh access token with the mail scope (for Google: https://mail.google.com/), check it belongs to the account in the user name setting, and pass it with the OAuth token setting."),
@@ -460,19 +460,19 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             if let Some(json) = oauth_error_challenge(reply) {
                 return Draft::new(
                     c::AUTH_OAUTH_TOKEN_REJECTED,
-                    format!("{} rejected the OAuth token: {json}.", who(ctx)),
+                    format!("{} rejected the OAuth token: {json}.", host_and_provider(ctx)),
                 )
                 .evidence(reply.display_lines().join("\n"));
             }
             Draft::new(
                 c::AUTH_PROTOCOL_VIOLATION,
-                format!("{} broke the AUTH exchange: {reason} ({}).", who(ctx), code_tag(reply)),
+                format!("{} broke the AUTH exchange: {reason} ({}).", host_and_provider(ctx), code_tag(reply)),
             )
             .evidence(reply.display_lines().join("\n"))
         }
         Failure::Unsolicited { stage, bytes } => Draft::new(
             c::PROTOCOL_UNEXPECTED_REPLY,
-            format!("{} sent data at {} that no command asked for.", who(ctx), stage_name(*stage)),
+            format!("{} sent data at {} that no command asked for.", host_and_provider(ctx), stage_name(*stage)),
         )
         .evidence(bytes.clone()),
         other => parity(other, ctx),
@@ -485,20 +485,20 @@ fn parity(f: &Failure, ctx: &Context) -> Draft {
     match f {
         Failure::ScramServerUnverified { error, reply } => Draft::new(
             c::AUTH_SERVER_NOT_VERIFIED,
-            format!("{} did not prove it knows the password: {error}.", who(ctx)),
+            format!("{} did not prove it knows the password: {error}.", host_and_provider(ctx)),
         )
         .evidence(reply.display_lines().join("\n")),
         Failure::NotEsmtp { needed } => Draft::new(
             c::EHLO_NOT_ESMTP,
-            format!("{} refused EHLO and accepted HELO: it does not speak ESMTP, so {needed} is impossible.", who(ctx)),
+            format!("{} refused EHLO and accepted HELO: it does not speak ESMTP, so {needed} is impossible.", host_and_provider(ctx)),
         ),
         Failure::MessageTooLarge { size, limit } => Draft::new(
             c::SEND_MESSAGE_TOO_LARGE,
-            format!("The message is {size} bytes but {} announced SIZE {limit}: it was not sent.", who(ctx)),
+            format!("The message is {size} bytes but {} announced SIZE {limit}: it was not sent.", host_and_provider(ctx)),
         ),
         Failure::ExtensionNotOffered { extension, why } => Draft::new(
             c::SEND_EXTENSION_NOT_OFFERED,
-            format!("{why}, but {} did not announce {extension}: the message was not sent.", who(ctx)),
+            format!("{why}, but {} did not announce {extension}: the message was not sent.", host_and_provider(ctx)),
         ),
         Failure::Proxy(p) => {
             let (code, what) = match p.kind {
@@ -720,7 +720,7 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
             c::STARTTLS_INJECTION,
             format!(
                 "{} agreed to STARTTLS, then answered the TLS hello in clear text with \"{first_line}\"; the connection was abandoned and no credentials were sent.",
-                who(ctx)
+                host_and_provider(ctx)
             ),
         )
         .evidence(first_line.clone()),
@@ -1013,7 +1013,7 @@ fn reply_failure(
 ) -> Draft {
     let tag = code_tag(reply);
     let evidence = reply.display_lines().join("\n");
-    let who = who(ctx);
+    let who = host_and_provider(ctx);
     let at = stage_name(stage);
     // RFC 7628 §3.2.2: an error challenge (334 + base64 JSON) instead of a final reply.
     if stage == Stage::Auth {
