@@ -160,6 +160,15 @@ impl Command {
         String::from_utf8_lossy(&line[..end]).to_ascii_uppercase()
     }
 
+    /// The first argument of a command line, upper-cased: AUTH's mechanism name
+    /// (`AUTH plain xyz` gives `PLAIN`, RFC 4954 §4); empty when there is none.
+    pub fn first_arg_of(line: &[u8]) -> String {
+        let args = Command::args_of(line);
+        let args = &args[args.iter().take_while(|&&b| b == b' ').count()..];
+        let end = args.iter().position(|&b| b == b' ').unwrap_or(args.len());
+        String::from_utf8_lossy(&args[..end]).to_ascii_uppercase()
+    }
+
     /// What follows the verb of a command line and its space (`EHLO client.example`
     /// gives `client.example`, `AUTH PLAIN xyz` gives `PLAIN xyz`); empty when nothing
     /// does. RFC 5321 §4.1.1: verb and arguments are separated by one SP.
@@ -193,6 +202,15 @@ pub fn encode_data(body: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn first_arg_is_the_mechanism() {
+        assert_eq!(Command::first_arg_of(b"AUTH plain dGVzdA=="), "PLAIN");
+        assert_eq!(Command::first_arg_of(b"AUTH  LOGIN"), "LOGIN");
+        assert_eq!(Command::first_arg_of(b"AUTH"), "");
+        assert_eq!(Command::first_arg_of(b"AUTH "), "");
+    }
+
     use super::*;
 
     #[test]

@@ -386,6 +386,12 @@ pub fn parse_line(line: &[u8]) -> Option<(u16, bool, &[u8])> {
     Some((code, last, line.get(4..).unwrap_or_default()))
 }
 
+/// The reply code of one reply line (`334 ` gives 334), `None` when the line is not a
+/// valid reply line (RFC 5321 §4.2).
+pub fn code_of(line: &[u8]) -> Option<u16> {
+    parse_line(line).map(|(code, _, _)| code)
+}
+
 /// Parses `NNN`, `NNN text`, `NNN-text`: returns the code and whether this is the last line.
 fn parse_line_head(line: &[u8]) -> Result<(u16, bool), &'static str> {
     if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {

@@ -14,7 +14,7 @@ use crate::certs::ServerCert;
 use crate::failure::TlsMode;
 use crate::fixture::{ClientPattern, Expect, Fixture, FixtureError, Step, ANY};
 use crate::protocol::escape::unescape;
-use crate::protocol::{Capabilities, Command, ReplyParser};
+use crate::protocol::{reply, Capabilities, Command, ReplyParser};
 use std::time::Duration;
 
 /// What the server does once a reply is written.
@@ -56,7 +56,7 @@ impl Reply {
         Reply {
             line: 0,
             pause: Duration::ZERO,
-            code: text.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0),
+            code: reply::code_of(text.as_bytes()).unwrap_or(0),
             wire,
             after: After::Continue,
             trickle: Duration::ZERO,
@@ -170,7 +170,7 @@ fn mechanism_of(p: &ClientPattern) -> String {
     match p {
         ClientPattern::AuthPlain { .. } => "PLAIN".into(),
         ClientPattern::OAuth { mechanism, .. } => mechanism.name().into(),
-        ClientPattern::Line(t) => t.split(' ').nth(1).unwrap_or_default().to_ascii_uppercase(),
+        ClientPattern::Line(t) => Command::first_arg_of(t.as_bytes()),
         _ => String::new(),
     }
 }
@@ -189,12 +189,13 @@ fn reply_from(f: &Fixture, from: usize) -> (Reply, usize) {
     while let Some(s) = f.steps.get(i) {
         match &s.step {
             Step::Server(text) => {
+                // Escapes were validated by `Fixture::parse`.
+                let bytes = unescape(text).unwrap_or_default();
                 if r.line == 0 {
                     r.line = s.line;
-                    r.code = text.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+                    r.code = reply::code_of(&bytes).unwrap_or(0);
                 }
-                // Escapes were validated by `Fixture::parse`.
-                r.wire.extend(unescape(text).unwrap_or_default());
+                r.wire.extend(bytes);
                 r.wire.extend_from_slice(b"\r\n");
             }
             Step::Pause(d) if r.wire.is_empty() => r.pause += *d,

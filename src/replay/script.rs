@@ -3,6 +3,7 @@
 
 use crate::fixture::{ClientPattern, Fixture, Mismatch, Step};
 use crate::protocol::escape::unescape;
+use crate::protocol::reply;
 use std::time::Duration;
 
 /// What the server does next.
@@ -79,19 +80,20 @@ impl<'f> Script<'f> {
     pub(crate) fn next_action(&mut self) -> Action {
         let steps = &self.fixture.steps;
         let mut out = Vec::new();
-        let mut last_reply: &str = "";
+        // Where the last server line starts in `out`.
+        let mut last_reply = 0;
         while let Some(s) = steps.get(self.pos) {
             match &s.step {
                 Step::Server(text) => {
                     // Escapes were validated by `Fixture::parse`.
+                    last_reply = out.len();
                     out.extend(unescape(text).unwrap_or_default());
                     out.extend_from_slice(b"\r\n");
-                    last_reply = text;
                     self.pos += 1;
                 }
                 Step::Raw(text) => {
+                    last_reply = out.len();
                     out.extend(unescape(text).unwrap_or_default());
-                    last_reply = text;
                     self.pos += 1;
                 }
                 Step::Note(_) => self.pos += 1,
@@ -135,7 +137,7 @@ impl<'f> Script<'f> {
             return Action::End;
         }
         // RFC 4954 §4: a 334 asks for a response that carries credentials.
-        self.in_auth = last_reply.starts_with("334");
+        self.in_auth = reply::code_of(&out[last_reply..]) == Some(334);
         if let Some(n) = self.repeat.take() {
             return Action::Repeat(out, n);
         }

@@ -563,7 +563,7 @@ impl Server {
         match verb.as_str() {
             "EHLO" | "HELO" => self.ehlo(verb == "EHLO", &arg),
             "STARTTLS" => self.starttls(&arg),
-            "AUTH" => self.auth(&arg, line),
+            "AUTH" => self.auth(line),
             "MAIL" => self.mail(line),
             "RCPT" => self.rcpt(line),
             "DATA" => self.data(&arg),
@@ -671,9 +671,8 @@ impl Server {
         })
     }
 
-    fn auth(&mut self, arg: &str, line: &[u8]) {
-        let mut words = arg.split(' ').filter(|w| !w.is_empty());
-        let mechanism = words.next().unwrap_or_default().to_ascii_uppercase();
+    fn auth(&mut self, line: &[u8]) {
+        let mechanism = Command::first_arg_of(line);
         let ir: Option<Vec<u8>> = line
             .split(|&b| b == b' ')
             .filter(|w| !w.is_empty())
