@@ -44,6 +44,7 @@ impl TlsMode {
 /// Why name resolution failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum DnsErrorKind {
     /// The name does not exist (NXDOMAIN / EAI_NONAME), or has no address records.
     NoSuchHost,
@@ -54,6 +55,7 @@ pub enum DnsErrorKind {
 /// Why one TCP connect attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ConnectErrorKind {
     /// RST: nothing listens there, or a firewall rejects.
     Refused,
@@ -67,6 +69,7 @@ pub enum ConnectErrorKind {
 
 /// One connect attempt to one resolved address.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ConnectAttempt {
     /// The address tried.
     pub addr: SocketAddr,
@@ -80,6 +83,7 @@ pub struct ConnectAttempt {
 
 /// The parts of a certificate a person needs to see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[non_exhaustive]
 pub struct CertSummary {
     /// Subject distinguished name.
     pub subject: String,
@@ -96,6 +100,7 @@ pub struct CertSummary {
 /// Why a TLS handshake failed, from the typed rustls error (never from message text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
+#[non_exhaustive]
 pub enum TlsFailureKind {
     /// The server answered the ClientHello with clear text (e.g. `220 …`): it speaks
     /// STARTTLS or plain SMTP on this port.
@@ -143,6 +148,7 @@ pub enum TlsFailureKind {
 
 /// A failed TLS handshake, with the certificate the server presented when there was one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TlsFailure {
     /// What went wrong.
     pub kind: TlsFailureKind,
@@ -154,6 +160,7 @@ pub struct TlsFailure {
 
 /// Everything that can end a check early. Each variant carries its evidence.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Failure {
     /// Name resolution failed.
     Dns {

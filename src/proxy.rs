@@ -21,6 +21,7 @@ use std::time::Duration;
 /// Why the proxy handshake failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ProxyFailureKind {
     /// The proxy itself could not be reached (refused, unreachable, no answer to connect).
     Unreachable,
@@ -36,6 +37,7 @@ pub enum ProxyFailureKind {
 
 /// A failed proxy handshake, with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ProxyFailure {
     /// What went wrong.
     pub kind: ProxyFailureKind,

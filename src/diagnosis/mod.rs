@@ -35,6 +35,7 @@ use serde::Serialize;
 
 /// What the check knew besides the failure: where it connected and with what.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Context<'a> {
     /// The host name as given by the user.
     pub host: &'a str,
@@ -84,6 +85,7 @@ impl<'a> Context<'a> {
 
 /// The verdict of one check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Diagnosis {
     /// A stable code from [`codes::all`], e.g. `auth.bad-credentials`.
     pub code: Code,

@@ -49,6 +49,7 @@ pub const STANDARD_PORTS: &[(u16, TlsMode)] = &[
 
 /// How discovery runs.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// `--dns-server IP:PORT` (a testing aid); `None`: the system resolver.
     pub dns_server: Option<SocketAddr>,
@@ -151,6 +152,7 @@ impl Default for Options {
 /// Which source a candidate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Source {
     /// The bundled provider table, by the address's domain.
     ProviderTable,
@@ -178,6 +180,7 @@ impl Source {
 
 /// What one source said.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct SourceReport {
     /// The source.
     pub source: Source,
@@ -187,6 +190,7 @@ pub struct SourceReport {
 
 /// A host, port and mode to probe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Candidate {
     /// The host name (certificates are verified against it).
     pub host: String,
@@ -203,6 +207,7 @@ pub struct Candidate {
 /// What a credential-free probe of one candidate found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum PortStatus {
     /// Greeting, EHLO and TLS as expected.
     Open,
@@ -224,6 +229,7 @@ pub enum PortStatus {
 
 /// One probed candidate.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct ProbeRow {
     /// The candidate.
     pub candidate: Candidate,
@@ -243,6 +249,7 @@ pub struct ProbeRow {
 
 /// The whole discovery.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Discovery {
     /// The address.
     pub address: Address,

@@ -308,6 +308,7 @@ impl From<io::Error> for ReplayError {
 
 /// One way a client left the fixture's path.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Deviation {
     /// The fixture line whose step was not followed (0: after the fixture's end).
     pub line: usize,
@@ -386,6 +387,7 @@ impl ClientTap {
 
 /// What happened on one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionResult {
     /// The client's address.
     pub peer: Option<SocketAddr>,

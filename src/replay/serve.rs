@@ -30,6 +30,7 @@ pub mod exit {
 
 /// Options of `smtprobe serve` (the CLI maps its flags onto this).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServeOptions {
     /// A fixture file or a folder of them.
     pub path: PathBuf,

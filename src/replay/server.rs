@@ -75,6 +75,7 @@ pub enum Action {
 
 /// Something a client did that an application should not do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Finding {
     /// A stable rule name (`fixtures/README.md` lists them).
     pub rule: &'static str,
@@ -87,6 +88,7 @@ pub struct Finding {
 
 /// The judgement on one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Verdict {
     /// The scenario that was played (the fixture's name).
     pub scenario: String,

@@ -29,6 +29,7 @@ pub struct Settings {
 
 /// Everything one check found.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Report {
     /// The host checked.
     pub host: String,
