@@ -119,6 +119,7 @@ impl Default for ReplayOptions {
 
 /// Why the replay server could not start or accept.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ReplayError {
     /// Binding or accepting failed.
     Io(io::Error),
@@ -127,7 +128,15 @@ pub enum ReplayError {
     /// No connection arrived within [`ReplayOptions::accept_timeout`].
     AcceptTimeout,
     /// A fixture cannot be played as a server.
-    Fixture(String),
+    Fixture {
+        /// The fixture's name.
+        name: String,
+        /// What is wrong, with its line.
+        error: FixtureError,
+    },
+    /// A lock-step sequence of fixtures ([`Scenarios::strict_sequence`]) without
+    /// [`ReplayOptions::strict`]: it has no server behaviour to play.
+    SequenceNeedsStrict,
 }
 
 impl fmt::Display for ReplayError {
@@ -136,12 +145,24 @@ impl fmt::Display for ReplayError {
             ReplayError::Io(e) => write!(f, "replay server: {e}"),
             ReplayError::Cert(e) => write!(f, "replay server: {e}"),
             ReplayError::AcceptTimeout => f.write_str("replay server: no client connected in time"),
-            ReplayError::Fixture(e) => write!(f, "replay server: {e}"),
+            ReplayError::Fixture { name, error } => write!(f, "replay server: {name}: {error}"),
+            ReplayError::SequenceNeedsStrict => f.write_str(
+                "replay server: a lock-step sequence of fixtures is played only with strict mode",
+            ),
         }
     }
 }
 
-impl std::error::Error for ReplayError {}
+impl std::error::Error for ReplayError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReplayError::Io(e) => Some(e),
+            ReplayError::Cert(e) => Some(e),
+            ReplayError::Fixture { error, .. } => Some(error),
+            ReplayError::AcceptTimeout | ReplayError::SequenceNeedsStrict => None,
+        }
+    }
+}
 
 /// Why fixtures or scenarios could not be loaded ([`read_fixture_file`],
 /// [`serve::load`], [`Scenarios::set`]), with the file and line at fault.
@@ -713,7 +734,7 @@ impl ReplayServer {
     ) -> Result<ReplayServer, ReplayError> {
         let name = fixture.header.name.clone();
         let scenarios =
-            Scenarios::single(fixture).map_err(|e| ReplayError::Fixture(format!("{name}: {e}")))?;
+            Scenarios::single(fixture).map_err(|error| ReplayError::Fixture { name, error })?;
         ReplayServer::bind_scenarios(scenarios, addr, opts).await
     }
 
@@ -725,9 +746,7 @@ impl ReplayServer {
     ) -> Result<ReplayServer, ReplayError> {
         if scenarios.entries.is_empty() && !opts.strict {
             // A strict sequence has no server behaviour to play.
-            return Err(ReplayError::Fixture(
-                "a lock-step sequence of fixtures is played only with strict mode".into(),
-            ));
+            return Err(ReplayError::SequenceNeedsStrict);
         }
         let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
             .iter()
