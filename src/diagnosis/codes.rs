@@ -520,7 +520,10 @@ mod tests {
     #[test]
     fn a_code_is_its_string_in_comparisons_json_and_text() {
         let c = AUTH_BAD_CREDENTIALS.code;
-        assert!(c == "auth.bad-credentials" && "auth.bad-credentials" == c);
+        assert!(c == "auth.bad-credentials");
+        assert!("auth.bad-credentials" == c);
+        let owned = String::from("auth.bad-credentials");
+        assert!(c == owned && c != "auth.rejected");
         assert_eq!(c.as_str(), "auth.bad-credentials");
         assert_eq!(
             format!("{c} {c:?}"),

@@ -280,212 +280,43 @@ impl Discovery {
 pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, DiscoverError> {
     let started = Instant::now();
     let dns = Dns::new(opts.dns_server, opts.timeout)?;
-    let mut sources = Vec::new();
-    let mut notes = Vec::new();
-    let mut cands: Vec<Candidate> = Vec::new();
-    let domain = address.domain.clone();
-    let user_address = address.ascii();
-    let mut username = None;
-
-    // 1. The provider table.
-    let mut said = Vec::new();
-    match providers::by_email_domain(&domain) {
-        Some(p) => {
-            said.push(format!(
-                "{domain} is {}: {}",
-                p.display_name,
-                p.settings_line()
-            ));
-            username = provider_username(p, &user_address);
-            add_provider(&mut cands, p, Source::ProviderTable, &username);
-        }
-        None => said.push(format!("no entry for {domain}")),
-    }
-    sources.push(SourceReport {
-        source: Source::ProviderTable,
-        said,
-    });
-
-    // 2. MX.
-    let mut said = Vec::new();
-    let mut domain_missing = false;
-    match dns.mx(&domain).await {
-        Ok(MxAnswer::NullMx) => {
-            said.push(format!(
-                "{domain} has a null MX (RFC 7505): this domain accepts no mail"
-            ));
-            notes.push(format!(
-                "{domain} publishes a null MX (RFC 7505): it accepts no mail, so addresses at {domain} receive nothing. Sending may still be set up elsewhere; the other sources were asked."
-            ));
-        }
-        Ok(MxAnswer::Hosts { hosts }) => {
-            let list: Vec<String> = hosts.iter().map(|(p, h)| format!("{h} ({p})")).collect();
-            said.push(format!("MX {}", list.join(", ")));
-            for (_, h) in hosts.iter().take(3) {
-                if let Some(target) = dns.cname_of(h).await {
-                    said.push(format!(
-                        "the MX host {h} is an alias (CNAME) of {target}: RFC 2181 §10.3 forbids this, and some senders refuse such an MX"
-                    ));
-                    notes.push(format!(
-                        "The MX record of {domain} names {h}, which is a CNAME for {target}. Point the MX at {target} directly (RFC 2181 §10.3, RFC 5321 §5.1)."
-                    ));
-                }
-            }
-            match hosts
-                .iter()
-                .find_map(|(_, h)| providers::by_mx_host(h).map(|p| (h, p)))
-            {
-                Some((h, p)) => {
-                    said.push(format!(
-                        "{h} belongs to {}: {}",
-                        p.display_name,
-                        p.settings_line()
-                    ));
-                    if username.is_none() {
-                        username = provider_username(p, &user_address);
-                    }
-                    add_provider(&mut cands, p, Source::Mx, &username);
-                }
-                None => said.push("no known provider runs these mail exchangers".into()),
-            }
-        }
-        Err(DnsError::NoSuchDomain) => {
-            domain_missing = true;
-            said.push(format!("{domain} does not exist (NXDOMAIN)"));
-        }
-        Err(DnsError::NoRecords) => said.push(format!("{domain} has no MX records")),
-        Err(e @ DnsError::LookupFailed { .. }) => said.push(format!("MX lookup: {e}")),
-    }
-    sources.push(SourceReport {
-        source: Source::Mx,
-        said,
-    });
-    if domain_missing {
-        notes.push(format!(
+    let mut found = Found {
+        domain: address.domain.clone(),
+        user_address: address.ascii(),
+        sources: Vec::new(),
+        notes: Vec::new(),
+        cands: Vec::new(),
+        username: None,
+    };
+    found.provider_table();
+    if found.mx(&dns).await == DomainExists::No {
+        let domain = &found.domain;
+        found.notes.push(format!(
             "The domain {domain} does not exist in DNS: check the spelling of the address."
         ));
         return Ok(finish(
             address,
             dns.source,
-            sources,
+            found.sources,
             Vec::new(),
-            notes,
+            found.notes,
             None,
             started,
         ));
     }
-
-    // 3. SRV (RFC 6186 §3.1, RFC 8314 §5.1).
-    let mut said = Vec::new();
-    for (label, mode) in [
-        ("_submissions._tcp", TlsMode::Implicit),
-        ("_submission._tcp", TlsMode::Starttls),
-    ] {
-        let name = format!("{label}.{domain}");
-        match dns.srv(&name).await {
-            Ok(targets) => {
-                for t in targets {
-                    said.push(format!(
-                        "{name}: {}:{} (priority {}, {})",
-                        t.host,
-                        t.port,
-                        t.priority,
-                        mode_label(mode)
-                    ));
-                    push_unique(
-                        &mut cands,
-                        Candidate {
-                            host: t.host,
-                            port: t.port,
-                            mode,
-                            source: Source::Srv,
-                            username: None,
-                        },
-                    );
-                }
-            }
-            Err(DnsError::NoSuchDomain | DnsError::NoRecords) => said.push(format!("{name}: none")),
-            Err(e) => said.push(format!("{name}: {e}")),
-        }
-    }
-    sources.push(SourceReport {
-        source: Source::Srv,
-        said,
-    });
-
-    // 4. Autoconfig over verified HTTPS.
-    let roots = Arc::new(crate::transport::root_store(&opts.extra_roots));
-    let https = autoconfig::Https {
-        dns: dns.clone(),
-        roots,
-        timeout: opts.timeout,
-        port: opts.https_port,
-    };
-    let mut said = Vec::new();
-    let fetched = match &opts.skip_autoconfig {
-        Some(why) => {
-            said.push(format!("skipped: {why}"));
-            Vec::new()
-        }
-        None => autoconfig::fetch(&https, &domain, &user_address).await,
-    };
-    for f in fetched {
-        match f.result {
-            Ok(servers) => {
-                for s in servers {
-                    said.push(format!(
-                        "{}: {}:{} ({})",
-                        f.url,
-                        s.host,
-                        s.port,
-                        mode_label(s.mode)
-                    ));
-                    if username.is_none() {
-                        username = s.username.clone();
-                    }
-                    push_unique(
-                        &mut cands,
-                        Candidate {
-                            host: s.host,
-                            port: s.port,
-                            mode: s.mode,
-                            source: Source::Autoconfig,
-                            username: s.username,
-                        },
-                    );
-                }
-            }
-            Err(why) => said.push(format!("{}: {why}", f.url)),
-        }
-    }
-    sources.push(SourceReport {
-        source: Source::Autoconfig,
-        said,
-    });
-
-    // 5. Guesses, only when nothing above named a server.
-    let mut said = Vec::new();
-    if cands.is_empty() {
-        for prefix in ["smtp", "mail"] {
-            let host = format!("{prefix}.{domain}");
-            match dns.addrs(&host).await {
-                Ok(ips) => {
-                    let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
-                    said.push(format!("{host} exists ({})", list.join(", ")));
-                    add_standard_ports(&mut cands, &host, Source::Guess, &None);
-                }
-                Err(e) => said.push(format!("{host}: {e}")),
-            }
-        }
-    } else {
-        said.push("not needed: the sources above named a server".into());
-    }
-    sources.push(SourceReport {
-        source: Source::Guess,
-        said,
-    });
+    found.srv(&dns).await;
+    found.autoconfig(&dns, opts).await;
+    found.guesses(&dns).await;
 
     // Every candidate host on the standard ports too.
+    let Found {
+        user_address,
+        sources,
+        mut notes,
+        mut cands,
+        mut username,
+        ..
+    } = found;
     let hosts: Vec<(String, Source, Option<String>)> = cands
         .iter()
         .map(|c| (c.host.clone(), c.source, c.username.clone()))
@@ -506,6 +337,219 @@ pub async fn discover(address: Address, opts: &Options) -> Result<Discovery, Dis
     Ok(finish(
         address, dns.source, sources, probes, notes, username, started,
     ))
+}
+
+/// Whether the MX lookup found the domain (NXDOMAIN ends discovery early).
+#[derive(PartialEq, Eq)]
+enum DomainExists {
+    Yes,
+    No,
+}
+
+/// What the sources said so far, in the order they are asked.
+struct Found {
+    /// The address's domain (ASCII).
+    domain: String,
+    /// The address with the ASCII domain.
+    user_address: String,
+    sources: Vec<SourceReport>,
+    notes: Vec<String>,
+    cands: Vec<Candidate>,
+    /// The user name the first source that documents one gives.
+    username: Option<String>,
+}
+
+impl Found {
+    fn said(&mut self, source: Source, said: Vec<String>) {
+        self.sources.push(SourceReport { source, said });
+    }
+
+    /// 1. The bundled provider table, by the address's domain.
+    fn provider_table(&mut self) {
+        let domain = &self.domain;
+        let said = match providers::by_email_domain(domain) {
+            Some(p) => {
+                self.username = provider_username(p, &self.user_address);
+                add_provider(&mut self.cands, p, Source::ProviderTable, &self.username);
+                vec![format!(
+                    "{domain} is {}: {}",
+                    p.display_name,
+                    p.settings_line()
+                )]
+            }
+            None => vec![format!("no entry for {domain}")],
+        };
+        self.said(Source::ProviderTable, said);
+    }
+
+    /// 2. MX records: a null MX, CNAME targets (RFC 2181 §10.3), a known provider.
+    async fn mx(&mut self, dns: &Dns) -> DomainExists {
+        let domain = self.domain.clone();
+        let mut said = Vec::new();
+        let mut exists = DomainExists::Yes;
+        match dns.mx(&domain).await {
+            Ok(MxAnswer::NullMx) => {
+                said.push(format!(
+                    "{domain} has a null MX (RFC 7505): this domain accepts no mail"
+                ));
+                self.notes.push(format!(
+                    "{domain} publishes a null MX (RFC 7505): it accepts no mail, so addresses at {domain} receive nothing. Sending may still be set up elsewhere; the other sources were asked."
+                ));
+            }
+            Ok(MxAnswer::Hosts { hosts }) => self.mx_hosts(dns, &hosts, &mut said).await,
+            Err(DnsError::NoSuchDomain) => {
+                exists = DomainExists::No;
+                said.push(format!("{domain} does not exist (NXDOMAIN)"));
+            }
+            Err(DnsError::NoRecords) => said.push(format!("{domain} has no MX records")),
+            Err(e @ DnsError::LookupFailed { .. }) => said.push(format!("MX lookup: {e}")),
+        }
+        self.said(Source::Mx, said);
+        exists
+    }
+
+    async fn mx_hosts(&mut self, dns: &Dns, hosts: &[(u16, String)], said: &mut Vec<String>) {
+        let domain = &self.domain;
+        let list: Vec<String> = hosts.iter().map(|(p, h)| format!("{h} ({p})")).collect();
+        said.push(format!("MX {}", list.join(", ")));
+        for (_, h) in hosts.iter().take(3) {
+            if let Some(target) = dns.cname_of(h).await {
+                said.push(format!(
+                    "the MX host {h} is an alias (CNAME) of {target}: RFC 2181 §10.3 forbids this, and some senders refuse such an MX"
+                ));
+                self.notes.push(format!(
+                    "The MX record of {domain} names {h}, which is a CNAME for {target}. Point the MX at {target} directly (RFC 2181 §10.3, RFC 5321 §5.1)."
+                ));
+            }
+        }
+        match hosts
+            .iter()
+            .find_map(|(_, h)| providers::by_mx_host(h).map(|p| (h, p)))
+        {
+            Some((h, p)) => {
+                said.push(format!(
+                    "{h} belongs to {}: {}",
+                    p.display_name,
+                    p.settings_line()
+                ));
+                if self.username.is_none() {
+                    self.username = provider_username(p, &self.user_address);
+                }
+                add_provider(&mut self.cands, p, Source::Mx, &self.username);
+            }
+            None => said.push("no known provider runs these mail exchangers".into()),
+        }
+    }
+
+    /// 3. SRV records (RFC 6186 §3.1, RFC 8314 §5.1).
+    async fn srv(&mut self, dns: &Dns) {
+        let mut said = Vec::new();
+        for (label, mode) in [
+            ("_submissions._tcp", TlsMode::Implicit),
+            ("_submission._tcp", TlsMode::Starttls),
+        ] {
+            let name = format!("{label}.{}", self.domain);
+            match dns.srv(&name).await {
+                Ok(targets) => {
+                    for t in targets {
+                        said.push(format!(
+                            "{name}: {}:{} (priority {}, {})",
+                            t.host,
+                            t.port,
+                            t.priority,
+                            mode_label(mode)
+                        ));
+                        push_unique(
+                            &mut self.cands,
+                            Candidate {
+                                host: t.host,
+                                port: t.port,
+                                mode,
+                                source: Source::Srv,
+                                username: None,
+                            },
+                        );
+                    }
+                }
+                Err(DnsError::NoSuchDomain | DnsError::NoRecords) => {
+                    said.push(format!("{name}: none"))
+                }
+                Err(e) => said.push(format!("{name}: {e}")),
+            }
+        }
+        self.said(Source::Srv, said);
+    }
+
+    /// 4. The autoconfig file over verified HTTPS.
+    async fn autoconfig(&mut self, dns: &Dns, opts: &Options) {
+        let https = autoconfig::Https {
+            dns: dns.clone(),
+            roots: Arc::new(crate::transport::root_store(&opts.extra_roots)),
+            timeout: opts.timeout,
+            port: opts.https_port,
+        };
+        let mut said = Vec::new();
+        let fetched = match &opts.skip_autoconfig {
+            Some(why) => {
+                said.push(format!("skipped: {why}"));
+                Vec::new()
+            }
+            None => autoconfig::fetch(&https, &self.domain, &self.user_address).await,
+        };
+        for f in fetched {
+            let servers = match f.result {
+                Ok(servers) => servers,
+                Err(why) => {
+                    said.push(format!("{}: {why}", f.url));
+                    continue;
+                }
+            };
+            for s in servers {
+                said.push(format!(
+                    "{}: {}:{} ({})",
+                    f.url,
+                    s.host,
+                    s.port,
+                    mode_label(s.mode)
+                ));
+                if self.username.is_none() {
+                    self.username = s.username.clone();
+                }
+                push_unique(
+                    &mut self.cands,
+                    Candidate {
+                        host: s.host,
+                        port: s.port,
+                        mode: s.mode,
+                        source: Source::Autoconfig,
+                        username: s.username,
+                    },
+                );
+            }
+        }
+        self.said(Source::Autoconfig, said);
+    }
+
+    /// 5. Guesses (`smtp.DOMAIN`, `mail.DOMAIN`), only when nothing above named a server.
+    async fn guesses(&mut self, dns: &Dns) {
+        if !self.cands.is_empty() {
+            let said = vec!["not needed: the sources above named a server".into()];
+            return self.said(Source::Guess, said);
+        }
+        let mut said = Vec::new();
+        for prefix in ["smtp", "mail"] {
+            let host = format!("{prefix}.{}", self.domain);
+            match dns.addrs(&host).await {
+                Ok(ips) => {
+                    let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+                    said.push(format!("{host} exists ({})", list.join(", ")));
+                    add_standard_ports(&mut self.cands, &host, Source::Guess, &None);
+                }
+                Err(e) => said.push(format!("{host}: {e}")),
+            }
+        }
+        self.said(Source::Guess, said);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
