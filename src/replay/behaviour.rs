@@ -232,29 +232,122 @@ fn reply_from(f: &Fixture, from: usize) -> (Reply, usize) {
     (r, i)
 }
 
+/// Hostile steps have no stage a server could map them to: they are played lock-step
+/// only (smtprobe's own tests).
+fn refuse_lock_step_only(f: &Fixture) -> Result<(), FixtureError> {
+    match f
+        .steps
+        .iter()
+        .find(|s| matches!(s.step, Step::Raw(_) | Step::Repeat(_) | Step::Read))
+    {
+        Some(s) => Err(FixtureError::at(
+            s.line,
+            format!(
+                "`{}` is played only lock-step (`--strict`), not as a server",
+                crate::fixture::step_text(&s.step)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The state of the conversation while [`Behaviour::from_fixture`] walks it.
+struct Fold {
+    /// The line of the first 4xx/5xx reply (the decisive one when there is one).
+    first_failure: Option<usize>,
+    /// The line of the last reply that counts.
+    last_reply: usize,
+    tls: bool,
+    authenticated: bool,
+    mail_ok: bool,
+    rcpt_ok: bool,
+    /// An AUTH exchange still waiting for its final reply, with its TLS slot.
+    auth: Option<(usize, AuthExchange)>,
+}
+
+impl Fold {
+    /// Files the reply to one client line in the server's table: the first one of each
+    /// kind (per TLS state for EHLO and AUTH) is what the server plays.
+    fn record(&mut self, b: &mut Behaviour, kind: Kind, pattern: &ClientPattern, reply: Reply) {
+        let t = usize::from(self.tls);
+        let starts_tls = reply.after == After::Tls;
+        match kind {
+            Kind::Ehlo => {
+                b.ehlo[t].get_or_insert(reply);
+            }
+            Kind::StartTls => {
+                b.starttls.get_or_insert(reply);
+            }
+            Kind::Auth | Kind::AuthResponse => {
+                let (slot, mut ex) = self.auth.take().unwrap_or_else(|| {
+                    (
+                        t,
+                        AuthExchange {
+                            mechanism: mechanism_of(pattern),
+                            challenges: Vec::new(),
+                            result: Reply::made_up(""),
+                        },
+                    )
+                });
+                if reply.code == 334 {
+                    ex.challenges.push(reply);
+                    self.auth = Some((slot, ex));
+                } else {
+                    self.authenticated = reply.class() == 2;
+                    ex.result = reply;
+                    b.auth[slot].get_or_insert(ex);
+                }
+            }
+            Kind::Mail => {
+                self.mail_ok = reply.class() == 2;
+                b.mail.get_or_insert(Recorded {
+                    reply,
+                    authenticated: self.authenticated,
+                    pattern: Some(pattern.text()),
+                });
+            }
+            Kind::Rcpt => {
+                self.rcpt_ok |= self.mail_ok && reply.class() == 2;
+                if !self.mail_ok {
+                    b.rcpt_without_mail.get_or_insert(reply);
+                } else {
+                    b.rcpt.get_or_insert(Recorded {
+                        reply,
+                        authenticated: self.authenticated,
+                        pattern: Some(pattern.text()),
+                    });
+                }
+            }
+            Kind::Data => {
+                if !self.rcpt_ok {
+                    b.data_without_rcpt.get_or_insert(reply);
+                } else {
+                    b.data.get_or_insert(reply);
+                }
+            }
+            Kind::Message => {
+                b.message.get_or_insert(reply);
+                self.mail_ok = false;
+                self.rcpt_ok = false;
+            }
+            Kind::Quit => {
+                b.quit.get_or_insert(reply);
+            }
+            Kind::Other => {}
+        }
+        if starts_tls {
+            // RFC 3207 §4.2: the session starts over after the handshake.
+            self.tls = true;
+            self.authenticated = false;
+        }
+    }
+}
+
 impl Behaviour {
     /// Folds a fixture into the server's table; errors name the fixture line.
     pub fn from_fixture(f: &Fixture) -> Result<Behaviour, FixtureError> {
-        let err = |line: usize, m: String| FixtureError {
-            line: Some(line),
-            message: m,
-        };
+        refuse_lock_step_only(f)?;
         let h = &f.header;
-        // Hostile steps have no stage a server could map them to: they are played
-        // lock-step only (smtprobe's own tests).
-        if let Some(s) = f
-            .steps
-            .iter()
-            .find(|s| matches!(s.step, Step::Raw(_) | Step::Repeat(_) | Step::Read))
-        {
-            return Err(err(
-                s.line,
-                format!(
-                    "`{}` is played only lock-step (`--strict`), not as a server",
-                    crate::fixture::step_text(&s.step)
-                ),
-            ));
-        }
         let mut i = 0;
         if h.mode == TlsMode::Implicit {
             // `Fixture::parse` checked the TLS step comes first.
@@ -266,11 +359,20 @@ impl Behaviour {
         let (greeting, next) = reply_from(f, i);
         if greeting.wire.is_empty() {
             let line = f.steps.get(i).map_or(0, |s| s.line);
-            return Err(err(
+            return Err(FixtureError::at(
                 line,
-                "the server must speak first: a greeting `S: 220 …` (RFC 5321 §3.1)".into(),
+                "the server must speak first: a greeting `S: 220 …` (RFC 5321 §3.1)",
             ));
         }
+        let mut fold = Fold {
+            first_failure: (greeting.class() >= 4).then_some(greeting.line),
+            last_reply: greeting.line,
+            tls: h.mode == TlsMode::Implicit,
+            authenticated: false,
+            mail_ok: false,
+            rcpt_ok: false,
+            auth: None,
+        };
         let mut b = Behaviour {
             name: h.name.clone(),
             expect: h.expect.clone(),
@@ -294,149 +396,68 @@ impl Behaviour {
             message: None,
             quit: None,
         };
-        let mut first_failure: Option<usize> = (b.greeting.class() >= 4).then_some(b.greeting.line);
-        let mut last_reply = b.greeting.line;
-        let mut tls = h.mode == TlsMode::Implicit;
-        let mut authenticated = false;
-        let mut mail_ok = false;
-        let mut rcpt_ok = false;
-        let mut auth: Option<(usize, AuthExchange)> = None;
         i = next;
         while let Some(s) = f.steps.get(i) {
             let Step::Client { pattern, optional } = &s.step else {
                 i += 1;
                 continue;
             };
-            let kind = kind_of(pattern, auth.is_some());
+            let kind = kind_of(pattern, fold.auth.is_some());
             let (reply, next) = reply_from(f, i + 1);
             // Replies to optional (`C?:`) lines are not the result: a client that skips
             // the line must be able to receive it.
             if kind != Kind::Quit && reply.line != 0 && !optional {
-                last_reply = reply.line;
-                if reply.class() >= 4 && first_failure.is_none() {
-                    first_failure = Some(reply.line);
+                fold.last_reply = reply.line;
+                if reply.class() >= 4 && fold.first_failure.is_none() {
+                    fold.first_failure = Some(reply.line);
                 }
             }
-            let t = usize::from(tls);
-            match kind {
-                Kind::Ehlo => {
-                    if b.ehlo[t].is_none() {
-                        b.ehlo[t] = Some(reply.clone());
-                    }
-                }
-                Kind::StartTls => {
-                    if b.starttls.is_none() {
-                        b.starttls = Some(reply.clone());
-                    }
-                }
-                Kind::Auth | Kind::AuthResponse => {
-                    let (slot, mut ex) = auth.take().unwrap_or_else(|| {
-                        (
-                            t,
-                            AuthExchange {
-                                mechanism: mechanism_of(pattern),
-                                challenges: Vec::new(),
-                                result: Reply::made_up(""),
-                            },
-                        )
-                    });
-                    if reply.code == 334 {
-                        ex.challenges.push(reply.clone());
-                        auth = Some((slot, ex));
-                    } else {
-                        authenticated = reply.class() == 2;
-                        ex.result = reply.clone();
-                        if b.auth[slot].is_none() {
-                            b.auth[slot] = Some(ex);
-                        }
-                    }
-                }
-                Kind::Mail => {
-                    if b.mail.is_none() {
-                        b.mail = Some(Recorded {
-                            reply: reply.clone(),
-                            authenticated,
-                            pattern: Some(pattern.text()),
-                        });
-                    }
-                    mail_ok = reply.class() == 2;
-                }
-                Kind::Rcpt => {
-                    if !mail_ok {
-                        b.rcpt_without_mail.get_or_insert(reply.clone());
-                    } else if b.rcpt.is_none() {
-                        b.rcpt = Some(Recorded {
-                            reply: reply.clone(),
-                            authenticated,
-                            pattern: Some(pattern.text()),
-                        });
-                    }
-                    rcpt_ok |= mail_ok && reply.class() == 2;
-                }
-                Kind::Data => {
-                    if !rcpt_ok {
-                        b.data_without_rcpt.get_or_insert(reply.clone());
-                    } else if b.data.is_none() {
-                        b.data = Some(reply.clone());
-                    }
-                }
-                Kind::Message => {
-                    b.message.get_or_insert(reply.clone());
-                    mail_ok = false;
-                    rcpt_ok = false;
-                }
-                Kind::Quit => {
-                    b.quit.get_or_insert(reply.clone());
-                }
-                Kind::Other => {}
+            if reply.after == After::Tls && kind != Kind::StartTls {
+                return Err(FixtureError::at(
+                    s.line,
+                    "the TLS handshake must follow the reply to `C: STARTTLS` (RFC 3207 §4)",
+                ));
             }
-            if reply.after == After::Tls {
-                if kind != Kind::StartTls {
-                    return Err(err(
-                        s.line,
-                        "the TLS handshake must follow the reply to `C: STARTTLS` (RFC 3207 §4)"
-                            .into(),
-                    ));
-                }
-                tls = true;
-                authenticated = false;
-            }
+            fold.record(&mut b, kind, pattern, reply);
             i = next;
         }
-        if let Some((_, ex)) = auth {
+        if let Some((_, ex)) = fold.auth {
             let line = ex.challenges.last().map_or(0, |c| c.line);
-            return Err(err(
+            return Err(FixtureError::at(
                 line,
                 "the AUTH exchange never ends: a `334` challenge needs a client line and a \
-                 final reply after it (RFC 4954 §4)"
-                    .into(),
+                 final reply after it (RFC 4954 §4)",
             ));
         }
-        if b.require_from && b.mail.is_none() {
-            return Err(FixtureError {
-                line: None,
-                message: "`# require: from` needs a `C: MAIL FROM:<…>` line".into(),
-            });
+        b.check_complete()?;
+        b.decisive_line = fold.first_failure.unwrap_or(fold.last_reply);
+        Ok(b)
+    }
+
+    /// What a server needs that the conversation may lack: the lines `require` names,
+    /// and EHLO replies that parse.
+    fn check_complete(&self) -> Result<(), FixtureError> {
+        if self.require_from && self.mail.is_none() {
+            return Err(FixtureError::whole(
+                "`# require: from` needs a `C: MAIL FROM:<…>` line",
+            ));
         }
-        if b.require_to && b.rcpt.is_none() {
-            return Err(FixtureError {
-                line: None,
-                message: "`# require: to` needs a `C: RCPT TO:<…>` line after an accepted MAIL"
-                    .into(),
-            });
+        if self.require_to && self.rcpt.is_none() {
+            return Err(FixtureError::whole(
+                "`# require: to` needs a `C: RCPT TO:<…>` line after an accepted MAIL",
+            ));
         }
-        for ehlo in b.ehlo.iter().flatten() {
+        for ehlo in self.ehlo.iter().flatten() {
             let mut p = ReplyParser::new();
             p.push(&ehlo.wire);
             if let Some(Err(e)) = p.next_reply() {
-                return Err(err(
+                return Err(FixtureError::at(
                     ehlo.line,
                     format!("the EHLO reply does not parse: {e}"),
                 ));
             }
         }
-        b.decisive_line = first_failure.unwrap_or(last_reply);
-        Ok(b)
+        Ok(())
     }
 
     /// The capabilities the EHLO reply announces in this TLS state.
