@@ -708,7 +708,6 @@ fn short_name(dn: &str) -> &str {
 
 fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
     let host_provider = providers::all().iter().find(|p| p.matches_host(ctx.host));
-    let cert = t.certificate.as_ref();
     let when = if t.after_starttls {
         "after STARTTLS"
     } else {
@@ -739,58 +738,10 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
             ctx.port
         )),
         TlsFailureKind::UntrustedIssuer | TlsFailureKind::BadCertificate { .. } => {
-            let issuer = cert.map(|c| short_name(&c.issuer).to_owned());
-            let self_signed = cert.is_some_and(|c| !c.issuer.is_empty() && c.issuer == c.subject);
-            let mut s = match (&issuer, self_signed) {
-                (_, true) => format!("The certificate of {} is self-signed, so it cannot be verified", ctx.host),
-                (Some(i), false) => format!("The certificate of {} was issued by {i:?}, which is not a trusted authority", ctx.host),
-                (None, false) => format!("The certificate of {} is not trusted", ctx.host),
-            };
-            if let TlsFailureKind::BadCertificate { detail } = &t.kind {
-                s.push_str(&format!(" ({detail})"));
-            }
-            s.push('.');
-            let mut d = Draft::new(c::TLS_UNTRUSTED_CERTIFICATE, s);
-            if let Some(p) = host_provider {
-                d.summary.push_str(&format!(
-                    " {} always uses publicly trusted certificates, so this looks like interception: antivirus mail scanning, a corporate proxy or your hosting provider answered instead.",
-                    p.display_name
-                ));
-            }
-            d
+            untrusted(t, ctx, host_provider)
         }
-        TlsFailureKind::Expired => {
-            let s = match cert.map(|c| c.not_after.as_str()).filter(|s| !s.is_empty()) {
-                Some(date) => format!("The certificate of {} expired on {date}.", ctx.host),
-                None => format!("The certificate of {} has expired.", ctx.host),
-            };
-            Draft::new(c::TLS_EXPIRED_CERTIFICATE, s)
-        }
-        TlsFailureKind::NotYetValid => {
-            let s = match cert.map(|c| c.not_before.as_str()).filter(|s| !s.is_empty()) {
-                Some(date) => format!("The certificate of {} is not valid before {date}: check this machine's clock.", ctx.host),
-                None => format!("The certificate of {} is not valid yet: check this machine's clock.", ctx.host),
-            };
-            Draft::new(c::TLS_EXPIRED_CERTIFICATE, s)
-        }
-        TlsFailureKind::NameMismatch => {
-            let names = cert.map(|c| c.sans.join(", ")).filter(|s| !s.is_empty());
-            let mut s = match names {
-                Some(n) => format!("The certificate does not cover {}: it is for {n}.", ctx.host),
-                None => format!("The certificate does not cover {}.", ctx.host),
-            };
-            if let Some(p) = host_provider {
-                s.push_str(&format!(
-                    " It is not the certificate of {}: this looks like interception by your hosting provider or network.",
-                    p.display_name
-                ));
-                return finish_tls(Draft::new(c::TLS_HOSTNAME_MISMATCH, s).fix(format!(
-                    "Something between you and {} answers in its place. Ask your hosting provider or network administrator to stop redirecting outgoing SMTP (cPanel/WHM: 'SMTP Restrictions'), or use their own relay as documented; never disable certificate checks to get around it.",
-                    p.display_name
-                )), t, ctx);
-            }
-            Draft::new(c::TLS_HOSTNAME_MISMATCH, s)
-        }
+        TlsFailureKind::Expired | TlsFailureKind::NotYetValid => not_valid_now(t, ctx),
+        TlsFailureKind::NameMismatch => name_mismatch(t, ctx, host_provider),
         TlsFailureKind::Handshake { detail } => Draft::new(
             c::TLS_HANDSHAKE_FAILED,
             format!("The TLS handshake with {}:{} failed {when}: {detail}.", ctx.host, ctx.port),
@@ -840,6 +791,87 @@ fn tls(t: &TlsFailure, ctx: &Context) -> Draft {
         }
     };
     finish_tls(d, t, ctx)
+}
+
+/// The certificate does not chain to a trusted root (self-signed, unknown issuer, or
+/// another verification failure): on a provider's host, interception.
+fn untrusted(t: &TlsFailure, ctx: &Context, host_provider: Option<&Provider>) -> Draft {
+    let cert = t.certificate.as_ref();
+    let issuer = cert.map(|c| short_name(&c.issuer).to_owned());
+    let self_signed = cert.is_some_and(|c| !c.issuer.is_empty() && c.issuer == c.subject);
+    let mut s = match (&issuer, self_signed) {
+        (_, true) => format!(
+            "The certificate of {} is self-signed, so it cannot be verified",
+            ctx.host
+        ),
+        (Some(i), false) => format!(
+            "The certificate of {} was issued by {i:?}, which is not a trusted authority",
+            ctx.host
+        ),
+        (None, false) => format!("The certificate of {} is not trusted", ctx.host),
+    };
+    if let TlsFailureKind::BadCertificate { detail } = &t.kind {
+        s.push_str(&format!(" ({detail})"));
+    }
+    s.push('.');
+    let mut d = Draft::new(c::TLS_UNTRUSTED_CERTIFICATE, s);
+    if let Some(p) = host_provider {
+        d.summary.push_str(&format!(
+            " {} always uses publicly trusted certificates, so this looks like interception: antivirus mail scanning, a corporate proxy or your hosting provider answered instead.",
+            p.display_name
+        ));
+    }
+    d
+}
+
+/// The certificate is outside its validity dates (expired, or not valid yet: the
+/// clock).
+fn not_valid_now(t: &TlsFailure, ctx: &Context) -> Draft {
+    let cert = t.certificate.as_ref();
+    let s = match t.kind {
+        TlsFailureKind::NotYetValid => match cert
+            .map(|c| c.not_before.as_str())
+            .filter(|s| !s.is_empty())
+        {
+            Some(date) => format!(
+                "The certificate of {} is not valid before {date}: check this machine's clock.",
+                ctx.host
+            ),
+            None => format!(
+                "The certificate of {} is not valid yet: check this machine's clock.",
+                ctx.host
+            ),
+        },
+        _ => match cert.map(|c| c.not_after.as_str()).filter(|s| !s.is_empty()) {
+            Some(date) => format!("The certificate of {} expired on {date}.", ctx.host),
+            None => format!("The certificate of {} has expired.", ctx.host),
+        },
+    };
+    Draft::new(c::TLS_EXPIRED_CERTIFICATE, s)
+}
+
+/// The certificate is for other names: on a provider's host, interception.
+fn name_mismatch(t: &TlsFailure, ctx: &Context, host_provider: Option<&Provider>) -> Draft {
+    let cert = t.certificate.as_ref();
+    let names = cert.map(|c| c.sans.join(", ")).filter(|s| !s.is_empty());
+    let mut s = match names {
+        Some(n) => format!(
+            "The certificate does not cover {}: it is for {n}.",
+            ctx.host
+        ),
+        None => format!("The certificate does not cover {}.", ctx.host),
+    };
+    if let Some(p) = host_provider {
+        s.push_str(&format!(
+            " It is not the certificate of {}: this looks like interception by your hosting provider or network.",
+            p.display_name
+        ));
+        return Draft::new(c::TLS_HOSTNAME_MISMATCH, s).fix(format!(
+            "Something between you and {} answers in its place. Ask your hosting provider or network administrator to stop redirecting outgoing SMTP (cPanel/WHM: 'SMTP Restrictions'), or use their own relay as documented; never disable certificate checks to get around it.",
+            p.display_name
+        ));
+    }
+    Draft::new(c::TLS_HOSTNAME_MISMATCH, s)
 }
 
 /// Adds the certificate as evidence, and notes a certificate for another name on a
