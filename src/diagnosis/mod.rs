@@ -375,6 +375,9 @@ fn ok(ctx: &Context) -> Draft {
 }
 
 fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> Draft {
+    if let Some(d) = auth_setup(f, ctx) {
+        return d;
+    }
     match f {
         Failure::Dns { kind, detail } => dns(*kind, detail, ctx),
         Failure::Connect { attempts } => connect(attempts, ctx),
@@ -420,6 +423,20 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             "Bytes arrived after the server's 220 to STARTTLS and before the TLS handshake; they were discarded and no credentials were sent.",
         )
         .evidence(bytes.clone()),
+        Failure::Unsolicited { stage, bytes } => Draft::new(
+            c::PROTOCOL_UNEXPECTED_REPLY,
+            format!("{} sent data at {} that no command asked for.", host_and_provider(ctx), stage_name(*stage)),
+        )
+        .evidence(bytes.clone()),
+        other => parity(other, ctx),
+    }
+}
+
+/// AUTH could not be tried or went wrong before a verdict on the credentials: not
+/// offered, no usable mechanism, plaintext refused, the OAuth token or the exchange
+/// itself. `None` for every other failure.
+fn auth_setup(f: &Failure, ctx: &Context) -> Option<Draft> {
+    let d = match f {
         Failure::AuthNotOffered {
             tls: false,
             starttls_offered: true,
@@ -460,11 +477,11 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
         .fix("Get a fresh access token with the mail scope (for Google: https://mail.google.com/), check it belongs to the account in the user name setting, and pass it with the OAuth token setting."),
         Failure::AuthProtocol { reply, reason } => {
             if let Some(json) = oauth_error_challenge(reply) {
-                return Draft::new(
+                return Some(Draft::new(
                     c::AUTH_OAUTH_TOKEN_REJECTED,
                     format!("{} rejected the OAuth token: {json}.", host_and_provider(ctx)),
                 )
-                .evidence(reply.display_lines().join("\n"));
+                .evidence(reply.display_lines().join("\n")));
             }
             Draft::new(
                 c::AUTH_PROTOCOL_VIOLATION,
@@ -472,13 +489,9 @@ fn classify(f: &Failure, ctx: &Context, provider: Option<&'static Provider>) -> 
             )
             .evidence(reply.display_lines().join("\n"))
         }
-        Failure::Unsolicited { stage, bytes } => Draft::new(
-            c::PROTOCOL_UNEXPECTED_REPLY,
-            format!("{} sent data at {} that no command asked for.", host_and_provider(ctx), stage_name(*stage)),
-        )
-        .evidence(bytes.clone()),
-        other => parity(other, ctx),
-    }
+        _ => return None,
+    };
+    Some(d)
 }
 
 /// SCRAM, HELO-only, message checks and proxies (issue 13), kept in one place.
