@@ -24,63 +24,112 @@ impl Address {
     }
 }
 
-/// Why the input is not a usable address.
+/// Why the input is not a usable address, with the input (escaped) it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressError(pub String);
+pub struct AddressError {
+    /// The input, escaped for display (control bytes as `\r`, `\xNN`).
+    pub shown: String,
+    /// What is wrong with it.
+    pub kind: AddressErrorKind,
+}
+
+/// What is wrong with an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddressErrorKind {
+    /// CR or LF: it could inject SMTP commands.
+    LineBreak,
+    /// Another control character.
+    ControlCharacter,
+    /// No `@`.
+    NoAt,
+    /// Nothing before the `@`.
+    NothingBeforeAt,
+    /// A space in an unquoted local part.
+    Space,
+    /// Nothing after the `@`.
+    NoDomain,
+    /// `[192.0.2.1]`: nothing to look up.
+    AddressLiteral,
+    /// IDNA (UTS #46) refused the domain (escaped).
+    NotIdn(String),
+    /// The ASCII domain is not a host name (RFC 1123 §2.1) (escaped).
+    NotDomain(String),
+}
 
 impl std::fmt::Display for AddressError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        let shown = &self.shown;
+        match &self.kind {
+            AddressErrorKind::LineBreak => write!(
+                f,
+                "the address {shown} contains a line break (CR/LF): it could inject SMTP commands"
+            ),
+            AddressErrorKind::ControlCharacter => {
+                write!(f, "the address {shown} contains a control character")
+            }
+            AddressErrorKind::NoAt => write!(
+                f,
+                "{shown} is not an email address: it has no @ (expected you@example.com)"
+            ),
+            AddressErrorKind::NothingBeforeAt => {
+                write!(f, "the address {shown} has nothing before the @")
+            }
+            AddressErrorKind::Space => write!(f, "the address {shown} contains a space"),
+            AddressErrorKind::NoDomain => write!(
+                f,
+                "the address {shown} has no domain after the @ (expected you@example.com)"
+            ),
+            AddressErrorKind::AddressLiteral => write!(
+                f,
+                "the address {shown} has an address literal as its domain: there is nothing to look up"
+            ),
+            AddressErrorKind::NotIdn(domain) => write!(
+                f,
+                "the domain {domain} of {shown} is not a valid (internationalised) domain name"
+            ),
+            AddressErrorKind::NotDomain(domain) => {
+                write!(f, "the domain {domain} of {shown} is not a valid domain name")
+            }
+        }
     }
 }
+
+impl std::error::Error for AddressError {}
 
 /// Parses `you@example.com`. The domain is the part after the last `@` (RFC 5321
 /// §4.1.2: a quoted local part may itself contain `@`).
 pub fn parse(input: &str) -> Result<Address, AddressError> {
-    let shown = crate::protocol::escape_bytes(input.as_bytes());
+    let fail = |kind| AddressError {
+        shown: crate::protocol::escape_bytes(input.as_bytes()),
+        kind,
+    };
     if input.chars().any(|c| c == '\r' || c == '\n') {
-        return Err(AddressError(format!(
-            "the address {shown} contains a line break (CR/LF): it could inject SMTP commands"
-        )));
+        return Err(fail(AddressErrorKind::LineBreak));
     }
     if input.chars().any(char::is_control) {
-        return Err(AddressError(format!(
-            "the address {shown} contains a control character"
-        )));
+        return Err(fail(AddressErrorKind::ControlCharacter));
     }
     let input = input.trim();
     let Some((local, domain)) = input.rsplit_once('@') else {
-        return Err(AddressError(format!(
-            "{shown} is not an email address: it has no @ (expected you@example.com)"
-        )));
+        return Err(fail(AddressErrorKind::NoAt));
     };
     if local.is_empty() {
-        return Err(AddressError(format!(
-            "the address {shown} has nothing before the @"
-        )));
+        return Err(fail(AddressErrorKind::NothingBeforeAt));
     }
     if local.chars().any(char::is_whitespace) && !local.starts_with('"') {
-        return Err(AddressError(format!(
-            "the address {shown} contains a space"
-        )));
+        return Err(fail(AddressErrorKind::Space));
     }
     let domain = domain.trim_end_matches('.');
     if domain.is_empty() {
-        return Err(AddressError(format!(
-            "the address {shown} has no domain after the @ (expected you@example.com)"
-        )));
+        return Err(fail(AddressErrorKind::NoDomain));
     }
     if domain.starts_with('[') {
-        return Err(AddressError(format!(
-            "the address {shown} has an address literal as its domain: there is nothing to look up"
-        )));
+        return Err(fail(AddressErrorKind::AddressLiteral));
     }
-    let ascii = idna::domain_to_ascii(domain).map_err(|_| {
-        AddressError(format!(
-            "the domain {} of {shown} is not a valid (internationalised) domain name",
-            crate::protocol::escape_bytes(domain.as_bytes())
-        ))
-    })?;
+    let shown_domain = || crate::protocol::escape_bytes(domain.as_bytes());
+    let ascii = idna::domain_to_ascii(domain)
+        .map_err(|_| fail(AddressErrorKind::NotIdn(shown_domain())))?;
     // Host names only (RFC 1123 §2.1): letters, digits, hyphens, dots; 253 octets.
     let valid = ascii.len() <= 253
         && ascii.split('.').all(|l| {
@@ -91,10 +140,7 @@ pub fn parse(input: &str) -> Result<Address, AddressError> {
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     if !valid || !ascii.contains('.') {
-        return Err(AddressError(format!(
-            "the domain {} of {shown} is not a valid domain name",
-            crate::protocol::escape_bytes(domain.as_bytes())
-        )));
+        return Err(fail(AddressErrorKind::NotDomain(shown_domain())));
     }
     let (unicode, _) = idna::domain_to_unicode(&ascii);
     Ok(Address {
@@ -130,6 +176,15 @@ mod tests {
     }
 
     #[test]
+    fn bad_input_is_typed() {
+        let e = parse("you@example.com\r\nRSET").unwrap_err();
+        assert_eq!(e.kind, AddressErrorKind::LineBreak);
+        assert_eq!(e.shown, "you@example.com\\r\\nRSET");
+        let e = parse("you@localhost").unwrap_err();
+        assert_eq!(e.kind, AddressErrorKind::NotDomain("localhost".into()));
+    }
+
+    #[test]
     fn bad_input_is_named() {
         for (input, says) in [
             ("you", "no @"),
@@ -141,9 +196,9 @@ mod tests {
             ("you@[192.0.2.1]", "address literal"),
             ("you@-bad-.example", "not a valid"),
         ] {
-            let e = parse(input).unwrap_err();
-            assert!(e.0.contains(says), "{input:?}: {e}");
-            assert!(!e.0.contains('\r') && !e.0.contains('\n'), "{e}");
+            let e = parse(input).unwrap_err().to_string();
+            assert!(e.contains(says), "{input:?}: {e}");
+            assert!(!e.contains('\r') && !e.contains('\n'), "{e}");
         }
     }
 }

@@ -44,7 +44,7 @@ fn print(text: &str) {
 }
 
 async fn run(address_text: &str, opts: &Options) -> Result<Discovery, UsageError> {
-    let addr = address::parse(address_text).map_err(|e| UsageError(e.0))?;
+    let addr = address::parse(address_text).map_err(|e| UsageError(e.to_string()))?;
     discover(addr, opts)
         .await
         .map_err(|e| UsageError(e.to_string()))

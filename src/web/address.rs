@@ -62,7 +62,8 @@ pub async fn check(
             ));
         }
     }
-    let addr = discover::address::parse(&text).map_err(|e| ApiError::field("host", e.0))?;
+    let addr =
+        discover::address::parse(&text).map_err(|e| ApiError::field("host", e.to_string()))?;
     let has_secret = map.contains_key("password") || map.contains_key("oauth2_token");
     // Validate every other field now, against a stand-in host (the domain).
     let mut probe = map.clone();
