@@ -550,7 +550,7 @@ pub fn config_from_args_with(
 
 /// The test message from --header, --body, --body-file, --attach and --size.
 fn message_spec(args: &CheckArgs) -> Result<crate::message::MessageSpec, UsageError> {
-    let err = |e: crate::message::MessageError| UsageError(e.0);
+    let err = |e: crate::message::MessageError| UsageError(e.to_string());
     let mut spec = crate::message::MessageSpec {
         size: args.size,
         body: args.body.clone(),

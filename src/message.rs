@@ -38,33 +38,99 @@ pub struct MessageSpec {
     pub size: Option<u64>,
 }
 
-/// Why the message cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageError(pub String);
+/// Why the message cannot be built, with the setting at fault. It holds header
+/// values and file names, never a message body.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// A `--header` without `:`.
+    HeaderWithoutColon(String),
+    /// A header name that is not printable ASCII without spaces (RFC 5322 §2.2).
+    HeaderBadName(String),
+    /// A header value (of this name) with a line break or NUL.
+    HeaderBadValue(String),
+    /// A body or attachment file could not be read.
+    Read {
+        /// The setting (`--attach`, `--body-file`).
+        flag: String,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        error: std::io::Error,
+    },
+    /// A body or attachment file over [`MAX_MESSAGE_BYTES`].
+    FileTooLarge {
+        /// The setting.
+        flag: String,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its size.
+        len: u64,
+    },
+    /// A requested size over [`MAX_MESSAGE_BYTES`].
+    SizeOverCap(u64),
+    /// A requested size below the message without filler.
+    SizeTooSmall {
+        /// The size asked for.
+        size: u64,
+        /// The message without filler.
+        len: u64,
+    },
+}
 
 impl std::fmt::Display for MessageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            MessageError::HeaderWithoutColon(arg) => {
+                write!(f, "--header {arg:?}: expected 'Name: value'")
+            }
+            MessageError::HeaderBadName(arg) => write!(
+                f,
+                "--header {arg:?}: the name must be printable ASCII without spaces (RFC 5322 §2.2)"
+            ),
+            MessageError::HeaderBadValue(name) => {
+                write!(f, "--header {name}: the value contains a line break or NUL")
+            }
+            MessageError::Read { flag, path, error } => {
+                write!(f, "{flag} {}: {error}", path.display())
+            }
+            MessageError::FileTooLarge { flag, path, len } => write!(
+                f,
+                "{flag} {}: {len} bytes is more than the {MAX_MESSAGE_BYTES}-byte message cap",
+                path.display()
+            ),
+            MessageError::SizeOverCap(size) => {
+                write!(f, "--size {size}: more than the {MAX_MESSAGE_BYTES}-byte cap")
+            }
+            MessageError::SizeTooSmall { size, len } => write!(
+                f,
+                "--size {size}: the message without filler is already {len} bytes; ask for at least {}",
+                len + 3
+            ),
+        }
     }
 }
 
-impl std::error::Error for MessageError {}
+impl std::error::Error for MessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MessageError::Read { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// Parses `--header 'Name: value'` (RFC 5322 §2.2: the name is printable ASCII
 /// without `:` or space; the value has no line break: no header injection).
 pub fn parse_header(arg: &str) -> Result<(String, String), MessageError> {
     let (name, value) = arg
         .split_once(':')
-        .ok_or_else(|| MessageError(format!("--header {arg:?}: expected 'Name: value'")))?;
+        .ok_or_else(|| MessageError::HeaderWithoutColon(arg.to_owned()))?;
     if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b)) {
-        return Err(MessageError(format!(
-            "--header {arg:?}: the name must be printable ASCII without spaces (RFC 5322 §2.2)"
-        )));
+        return Err(MessageError::HeaderBadName(arg.to_owned()));
     }
     if value.contains(['\r', '\n', '\0']) {
-        return Err(MessageError(format!(
-            "--header {name}: the value contains a line break or NUL"
-        )));
+        return Err(MessageError::HeaderBadValue(name.to_owned()));
     }
     Ok((name.to_owned(), value.trim().to_owned()))
 }
@@ -72,13 +138,18 @@ pub fn parse_header(arg: &str) -> Result<(String, String), MessageError> {
 /// Reads a file for `flag` (`--attach`, `--body-file`), refusing one larger than
 /// [`MAX_MESSAGE_BYTES`] before reading it.
 pub fn read_capped(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, MessageError> {
-    let err = |e: std::io::Error| MessageError(format!("{flag} {}: {e}", path.display()));
+    let err = |error| MessageError::Read {
+        flag: flag.to_owned(),
+        path: path.to_owned(),
+        error,
+    };
     let len = std::fs::metadata(path).map_err(err)?.len();
     if len > MAX_MESSAGE_BYTES {
-        return Err(MessageError(format!(
-            "{flag} {}: {len} bytes is more than the {MAX_MESSAGE_BYTES}-byte message cap",
-            path.display()
-        )));
+        return Err(MessageError::FileTooLarge {
+            flag: flag.to_owned(),
+            path: path.to_owned(),
+            len,
+        });
     }
     std::fs::read(path).map_err(err)
 }
@@ -159,17 +230,12 @@ pub fn build(
         return Ok(base);
     };
     if size > MAX_MESSAGE_BYTES {
-        return Err(MessageError(format!(
-            "--size {size}: more than the {MAX_MESSAGE_BYTES}-byte cap"
-        )));
+        return Err(MessageError::SizeOverCap(size));
     }
     let len = base.len() as u64;
     // Filler lines are at least CRLF plus one character, and a line is added to the body.
     if size < len + 3 {
-        return Err(MessageError(format!(
-            "--size {size}: the message without filler is already {len} bytes; ask for at least {}",
-            len + 3
-        )));
+        return Err(MessageError::SizeTooSmall { size, len });
     }
     let filler = filler((size - len) as usize);
     let out = assemble(spec, from, to, host, stamp, &filler);
@@ -387,6 +453,7 @@ mod tests {
             ..MessageSpec::default()
         };
         let e = build(&spec, "a@x.org", &["b@y.org".into()], "mx", &stamp()).unwrap_err();
-        assert!(e.0.contains("--size 10"), "{e}");
+        assert!(matches!(e, MessageError::SizeTooSmall { size: 10, .. }), "{e}");
+        assert!(e.to_string().contains("--size 10"), "{e}");
     }
 }
