@@ -1046,9 +1046,9 @@ fn oauth_error_in_transcript(transcript: &[Entry]) -> Option<String> {
         .iter()
         .rev()
         .filter(|e| e.dir == Direction::Server)
-        .find_map(|e| {
-            let rest = e.text.strip_prefix("334")?;
-            oauth_error_text(rest.trim().as_bytes())
+        .find_map(|e| match crate::protocol::reply::parse_line(e.text.as_bytes())? {
+            (334, _, text) => oauth_error_text(text.trim_ascii()),
+            _ => None,
         })
 }
 
