@@ -453,7 +453,10 @@ mod tests {
             ..MessageSpec::default()
         };
         let e = build(&spec, "a@x.org", &["b@y.org".into()], "mx", &stamp()).unwrap_err();
-        assert!(matches!(e, MessageError::SizeTooSmall { size: 10, .. }), "{e}");
+        assert!(
+            matches!(e, MessageError::SizeTooSmall { size: 10, .. }),
+            "{e}"
+        );
         assert!(e.to_string().contains("--size 10"), "{e}");
     }
 }

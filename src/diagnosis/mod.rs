@@ -1046,10 +1046,12 @@ fn oauth_error_in_transcript(transcript: &[Entry]) -> Option<String> {
         .iter()
         .rev()
         .filter(|e| e.dir == Direction::Server)
-        .find_map(|e| match crate::protocol::reply::parse_line(e.text.as_bytes())? {
-            (334, _, text) => oauth_error_text(text.trim_ascii()),
-            _ => None,
-        })
+        .find_map(
+            |e| match crate::protocol::reply::parse_line(e.text.as_bytes())? {
+                (334, _, text) => oauth_error_text(text.trim_ascii()),
+                _ => None,
+            },
+        )
 }
 
 fn reply_failure(

@@ -188,21 +188,22 @@ fn print_result(r: &ConnectionResult, json: bool) {
     }
 }
 
+/// A load error for stderr; the two about the starting scenario name its flag.
+fn load_error_line(e: &LoadError) -> String {
+    match e {
+        LoadError::NoSuchScenario(_) => format!("--scenario: {e}"),
+        // "scenario NAME: …" becomes "--scenario NAME: …".
+        LoadError::ScenarioNotInFile { .. } => format!("--{e}"),
+        _ => e.to_string(),
+    }
+}
+
 /// Runs `smtprobe serve` and returns the exit code ([`exit`]).
 pub async fn serve_main(opts: ServeOptions) -> i32 {
     let scenarios = match load(&opts.path, opts.scenario.as_deref()) {
         Ok(s) => s,
-        Err(e @ LoadError::NoSuchScenario(_)) => {
-            eprintln!("smtprobe serve: --scenario: {e}");
-            return exit::USAGE;
-        }
-        Err(e @ LoadError::ScenarioNotInFile { .. }) => {
-            // "scenario NAME: …" names the flag.
-            eprintln!("smtprobe serve: --{e}");
-            return exit::USAGE;
-        }
         Err(e) => {
-            eprintln!("smtprobe serve: {e}");
+            eprintln!("smtprobe serve: {}", load_error_line(&e));
             return exit::USAGE;
         }
     };
@@ -369,6 +370,22 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join("seq.sequence"), sequence).unwrap();
         dir
+    }
+
+    #[test]
+    fn the_scenario_errors_name_their_flag_on_stderr() {
+        let dir = folder("scenario", "gmail-587-bad-credentials\n");
+        let e = load(&dir, Some("nope")).err().unwrap();
+        assert_eq!(load_error_line(&e), "--scenario: no scenario named `nope`");
+        let file = dir.join("a.fixture");
+        let e = load(&file, Some("nope")).err().unwrap();
+        assert!(
+            load_error_line(&e).starts_with("--scenario nope: ")
+                && e.to_string()
+                    .ends_with("plays only `gmail-587-bad-credentials`"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
