@@ -25,8 +25,12 @@ fn at(stage: Stage, lines: &[&str]) -> Failure {
     }
 }
 
+fn diagnose_at(stage: Stage, lines: &[&str], ctx: &Context) -> Diagnosis {
+    diagnose(Some(&at(stage, lines)), ctx)
+}
+
 fn code_of(stage: Stage, lines: &[&str], ctx: &Context) -> Code {
-    diagnose(Some(&at(stage, lines)), ctx).code
+    diagnose_at(stage, lines, ctx).code
 }
 
 #[test]
@@ -138,11 +142,9 @@ fn gmail_auth_variants() {
         code_of(Stage::Auth, &["451 4.3.0 backend down"], &g),
         "auth.temporary-failure"
     );
-    let d = diagnose(
-        Some(&at(
-            Stage::Auth,
-            &["530 5.7.0 Must issue a STARTTLS command first. c133sm12701941wme.12 - gsmtp"],
-        )),
+    let d = diagnose_at(
+        Stage::Auth,
+        &["530 5.7.0 Must issue a STARTTLS command first. c133sm12701941wme.12 - gsmtp"],
         &g,
     );
     assert_eq!(d.code, "auth.requires-tls");
@@ -157,10 +159,7 @@ fn gmail_auth_variants() {
 fn other_providers_auth_replies() {
     let mut o = Context::new("smtp.office365.com", 587, TlsMode::Starttls);
     o.user = Some("me@contoso.com");
-    let d = diagnose(
-        Some(&at(Stage::Auth, &["535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. [SN4PR0601CA0012.namprd06.prod.outlook.com]"])),
-        &o,
-    );
+    let d = diagnose_at(Stage::Auth, &["535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. [SN4PR0601CA0012.namprd06.prod.outlook.com]"], &o);
     assert_eq!(d.code, "auth.disabled-by-provider");
     assert_eq!(d.provider, Some("office365"));
     assert!(d.fix.contains("Set-CASMailbox"), "{}", d.fix);
@@ -292,7 +291,11 @@ fn server_unavailable_at_any_stage() {
     // Stage::ALL[3..10] is greeting through data: every stage with a server reply.
     for stage in &Stage::ALL[3..10] {
         let stage = *stage;
-        let d = diagnose(Some(&at(stage, &["421 4.7.0 Try again later, closing connection. (MAIL) g4sm240722pgs.42 - gsmtp"])), &gmail());
+        let d = diagnose_at(
+            stage,
+            &["421 4.7.0 Try again later, closing connection. (MAIL) g4sm240722pgs.42 - gsmtp"],
+            &gmail(),
+        );
         assert_eq!(d.code, "server.unavailable", "{stage}");
         assert!(
             d.fix.contains("EHLO"),
@@ -350,13 +353,10 @@ fn sending_failures() {
         code_of(Stage::Mail, &["501 5.1.7 Bad sender address syntax"], &g),
         "send.syntax-error"
     );
-    let d = diagnose(
-        Some(&at(Stage::Mail, &[
+    let d = diagnose_at(Stage::Mail, &[
             "530-5.7.0 Authentication Required. Learn more at",
             "530 5.7.0  https://support.google.com/mail/?p=WantAuthError y18-20020a92d0d2000000b002f685e47b47sm428291ila.54 - gsmtp",
-        ])),
-        &g,
-    );
+        ], &g);
     assert_eq!(d.code, "send.auth-required");
     assert_eq!(
         code_of(
@@ -380,11 +380,9 @@ fn sending_failures() {
         code_of(Stage::Rcpt, &["552 5.2.2 Mailbox full"], &c),
         "send.recipient-rejected"
     );
-    let d = diagnose(
-        Some(&at(
-            Stage::Rcpt,
-            &["554 5.7.1 <x@other.org>: Relay access denied"],
-        )),
+    let d = diagnose_at(
+        Stage::Rcpt,
+        &["554 5.7.1 <x@other.org>: Relay access denied"],
         &c,
     );
     assert_eq!(d.code, "send.sender-rejected");
@@ -719,10 +717,7 @@ fn interception_on_a_provider_host() {
     assert!(d.summary.contains("interception"), "{}", d.summary);
     assert!(d.hints[0].contains("redirecting port 587"), "{:?}", d.hints);
     // With the hosting provider's Exim refusing the Gmail login.
-    let d = diagnose(
-        Some(&at(Stage::Auth, &["535 Incorrect authentication data"])),
-        &c,
-    );
+    let d = diagnose_at(Stage::Auth, &["535 Incorrect authentication data"], &c);
     assert_eq!(d.code, "auth.bad-credentials");
     assert!(
         d.hints[0].contains("does not look like Gmail"),
@@ -739,8 +734,9 @@ fn interception_on_a_provider_host() {
     // banner alone is no interception (Outlook.com greets from Microsoft 365 hosts).
     let mut verified = c;
     verified.tls_verified = true;
-    let d = diagnose(
-        Some(&at(Stage::Auth, &["535 Incorrect authentication data"])),
+    let d = diagnose_at(
+        Stage::Auth,
+        &["535 Incorrect authentication data"],
         &verified,
     );
     assert!(
@@ -763,7 +759,7 @@ fn interception_on_a_provider_host() {
         d.summary
     );
     // A genuine Gmail banner raises nothing.
-    let d = diagnose(Some(&at(Stage::Auth, &["535 5.7.8 x"])), &gmail());
+    let d = diagnose_at(Stage::Auth, &["535 5.7.8 x"], &gmail());
     assert!(!d.hints.iter().any(|h| h.contains("does not look like")));
 }
 
@@ -771,7 +767,7 @@ fn interception_on_a_provider_host() {
 fn banner_is_escaped_in_hints() {
     let mut c = gmail();
     c.banner = Some("evil.example ESMTP Exim \u{1b}[2J");
-    let d = diagnose(Some(&at(Stage::Auth, &["535 no"])), &c);
+    let d = diagnose_at(Stage::Auth, &["535 no"], &c);
     let all = d.hints.join("\n");
     assert!(all.contains("Exim") && !all.contains('\u{1b}'), "{all}");
 }
@@ -841,11 +837,9 @@ fn credential_hints_never_reveal_the_password() {
     let mut c = gmail();
     c.user = Some("you");
     c.credential = Some(&shape);
-    let d = diagnose(
-        Some(&at(
-            Stage::Auth,
-            &["535 5.7.8 Username and Password not accepted."],
-        )),
+    let d = diagnose_at(
+        Stage::Auth,
+        &["535 5.7.8 Username and Password not accepted."],
         &c,
     );
     let all = format!("{d:?} {}", serde_json::to_string(&d).unwrap_or_default());
@@ -864,11 +858,9 @@ fn credential_hints_never_reveal_the_password() {
     let good = CredentialShape::inspect(&Secret::new("abcd efgh ijkl mnop"));
     let mut c = gmail();
     c.credential = Some(&good);
-    let d = diagnose(
-        Some(&at(
-            Stage::Auth,
-            &["535 5.7.8 Username and Password not accepted."],
-        )),
+    let d = diagnose_at(
+        Stage::Auth,
+        &["535 5.7.8 Username and Password not accepted."],
         &c,
     );
     assert!(
@@ -882,7 +874,7 @@ fn credential_hints_never_reveal_the_password() {
     let mut c = Context::new("mail.example.org", 587, TlsMode::Starttls);
     c.user = Some("me");
     c.credential = Some(&odd);
-    let d = diagnose(Some(&at(Stage::Auth, &["535 Authentication failed"])), &c);
+    let d = diagnose_at(Stage::Auth, &["535 Authentication failed"], &c);
     let hints = d.hints.join("\n");
     assert!(
         hints.contains("whitespace") && hints.contains("non-ASCII"),
@@ -1171,7 +1163,7 @@ fn every_emitted_code_is_registered_and_every_code_is_emitted() {
     }
     let mut ctx_oauth = c;
     ctx_oauth.mechanism = Some("XOAUTH2");
-    seen.insert(diagnose(Some(&at(Stage::Auth, &["535 5.7.8 no"])), &ctx_oauth).code);
+    seen.insert(diagnose_at(Stage::Auth, &["535 5.7.8 no"], &ctx_oauth).code);
     for info in codes::all() {
         assert!(
             seen.contains(&info.code),
@@ -1217,7 +1209,7 @@ fn hostile_reply_text_does_not_panic_or_leak_escapes() {
 
 #[test]
 fn diagnosis_serialises() {
-    let d = diagnose(Some(&at(Stage::Auth, &["535 5.7.8 no"])), &gmail());
+    let d = diagnose_at(Stage::Auth, &["535 5.7.8 no"], &gmail());
     let json = serde_json::to_value(&d).expect("serialises");
     assert_eq!(json["code"], "auth.bad-credentials");
     assert_eq!(json["provider"], "gmail");
