@@ -687,38 +687,8 @@ impl Server {
             // RFC 4954 §4: after a successful AUTH, further AUTH commands get 503.
             return self.error("503 5.5.1 Already authenticated");
         }
-        if let Some(why) = self.security_of_plaintext() {
-            self.find(
-                "auth-without-tls",
-                format!(
-                    "AUTH {mechanism} started on an unencrypted connection: {why} (the \
-                     credentials go in clear to any server that accepts)"
-                ),
-                true,
-            );
-        }
-        self.note_tls_use("AUTH");
+        self.judge_auth_start(&mechanism);
         let advertised = self.s.caps.auth_mechanisms();
-        if !self.s.caps.offers_auth() {
-            self.find(
-                "auth-not-advertised",
-                "AUTH sent although the EHLO reply does not list AUTH (RFC 4954 §3)".into(),
-                false,
-            );
-        }
-        if let Some(prev) = self.s.refused.clone() {
-            if prev.class() == 5 {
-                self.find(
-                    "auth-after-permanent-failure",
-                    format!(
-                        "a second AUTH after the permanent refusal `{}` (each try spends the \
-                         provider's login budget)",
-                        first_line(&prev.wire)
-                    ),
-                    false,
-                );
-            }
-        }
         let slot = usize::from(self.s.tls);
         // A reply the fixture gives to the AUTH command itself, before any credentials
         // (Gmail's `530 5.7.0 Must issue a STARTTLS command first`).
@@ -744,28 +714,7 @@ impl Server {
             // RFC 4954 §4: AUTH is not permitted during a mail transaction.
             return self.error("501 5.5.1 AUTH not permitted during a mail transaction");
         }
-        let host = self.scenario.host.clone();
-        let mut parts: VecDeque<(Part, String)> = match mechanism.as_str() {
-            "PLAIN" => [(Part::Plain, sasl::EMPTY.to_string())].into(),
-            "LOGIN" => [
-                (Part::LoginUser, sasl::LOGIN_USERNAME.to_string()),
-                (Part::Anonymous, sasl::LOGIN_PASSWORD.to_string()),
-            ]
-            .into(),
-            "XOAUTH2" => [(Part::XOAuth2, sasl::EMPTY.to_string())].into(),
-            "OAUTHBEARER" => [(Part::OAuthBearer, sasl::EMPTY.to_string())].into(),
-            "CRAM-MD5" => [(Part::Anonymous, sasl::cram_md5_challenge(&host))].into(),
-            _ => [(Part::Anonymous, sasl::EMPTY.to_string())].into(),
-        };
-        // The fixture's own challenges for the mechanism it recorded (same text as a
-        // conforming server, but the provider's exact bytes).
-        if let Some(ex) = recorded.as_ref().filter(|e| e.mechanism == mechanism) {
-            for (p, c) in parts.iter_mut().zip(&ex.challenges) {
-                if mechanism == "LOGIN" {
-                    p.1 = String::from_utf8_lossy(first_line(&c.wire).as_bytes()).into_owned();
-                }
-            }
-        }
+        let parts = self.auth_parts(&mechanism, recorded.as_ref());
         let mut flow = AuthFlow {
             mechanism,
             parts,
@@ -789,6 +738,74 @@ impl Server {
             }
         }
         self.auth_next(flow);
+    }
+
+    /// Findings about an AUTH command itself: sent in clear, not advertised, or after a
+    /// permanent refusal.
+    fn judge_auth_start(&mut self, mechanism: &str) {
+        if let Some(why) = self.security_of_plaintext() {
+            self.find(
+                "auth-without-tls",
+                format!(
+                    "AUTH {mechanism} started on an unencrypted connection: {why} (the \
+                     credentials go in clear to any server that accepts)"
+                ),
+                true,
+            );
+        }
+        self.note_tls_use("AUTH");
+        if !self.s.caps.offers_auth() {
+            self.find(
+                "auth-not-advertised",
+                "AUTH sent although the EHLO reply does not list AUTH (RFC 4954 §3)".into(),
+                false,
+            );
+        }
+        if let Some(prev) = self.s.refused.clone() {
+            if prev.class() == 5 {
+                self.find(
+                    "auth-after-permanent-failure",
+                    format!(
+                        "a second AUTH after the permanent refusal `{}` (each try spends the \
+                         provider's login budget)",
+                        first_line(&prev.wire)
+                    ),
+                    false,
+                );
+            }
+        }
+    }
+
+    /// The challenges the server will send for `mechanism`, each with the part of the
+    /// response it reads: a conforming server's, with the fixture's own LOGIN prompts.
+    fn auth_parts(
+        &self,
+        mechanism: &str,
+        recorded: Option<&AuthExchange>,
+    ) -> VecDeque<(Part, String)> {
+        let host = self.scenario.host.clone();
+        let mut parts: VecDeque<(Part, String)> = match mechanism {
+            "PLAIN" => [(Part::Plain, sasl::EMPTY.to_string())].into(),
+            "LOGIN" => [
+                (Part::LoginUser, sasl::LOGIN_USERNAME.to_string()),
+                (Part::Anonymous, sasl::LOGIN_PASSWORD.to_string()),
+            ]
+            .into(),
+            "XOAUTH2" => [(Part::XOAuth2, sasl::EMPTY.to_string())].into(),
+            "OAUTHBEARER" => [(Part::OAuthBearer, sasl::EMPTY.to_string())].into(),
+            "CRAM-MD5" => [(Part::Anonymous, sasl::cram_md5_challenge(&host))].into(),
+            _ => [(Part::Anonymous, sasl::EMPTY.to_string())].into(),
+        };
+        // The fixture's own challenges for the mechanism it recorded (same text as a
+        // conforming server, but the provider's exact bytes).
+        if let Some(ex) = recorded.filter(|e| e.mechanism == mechanism) {
+            for (p, c) in parts.iter_mut().zip(&ex.challenges) {
+                if mechanism == "LOGIN" {
+                    p.1 = String::from_utf8_lossy(first_line(&c.wire).as_bytes()).into_owned();
+                }
+            }
+        }
+        parts
     }
 
     fn note_tls_use(&mut self, what: &str) {
