@@ -33,6 +33,13 @@ fn code_of(stage: Stage, lines: &[&str], ctx: &Context) -> Code {
     diagnose_at(stage, lines, ctx).code
 }
 
+/// Each `(stage, reply lines, code)`: the reply at that stage gets that code.
+fn expect_codes(ctx: &Context, cases: &[(Stage, &[&str], &str)]) {
+    for (stage, lines, code) in cases {
+        assert_eq!(code_of(*stage, lines, ctx), *code, "{stage}: {lines:?}");
+    }
+}
+
 #[test]
 fn ok_says_what_was_verified() {
     let d = diagnose(None, &gmail());
@@ -126,21 +133,13 @@ fn gmail_auth_variants() {
         ),
         "auth.web-login-required"
     );
-    assert_eq!(
-        code_of(Stage::Auth, &["454 4.7.0 Too many login attempts, please try again later. e13sm15101671pgf.48 - gsmtp"], &g),
-        "auth.too-many-attempts"
-    );
-    assert_eq!(
-        code_of(
-            Stage::Auth,
-            &["454 4.7.0 Temporary authentication failure"],
-            &g
-        ),
-        "auth.temporary-failure"
-    );
-    assert_eq!(
-        code_of(Stage::Auth, &["451 4.3.0 backend down"], &g),
-        "auth.temporary-failure"
+    expect_codes(
+        &g,
+        &[
+        (Stage::Auth, &["454 4.7.0 Too many login attempts, please try again later. e13sm15101671pgf.48 - gsmtp"], "auth.too-many-attempts"),
+        (Stage::Auth, &["454 4.7.0 Temporary authentication failure"], "auth.temporary-failure"),
+        (Stage::Auth, &["451 4.3.0 backend down"], "auth.temporary-failure"),
+        ],
     );
     let d = diagnose_at(
         Stage::Auth,
@@ -179,53 +178,45 @@ fn other_providers_auth_replies() {
         // the fix is an app password, not waiting (this assertion pinned that bug).
         "auth.app-password-required"
     );
-    assert_eq!(
-        code_of(
-            Stage::Auth,
-            &["432 4.7.12 A password transition is needed"],
-            &y
-        ),
-        "auth.web-login-required"
-    );
-    assert_eq!(
-        code_of(
-            Stage::Auth,
-            &["538 5.7.11 Encryption required for requested authentication mechanism"],
-            &y
-        ),
-        "auth.requires-tls"
-    );
-    assert_eq!(
-        code_of(
-            Stage::Auth,
-            &["504 5.5.4 Unrecognized authentication type"],
-            &y
-        ),
-        "auth.mechanism-unsupported"
-    );
-    assert_eq!(
-        code_of(
-            Stage::Auth,
-            &["534 5.7.9 Authentication mechanism is too weak"],
-            &y
-        ),
-        "auth.mechanism-unsupported"
-    );
-    assert_eq!(
-        code_of(Stage::Auth, &["503 5.5.1 Error: already authenticated"], &y),
-        "auth.protocol-violation"
-    );
-    assert_eq!(
-        code_of(
-            Stage::Auth,
-            &["502 5.5.2 Error: command not recognized"],
-            &y
-        ),
-        "auth.not-offered"
-    );
-    assert_eq!(
-        code_of(Stage::Auth, &["501 5.5.2 Cannot decode response"], &y),
-        "auth.rejected"
+    expect_codes(
+        &y,
+        &[
+            (
+                Stage::Auth,
+                &["432 4.7.12 A password transition is needed"],
+                "auth.web-login-required",
+            ),
+            (
+                Stage::Auth,
+                &["538 5.7.11 Encryption required for requested authentication mechanism"],
+                "auth.requires-tls",
+            ),
+            (
+                Stage::Auth,
+                &["504 5.5.4 Unrecognized authentication type"],
+                "auth.mechanism-unsupported",
+            ),
+            (
+                Stage::Auth,
+                &["534 5.7.9 Authentication mechanism is too weak"],
+                "auth.mechanism-unsupported",
+            ),
+            (
+                Stage::Auth,
+                &["503 5.5.1 Error: already authenticated"],
+                "auth.protocol-violation",
+            ),
+            (
+                Stage::Auth,
+                &["502 5.5.2 Error: command not recognized"],
+                "auth.not-offered",
+            ),
+            (
+                Stage::Auth,
+                &["501 5.5.2 Cannot decode response"],
+                "auth.rejected",
+            ),
+        ],
     );
     assert_eq!(
         code_of(Stage::Auth, &["525 5.7.13 User account disabled"], &y),
@@ -321,37 +312,35 @@ fn sending_failures() {
         ], &g),
         "send.quota-exceeded"
     );
-    assert_eq!(
-        code_of(Stage::Rcpt, &["452 4.5.3 Too many recipients"], &g),
-        "send.quota-exceeded"
-    );
-    assert_eq!(
-        code_of(
-            Stage::Mail,
-            &["552 5.3.4 Message size exceeds fixed maximum message size"],
-            &g
-        ),
-        "send.message-too-large"
-    );
-    assert_eq!(
-        code_of(
-            Stage::Mail,
-            &["552 5.2.3 Your message exceeded Google's message size limits."],
-            &g
-        ),
-        "send.message-too-large"
-    );
-    assert_eq!(
-        code_of(
-            Stage::Rcpt,
-            &["555 5.5.2 Syntax error. n68sm3960564vkd.0 - gsmtp"],
-            &g
-        ),
-        "send.syntax-error"
-    );
-    assert_eq!(
-        code_of(Stage::Mail, &["501 5.1.7 Bad sender address syntax"], &g),
-        "send.syntax-error"
+    expect_codes(
+        &g,
+        &[
+            (
+                Stage::Rcpt,
+                &["452 4.5.3 Too many recipients"],
+                "send.quota-exceeded",
+            ),
+            (
+                Stage::Mail,
+                &["552 5.3.4 Message size exceeds fixed maximum message size"],
+                "send.message-too-large",
+            ),
+            (
+                Stage::Mail,
+                &["552 5.2.3 Your message exceeded Google's message size limits."],
+                "send.message-too-large",
+            ),
+            (
+                Stage::Rcpt,
+                &["555 5.5.2 Syntax error. n68sm3960564vkd.0 - gsmtp"],
+                "send.syntax-error",
+            ),
+            (
+                Stage::Mail,
+                &["501 5.1.7 Bad sender address syntax"],
+                "send.syntax-error",
+            ),
+        ],
     );
     let d = diagnose_at(Stage::Mail, &[
             "530-5.7.0 Authentication Required. Learn more at",
@@ -367,18 +356,13 @@ fn sending_failures() {
         "auth.requires-tls"
     );
     let c = Context::new("mail.example.org", 587, TlsMode::Starttls);
-    assert_eq!(
-        code_of(
-            Stage::Mail,
-            &["553 5.7.1 <x@y.org>: Sender address rejected: not owned by user me@example.org"],
-            &c
-        ),
-        "send.sender-rejected"
-    );
-    assert_eq!(code_of(Stage::Rcpt, &["550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown in virtual mailbox table"], &c), "send.recipient-rejected");
-    assert_eq!(
-        code_of(Stage::Rcpt, &["552 5.2.2 Mailbox full"], &c),
-        "send.recipient-rejected"
+    expect_codes(
+        &c,
+        &[
+        (Stage::Mail, &["553 5.7.1 <x@y.org>: Sender address rejected: not owned by user me@example.org"], "send.sender-rejected"),
+        (Stage::Rcpt, &["550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown in virtual mailbox table"], "send.recipient-rejected"),
+        (Stage::Rcpt, &["552 5.2.2 Mailbox full"], "send.recipient-rejected"),
+        ],
     );
     let d = diagnose_at(
         Stage::Rcpt,
@@ -392,13 +376,20 @@ fn sending_failures() {
         "{:?}",
         d.hints
     );
-    assert_eq!(
-        code_of(Stage::Data, &["550 5.7.1 Message rejected as spam"], &c),
-        "send.rejected"
-    );
-    assert_eq!(
-        code_of(Stage::Data, &["451 4.3.0 Temporary local problem"], &c),
-        "send.rejected"
+    expect_codes(
+        &c,
+        &[
+            (
+                Stage::Data,
+                &["550 5.7.1 Message rejected as spam"],
+                "send.rejected",
+            ),
+            (
+                Stage::Data,
+                &["451 4.3.0 Temporary local problem"],
+                "send.rejected",
+            ),
+        ],
     );
     assert_eq!(
         code_of(
@@ -421,37 +412,28 @@ fn sending_failures() {
 #[test]
 fn early_stages_and_unexpected_replies() {
     let c = Context::new("mail.example.org", 587, TlsMode::Starttls);
-    assert_eq!(
-        code_of(
-            Stage::Greeting,
-            &["554 5.7.1 Client host blocked using zen.spamhaus.org"],
-            &c
-        ),
-        "greeting.rejected"
-    );
-    assert_eq!(
-        code_of(Stage::Ehlo, &["501 5.5.4 Invalid EHLO/HELO domain"], &c),
-        "ehlo.rejected"
-    );
-    assert_eq!(
-        code_of(
-            Stage::Starttls,
-            &["454 4.7.0 TLS not available due to temporary reason"],
-            &c
-        ),
-        "starttls.rejected"
-    );
-    assert_eq!(
-        code_of(Stage::Data, &["250 OK"], &c),
-        "protocol.unexpected-reply"
-    );
-    assert_eq!(
-        code_of(Stage::Quit, &["500 what"], &c),
-        "protocol.unexpected-reply"
-    );
-    assert_eq!(
-        code_of(Stage::Greeting, &["250 hi"], &c),
-        "protocol.unexpected-reply"
+    expect_codes(
+        &c,
+        &[
+            (
+                Stage::Greeting,
+                &["554 5.7.1 Client host blocked using zen.spamhaus.org"],
+                "greeting.rejected",
+            ),
+            (
+                Stage::Ehlo,
+                &["501 5.5.4 Invalid EHLO/HELO domain"],
+                "ehlo.rejected",
+            ),
+            (
+                Stage::Starttls,
+                &["454 4.7.0 TLS not available due to temporary reason"],
+                "starttls.rejected",
+            ),
+            (Stage::Data, &["250 OK"], "protocol.unexpected-reply"),
+            (Stage::Quit, &["500 what"], "protocol.unexpected-reply"),
+            (Stage::Greeting, &["250 hi"], "protocol.unexpected-reply"),
+        ],
     );
 }
 
