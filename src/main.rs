@@ -1,7 +1,7 @@
 //! The `smtprobe` binary: parse flags, run, exit. Everything testable is in the library.
 
 use clap::{CommandFactory, Parser};
-use smtprobe::cli::{self, Cli, Command};
+use smtprobe::app::cli::{self, Cli, Command};
 
 fn main() {
     let cli = match Cli::try_parse() {

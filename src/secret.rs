@@ -303,8 +303,8 @@ mod debug_redaction {
         ] {
             let mut full = vec!["smtprobe", "check", "smtp.example.com", "--user", USER];
             full.extend(argv);
-            let cli = crate::cli::Cli::try_parse_from(full).expect("valid flags");
-            let crate::cli::Command::Check(args) = &cli.command else {
+            let cli = crate::app::cli::Cli::try_parse_from(full).expect("valid flags");
+            let crate::app::cli::Command::Check(args) = &cli.command else {
                 panic!("`check` parses as Command::Check");
             };
             assert!(

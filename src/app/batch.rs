@@ -19,8 +19,8 @@
 //! readable id is sharded by the hash of its raw line, so the N outputs concatenate to
 //! exactly one result per line of the file.
 
-use crate::check_args::{config_from_args_with, AuthArg, CheckArgs, TlsArg};
-use crate::exit::code as exit;
+use crate::app::args::{config_from_args_with, AuthArg, CheckArgs, TlsArg};
+use crate::app::exit::code as exit;
 use crate::report::Report;
 use crate::secret::Secret;
 use clap::Args;
@@ -38,7 +38,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::exit::code::{
+use crate::app::exit::code::{
     BATCH_INTERRUPTED as EXIT_INTERRUPTED, BATCH_SOME_FAILED as EXIT_SOME_FAILED,
 };
 /// The longest profiles line accepted (longer lines are a row error).
@@ -500,7 +500,7 @@ async fn run_row(
 
 fn defaults(args: &BatchArgs) -> Result<Defaults, String> {
     // `check`'s own defaults, whatever flags it grows, then the batch's flags on top.
-    let mut t = crate::check_args::default_check_args();
+    let mut t = crate::app::args::default_check_args();
     t.port = args.port;
     t.tls = args.tls;
     t.auth = args.auth;
@@ -766,7 +766,7 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
         ));
     }
     if let Some(q) = f.string("quit_after").map_err(&fail)? {
-        a.quit_after = Some(crate::check_args::QuitAfterArg::parse(&q).ok_or_else(|| {
+        a.quit_after = Some(crate::app::args::QuitAfterArg::parse(&q).ok_or_else(|| {
             fail(
                 "field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt"
                     .into(),
@@ -1147,11 +1147,11 @@ mod tests {
     #[test]
     fn rows_take_client_certificates_quit_after_and_a_proxy() {
         use clap::Parser as _;
-        let template = match crate::cli::Cli::try_parse_from(["smtprobe", "check", "x.test"])
+        let template = match crate::app::cli::Cli::try_parse_from(["smtprobe", "check", "x.test"])
             .unwrap()
             .command
         {
-            crate::cli::Command::Check(a) => a,
+            crate::app::cli::Command::Check(a) => a,
             _ => unreachable!(),
         };
         let d = Defaults {

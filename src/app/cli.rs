@@ -1,14 +1,14 @@
 //! The command line: clap definitions and the runners of each subcommand. `check`'s flags
-//! and their conversion into a [`crate::probe::Config`] live in [`crate::check_args`],
-//! the exit codes in [`crate::exit`]; both are re-exported here under their old paths.
+//! and their conversion into a [`crate::probe::Config`] live in [`crate::app::args`],
+//! the exit codes in [`crate::app::exit`]; both are re-exported here under their old paths.
 
-use crate::check_args::ip_version;
-pub use crate::check_args::DiscoveryFlags;
-pub use crate::check_args::{
+use crate::app::args::ip_version;
+pub use crate::app::args::DiscoveryFlags;
+pub use crate::app::args::{
     config_from_args, config_from_args_with, default_check_args, AuthArg, CheckArgs, QuitAfterArg,
     TlsArg, UsageError,
 };
-pub use crate::exit::{code as exit, exit_code};
+pub use crate::app::exit::{code as exit, exit_code};
 use crate::report::{Report, Style};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
@@ -74,13 +74,13 @@ pub enum Command {
     /// app against it, and judge what the app did.
     Serve(ServeArgs),
     /// Check many accounts from a JSON Lines file, concurrently; one JSON result per line.
-    Batch(crate::batch::BatchArgs),
+    Batch(crate::app::batch::BatchArgs),
     /// Find the SMTP settings for an email address (provider table, MX, SRV, autoconfig,
     /// guesses) and probe them without credentials.
     #[command(after_help = DISCOVER_EXAMPLES)]
     Discover(DiscoverArgs),
     /// A local web page and HTTP API for checks (127.0.0.1:8025 by default).
-    Web(crate::web::WebArgs),
+    Web(crate::app::web::WebArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -124,7 +124,7 @@ pub struct DiscoverArgs {
 /// Runs `smtprobe discover`.
 pub async fn run_discover(args: DiscoverArgs) -> i32 {
     let ip = ip_version(args.ipv4, args.ipv6);
-    match crate::discover::run::discover_cli(
+    match crate::app::discover::discover_cli(
         &args.address,
         &args.flags,
         args.ca_file.as_deref(),
@@ -268,13 +268,13 @@ pub async fn run_serve(args: ServeArgs) -> i32 {
 
 /// Runs `smtprobe batch` (it starts its own multi-threaded runtime) and returns the
 /// exit code.
-pub fn run_batch(args: crate::batch::BatchArgs) -> i32 {
-    crate::batch::run(args)
+pub fn run_batch(args: crate::app::batch::BatchArgs) -> i32 {
+    crate::app::batch::run(args)
 }
 
 /// Runs `smtprobe web` (it starts its own multi-threaded runtime).
-pub fn run_web(args: crate::web::WebArgs) -> i32 {
-    crate::web::run(args)
+pub fn run_web(args: crate::app::web::WebArgs) -> i32 {
+    crate::app::web::run(args)
 }
 
 /// Writes `--html FILE`; the error names the file.
@@ -323,7 +323,7 @@ pub async fn run_demo(
     html: Option<PathBuf>,
 ) -> i32 {
     use crate::report::html::{self as h, BatchRow, Meta};
-    let scenarios = match crate::demo::scenarios() {
+    let scenarios = match crate::app::demo::scenarios() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("smtprobe: {e}");
@@ -340,7 +340,7 @@ pub async fn run_demo(
         if !json {
             println!("# {}: {}\n", s.name, s.story);
         }
-        return match crate::demo::run(s).await {
+        return match crate::app::demo::run(s).await {
             Ok(o) => {
                 print_report(&o.report, json, annotate);
                 if let Some(path) = &html {
@@ -367,7 +367,7 @@ pub async fn run_demo(
     let mut rows = Vec::new();
     println!("smtprobe demo: {} scenarios against the built-in replay server on 127.0.0.1 (no network, no account)\n", scenarios.len());
     for s in &scenarios {
-        match crate::demo::run(s).await {
+        match crate::app::demo::run(s).await {
             Ok(o) => {
                 // The check's own time: the end of its last stage.
                 let ms = o
@@ -499,7 +499,7 @@ pub async fn run_check(args: CheckArgs) -> i32 {
     }
     // An argument with `@` is an address: discover, then check the best candidate.
     if args.host.as_deref().is_some_and(|h| h.contains('@')) {
-        return match crate::discover::run::check_address(args).await {
+        return match crate::app::discover::check_address(args).await {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("smtprobe: {e}");

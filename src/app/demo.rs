@@ -18,87 +18,87 @@ use std::time::Duration;
 pub const BUNDLED: &[(&str, &str)] = &[
     (
         "gmail-465-bad-credentials",
-        include_str!("../fixtures/gmail-465-bad-credentials.fixture"),
+        include_str!("../../fixtures/gmail-465-bad-credentials.fixture"),
     ),
     (
         "gmail-465-login-ok",
-        include_str!("../fixtures/gmail-465-login-ok.fixture"),
+        include_str!("../../fixtures/gmail-465-login-ok.fixture"),
     ),
     (
         "gmail-587-421-at-ehlo",
-        include_str!("../fixtures/gmail-587-421-at-ehlo.fixture"),
+        include_str!("../../fixtures/gmail-587-421-at-ehlo.fixture"),
     ),
     (
         "gmail-587-421-at-mail",
-        include_str!("../fixtures/gmail-587-421-at-mail.fixture"),
+        include_str!("../../fixtures/gmail-587-421-at-mail.fixture"),
     ),
     (
         "gmail-587-app-password-required",
-        include_str!("../fixtures/gmail-587-app-password-required.fixture"),
+        include_str!("../../fixtures/gmail-587-app-password-required.fixture"),
     ),
     (
         "gmail-587-auth-before-starttls",
-        include_str!("../fixtures/gmail-587-auth-before-starttls.fixture"),
+        include_str!("../../fixtures/gmail-587-auth-before-starttls.fixture"),
     ),
     (
         "gmail-587-bad-credentials",
-        include_str!("../fixtures/gmail-587-bad-credentials.fixture"),
+        include_str!("../../fixtures/gmail-587-bad-credentials.fixture"),
     ),
     (
         "gmail-587-bad-credentials-learn-more",
-        include_str!("../fixtures/gmail-587-bad-credentials-learn-more.fixture"),
+        include_str!("../../fixtures/gmail-587-bad-credentials-learn-more.fixture"),
     ),
     (
         "gmail-587-daily-limit",
-        include_str!("../fixtures/gmail-587-daily-limit.fixture"),
+        include_str!("../../fixtures/gmail-587-daily-limit.fixture"),
     ),
     (
         "gmail-587-mail-without-auth",
-        include_str!("../fixtures/gmail-587-mail-without-auth.fixture"),
+        include_str!("../../fixtures/gmail-587-mail-without-auth.fixture"),
     ),
     (
         "gmail-587-message-too-large",
-        include_str!("../fixtures/gmail-587-message-too-large.fixture"),
+        include_str!("../../fixtures/gmail-587-message-too-large.fixture"),
     ),
     (
         "gmail-587-plain-auth-ok",
-        include_str!("../fixtures/gmail-587-plain-auth-ok.fixture"),
+        include_str!("../../fixtures/gmail-587-plain-auth-ok.fixture"),
     ),
     (
         "gmail-587-plain-send-ok",
-        include_str!("../fixtures/gmail-587-plain-send-ok.fixture"),
+        include_str!("../../fixtures/gmail-587-plain-send-ok.fixture"),
     ),
     (
         "gmail-587-rcpt-syntax-error",
-        include_str!("../fixtures/gmail-587-rcpt-syntax-error.fixture"),
+        include_str!("../../fixtures/gmail-587-rcpt-syntax-error.fixture"),
     ),
     (
         "gmail-587-starttls-injection",
-        include_str!("../fixtures/gmail-587-starttls-injection.fixture"),
+        include_str!("../../fixtures/gmail-587-starttls-injection.fixture"),
     ),
     (
         "gmail-587-starttls-stripped",
-        include_str!("../fixtures/gmail-587-starttls-stripped.fixture"),
+        include_str!("../../fixtures/gmail-587-starttls-stripped.fixture"),
     ),
     (
         "gmail-587-too-many-login-attempts",
-        include_str!("../fixtures/gmail-587-too-many-login-attempts.fixture"),
+        include_str!("../../fixtures/gmail-587-too-many-login-attempts.fixture"),
     ),
     (
         "gmail-587-web-login-required",
-        include_str!("../fixtures/gmail-587-web-login-required.fixture"),
+        include_str!("../../fixtures/gmail-587-web-login-required.fixture"),
     ),
     (
         "gmail-587-xoauth2-token-rejected",
-        include_str!("../fixtures/gmail-587-xoauth2-token-rejected.fixture"),
+        include_str!("../../fixtures/gmail-587-xoauth2-token-rejected.fixture"),
     ),
     (
         "office365-587-smtp-auth-disabled",
-        include_str!("../fixtures/office365-587-smtp-auth-disabled.fixture"),
+        include_str!("../../fixtures/office365-587-smtp-auth-disabled.fixture"),
     ),
     (
         "postfix-587-bad-credentials",
-        include_str!("../fixtures/postfix-587-bad-credentials.fixture"),
+        include_str!("../../fixtures/postfix-587-bad-credentials.fixture"),
     ),
 ];
 

@@ -1,9 +1,9 @@
 //! The command-line runs of discovery: `smtprobe discover ADDRESS` and
-//! `smtprobe check ADDRESS` (the clap flags live in [`crate::check_args`] and [`crate::cli`]).
+//! `smtprobe check ADDRESS` (the clap flags live in [`crate::app::args`] and [`crate::app::cli`]).
 
-use super::{address, discover, Discovery, Options};
-use crate::check_args::{self, CheckArgs, DiscoveryFlags, TlsArg, UsageError};
-use crate::exit::{code as exit, exit_code};
+use crate::app::args::{self, CheckArgs, DiscoveryFlags, TlsArg, UsageError};
+use crate::app::exit::{code as exit, exit_code};
+use crate::discover::{address, discover, Discovery, Options};
 use crate::failure::TlsMode;
 use crate::transport::IpVersion;
 use std::io::{IsTerminal, Write as _};
@@ -134,7 +134,7 @@ pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
             );
         }
     }
-    let config = check_args::config_from_args(&check)?;
+    let config = args::config_from_args(&check)?;
     if !args.json {
         print(&format!(
             "\nChecking {}:{} ({}){}\n\n",
@@ -160,7 +160,7 @@ pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
             serde_json::to_string_pretty(&doc).unwrap_or_default()
         ));
     } else {
-        crate::cli::print_report(&report, false, args.annotate);
+        crate::app::cli::print_report(&report, false, args.annotate);
     }
     Ok(exit_code(&report))
 }

@@ -20,8 +20,6 @@ pub mod address;
 pub mod autoconfig;
 pub mod dns;
 pub mod providers;
-#[cfg(feature = "cli")]
-pub mod run;
 
 use crate::diagnosis::providers::{mode_label, UsernameForm};
 use crate::failure::{ConnectErrorKind, Failure, TlsFailureKind, TlsMode};

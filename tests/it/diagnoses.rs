@@ -367,8 +367,8 @@ async fn every_registered_code_is_emitted_by_the_probe() {
     let mut emitted: BTreeSet<String> = BTreeSet::new();
 
     // 1. The bundled fixtures and transport scenarios.
-    for s in smtprobe::demo::scenarios().unwrap() {
-        let o = smtprobe::demo::run(&s).await.unwrap();
+    for s in smtprobe::app::demo::scenarios().unwrap() {
+        let o = smtprobe::app::demo::run(&s).await.unwrap();
         assert!(o.as_expected(&s), "{}", s.name);
         emitted.insert(o.report.diagnosis.code.to_owned());
     }
@@ -508,7 +508,7 @@ async fn provider_fixture(f: &smtprobe::fixture::Fixture) -> Result<String, Stri
         Expect::Ok => (None, "ok".to_owned()),
         Expect::Failure { stage, code } => (Some(*stage), code.clone()),
     };
-    let scenario = smtprobe::demo::Scenario {
+    let scenario = smtprobe::app::demo::Scenario {
         name: f.header.name.clone(),
         story: f.header.story.clone(),
         fixture: f.clone(),
@@ -522,7 +522,7 @@ async fn provider_fixture(f: &smtprobe::fixture::Fixture) -> Result<String, Stri
         connections: 1,
         expect: expect.clone(),
     };
-    let o = smtprobe::demo::run(&scenario).await?;
+    let o = smtprobe::app::demo::run(&scenario).await?;
     let d = &o.report.diagnosis;
     if !o.as_expected(&scenario) {
         return Err(format!(

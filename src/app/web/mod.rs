@@ -83,7 +83,7 @@ pub struct WebArgs {
     #[arg(long, value_name = "IP:PORT", hide = true)]
     pub dns_server: Option<SocketAddr>,
     /// Testing aid: in discovery, connect to port TO whenever a candidate says FROM.
-    #[arg(long, value_name = "FROM=TO", hide = true, value_parser = crate::check_args::parse_port_map)]
+    #[arg(long, value_name = "FROM=TO", hide = true, value_parser = crate::app::args::parse_port_map)]
     pub port_map: Vec<(u16, u16)>,
 }
 
@@ -140,7 +140,7 @@ struct AppState {
     checks: Arc<Semaphore>,
     /// `host:port` values the Host header may carry on loopback.
     hosts: Vec<String>,
-    demos: Vec<crate::demo::Scenario>,
+    demos: Vec<crate::app::demo::Scenario>,
 }
 
 type St = Arc<AppState>;
@@ -164,7 +164,7 @@ impl WebServer {
             .iter()
             .map(|h| format!("{h}:{port}"))
             .collect();
-        let demos = crate::demo::scenarios().map_err(std::io::Error::other)?;
+        let demos = crate::app::demo::scenarios().map_err(std::io::Error::other)?;
         Ok(WebServer {
             listener,
             state: Arc::new(AppState {
@@ -222,7 +222,7 @@ impl WebServer {
 
 /// Runs `smtprobe web` on its own multi-threaded runtime; returns the exit code.
 pub fn run(args: WebArgs) -> i32 {
-    use crate::exit::code as exit;
+    use crate::app::exit::code as exit;
     if !args.listen.ip().is_loopback() && !args.public {
         eprintln!(
             "smtprobe web: {} is not a loopback address; listening beyond this machine needs --public",
@@ -840,7 +840,7 @@ async fn demo(State(st): State<St>, Path(name): Path<String>, req: Request<Body>
         generated: None,
     };
     event_stream(permit, Some(meta), move |observer| async move {
-        crate::demo::run_observed(&s, observer)
+        crate::app::demo::run_observed(&s, observer)
             .await
             .map(|o| (o.report, None))
             .map_err(|e| ApiError::new(500, "demo-failed", e))

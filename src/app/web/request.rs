@@ -6,8 +6,8 @@
 //! `oauth2_token_env`), pick its own address (`connect_to`) or lower security
 //! (`allow_plaintext_auth`) are refused by name. Messages name fields, never values.
 
-use crate::batch::Fields;
-use crate::check_args::{config_from_args_with, default_check_args};
+use crate::app::args::{config_from_args_with, default_check_args};
+use crate::app::batch::Fields;
 use crate::probe::Config;
 use crate::secret::Secret;
 use crate::session::{AuthConfig, Credential};
@@ -266,7 +266,7 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
     }
     a.helo = f.string("helo").map_err(bad("helo"))?;
     if let Some(q) = f.string("quit_after").map_err(bad("quit_after"))? {
-        a.quit_after = Some(crate::check_args::QuitAfterArg::parse(&q).ok_or_else(|| {
+        a.quit_after = Some(crate::app::args::QuitAfterArg::parse(&q).ok_or_else(|| {
             ApiError::field(
                 "quit_after",
                 "field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt",
