@@ -9,13 +9,13 @@
 #![allow(dead_code)]
 
 use base64::Engine as _;
-use smtprobe::failure::TlsMode;
 use smtprobe::fixture::Fixture;
 use smtprobe::protocol::reply::{ReplyParser, MAX_LINE, MAX_LINES, MAX_REPLY};
 use smtprobe::session::{
     AuthChoice, AuthConfig, Credential, Event, MailConfig, Session, SessionConfig,
 };
 use smtprobe::Secret;
+use smtprobe::TlsMode;
 
 /// Sentinel credentials: they must never show up where the invariants forbid.
 pub const USER: &str = "fuzz@example.com";

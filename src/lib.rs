@@ -156,14 +156,16 @@ pub mod report;
 pub mod secret;
 pub mod session;
 pub mod stage;
+pub mod tls_mode;
 pub mod transcript;
 pub mod transport;
 
 pub use diagnosis::Diagnosis;
-pub use failure::{Failure, TlsMode};
+pub use failure::Failure;
 pub use fixture::Fixture;
 pub use probe::{check, Config, TlsChoice};
 pub use replay::ReplayServer;
 pub use report::Report;
 pub use secret::Secret;
 pub use stage::Stage;
+pub use tls_mode::TlsMode;

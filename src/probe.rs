@@ -4,11 +4,12 @@
 //! credential is sent; with an explicit mode it is only diagnosed.
 
 use crate::diagnosis::{self, CredentialShape};
-use crate::failure::{ConnectAttempt, Failure, TlsFailureKind, TlsMode};
+use crate::failure::{ConnectAttempt, Failure, TlsFailureKind};
 use crate::protocol::command::{check_helo_name, check_line_safe, check_mailbox, UnsafeValue};
 use crate::report::{Report, Settings};
 use crate::session::{AuthConfig, Credential, MailConfig, Session, SessionConfig};
 use crate::stage::Stage;
+use crate::tls_mode::TlsMode;
 use crate::transport::{
     self, connected_event_text, Clock, IpVersion, Recorder, TlsInfo, TlsSettings,
 };
@@ -18,37 +19,75 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-/// `--tls`: how to secure the connection.
+/// How to secure the connection: what a user asks for (`--tls`, a batch row's `tls`, a
+/// web request's `tls`). [`TlsMode`] is what a check then used; `auto` is the only
+/// choice that is not a mode. With the `cli` feature this is also the `--tls` flag's
+/// value type (`auto`, `starttls`, `implicit`, `none`): one type from flag to report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum TlsChoice {
-    /// Implicit TLS on 465, STARTTLS on every other port; a detected mismatch switches.
+    /// Implicit TLS on 465, STARTTLS otherwise; switches when the port speaks the other.
     #[default]
     Auto,
-    /// STARTTLS (RFC 3207).
+    /// Plain connection upgraded with STARTTLS (RFC 3207; port 587).
     Starttls,
-    /// TLS from the first byte (RFC 8314).
+    /// TLS from the first byte (RFC 8314; port 465).
     Implicit,
-    /// No TLS.
+    /// No encryption (lab servers, port 25 relays).
     None,
 }
 
 impl TlsChoice {
     /// The mode this choice starts with on `port`.
     pub fn initial_mode(self, port: u16) -> TlsMode {
+        match self.fixed() {
+            Some(mode) => mode,
+            None if port == 465 => TlsMode::Implicit,
+            None => TlsMode::Starttls,
+        }
+    }
+
+    /// The mode this choice fixes; `None` for [`TlsChoice::Auto`], which picks by port
+    /// and may switch.
+    pub fn fixed(self) -> Option<TlsMode> {
         match self {
-            TlsChoice::Auto if port == 465 => TlsMode::Implicit,
-            TlsChoice::Auto | TlsChoice::Starttls => TlsMode::Starttls,
-            TlsChoice::Implicit => TlsMode::Implicit,
-            TlsChoice::None => TlsMode::None,
+            TlsChoice::Auto => None,
+            TlsChoice::Starttls => Some(TlsMode::Starttls),
+            TlsChoice::Implicit => Some(TlsMode::Implicit),
+            TlsChoice::None => Some(TlsMode::None),
         }
     }
 
     /// The port used when none is given: 587, 465 or 25.
     pub fn default_port(self) -> u16 {
-        match self {
-            TlsChoice::Auto | TlsChoice::Starttls => 587,
-            TlsChoice::Implicit => 465,
-            TlsChoice::None => 25,
+        self.fixed().map_or(587, TlsMode::default_port)
+    }
+
+    /// The name used on the command line and in requests: auto, starttls, implicit, none.
+    pub fn as_str(self) -> &'static str {
+        self.fixed().map_or("auto", TlsMode::as_str)
+    }
+
+    /// Parses [`TlsChoice::as_str`]'s names (a batch row's or web request's `tls`).
+    pub fn parse(s: &str) -> Option<TlsChoice> {
+        [
+            TlsChoice::Auto,
+            TlsChoice::Starttls,
+            TlsChoice::Implicit,
+            TlsChoice::None,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+impl From<TlsMode> for TlsChoice {
+    /// Exactly this mode, no switching.
+    fn from(mode: TlsMode) -> TlsChoice {
+        match mode {
+            TlsMode::Starttls => TlsChoice::Starttls,
+            TlsMode::Implicit => TlsChoice::Implicit,
+            TlsMode::None => TlsChoice::None,
         }
     }
 }

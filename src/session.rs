@@ -30,7 +30,7 @@
 //! - `--quit-after STAGE` sends QUIT right after that stage passed; pipelining is off so
 //!   no later command is in flight.
 
-use crate::failure::{Failure, TlsMode};
+use crate::failure::Failure;
 use crate::protocol::command::encode_data;
 use crate::protocol::sasl::{self, Encoded};
 use crate::protocol::{
@@ -38,6 +38,7 @@ use crate::protocol::{
 };
 use crate::secret::Secret;
 use crate::stage::Stage;
+use crate::tls_mode::TlsMode;
 use crate::transcript::Direction;
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -7,11 +7,12 @@
 
 use crate::failure::{
     CertSummary, ConnectAttempt, ConnectErrorKind, DnsErrorKind, Failure, TlsFailure,
-    TlsFailureKind, TlsMode,
+    TlsFailureKind,
 };
 use crate::protocol::escape_bytes;
 use crate::session::{Event, Session, QUIT_GRACE};
 use crate::stage::Stage;
+use crate::tls_mode::TlsMode;
 use crate::transcript::{Direction, Entry, Transcript, CONNECTED, TLS_ESTABLISHED};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};

@@ -1,8 +1,16 @@
-//! The flags of `smtprobe check`, and their one conversion into a validated [`Config`].
+//! The check flags and what they become.
 //!
-//! A module of its own, beside `cli` and `batch`: `batch` rows and `web` requests fill in
-//! a [`CheckArgs`] too, and importing it from here keeps the imports one-way
-//! (`cli` → `batch` → `check_args`, never `batch` → `cli`).
+//! - [`NetworkArgs`]: the flags of every command that touches the network (`check`,
+//!   `batch`, `discover`): trust anchors, the per-wait timeout, `-4`/`-6`.
+//! - [`ConnectionArgs`]: the connection and check flags `check` and `batch` share (for
+//!   `batch`: every row's defaults), with [`NetworkArgs`] inside.
+//! - [`CheckArgs`]: `check`'s flags, [`ConnectionArgs`] flattened in.
+//! - [`CheckSpec`]: one check as plain data, no clap: what the flags, a batch row
+//!   ([`crate::app::batch`]) and a web request ([`crate::app::web::request`]) all
+//!   become, a row or request being merged over the flags' defaults.
+//! - [`config_from_spec`]: the one conversion of a [`CheckSpec`] into a validated
+//!   [`Config`] (the timeout rule is [`timeout_from_secs`], the TLS choice is the
+//!   library's [`TlsChoice`] from flag to report).
 
 use crate::probe::{Config, MailTarget, TlsChoice};
 use crate::secret::Secret;
@@ -11,22 +19,14 @@ use crate::stage::Stage;
 use crate::transport::IpVersion;
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// `--tls` values.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum TlsArg {
-    /// Implicit TLS on 465, STARTTLS otherwise; switches when the port speaks the other.
-    Auto,
-    /// Plain connection upgraded with STARTTLS (port 587).
-    Starttls,
-    /// TLS from the first byte (port 465).
-    Implicit,
-    /// No encryption (lab servers, port 25 relays).
-    None,
-}
+/// `--timeout`'s default for `check` and `batch`, in seconds.
+pub const DEFAULT_TIMEOUT: f64 = 15.0;
+/// `--timeout`'s default for `discover`: its probes are credential-free and parallel.
+pub const DISCOVER_TIMEOUT: f64 = 5.0;
 
 /// `--auth` values.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -52,6 +52,18 @@ pub enum AuthArg {
 }
 
 impl AuthArg {
+    /// The mechanism choice for a password (EXTERNAL takes no password: `Auto`).
+    fn choice(self) -> AuthChoice {
+        match self {
+            AuthArg::Auto | AuthArg::External => AuthChoice::Auto,
+            AuthArg::Plain => AuthChoice::Plain,
+            AuthArg::Login => AuthChoice::Login,
+            AuthArg::CramMd5 => AuthChoice::CramMd5,
+            AuthArg::ScramSha1 => AuthChoice::ScramSha1,
+            AuthArg::ScramSha256 => AuthChoice::ScramSha256,
+        }
+    }
+
     /// Parses a batch row's `auth` field (the same names as the flag).
     pub fn parse(s: &str) -> Option<AuthArg> {
         <AuthArg as ValueEnum>::from_str(s, true).ok()
@@ -78,7 +90,8 @@ pub enum QuitAfterArg {
 }
 
 impl QuitAfterArg {
-    fn stage(self) -> Stage {
+    /// The stage this value names.
+    pub fn stage(self) -> Stage {
         match self {
             QuitAfterArg::Connect => Stage::Connect,
             QuitAfterArg::Greeting => Stage::Greeting,
@@ -93,6 +106,95 @@ impl QuitAfterArg {
     /// Parses a batch row's `quit_after` field.
     pub fn parse(s: &str) -> Option<QuitAfterArg> {
         <QuitAfterArg as ValueEnum>::from_str(s, true).ok()
+    }
+}
+
+/// The flags of every command that touches the network: `check`, `batch`, `discover`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct NetworkArgs {
+    /// Extra trust anchors (PEM), besides the bundled web PKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds to wait for each network step (connect, each reply, TLS handshake)
+    /// [default: 15; discover: 5].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Use IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+}
+
+impl NetworkArgs {
+    /// `-4` / `-6` as an [`IpVersion`].
+    pub fn ip(&self) -> IpVersion {
+        if self.ipv4 {
+            IpVersion::V4
+        } else if self.ipv6 {
+            IpVersion::V6
+        } else {
+            IpVersion::Any
+        }
+    }
+}
+
+/// The connection and check flags of `check` and `batch`. For `batch` they are every
+/// row's defaults; a row's own field wins.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectionArgs {
+    /// Port (default: 587 for starttls/auto, 465 for implicit, 25 for none).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Connection security.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tls: TlsChoice,
+    /// SASL mechanism.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub auth: AuthArg,
+    /// Send a test message from this address (needs --to).
+    #[arg(long, value_name = "ADDR", requires = "to")]
+    pub from: Option<String>,
+    /// Send the test message to this address (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub to: Vec<String>,
+    /// Connect to this IP instead of resolving HOST; TLS still verifies HOST.
+    #[arg(long, value_name = "ADDR")]
+    pub connect_to: Option<IpAddr>,
+    /// EHLO name (default: this host's name if fully qualified, else its address literal).
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+    /// Allow AUTH on an unencrypted connection (lab servers only: the password crosses
+    /// the network in clear).
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
+    /// Send MAIL/RCPT/DATA one at a time even when the server offers PIPELINING.
+    #[arg(long)]
+    pub no_pipelining: bool,
+    /// Trust anchors, timeout, address family.
+    #[command(flatten)]
+    pub net: NetworkArgs,
+}
+
+impl ConnectionArgs {
+    /// These flags as a [`CheckSpec`] (no host yet): the template a batch row fills in.
+    pub fn spec(&self) -> CheckSpec {
+        CheckSpec {
+            port: self.port,
+            tls: self.tls,
+            auth: self.auth,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            ca_file: self.net.ca_file.clone(),
+            connect_to: self.connect_to,
+            timeout: self.net.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            helo: self.helo.clone(),
+            ip: self.net.ip(),
+            allow_plaintext_auth: self.allow_plaintext_auth,
+            pipelining: !self.no_pipelining,
+            ..CheckSpec::default()
+        }
     }
 }
 
@@ -111,12 +213,9 @@ pub struct CheckArgs {
     /// gmail, outlook, office365, yahoo, icloud, zoho. HOST, --port and --tls still win.
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
-    /// Port (default: 587 for starttls/auto, 465 for implicit, 25 for none).
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Connection security.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub tls: TlsArg,
+    /// Port, TLS, mechanism, test message envelope, timeouts (shared with `batch`).
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
     /// User name (for Gmail: the full address). Without it, AUTH is not tested.
     #[arg(long)]
     pub user: Option<String>,
@@ -130,33 +229,6 @@ pub struct CheckArgs {
     /// Use an OAuth 2.0 access token from this environment variable (XOAUTH2/OAUTHBEARER).
     #[arg(long, value_name = "VAR")]
     pub oauth2_token_env: Option<String>,
-    /// SASL mechanism.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub auth: AuthArg,
-    /// Send a test message from this address (needs --to).
-    #[arg(long, value_name = "ADDR", requires = "to")]
-    pub from: Option<String>,
-    /// Send the test message to this address (repeatable).
-    #[arg(long, value_name = "ADDR")]
-    pub to: Vec<String>,
-    /// Extra trust anchors (PEM), besides the bundled web PKI roots.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-    /// Connect to this IP instead of resolving HOST; TLS still verifies HOST.
-    #[arg(long, value_name = "ADDR")]
-    pub connect_to: Option<IpAddr>,
-    /// Seconds to wait for each network step (connect, each reply, TLS handshake).
-    #[arg(long, value_name = "SECS", default_value = "15")]
-    pub timeout: f64,
-    /// EHLO name (default: this host's name if fully qualified, else its address literal).
-    #[arg(long, value_name = "NAME")]
-    pub helo: Option<String>,
-    /// Use IPv4 only.
-    #[arg(short = '4', conflicts_with = "ipv6")]
-    pub ipv4: bool,
-    /// Use IPv6 only.
-    #[arg(short = '6')]
-    pub ipv6: bool,
     /// Print one JSON document instead of the human report.
     #[arg(long)]
     pub json: bool,
@@ -169,13 +241,6 @@ pub struct CheckArgs {
     /// Record the session as a fixture file (created 0600, never overwritten).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
-    /// Allow AUTH on an unencrypted connection (lab servers only: the password crosses
-    /// the network in clear).
-    #[arg(long)]
-    pub allow_plaintext_auth: bool,
-    /// Send MAIL/RCPT/DATA one at a time even when the server offers PIPELINING.
-    #[arg(long)]
-    pub no_pipelining: bool,
     /// Stop after this stage (QUIT); the report lists what was not tested.
     #[arg(long, value_enum, value_name = "STAGE")]
     pub quit_after: Option<QuitAfterArg>,
@@ -215,33 +280,58 @@ pub struct CheckArgs {
     pub proxy: Option<String>,
 }
 
+impl CheckArgs {
+    /// These flags as a [`CheckSpec`].
+    pub fn spec(&self) -> CheckSpec {
+        let password = if let Some(cmd) = &self.password_command {
+            PasswordSource::Command(cmd.clone())
+        } else if let Some(path) = &self.password_file {
+            PasswordSource::File(path.clone())
+        } else if let Some(p) = &self.password {
+            PasswordSource::Flag(Secret::new(p.clone()))
+        } else {
+            PasswordSource::Ask
+        };
+        CheckSpec {
+            host: self.host.clone(),
+            provider: self.provider.clone(),
+            user: self.user.clone(),
+            password,
+            oauth2_token_env: self.oauth2_token_env.clone(),
+            netrc: self.netrc,
+            dns_server: self.discovery.dns_server,
+            quit_after: self.quit_after.map(QuitAfterArg::stage),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            message: MessageFlags {
+                header: self.header.clone(),
+                body: self.body.clone(),
+                body_file: self.body_file.clone(),
+                attach: self.attach.clone(),
+                size: self.size,
+            },
+            proxy: self.proxy.clone().map(Secret::new),
+            ..self.conn.spec()
+        }
+    }
+}
+
 impl std::fmt::Debug for CheckArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use crate::secret::redacted;
         f.debug_struct("CheckArgs")
             .field("host", &self.host)
+            .field("discovery", &self.discovery)
             .field("provider", &self.provider)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
+            .field("conn", &self.conn)
             .field("user", &self.user)
             .field("password_file", &self.password_file)
             .field("password", &redacted(&self.password))
             .field("oauth2_token_env", &self.oauth2_token_env)
-            .field("auth", &self.auth)
-            .field("from", &self.from)
-            .field("to", &self.to)
-            .field("ca_file", &self.ca_file)
-            .field("connect_to", &self.connect_to)
-            .field("timeout", &self.timeout)
-            .field("helo", &self.helo)
-            .field("ipv4", &self.ipv4)
-            .field("ipv6", &self.ipv6)
             .field("json", &self.json)
             .field("annotate", &self.annotate)
             .field("record", &self.record)
             .field("html", &self.html)
-            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
-            .field("no_pipelining", &self.no_pipelining)
             .field("quit_after", &self.quit_after)
             .field("client_cert", &self.client_cert)
             .field("client_key", &self.client_key)
@@ -258,8 +348,138 @@ impl std::fmt::Debug for CheckArgs {
     }
 }
 
+/// Where a check's password comes from.
+#[derive(Clone, Default)]
+pub enum PasswordSource {
+    /// `--password`: used, with a warning that the process list shows it.
+    Flag(Secret),
+    /// Already in hand: a batch row's `password` or `password_env`, a web request's
+    /// `password`.
+    Given(Secret),
+    /// `--password-file`, a batch row's `password_file`.
+    File(PathBuf),
+    /// `--password-command`, bounded by the timeout.
+    Command(String),
+    /// None given: `~/.netrc` (with `--netrc`), `SMTPROBE_PASSWORD`, else the prompt on
+    /// a terminal.
+    #[default]
+    Ask,
+}
+
+/// The test message's shape: `--header`, `--body`, `--body-file`, `--attach`, `--size`.
+#[derive(Clone, Debug, Default)]
+pub struct MessageFlags {
+    /// `--header 'NAME: VALUE'`, repeatable.
+    pub header: Vec<String>,
+    /// `--body`.
+    pub body: Option<String>,
+    /// `--body-file`.
+    pub body_file: Option<PathBuf>,
+    /// `--attach`, repeatable.
+    pub attach: Vec<PathBuf>,
+    /// `--size`.
+    pub size: Option<u64>,
+}
+
+impl MessageFlags {
+    fn is_empty(&self) -> bool {
+        self.size.is_none()
+            && self.body.is_none()
+            && self.body_file.is_none()
+            && self.attach.is_empty()
+            && self.header.is_empty()
+    }
+}
+
+/// One check as plain data: what `check`'s flags, a batch row and a web request become
+/// before [`config_from_spec`] validates it. No clap; its fields are the flags' meanings,
+/// and [`Default`] is the flags' defaults. No `Debug`: it holds the password.
+#[derive(Clone)]
+pub struct CheckSpec {
+    /// HOST (or from `provider`).
+    pub host: Option<String>,
+    /// `--provider NAME`.
+    pub provider: Option<String>,
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--tls`.
+    pub tls: TlsChoice,
+    /// `--auth`.
+    pub auth: AuthArg,
+    /// `--user`.
+    pub user: Option<String>,
+    /// The password's source.
+    pub password: PasswordSource,
+    /// `--oauth2-token-env VAR`.
+    pub oauth2_token_env: Option<String>,
+    /// `--netrc`.
+    pub netrc: bool,
+    /// `--from`.
+    pub from: Option<String>,
+    /// `--to`.
+    pub to: Vec<String>,
+    /// `--ca-file`.
+    pub ca_file: Option<PathBuf>,
+    /// `--connect-to`.
+    pub connect_to: Option<IpAddr>,
+    /// `--timeout`, seconds (checked by [`timeout_from_secs`]).
+    pub timeout: f64,
+    /// `--helo`.
+    pub helo: Option<String>,
+    /// `-4` / `-6`.
+    pub ip: IpVersion,
+    /// `--allow-plaintext-auth`.
+    pub allow_plaintext_auth: bool,
+    /// Not `--no-pipelining`.
+    pub pipelining: bool,
+    /// `--dns-server`.
+    pub dns_server: Option<SocketAddr>,
+    /// `--quit-after`.
+    pub quit_after: Option<Stage>,
+    /// `--client-cert`.
+    pub client_cert: Option<PathBuf>,
+    /// `--client-key`.
+    pub client_key: Option<PathBuf>,
+    /// The test message's shape.
+    pub message: MessageFlags,
+    /// `--proxy` (a secret: the URL may carry the proxy's password); `None` falls back
+    /// to `ALL_PROXY`.
+    pub proxy: Option<Secret>,
+}
+
+impl Default for CheckSpec {
+    fn default() -> CheckSpec {
+        CheckSpec {
+            host: None,
+            provider: None,
+            port: None,
+            tls: TlsChoice::Auto,
+            auth: AuthArg::Auto,
+            user: None,
+            password: PasswordSource::Ask,
+            oauth2_token_env: None,
+            netrc: false,
+            from: None,
+            to: Vec::new(),
+            ca_file: None,
+            connect_to: None,
+            timeout: DEFAULT_TIMEOUT,
+            helo: None,
+            ip: IpVersion::Any,
+            allow_plaintext_auth: false,
+            pipelining: true,
+            dns_server: None,
+            quit_after: None,
+            client_cert: None,
+            client_key: None,
+            message: MessageFlags::default(),
+            proxy: None,
+        }
+    }
+}
+
 /// A usage error: printed to stderr, exit code 2, nothing sent.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError(pub String);
 
 impl std::fmt::Display for UsageError {
@@ -268,42 +488,38 @@ impl std::fmt::Display for UsageError {
     }
 }
 
+impl std::error::Error for UsageError {}
+
+/// The timeout rule, in one place: seconds above 0 and at most an hour.
+pub fn timeout_from_secs(secs: f64) -> Result<Duration, UsageError> {
+    if secs.is_finite() && secs > 0.0 && secs <= 3600.0 {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(UsageError(
+            "--timeout must be a number of seconds above 0 and at most 3600".into(),
+        ))
+    }
+}
+
 /// Where a password can come from, in order of precedence.
-fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
-    if let Some(cmd) = &args.password_command {
-        let timeout = Duration::from_secs_f64(args.timeout);
-        return crate::password::from_command(cmd, timeout).map_err(UsageError);
-    }
-    if let Some(path) = &args.password_file {
-        let raw = std::fs::read(path).map_err(|e| {
-            UsageError(format!(
-                "cannot read --password-file {}: {e}",
-                path.display()
-            ))
-        })?;
-        let mut text = String::from_utf8(raw).map_err(|_| {
-            UsageError(format!(
-                "--password-file {}: not UTF-8 text",
-                path.display()
-            ))
-        })?;
-        // The trailing newline an editor adds is not part of the password.
-        if text.ends_with('\n') {
-            text.pop();
-            if text.ends_with('\r') {
-                text.pop();
-            }
+fn read_password(spec: &CheckSpec, user: &str) -> Result<Secret, UsageError> {
+    match &spec.password {
+        PasswordSource::Given(secret) => return Ok(secret.clone()),
+        PasswordSource::Command(cmd) => {
+            let timeout = timeout_from_secs(spec.timeout)?;
+            return crate::password::from_command(cmd, timeout).map_err(UsageError);
         }
-        return Ok(Secret::new(text));
+        PasswordSource::File(path) => return read_password_file(path),
+        PasswordSource::Flag(secret) => {
+            eprintln!(
+                "smtprobe: warning: --password is visible to other local users in the process list; prefer SMTPROBE_PASSWORD or --password-file"
+            );
+            return Ok(secret.clone());
+        }
+        PasswordSource::Ask => {}
     }
-    if let Some(p) = &args.password {
-        eprintln!(
-            "smtprobe: warning: --password is visible to other local users in the process list; prefer SMTPROBE_PASSWORD or --password-file"
-        );
-        return Ok(Secret::new(p.clone()));
-    }
-    if args.netrc {
-        let host = args.host.as_deref().unwrap_or_default();
+    if spec.netrc {
+        let host = spec.host.as_deref().unwrap_or_default();
         if let Some(entry) = netrc_entry(host, Some(user))? {
             return Ok(entry.1);
         }
@@ -321,16 +537,27 @@ fn read_password(args: &CheckArgs, user: &str) -> Result<Secret, UsageError> {
     ))
 }
 
-/// `check`'s flags at their defaults (HOST unset), whatever flags it grows: the template
-/// `batch` rows and `smtprobe web` requests fill in.
-pub fn default_check_args() -> CheckArgs {
-    use clap::FromArgMatches as _;
-    let matches = <CheckArgs as Args>::augment_args(clap::Command::new("check"))
-        .try_get_matches_from(["check", "placeholder.invalid"])
-        .expect("check's own defaults parse");
-    let mut args = CheckArgs::from_arg_matches(&matches).expect("check's own defaults parse");
-    args.host = None;
-    args
+/// `--password-file`: its text, without the trailing newline an editor adds.
+fn read_password_file(path: &std::path::Path) -> Result<Secret, UsageError> {
+    let raw = std::fs::read(path).map_err(|e| {
+        UsageError(format!(
+            "cannot read --password-file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let mut text = String::from_utf8(raw).map_err(|_| {
+        UsageError(format!(
+            "--password-file {}: not UTF-8 text",
+            path.display()
+        ))
+    })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(Secret::new(text))
 }
 
 /// The `~/.netrc` (or `$NETRC`) entry for `host` (and `user`, when given).
@@ -349,17 +576,13 @@ fn netrc_entry(host: &str, user: Option<&str>) -> Result<Option<(String, Secret)
 
 /// Turns `check` flags into a validated [`Config`].
 pub fn config_from_args(args: &CheckArgs) -> Result<Config, UsageError> {
-    config_from_args_with(args, None)
+    config_from_spec(&args.spec())
 }
 
-/// [`config_from_args`] with the password already in hand (`batch` reads it from the
-/// row): `Some` is used instead of `--password-file`, `--password`, the environment or
-/// the prompt.
-pub fn config_from_args_with(
-    args: &CheckArgs,
-    password: Option<Secret>,
-) -> Result<Config, UsageError> {
-    let provider = match &args.provider {
+/// The one conversion of a check's description — flags, batch row or web request —
+/// into a validated [`Config`]. Everything is validated before a password is asked for.
+pub fn config_from_spec(spec: &CheckSpec) -> Result<Config, UsageError> {
+    let provider = match &spec.provider {
         None => None,
         Some(name) => Some(crate::diagnosis::providers::by_name(name).ok_or_else(|| {
             let names: Vec<&str> = crate::diagnosis::providers::all()
@@ -372,91 +595,76 @@ pub fn config_from_args_with(
             ))
         })?),
     };
-    let host = match (&args.host, provider) {
+    let host = match (&spec.host, provider) {
         (Some(h), _) => h.clone(),
         (None, Some(p)) => p.host().to_owned(),
         (None, None) => return Err(UsageError("HOST is required (or --provider NAME)".into())),
     };
     let mut c = Config::new(host);
-    if args.port == Some(0) {
+    if spec.port == Some(0) {
         return Err(UsageError("--port must be between 1 and 65535".into()));
     }
-    c.tls = match args.tls {
-        TlsArg::Auto => TlsChoice::Auto,
-        TlsArg::Starttls => TlsChoice::Starttls,
-        TlsArg::Implicit => TlsChoice::Implicit,
-        TlsArg::None => TlsChoice::None,
-    };
-    c.port = args.port;
+    c.tls = spec.tls;
+    c.port = spec.port;
     if let Some(p) = provider {
         // The provider's preferred documented setting, or the one for the port given.
-        let setting = match args.port {
+        let setting = match spec.port {
             Some(port) => p.setting_for_port(port),
             None => p.submission().first(),
         };
         if let Some(&crate::diagnosis::providers::Setting { port, mode, .. }) = setting {
             c.port = Some(port);
-            if args.tls == TlsArg::Auto {
-                c.tls = match mode {
-                    crate::failure::TlsMode::Starttls => TlsChoice::Starttls,
-                    crate::failure::TlsMode::Implicit => TlsChoice::Implicit,
-                    crate::failure::TlsMode::None => TlsChoice::None,
-                };
+            if spec.tls == TlsChoice::Auto {
+                c.tls = mode.into();
             }
         }
     }
-    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
-        return Err(UsageError(
-            "--timeout must be a number of seconds above 0 and at most 3600".into(),
-        ));
-    }
-    c.timeout = Duration::from_secs_f64(args.timeout);
-    c.helo = args.helo.clone();
-    c.connect_to = args.connect_to;
-    c.ip = ip_version(args.ipv4, args.ipv6);
-    c.allow_plaintext_auth = args.allow_plaintext_auth;
-    c.pipelining = !args.no_pipelining;
-    c.dns_server = args.discovery.dns_server;
-    c.quit_after = args.quit_after.map(QuitAfterArg::stage);
-    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+    c.timeout = timeout_from_secs(spec.timeout)?;
+    c.helo = spec.helo.clone();
+    c.connect_to = spec.connect_to;
+    c.ip = spec.ip;
+    c.allow_plaintext_auth = spec.allow_plaintext_auth;
+    c.pipelining = spec.pipelining;
+    c.dns_server = spec.dns_server;
+    c.quit_after = spec.quit_after;
+    if let (Some(cert), Some(key)) = (&spec.client_cert, &spec.client_key) {
         c.client_cert = Some(std::sync::Arc::new(
             crate::transport::ClientCert::load(cert, key)
                 .map_err(|e| UsageError(format!("--client-cert: {e}")))?,
         ));
     }
-    let proxy = args.proxy.clone().or_else(|| {
-        ["ALL_PROXY", "all_proxy"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|p| !p.is_empty()))
-    });
+    let (proxy, from) = match &spec.proxy {
+        Some(url) => (Some(url.expose().to_owned()), "--proxy"),
+        None => (
+            ["ALL_PROXY", "all_proxy"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|p| !p.is_empty())),
+            "ALL_PROXY",
+        ),
+    };
     if let Some(url) = proxy {
-        let from = if args.proxy.is_some() {
-            "--proxy"
-        } else {
-            "ALL_PROXY"
-        };
         c.proxy = Some(
             crate::proxy::ProxyConfig::parse(&url)
                 .map_err(|e| UsageError(format!("{from}: {e}")))?,
         );
     }
-    c.message = message_spec(args)?;
-    if let Some(path) = &args.ca_file {
+    c.message = message_spec(&spec.message)?;
+    if let Some(path) = &spec.ca_file {
         c.extra_roots = crate::transport::load_ca_file(path)
             .map_err(|e| UsageError(format!("--ca-file: {e}")))?;
     }
-    if let Some(from) = &args.from {
+    if let Some(from) = &spec.from {
         c.mail = Some(MailTarget {
             from: from.clone(),
-            to: args.to.clone(),
+            to: spec.to.clone(),
         });
-    } else if !args.to.is_empty() {
+    } else if !spec.to.is_empty() {
         return Err(UsageError("--to needs --from (the sender address)".into()));
     }
-    if args.oauth2_token_env.is_some() && args.user.is_none() {
+    if spec.oauth2_token_env.is_some() && spec.user.is_none() {
         return Err(UsageError("--oauth2-token-env needs --user".into()));
     }
-    if let (Some(m), Some(_)) = (&c.mail, args.size) {
+    if let (Some(m), Some(_)) = (&c.mail, spec.message.size) {
         // The detailed message (the validate() one is generic).
         let stamp = crate::message::Stamp {
             date: "Thu, 01 Jan 1970 00:00:00 +0000".into(),
@@ -465,24 +673,18 @@ pub fn config_from_args_with(
         crate::message::build(&c.message, &m.from, &m.to, &c.host, &stamp)
             .map_err(|e| UsageError(e.to_string()))?;
     }
-    if c.mail.is_none()
-        && (args.size.is_some()
-            || args.body.is_some()
-            || args.body_file.is_some()
-            || !args.attach.is_empty()
-            || !args.header.is_empty())
-    {
+    if c.mail.is_none() && !spec.message.is_empty() {
         return Err(UsageError(
             "--header, --body, --body-file, --attach and --size shape the test message: they need --from and --to".into(),
         ));
     }
-    if args.auth == AuthArg::External {
+    if spec.auth == AuthArg::External {
         if c.client_cert.is_none() {
             return Err(UsageError(
                 "--auth external needs --client-cert and --client-key".into(),
             ));
         }
-        let user = args.user.clone().unwrap_or_default();
+        let user = spec.user.clone().unwrap_or_default();
         crate::protocol::command::check_line_safe("--user", &user)
             .map_err(|e| UsageError(e.to_string()))?;
         c.auth = Some(AuthConfig {
@@ -496,7 +698,7 @@ pub fn config_from_args_with(
     c.validate().map_err(|e| UsageError(e.to_string()))?;
     // --netrc without --user: the login comes from the entry too.
     let mut netrc_user = None;
-    if args.user.is_none() && args.netrc && args.oauth2_token_env.is_none() {
+    if spec.user.is_none() && spec.netrc && spec.oauth2_token_env.is_none() {
         let host = c.host.clone();
         match netrc_entry(&host, None)? {
             Some((login, secret)) => netrc_user = Some((login, secret)),
@@ -507,15 +709,14 @@ pub fn config_from_args_with(
             }
         }
     }
-    let user_arg = args
+    let user = spec
         .user
         .clone()
         .or_else(|| netrc_user.as_ref().map(|(u, _)| u.clone()));
-    let password = password.or_else(|| netrc_user.as_ref().map(|(_, s)| s.clone()));
-    if let Some(user) = &user_arg {
-        crate::protocol::command::check_line_safe("--user", user)
+    if let Some(user) = user {
+        crate::protocol::command::check_line_safe("--user", &user)
             .map_err(|e| UsageError(e.to_string()))?;
-        let credential = if let Some(var) = &args.oauth2_token_env {
+        let credential = if let Some(var) = &spec.oauth2_token_env {
             let token = std::env::var(var).map_err(|_| {
                 UsageError(format!(
                     "--oauth2-token-env: environment variable {var} is not set"
@@ -523,43 +724,36 @@ pub fn config_from_args_with(
             })?;
             Credential::OAuthToken(Secret::new(token))
         } else {
+            let secret = match (netrc_user, &spec.password) {
+                (Some((_, secret)), source) if !matches!(source, PasswordSource::Given(_)) => {
+                    secret
+                }
+                _ => read_password(spec, &user)?,
+            };
             Credential::Password {
-                secret: match password {
-                    Some(p) => p,
-                    None => read_password(args, user)?,
-                },
-                choice: match args.auth {
-                    AuthArg::Auto | AuthArg::External => AuthChoice::Auto,
-                    AuthArg::Plain => AuthChoice::Plain,
-                    AuthArg::Login => AuthChoice::Login,
-                    AuthArg::CramMd5 => AuthChoice::CramMd5,
-                    AuthArg::ScramSha1 => AuthChoice::ScramSha1,
-                    AuthArg::ScramSha256 => AuthChoice::ScramSha256,
-                },
+                secret,
+                choice: spec.auth.choice(),
             }
         };
-        c.auth = Some(AuthConfig {
-            user: user.clone(),
-            credential,
-        });
+        c.auth = Some(AuthConfig { user, credential });
     }
     c.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok(c)
 }
 
 /// The test message from --header, --body, --body-file, --attach and --size.
-fn message_spec(args: &CheckArgs) -> Result<crate::message::MessageSpec, UsageError> {
+fn message_spec(flags: &MessageFlags) -> Result<crate::message::MessageSpec, UsageError> {
     let err = |e: crate::message::MessageError| UsageError(e.0);
     let mut spec = crate::message::MessageSpec {
-        size: args.size,
-        body: args.body.clone(),
+        size: flags.size,
+        body: flags.body.clone(),
         ..Default::default()
     };
-    for h in &args.header {
+    for h in &flags.header {
         spec.headers
             .push(crate::message::parse_header(h).map_err(err)?);
     }
-    if let Some(path) = &args.body_file {
+    if let Some(path) = &flags.body_file {
         let raw = crate::message::read_capped("--body-file", path).map_err(err)?;
         spec.body = Some(String::from_utf8(raw).map_err(|_| {
             UsageError(format!(
@@ -568,7 +762,7 @@ fn message_spec(args: &CheckArgs) -> Result<crate::message::MessageSpec, UsageEr
             ))
         })?);
     }
-    for path in &args.attach {
+    for path in &flags.attach {
         spec.attachments
             .push(crate::message::read_attachment(path).map_err(err)?);
     }
@@ -593,26 +787,15 @@ pub struct DiscoveryFlags {
     pub https_port: u16,
 }
 
-pub(crate) fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_port_map(s: &str) -> Result<(u16, u16), UsageError> {
     let (a, b) = s
         .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected FROM=TO, e.g. 587=40587"))?;
+        .ok_or_else(|| UsageError(format!("{s:?}: expected FROM=TO, e.g. 587=40587")))?;
     let port = |x: &str| {
         x.parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| format!("{x:?} is not a port (1-65535)"))
+            .ok_or_else(|| UsageError(format!("{x:?} is not a port (1-65535)")))
     };
     Ok((port(a)?, port(b)?))
-}
-
-/// `-4` / `-6` as an [`IpVersion`].
-pub(crate) fn ip_version(v4: bool, v6: bool) -> IpVersion {
-    if v4 {
-        IpVersion::V4
-    } else if v6 {
-        IpVersion::V6
-    } else {
-        IpVersion::Any
-    }
 }

@@ -19,8 +19,12 @@
 //! readable id is sharded by the hash of its raw line, so the N outputs concatenate to
 //! exactly one result per line of the file.
 
-use crate::app::args::{config_from_args_with, AuthArg, CheckArgs, TlsArg};
-use crate::app::exit::code as exit;
+use crate::app::args::{
+    config_from_spec, timeout_from_secs, AuthArg, CheckSpec, ConnectionArgs, PasswordSource,
+    QuitAfterArg, UsageError,
+};
+use crate::app::exit::{CommandError, Finished};
+use crate::probe::TlsChoice;
 use crate::report::Report;
 use crate::secret::Secret;
 use clap::Args;
@@ -28,7 +32,6 @@ use rustls::pki_types::CertificateDer;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,9 +41,6 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::app::exit::code::{
-    BATCH_INTERRUPTED as EXIT_INTERRUPTED, BATCH_SOME_FAILED as EXIT_SOME_FAILED,
-};
 /// The longest profiles line accepted (longer lines are a row error).
 pub const MAX_LINE: usize = 64 * 1024;
 
@@ -54,13 +54,17 @@ pub struct Shard {
 }
 
 impl FromStr for Shard {
-    type Err = String;
+    type Err = UsageError;
 
-    fn from_str(s: &str) -> Result<Shard, String> {
+    fn from_str(s: &str) -> Result<Shard, UsageError> {
         if s == "auto" {
             return Shard::from_env(|k| std::env::var(k).ok());
         }
-        let bad = || format!("--shard wants K/N with 0 <= K < N (e.g. 0/4), not {s:?}");
+        let bad = || {
+            UsageError(format!(
+                "--shard wants K/N with 0 <= K < N (e.g. 0/4), not {s:?}"
+            ))
+        };
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let index: u64 = k.trim().parse().map_err(|_| bad())?;
         let count: u64 = n.trim().parse().map_err(|_| bad())?;
@@ -80,15 +84,16 @@ impl Shard {
     ///   it, the manifest in the README sets it);
     /// - GitLab CI `parallel:`: `CI_NODE_INDEX` (1-based) and `CI_NODE_TOTAL`
     ///   (<https://docs.gitlab.com/ci/variables/predefined_variables/>).
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
-        let num = |k: &str| -> Result<Option<u64>, String> {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Shard, UsageError> {
+        let bad = UsageError;
+        let num = |k: &str| -> Result<Option<u64>, UsageError> {
             match get(k) {
                 None => Ok(None),
                 Some(v) => v
                     .trim()
                     .parse()
                     .map(Some)
-                    .map_err(|_| format!("--shard auto: {k} is not a whole number")),
+                    .map_err(|_| bad(format!("--shard auto: {k} is not a whole number"))),
             }
         };
         let count_var = "SMTPROBE_SHARD_COUNT";
@@ -98,11 +103,13 @@ impl Shard {
             (i, num(count_var)?, "JOB_COMPLETION_INDEX")
         } else if let Some(i) = num("CI_NODE_INDEX")? {
             if i == 0 {
-                return Err("--shard auto: CI_NODE_INDEX counts from 1, it is 0".into());
+                return Err(bad(
+                    "--shard auto: CI_NODE_INDEX counts from 1, it is 0".into()
+                ));
             }
             (i - 1, num("CI_NODE_TOTAL")?, "CI_NODE_INDEX")
         } else {
-            return Err("--shard auto: none of SMTPROBE_SHARD_INDEX, JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or CI_NODE_INDEX (GitLab parallel) is set".into());
+            return Err(bad("--shard auto: none of SMTPROBE_SHARD_INDEX, JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or CI_NODE_INDEX (GitLab parallel) is set".into()));
         };
         let count = count.ok_or_else(|| {
             let want = if from == "CI_NODE_INDEX" {
@@ -110,12 +117,14 @@ impl Shard {
             } else {
                 count_var
             };
-            format!("--shard auto: {from} is set but {want} (the number of shards) is not")
+            bad(format!(
+                "--shard auto: {from} is set but {want} (the number of shards) is not"
+            ))
         })?;
         if count == 0 || index >= count {
-            return Err(format!(
+            return Err(bad(format!(
                 "--shard auto: index {index} from {from} is not below the count {count}"
-            ));
+            )));
         }
         Ok(Shard { index, count })
     }
@@ -157,49 +166,13 @@ pub struct BatchArgs {
     /// filterable, sortable table of rows (the first 100000 rows).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Default port (else the mode's: 587, 465 or 25).
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Default connection security.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub tls: TlsArg,
-    /// Default SASL mechanism.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub auth: AuthArg,
-    /// Default sender of a test message (needs --to).
-    #[arg(long, value_name = "ADDR", requires = "to")]
-    pub from: Option<String>,
-    /// Default recipient of a test message (repeatable).
-    #[arg(long, value_name = "ADDR")]
-    pub to: Vec<String>,
-    /// Extra trust anchors (PEM) for every row, read once.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-    /// Connect to this IP instead of resolving each row's host.
-    #[arg(long, value_name = "ADDR")]
-    pub connect_to: Option<IpAddr>,
-    /// Seconds to wait for each network step.
-    #[arg(long, value_name = "SECS", default_value = "15")]
-    pub timeout: f64,
-    /// EHLO name.
-    #[arg(long, value_name = "NAME")]
-    pub helo: Option<String>,
-    /// Use IPv4 only.
-    #[arg(short = '4', conflicts_with = "ipv6")]
-    pub ipv4: bool,
-    /// Use IPv6 only.
-    #[arg(short = '6')]
-    pub ipv6: bool,
-    /// Allow AUTH on an unencrypted connection (lab servers only).
-    #[arg(long)]
-    pub allow_plaintext_auth: bool,
-    /// Send MAIL/RCPT/DATA one at a time.
-    #[arg(long)]
-    pub no_pipelining: bool,
+    /// Every row's defaults (a row's own field wins); --ca-file is read once.
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
 }
 
-/// Runs `smtprobe batch` on its own multi-threaded runtime; returns the exit code.
-pub fn run(args: BatchArgs) -> i32 {
+/// Runs `smtprobe batch` on its own multi-threaded runtime.
+pub fn run(args: BatchArgs) -> Finished {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -207,17 +180,14 @@ pub fn run(args: BatchArgs) -> i32 {
         .build();
     match rt {
         Ok(rt) => rt.block_on(run_async(args)),
-        Err(e) => {
-            eprintln!("smtprobe: cannot start the async runtime: {e}");
-            exit::INTERNAL
-        }
+        Err(e) => Finished::internal(format_args!("cannot start the async runtime: {e}")),
     }
 }
 
 /// What every row shares: the check flags as a template, the trust anchors read once,
 /// and whether inline passwords are allowed.
 struct Defaults {
-    template: CheckArgs,
+    template: CheckSpec,
     roots: Vec<CertificateDer<'static>>,
     /// `None` when inline passwords are allowed, else why not.
     inline_refused: Option<String>,
@@ -243,7 +213,8 @@ enum Item {
     Error(RowError),
 }
 
-enum Outcome {
+/// What became of an admitted row.
+enum RowResult {
     Checked(Box<Report>),
     NotRun,
     Invalid(String),
@@ -254,16 +225,17 @@ struct Done {
     id: String,
     host: String,
     ms: f64,
-    outcome: Outcome,
+    result: RowResult,
 }
 
-async fn run_async(args: BatchArgs) -> i32 {
+fn usage(e: impl std::fmt::Display) -> Finished {
+    Finished::Usage(CommandError::new("smtprobe batch", e))
+}
+
+async fn run_async(args: BatchArgs) -> Finished {
     let defaults = match defaults(&args) {
         Ok(d) => Arc::new(d),
-        Err(e) => {
-            eprintln!("smtprobe batch: {e}");
-            return exit::USAGE;
-        }
+        Err(e) => return usage(e),
     };
     let (input, total_bytes): (Box<dyn AsyncBufRead + Unpin + Send>, Option<u64>) =
         if args.profiles.as_os_str() == "-" {
@@ -281,11 +253,7 @@ async fn run_async(args: BatchArgs) -> i32 {
                     )
                 }
                 Err(e) => {
-                    eprintln!(
-                        "smtprobe batch: cannot read {}: {e}",
-                        args.profiles.display()
-                    );
-                    return exit::USAGE;
+                    return usage(format_args!("cannot read {}: {e}", args.profiles.display()))
                 }
             }
         };
@@ -420,17 +388,19 @@ async fn run_async(args: BatchArgs) -> i32 {
                 path.display()
             ),
             Err(e) => {
-                eprintln!("smtprobe batch: --html: {e}");
-                return exit::INTERNAL;
+                return Finished::Internal(CommandError::new(
+                    "smtprobe batch",
+                    format_args!("--html: {e}"),
+                ))
             }
         }
     }
     if interrupted {
-        EXIT_INTERRUPTED
+        Finished::Interrupted
     } else if summary.all_passed() {
-        exit::OK
+        Finished::Ok
     } else {
-        EXIT_SOME_FAILED
+        Finished::SomeRowsFailed
     }
 }
 
@@ -453,10 +423,10 @@ fn keep_html_row(
 
 fn html_row(done: &Done) -> Option<crate::report::html::BatchRow> {
     use crate::report::html::BatchRow;
-    match &done.outcome {
-        Outcome::NotRun => None,
-        Outcome::Invalid(m) => Some(BatchRow::invalid(Some(&done.id), done.line, m)),
-        Outcome::Checked(r) => Some(BatchRow::checked(&done.id, done.line, r, done.ms)),
+    match &done.result {
+        RowResult::NotRun => None,
+        RowResult::Invalid(m) => Some(BatchRow::invalid(Some(&done.id), done.line, m)),
+        RowResult::Checked(r) => Some(BatchRow::checked(&done.id, done.line, r, done.ms)),
     }
 }
 
@@ -482,15 +452,15 @@ async fn run_row(
         id: row.id,
         host: row.host_key,
         ms: 0.0,
-        outcome: Outcome::NotRun,
+        result: RowResult::NotRun,
     };
     if stop.load(Ordering::SeqCst) || host_permit.is_err() || global_permit.is_err() {
         return done;
     }
     let start = Instant::now();
-    done.outcome = match crate::check(row.config).await {
-        Ok(report) => Outcome::Checked(Box::new(report)),
-        Err(e) => Outcome::Invalid(e.to_string()),
+    done.result = match crate::check(row.config).await {
+        Ok(report) => RowResult::Checked(Box::new(report)),
+        Err(e) => RowResult::Invalid(e.to_string()),
     };
     done.ms = start.elapsed().as_secs_f64() * 1000.0;
     drop(global_permit);
@@ -498,29 +468,18 @@ async fn run_row(
     done
 }
 
-fn defaults(args: &BatchArgs) -> Result<Defaults, String> {
-    // `check`'s own defaults, whatever flags it grows, then the batch's flags on top.
-    let mut t = crate::app::args::default_check_args();
-    t.port = args.port;
-    t.tls = args.tls;
-    t.auth = args.auth;
-    t.from = args.from.clone();
-    t.to = args.to.clone();
-    t.connect_to = args.connect_to;
-    t.timeout = args.timeout;
-    t.helo = args.helo.clone();
-    t.ipv4 = args.ipv4;
-    t.ipv6 = args.ipv6;
-    t.allow_plaintext_auth = args.allow_plaintext_auth;
-    t.no_pipelining = args.no_pipelining;
-    if !(t.timeout.is_finite() && t.timeout > 0.0 && t.timeout <= 3600.0) {
-        return Err("--timeout must be a number of seconds above 0 and at most 3600".into());
-    }
+fn defaults(args: &BatchArgs) -> Result<Defaults, UsageError> {
+    // The flags every row starts from; checked once, before any row.
+    let mut t = args.conn.spec();
+    timeout_from_secs(t.timeout)?;
     if let Some(h) = &t.helo {
-        crate::protocol::command::check_helo_name(h).map_err(|e| e.to_string())?;
+        crate::protocol::command::check_helo_name(h).map_err(|e| UsageError(e.to_string()))?;
     }
-    let roots = match &args.ca_file {
-        Some(p) => crate::transport::load_ca_file(p).map_err(|e| format!("--ca-file: {e}"))?,
+    // Read once for every row; a row's own `ca_file` replaces them.
+    let roots = match t.ca_file.take() {
+        Some(p) => {
+            crate::transport::load_ca_file(&p).map_err(|e| UsageError(format!("--ca-file: {e}")))?
+        }
         None => Vec::new(),
     };
     Ok(Defaults {
@@ -690,169 +649,14 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
         id: id.map(str::to_owned),
         message: format!("line {line}: {message}"),
     };
-    let text = std::str::from_utf8(text).map_err(|_| fail(None, "not UTF-8 text".into()))?;
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        // serde_json's syntax errors carry a position, never the input itself.
-        fail(
-            None,
-            format!(
-                "not valid JSON ({:?} error at column {})",
-                e.classify(),
-                e.column()
-            ),
-        )
-    })?;
-    let Value::Object(map) = value else {
-        return Err(fail(None, "not a JSON object".into()));
-    };
-    let id = match map.get("id") {
-        Some(Value::String(s))
-            if !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control) =>
-        {
-            s.clone()
-        }
-        Some(Value::String(_)) => {
-            return Err(fail(
-                None,
-                "field \"id\" must be 1 to 256 characters without control characters".into(),
-            ))
-        }
-        Some(_) => return Err(fail(None, "field \"id\" must be a string".into())),
-        None => return Err(fail(None, "missing field \"id\"".into())),
-    };
-    let fail = |message: String| fail(Some(&id), message);
-    for key in map.keys() {
-        if !FIELDS.contains(&key.as_str()) {
-            let shown: String = crate::protocol::escape_bytes(key.as_bytes())
-                .chars()
-                .take(40)
-                .collect();
-            return Err(fail(format!(
-                "unknown field \"{shown}\" (known: {})",
-                FIELDS.join(", ")
-            )));
-        }
-    }
-    let f = Fields { map: &map };
-    let mut a = d.template.clone();
-    a.host = Some(
-        f.string("host")
-            .and_then(|h| h.ok_or_else(|| "missing field \"host\"".to_owned()))
-            .map_err(&fail)?,
-    );
-    if let Some(p) = f.port().map_err(&fail)? {
-        a.port = Some(p);
-    }
-    if let Some(t) = f.tls().map_err(&fail)? {
-        a.tls = t;
-    }
-    if let Some(m) = f.auth().map_err(&fail)? {
-        a.auth = m;
-    }
-    // Paths and names only: the key file's content is read by ClientCert::load.
-    a.client_cert = f
-        .string("client_cert")
-        .map_err(&fail)?
-        .map(PathBuf::from)
-        .or(a.client_cert);
-    a.client_key = f
-        .string("client_key")
-        .map_err(&fail)?
-        .map(PathBuf::from)
-        .or(a.client_key);
-    if a.client_cert.is_some() != a.client_key.is_some() {
-        return Err(fail(
-            "\"client_cert\" and \"client_key\" go together".into(),
-        ));
-    }
-    if let Some(q) = f.string("quit_after").map_err(&fail)? {
-        a.quit_after = Some(crate::app::args::QuitAfterArg::parse(&q).ok_or_else(|| {
-            fail(
-                "field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt"
-                    .into(),
-            )
-        })?);
-    }
-    if let Some(p) = f.secret("proxy").map_err(&fail)? {
-        // A secret: the URL may carry the proxy's password.
-        a.proxy = Some(p.expose().to_owned());
-    }
-    a.user = f.string("user").map_err(&fail)?;
-    if let Some(from) = f.string("from").map_err(&fail)? {
-        a.from = Some(from);
-    }
-    if let Some(to) = f.to().map_err(&fail)? {
-        a.to = to;
-    }
-    if a.from.is_some() && a.to.is_empty() {
-        return Err(fail("\"from\" needs \"to\"".into()));
-    }
-    let row_ca = f.string("ca_file").map_err(&fail)?;
-    if let Some(ip) = f.string("connect_to").map_err(&fail)? {
-        a.connect_to = Some(
-            ip.parse()
-                .map_err(|_| fail("field \"connect_to\" must be an IP address".into()))?,
-        );
-    }
-    if let Some(t) = f.number("timeout").map_err(&fail)? {
-        a.timeout = t;
-    }
-    if let Some(h) = f.string("helo").map_err(&fail)? {
-        a.helo = Some(h);
-    }
-    if let Some(b) = f.boolean("allow_plaintext_auth").map_err(&fail)? {
-        a.allow_plaintext_auth = b;
-    }
-    if let Some(b) = f.boolean("pipelining").map_err(&fail)? {
-        a.no_pipelining = !b;
-    }
-    a.oauth2_token_env = f.string("oauth2_token_env").map_err(&fail)?;
-
-    // Exactly one password source for a user; never the prompt or SMTPROBE_PASSWORD.
-    let env = f.string("password_env").map_err(&fail)?;
-    let file = f.string("password_file").map_err(&fail)?;
-    let inline = f.secret("password").map_err(&fail)?;
-    let sources = [
-        env.is_some(),
-        file.is_some(),
-        inline.is_some(),
-        a.oauth2_token_env.is_some(),
-    ]
-    .iter()
-    .filter(|&&b| b)
-    .count();
-    if sources > 1 {
-        return Err(fail(
-            "give one of \"password_env\", \"password_file\", \"password\", \"oauth2_token_env\""
-                .into(),
-        ));
-    }
-    if sources == 1 && a.user.is_none() {
-        return Err(fail("a password needs \"user\"".into()));
-    }
-    if sources == 0 && a.user.is_some() && a.auth != AuthArg::External {
-        return Err(fail(
-            "\"user\" needs \"password_env\", \"password_file\" or \"password\"".into(),
-        ));
-    }
-    let password = if let Some(var) = env {
-        Some(Secret::new(std::env::var(&var).map_err(|_| {
-            fail(format!(
-                "environment variable {var} (password_env) is not set"
-            ))
-        })?))
-    } else if let Some(secret) = inline {
-        if let Some(why) = &d.inline_refused {
-            return Err(fail(why.clone()));
-        }
-        Some(secret)
-    } else {
-        a.password_file = file.map(PathBuf::from);
-        None
-    };
-    a.ca_file = row_ca.map(PathBuf::from);
-    let mut config = config_from_args_with(&a, password).map_err(|e| fail(e.0))?;
-    if a.ca_file.is_none() {
+    let map = row_object(text).map_err(|e| fail(None, e.message))?;
+    let id = row_id(&map).map_err(|e| fail(None, e.message))?;
+    let fail = |e: FieldError| fail(Some(&id), e.message);
+    check_known(&map, FIELDS, &[]).map_err(&fail)?;
+    let row_ca = Fields { map: &map }.string("ca_file").map_err(&fail)?;
+    let spec = row_spec(&Fields { map: &map }, d).map_err(&fail)?;
+    let mut config = config_from_spec(&spec).map_err(|e| fail(FieldError::new(e.0)))?;
+    if row_ca.is_none() {
         config.extra_roots = d.roots.clone();
     }
     Ok(Row {
@@ -863,8 +667,190 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
     })
 }
 
+/// A line as a JSON object; syntax errors give their position, never the text.
+fn row_object(text: &[u8]) -> Result<Map<String, Value>, FieldError> {
+    let text = std::str::from_utf8(text).map_err(|_| FieldError::new("not UTF-8 text"))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        FieldError::new(format!(
+            "not valid JSON ({:?} error at column {})",
+            e.classify(),
+            e.column()
+        ))
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(FieldError::new("not a JSON object")),
+    }
+}
+
+/// A row's `id`: 1 to 256 characters, no control characters.
+fn row_id(map: &Map<String, Value>) -> Result<String, FieldError> {
+    match map.get("id") {
+        Some(Value::String(s))
+            if !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control) =>
+        {
+            Ok(s.clone())
+        }
+        Some(Value::String(_)) => Err(FieldError::new(
+            "field \"id\" must be 1 to 256 characters without control characters",
+        )),
+        Some(_) => Err(FieldError::new("field \"id\" must be a string")),
+        None => Err(FieldError::new("missing field \"id\"")),
+    }
+}
+
+/// Refuses a field not in `known` (or, first, one in `refused`, with its reason); the
+/// name is escaped and cut to 40 characters. Shared with the web API's requests.
+pub(crate) fn check_known(
+    map: &Map<String, Value>,
+    known: &[&str],
+    refused: &[(&str, &str)],
+) -> Result<(), FieldError> {
+    for key in map.keys() {
+        if let Some((_, why)) = refused.iter().find(|(k, _)| k == key) {
+            return Err(FieldError::of(
+                key,
+                format!("field \"{key}\" is not accepted here: it {why}"),
+            ));
+        }
+        if !known.contains(&key.as_str()) {
+            let shown: String = crate::protocol::escape_bytes(key.as_bytes())
+                .chars()
+                .take(40)
+                .collect();
+            return Err(FieldError::of(
+                &shown,
+                format!("unknown field \"{shown}\" (known: {})", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A row's fields merged over the batch's flags.
+fn row_spec(f: &Fields<'_>, d: &Defaults) -> Result<CheckSpec, FieldError> {
+    let mut a = d.template.clone();
+    a.host = Some(
+        f.string("host")?
+            .ok_or_else(|| FieldError::new("missing field \"host\""))?,
+    );
+    f.merge_common(&mut a)?;
+    // Paths and names only: the key file's content is read by ClientCert::load.
+    a.client_cert = f
+        .string("client_cert")?
+        .map(PathBuf::from)
+        .or(a.client_cert);
+    a.client_key = f.string("client_key")?.map(PathBuf::from).or(a.client_key);
+    if a.client_cert.is_some() != a.client_key.is_some() {
+        return Err(FieldError::new(
+            "\"client_cert\" and \"client_key\" go together",
+        ));
+    }
+    if let Some(p) = f.secret("proxy")? {
+        // A secret: the URL may carry the proxy's password.
+        a.proxy = Some(p);
+    }
+    a.user = f.string("user")?;
+    if a.from.is_some() && a.to.is_empty() {
+        return Err(FieldError::new("\"from\" needs \"to\""));
+    }
+    if let Some(ip) = f.string("connect_to")? {
+        a.connect_to = Some(
+            ip.parse()
+                .map_err(|_| FieldError::new("field \"connect_to\" must be an IP address"))?,
+        );
+    }
+    if let Some(t) = f.number("timeout")? {
+        a.timeout = t;
+    }
+    if let Some(b) = f.boolean("allow_plaintext_auth")? {
+        a.allow_plaintext_auth = b;
+    }
+    a.oauth2_token_env = f.string("oauth2_token_env")?;
+    a.password = row_password(f, &a, d)?;
+    a.ca_file = f.string("ca_file")?.map(PathBuf::from);
+    Ok(a)
+}
+
+/// Exactly one password source for a user; never the prompt or SMTPROBE_PASSWORD.
+fn row_password(f: &Fields<'_>, a: &CheckSpec, d: &Defaults) -> Result<PasswordSource, FieldError> {
+    let env = f.string("password_env")?;
+    let file = f.string("password_file")?;
+    let inline = f.secret("password")?;
+    let sources = [
+        env.is_some(),
+        file.is_some(),
+        inline.is_some(),
+        a.oauth2_token_env.is_some(),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count();
+    if sources > 1 {
+        return Err(FieldError::new(
+            "give one of \"password_env\", \"password_file\", \"password\", \"oauth2_token_env\"",
+        ));
+    }
+    if sources == 1 && a.user.is_none() {
+        return Err(FieldError::new("a password needs \"user\""));
+    }
+    if sources == 0 && a.user.is_some() && a.auth != AuthArg::External {
+        return Err(FieldError::new(
+            "\"user\" needs \"password_env\", \"password_file\" or \"password\"",
+        ));
+    }
+    if let Some(var) = env {
+        let secret = std::env::var(&var).map_err(|_| {
+            FieldError::new(format!(
+                "environment variable {var} (password_env) is not set"
+            ))
+        })?;
+        return Ok(PasswordSource::Given(Secret::new(secret)));
+    }
+    if let Some(secret) = inline {
+        if let Some(why) = &d.inline_refused {
+            return Err(FieldError::new(why.clone()));
+        }
+        return Ok(PasswordSource::Given(secret));
+    }
+    Ok(file.map_or(PasswordSource::Ask, |p| {
+        PasswordSource::File(PathBuf::from(p))
+    }))
+}
+
 fn has_crlf(s: &str) -> bool {
     s.contains(['\r', '\n'])
+}
+
+/// A field a row or web request got wrong: the message names the field, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FieldError {
+    /// The field at fault, when one is.
+    pub(crate) field: Option<String>,
+    /// For people.
+    pub(crate) message: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn of(field: &str, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Typed access to a row's fields; errors name the field, never the value (shared
@@ -874,40 +860,83 @@ pub(crate) struct Fields<'a> {
 }
 
 impl Fields<'_> {
+    /// The fields rows and web requests share, merged over `a`: `port`, `tls`, `auth`,
+    /// `quit_after`, `helo`, `pipelining`, `from`, `to`.
+    pub(crate) fn merge_common(&self, a: &mut CheckSpec) -> Result<(), FieldError> {
+        if let Some(p) = self.port()? {
+            a.port = Some(p);
+        }
+        if let Some(t) = self.tls()? {
+            a.tls = t;
+        }
+        if let Some(m) = self.auth()? {
+            a.auth = m;
+        }
+        if let Some(q) = self.string("quit_after")? {
+            a.quit_after = Some(
+                QuitAfterArg::parse(&q)
+                    .map(QuitAfterArg::stage)
+                    .ok_or_else(|| {
+                        FieldError::of(
+                    "quit_after",
+                    "field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt",
+                )
+                    })?,
+            );
+        }
+        if let Some(h) = self.string("helo")? {
+            a.helo = Some(h);
+        }
+        if let Some(b) = self.boolean("pipelining")? {
+            a.pipelining = b;
+        }
+        if let Some(from) = self.string("from")? {
+            a.from = Some(from);
+        }
+        if let Some(to) = self.to()? {
+            a.to = to;
+        }
+        Ok(())
+    }
+
     /// `port`: a whole number from 1 to 65535.
-    pub(crate) fn port(&self) -> Result<Option<u16>, String> {
+    pub(crate) fn port(&self) -> Result<Option<u16>, FieldError> {
         match self.number("port")? {
             None => Ok(None),
             Some(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(&p) => Ok(Some(p as u16)),
-            Some(_) => Err("field \"port\" must be a whole number from 1 to 65535".into()),
+            Some(_) => Err(FieldError::of(
+                "port",
+                "field \"port\" must be a whole number from 1 to 65535",
+            )),
         }
     }
 
     /// `tls`: auto, starttls, implicit or none.
-    pub(crate) fn tls(&self) -> Result<Option<TlsArg>, String> {
-        Ok(match self.string("tls")?.as_deref() {
-            None => None,
-            Some("auto") => Some(TlsArg::Auto),
-            Some("starttls") => Some(TlsArg::Starttls),
-            Some("implicit") => Some(TlsArg::Implicit),
-            Some("none") => Some(TlsArg::None),
-            Some(_) => return Err("field \"tls\" must be auto, starttls, implicit or none".into()),
-        })
+    pub(crate) fn tls(&self) -> Result<Option<TlsChoice>, FieldError> {
+        match self.string("tls")? {
+            None => Ok(None),
+            Some(t) => TlsChoice::parse(&t).map(Some).ok_or_else(|| {
+                FieldError::of(
+                    "tls",
+                    "field \"tls\" must be auto, starttls, implicit or none",
+                )
+            }),
+        }
     }
 
     /// `auth`: a mechanism name as `--auth` takes it.
-    pub(crate) fn auth(&self) -> Result<Option<AuthArg>, String> {
+    pub(crate) fn auth(&self) -> Result<Option<AuthArg>, FieldError> {
         match self.string("auth")? {
             None => Ok(None),
             Some(m) => AuthArg::parse(&m).map(Some).ok_or_else(|| {
-                "field \"auth\" must be auto, plain, login, cram-md5, scram-sha-1, scram-sha-256 or external".into()
+                FieldError::of("auth", "field \"auth\" must be auto, plain, login, cram-md5, scram-sha-1, scram-sha-256 or external")
             }),
         }
     }
 
     /// `to`: one address or a list of them.
-    pub(crate) fn to(&self) -> Result<Option<Vec<String>>, String> {
-        let bad = || "field \"to\" must be a string or a list of strings".to_owned();
+    pub(crate) fn to(&self) -> Result<Option<Vec<String>>, FieldError> {
+        let bad = || FieldError::of("to", "field \"to\" must be a string or a list of strings");
         match self.map.get("to") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(_)) => Ok(self.string("to")?.map(|t| vec![t])),
@@ -915,7 +944,7 @@ impl Fields<'_> {
                 .iter()
                 .map(|item| match item {
                     Value::String(s) if has_crlf(s) => {
-                        Err("field \"to\" contains a CR or LF".into())
+                        Err(FieldError::of("to", "field \"to\" contains a CR or LF"))
                     }
                     Value::String(s) => Ok(s.clone()),
                     _ => Err(bad()),
@@ -926,44 +955,49 @@ impl Fields<'_> {
         }
     }
 
-    pub(crate) fn string(&self, key: &str) -> Result<Option<String>, String> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if has_crlf(s) => {
-                Err(format!("field \"{key}\" contains a CR or LF"))
-            }
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(format!("field \"{key}\" must be a string")),
-        }
+    /// A string without CR or LF.
+    pub(crate) fn string(&self, key: &str) -> Result<Option<String>, FieldError> {
+        Ok(self.secret(key)?.map(|s| s.expose().to_owned()))
     }
 
-    pub(crate) fn secret(&self, key: &str) -> Result<Option<Secret>, String> {
+    /// A string without CR or LF, kept as a [`Secret`].
+    pub(crate) fn secret(&self, key: &str) -> Result<Option<Secret>, FieldError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if has_crlf(s) => {
-                Err(format!("field \"{key}\" contains a CR or LF"))
-            }
+            Some(Value::String(s)) if has_crlf(s) => Err(FieldError::of(
+                key,
+                format!("field \"{key}\" contains a CR or LF"),
+            )),
             Some(Value::String(s)) => Ok(Some(Secret::new(s.clone()))),
-            Some(_) => Err(format!("field \"{key}\" must be a string")),
+            Some(_) => Err(FieldError::of(
+                key,
+                format!("field \"{key}\" must be a string"),
+            )),
         }
     }
 
-    pub(crate) fn number(&self, key: &str) -> Result<Option<f64>, String> {
+    pub(crate) fn number(&self, key: &str) -> Result<Option<f64>, FieldError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => n
                 .as_f64()
                 .map(Some)
-                .ok_or_else(|| format!("field \"{key}\" must be a number")),
-            Some(_) => Err(format!("field \"{key}\" must be a number")),
+                .ok_or_else(|| FieldError::of(key, format!("field \"{key}\" must be a number"))),
+            Some(_) => Err(FieldError::of(
+                key,
+                format!("field \"{key}\" must be a number"),
+            )),
         }
     }
 
-    pub(crate) fn boolean(&self, key: &str) -> Result<Option<bool>, String> {
+    pub(crate) fn boolean(&self, key: &str) -> Result<Option<bool>, FieldError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(format!("field \"{key}\" must be true or false")),
+            Some(_) => Err(FieldError::of(
+                key,
+                format!("field \"{key}\" must be true or false"),
+            )),
         }
     }
 }
@@ -1010,12 +1044,12 @@ impl Summary {
 
     /// Counts a finished row and returns its output line (none for a row not run).
     fn record(&mut self, done: &Done) -> Option<String> {
-        match &done.outcome {
-            Outcome::NotRun => {
+        match &done.result {
+            RowResult::NotRun => {
                 self.not_run += 1;
                 None
             }
-            Outcome::Invalid(message) => {
+            RowResult::Invalid(message) => {
                 self.bad_rows += 1;
                 Some(error_json(&RowError {
                     line: done.line,
@@ -1023,7 +1057,7 @@ impl Summary {
                     message: format!("line {}: {message}", done.line),
                 }))
             }
-            Outcome::Checked(report) => {
+            RowResult::Checked(report) => {
                 if report.ok() {
                     self.passed += 1;
                 } else {
@@ -1146,16 +1180,8 @@ mod tests {
     /// Issue 13's row fields: client certificate, EXTERNAL, quit_after, proxy.
     #[test]
     fn rows_take_client_certificates_quit_after_and_a_proxy() {
-        use clap::Parser as _;
-        let template = match crate::app::cli::Cli::try_parse_from(["smtprobe", "check", "x.test"])
-            .unwrap()
-            .command
-        {
-            crate::app::cli::Command::Check(a) => a,
-            _ => unreachable!(),
-        };
         let d = Defaults {
-            template,
+            template: CheckSpec::default(),
             roots: vec![],
             inline_refused: None,
         };
@@ -1268,17 +1294,17 @@ mod tests {
         ]);
         assert_eq!(Shard::from_env(ours), Ok(Shard { index: 0, count: 1 }));
         let no_count = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "0")])).unwrap_err();
-        assert!(no_count.contains("SMTPROBE_SHARD_COUNT"), "{no_count}");
+        assert!(no_count.0.contains("SMTPROBE_SHARD_COUNT"), "{no_count}");
         let too_big = Shard::from_env(env(&[
             ("JOB_COMPLETION_INDEX", "4"),
             ("SMTPROBE_SHARD_COUNT", "4"),
         ]))
         .unwrap_err();
-        assert!(too_big.contains("not below"), "{too_big}");
+        assert!(too_big.0.contains("not below"), "{too_big}");
         let none = Shard::from_env(env(&[])).unwrap_err();
-        assert!(none.contains("JOB_COMPLETION_INDEX"), "{none}");
+        assert!(none.0.contains("JOB_COMPLETION_INDEX"), "{none}");
         let junk = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "x")])).unwrap_err();
-        assert!(junk.contains("not a whole number"), "{junk}");
+        assert!(junk.0.contains("not a whole number"), "{junk}");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! bad certificates) that need no fixture.
 
 use crate::certs::ServerCert;
-use crate::failure::TlsMode;
 use crate::fixture::{ClientPattern, Expect, Fixture, Step};
 use crate::probe::{self, Config, MailTarget, TlsChoice};
 use crate::replay::{ConnectionResult, ReplayOptions, ReplayServer};
@@ -11,6 +10,7 @@ use crate::report::Report;
 use crate::secret::Secret;
 use crate::session::{AuthChoice, AuthConfig, Credential};
 use crate::stage::Stage;
+use crate::tls_mode::TlsMode;
 use std::time::Duration;
 
 /// The bundled fixtures, compiled into the binary (a test checks this list matches
@@ -102,6 +102,37 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Why a scenario could not be run (as opposed to ending otherwise than expected).
+#[derive(Debug)]
+pub enum DemoError {
+    /// A bundled fixture does not parse: a build defect; names the file and line.
+    Fixture {
+        /// The fixture's name (`fixtures/NAME.fixture`).
+        name: &'static str,
+        /// What is wrong with it.
+        error: crate::fixture::FixtureError,
+    },
+    /// The replay server could not start on 127.0.0.1.
+    Replay(crate::replay::ReplayError),
+    /// The replay server's own address could not be read.
+    Io(std::io::Error),
+    /// The scenario's configuration was refused before anything was sent.
+    Config(crate::protocol::command::UnsafeValue),
+}
+
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DemoError::Fixture { name, error } => write!(f, "fixtures/{name}.fixture: {error}"),
+            DemoError::Replay(e) => write!(f, "replay server: {e}"),
+            DemoError::Io(e) => write!(f, "replay server: {e}"),
+            DemoError::Config(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
+
 /// The password every demo uses: the replay server accepts any, and it is redacted
 /// like a real one.
 const DEMO_PASSWORD: &str = "demo-app-password";
@@ -129,11 +160,11 @@ pub struct Scenario {
 
 /// Parses every bundled fixture. A broken bundled fixture is a build defect; its error
 /// names the file and line.
-pub fn bundled_fixtures() -> Result<Vec<Fixture>, String> {
+pub fn bundled_fixtures() -> Result<Vec<Fixture>, DemoError> {
     BUNDLED
         .iter()
         .map(|(name, text)| {
-            Fixture::parse(text).map_err(|e| format!("fixtures/{name}.fixture: {e}"))
+            Fixture::parse(text).map_err(|error| DemoError::Fixture { name, error })
         })
         .collect()
 }
@@ -145,16 +176,8 @@ fn expect_of(f: &Fixture) -> (Option<Stage>, String) {
     }
 }
 
-fn choice_for(mode: TlsMode) -> TlsChoice {
-    match mode {
-        TlsMode::Starttls => TlsChoice::Starttls,
-        TlsMode::Implicit => TlsChoice::Implicit,
-        TlsMode::None => TlsChoice::None,
-    }
-}
-
 /// Every scenario: the bundled fixtures, then the transport-level cases.
-pub fn scenarios() -> Result<Vec<Scenario>, String> {
+pub fn scenarios() -> Result<Vec<Scenario>, DemoError> {
     let fixtures = bundled_fixtures()?;
     let mut out: Vec<Scenario> = fixtures
         .iter()
@@ -162,7 +185,7 @@ pub fn scenarios() -> Result<Vec<Scenario>, String> {
             name: f.header.name.clone(),
             story: f.header.story.clone(),
             fixture: f.clone(),
-            client_tls: choice_for(f.header.mode),
+            client_tls: f.header.mode.into(),
             certificate: ServerCert::Valid,
             timeout: Duration::from_secs(5),
             connections: 1,
@@ -318,16 +341,16 @@ pub fn config_for(f: &Fixture, port: u16, tls: TlsChoice, ca_pem: &str) -> Confi
     c
 }
 
-/// What one scenario produced.
+/// What one scenario produced: the probe's report and the replay server's judgement.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct ScenarioRun {
     /// The probe's report.
     pub report: Report,
     /// What the replay server saw, per connection.
     pub server: Vec<ConnectionResult>,
 }
 
-impl Outcome {
+impl ScenarioRun {
     /// True when the probe concluded what the scenario expects.
     pub fn as_expected(&self, s: &Scenario) -> bool {
         self.report.failed_stage == s.expect.0 && self.report.diagnosis.code == s.expect.1
@@ -335,7 +358,7 @@ impl Outcome {
 }
 
 /// Runs one scenario against a replay server on 127.0.0.1.
-pub async fn run(s: &Scenario) -> Result<Outcome, String> {
+pub async fn run(s: &Scenario) -> Result<ScenarioRun, DemoError> {
     run_observed(s, None).await
 }
 
@@ -343,7 +366,7 @@ pub async fn run(s: &Scenario) -> Result<Outcome, String> {
 pub async fn run_observed(
     s: &Scenario,
     observer: Option<crate::transport::Observer>,
-) -> Result<Outcome, String> {
+) -> Result<ScenarioRun, DemoError> {
     let opts = ReplayOptions {
         read_timeout: Duration::from_secs(10),
         certificate: s.certificate,
@@ -354,16 +377,16 @@ pub async fn run_observed(
     };
     let server = ReplayServer::bind(
         s.fixture.clone(),
-        "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         opts,
     )
     .await
-    .map_err(|e| format!("replay server: {e}"))?;
-    let port = server.local_addr().map_err(|e| e.to_string())?.port();
+    .map_err(DemoError::Replay)?;
+    let port = server.local_addr().map_err(DemoError::Io)?.port();
     let mut config = config_for(&s.fixture, port, s.client_tls, &server.ca_pem());
     config.timeout = s.timeout;
     config.observer = observer;
-    config.validate().map_err(|e| e.to_string())?;
+    config.validate().map_err(DemoError::Config)?;
     let conns = s.connections;
     // Accepted concurrently, like any real server: the probe opens its diagnose-only
     // second connection while the first still waits for a greeting.
@@ -375,8 +398,8 @@ pub async fn run_observed(
             .collect::<Vec<_>>()
     };
     let (report, results) = tokio::join!(probe::check(config), serving);
-    let report = report.map_err(|e| e.to_string())?;
-    Ok(Outcome {
+    let report = report.map_err(DemoError::Config)?;
+    Ok(ScenarioRun {
         report,
         server: results,
     })

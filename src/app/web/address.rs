@@ -12,7 +12,7 @@
 use super::request::{self, ApiError};
 use super::WebOptions;
 use crate::discover::{self, Discovery};
-use crate::failure::TlsMode;
+use crate::tls_mode::TlsMode;
 use crate::transport::Observer;
 use serde_json::{Map, Value};
 use std::sync::Arc;
