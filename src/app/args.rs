@@ -582,6 +582,16 @@ pub fn config_from_args(args: &CheckArgs) -> Result<Config, UsageError> {
 /// The one conversion of a check's description — flags, batch row or web request —
 /// into a validated [`Config`]. Everything is validated before a password is asked for.
 pub fn config_from_spec(spec: &CheckSpec) -> Result<Config, UsageError> {
+    let mut c = destination(spec)?;
+    connection(spec, &mut c)?;
+    test_message(spec, &mut c)?;
+    credentials(spec, &mut c)?;
+    c.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(c)
+}
+
+/// Host, port and TLS choice: the spec's, else the provider's documented setting.
+fn destination(spec: &CheckSpec) -> Result<Config, UsageError> {
     let provider = match &spec.provider {
         None => None,
         Some(name) => Some(crate::diagnosis::providers::by_name(name).ok_or_else(|| {
@@ -619,6 +629,12 @@ pub fn config_from_spec(spec: &CheckSpec) -> Result<Config, UsageError> {
             }
         }
     }
+    Ok(c)
+}
+
+/// How to reach the server: the timeout rule, EHLO name, address, client certificate,
+/// proxy, trust anchors.
+fn connection(spec: &CheckSpec, c: &mut Config) -> Result<(), UsageError> {
     c.timeout = timeout_from_secs(spec.timeout)?;
     c.helo = spec.helo.clone();
     c.connect_to = spec.connect_to;
@@ -648,11 +664,16 @@ pub fn config_from_spec(spec: &CheckSpec) -> Result<Config, UsageError> {
                 .map_err(|e| UsageError(format!("{from}: {e}")))?,
         );
     }
-    c.message = message_spec(&spec.message)?;
     if let Some(path) = &spec.ca_file {
         c.extra_roots = crate::transport::load_ca_file(path)
             .map_err(|e| UsageError(format!("--ca-file: {e}")))?;
     }
+    Ok(())
+}
+
+/// The test message: its envelope and shape (checked against `--size` up front).
+fn test_message(spec: &CheckSpec, c: &mut Config) -> Result<(), UsageError> {
+    c.message = message_spec(&spec.message)?;
     if let Some(from) = &spec.from {
         c.mail = Some(MailTarget {
             from: from.clone(),
@@ -660,9 +681,6 @@ pub fn config_from_spec(spec: &CheckSpec) -> Result<Config, UsageError> {
         });
     } else if !spec.to.is_empty() {
         return Err(UsageError("--to needs --from (the sender address)".into()));
-    }
-    if spec.oauth2_token_env.is_some() && spec.user.is_none() {
-        return Err(UsageError("--oauth2-token-env needs --user".into()));
     }
     if let (Some(m), Some(_)) = (&c.mail, spec.message.size) {
         // The detailed message (the validate() one is generic).
@@ -678,6 +696,15 @@ pub fn config_from_spec(spec: &CheckSpec) -> Result<Config, UsageError> {
             "--header, --body, --body-file, --attach and --size shape the test message: they need --from and --to".into(),
         ));
     }
+    Ok(())
+}
+
+/// The login: EXTERNAL, an OAuth token, or a password from its source (asked for last,
+/// after everything else validated).
+fn credentials(spec: &CheckSpec, c: &mut Config) -> Result<(), UsageError> {
+    if spec.oauth2_token_env.is_some() && spec.user.is_none() {
+        return Err(UsageError("--oauth2-token-env needs --user".into()));
+    }
     if spec.auth == AuthArg::External {
         if c.client_cert.is_none() {
             return Err(UsageError(
@@ -691,8 +718,7 @@ pub fn config_from_spec(spec: &CheckSpec) -> Result<Config, UsageError> {
             user,
             credential: Credential::External,
         });
-        c.validate().map_err(|e| UsageError(e.to_string()))?;
-        return Ok(c);
+        return Ok(());
     }
     // Validate everything else before asking for a password.
     c.validate().map_err(|e| UsageError(e.to_string()))?;
@@ -737,8 +763,7 @@ pub fn config_from_spec(spec: &CheckSpec) -> Result<Config, UsageError> {
         };
         c.auth = Some(AuthConfig { user, credential });
     }
-    c.validate().map_err(|e| UsageError(e.to_string()))?;
-    Ok(c)
+    Ok(())
 }
 
 /// The test message from --header, --body, --body-file, --attach and --size.

@@ -232,32 +232,35 @@ fn usage(e: impl std::fmt::Display) -> Finished {
     Finished::Usage(CommandError::new("smtprobe batch", e))
 }
 
+/// The profiles file (or standard input) and its size, when known (for the progress bar).
+type Profiles = (Box<dyn AsyncBufRead + Unpin + Send>, Option<u64>);
+
+async fn open_profiles(path: &std::path::Path) -> Result<Profiles, Finished> {
+    if path.as_os_str() == "-" {
+        return Ok((
+            Box::new(tokio::io::BufReader::new(tokio::io::stdin())),
+            None,
+        ));
+    }
+    let f = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| usage(format_args!("cannot read {}: {e}", path.display())))?;
+    let len = f.metadata().await.ok().map(|m| m.len());
+    Ok((
+        Box::new(tokio::io::BufReader::with_capacity(64 * 1024, f)),
+        len,
+    ))
+}
+
 async fn run_async(args: BatchArgs) -> Finished {
     let defaults = match defaults(&args) {
         Ok(d) => Arc::new(d),
         Err(e) => return usage(e),
     };
-    let (input, total_bytes): (Box<dyn AsyncBufRead + Unpin + Send>, Option<u64>) =
-        if args.profiles.as_os_str() == "-" {
-            (
-                Box::new(tokio::io::BufReader::new(tokio::io::stdin())),
-                None,
-            )
-        } else {
-            match tokio::fs::File::open(&args.profiles).await {
-                Ok(f) => {
-                    let len = f.metadata().await.ok().map(|m| m.len());
-                    (
-                        Box::new(tokio::io::BufReader::with_capacity(64 * 1024, f)),
-                        len,
-                    )
-                }
-                Err(e) => {
-                    return usage(format_args!("cannot read {}: {e}", args.profiles.display()))
-                }
-            }
-        };
-
+    let (input, total_bytes) = match open_profiles(&args.profiles).await {
+        Ok(p) => p,
+        Err(finished) => return finished,
+    };
     let concurrency = args.concurrency as usize;
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel::<Item>(concurrency);
@@ -274,28 +277,26 @@ async fn run_async(args: BatchArgs) -> Finished {
     let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks: JoinSet<Done> = JoinSet::new();
-    let mut summary = Summary::new(Instant::now());
-    let mut progress = Progress::new(std::io::stderr().is_terminal(), total_bytes);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut sink = Sink {
+        out: std::io::BufWriter::new(std::io::stdout().lock()),
+        summary: Summary::new(Instant::now()),
+        progress: Progress::new(std::io::stderr().is_terminal(), total_bytes),
+        html: args.html.as_ref().map(|_| HtmlRows::default()),
+    };
     let mut interrupts = 0u32;
-    let mut html_rows: Option<Vec<crate::report::html::BatchRow>> =
-        args.html.as_ref().map(|_| Vec::new());
-    let mut html_omitted = 0u64;
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
 
-    loop {
-        if rx.is_none() && tasks.is_empty() {
-            break;
-        }
+    while rx.is_some() || !tasks.is_empty() {
         let admit = rx.is_some() && tasks.len() < 2 * concurrency;
-        tokio::select! {
+        // Whether this turn closed stdout (`| head`): then stop like Ctrl-C.
+        let written = tokio::select! {
             _ = &mut ctrl_c, if interrupts < 2 => {
                 interrupts += 1;
                 ctrl_c = Box::pin(tokio::signal::ctrl_c());
                 rx = None;
                 stop.store(true, Ordering::SeqCst);
                 if interrupts == 1 {
-                    progress.clear();
+                    sink.progress.clear();
                     eprintln!(
                         "smtprobe batch: interrupted: no new checks; waiting for the {} running (Ctrl-C again to abandon them)",
                         concurrency - global.available_permits()
@@ -303,120 +304,147 @@ async fn run_async(args: BatchArgs) -> Finished {
                 } else {
                     tasks.abort_all();
                 }
+                continue;
             }
-            done = tasks.join_next(), if !tasks.is_empty() => {
-                let done = match done {
-                    Some(Ok(d)) => d,
-                    // Aborted by a second Ctrl-C, or a panic inside a check: nothing to print.
-                    Some(Err(e)) => {
-                        if e.is_panic() {
-                            summary.internal += 1;
-                        } else {
-                            summary.not_run += 1;
+            done = tasks.join_next(), if !tasks.is_empty() => match done {
+                Some(Ok(done)) => {
+                    if let Some(sem) = hosts.get(&done.host) {
+                        // Only the map still holds it: forget the host (bounded memory).
+                        if Arc::strong_count(sem) == 1 {
+                            hosts.remove(&done.host);
                         }
-                        continue;
                     }
-                    None => continue,
-                };
-                if let Some(sem) = hosts.get(&done.host) {
-                    // Only the map still holds it: forget the host (bounded memory).
-                    if Arc::strong_count(sem) == 1 {
-                        hosts.remove(&done.host);
-                    }
+                    sink.finished(&done)
                 }
-                let line = summary.record(&done);
-                if let Some(rows) = &mut html_rows {
-                    keep_html_row(rows, &mut html_omitted, html_row(&done));
+                // Aborted by a second Ctrl-C, or a panic inside a check: nothing to print.
+                Some(Err(e)) => {
+                    sink.lost(e.is_panic());
+                    continue;
                 }
-                if let Some(line) = line {
-                    if emit(&mut out, &line).is_err() {
-                        // stdout closed (`| head`): stop like Ctrl-C.
-                        rx = None;
-                        stop.store(true, Ordering::SeqCst);
-                    }
+                None => continue,
+            },
+            item = async { rx.as_mut().expect("guarded by admit").recv().await }, if admit => match item {
+                None => {
+                    rx = None;
+                    continue;
                 }
-                progress.draw(
-                    &summary,
-                    concurrency - global.available_permits(),
-                    bytes_read.load(Ordering::Relaxed),
-                );
-            }
-            item = async { rx.as_mut().expect("guarded by admit").recv().await }, if admit => {
-                match item {
-                    None => rx = None,
-                    Some(Item::Error(err)) => {
-                        summary.bad_rows += 1;
-                        if let Some(rows) = &mut html_rows {
-                            let row = crate::report::html::BatchRow::invalid(err.id.as_deref(), err.line, &err.message);
-                            keep_html_row(rows, &mut html_omitted, Some(row));
-                        }
-                        let line = error_json(&err);
-                        if emit(&mut out, &line).is_err() {
-                            rx = None;
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                        progress.draw(
-                    &summary,
-                    concurrency - global.available_permits(),
-                    bytes_read.load(Ordering::Relaxed),
-                );
-                    }
-                    Some(Item::Row(row)) => {
-                        let per_host = hosts
-                            .entry(row.host_key.clone())
-                            .or_insert_with(|| Arc::new(Semaphore::new(args.per_host as usize)))
-                            .clone();
-                        tasks.spawn(run_row(*row, per_host, global.clone(), stop.clone()));
-                    }
+                Some(Item::Error(err)) => sink.bad_row(&err),
+                Some(Item::Row(row)) => {
+                    let per_host = hosts
+                        .entry(row.host_key.clone())
+                        .or_insert_with(|| Arc::new(Semaphore::new(args.per_host as usize)))
+                        .clone();
+                    tasks.spawn(run_row(*row, per_host, global.clone(), stop.clone()));
+                    continue;
                 }
-            }
+            },
+        };
+        if written.is_err() {
+            rx = None;
+            stop.store(true, Ordering::SeqCst);
         }
+        sink.progress.draw(
+            &sink.summary,
+            concurrency - global.available_permits(),
+            bytes_read.load(Ordering::Relaxed),
+        );
     }
     // The reader ends when its channel closes; a stopped batch does not wait for it.
     reader.abort();
-    let _ = out.flush();
-    drop(out);
-    progress.clear();
-    let interrupted = interrupts > 0;
-    eprint!("{}", summary.render(interrupted));
-    if let (Some(path), Some(rows)) = (&args.html, &html_rows) {
-        let title = args.profiles.display().to_string();
-        let html = crate::report::html::batch(&title, rows, html_omitted, &Default::default());
-        match crate::report::html::write_file(path, &html) {
-            Ok(()) => eprintln!(
-                "smtprobe batch: wrote the HTML report to {}",
-                path.display()
-            ),
-            Err(e) => {
+    sink.finish(&args, interrupts > 0)
+}
+
+/// Where finished rows go: stdout (one JSON line each), the counts, the progress bar and
+/// the HTML report's table.
+struct Sink {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    summary: Summary,
+    progress: Progress,
+    html: Option<HtmlRows>,
+}
+
+impl Sink {
+    /// A row that ran (or was admitted and not run); `Err` when stdout is closed.
+    fn finished(&mut self, done: &Done) -> std::io::Result<()> {
+        let line = self.summary.record(done);
+        if let Some(rows) = &mut self.html {
+            rows.keep(html_row(done));
+        }
+        match line {
+            Some(line) => emit(&mut self.out, &line),
+            None => Ok(()),
+        }
+    }
+
+    /// A row that could not run; `Err` when stdout is closed.
+    fn bad_row(&mut self, err: &RowError) -> std::io::Result<()> {
+        self.summary.bad_rows += 1;
+        if let Some(rows) = &mut self.html {
+            let row =
+                crate::report::html::BatchRow::invalid(err.id.as_deref(), err.line, &err.message);
+            rows.keep(Some(row));
+        }
+        emit(&mut self.out, &error_json(err))
+    }
+
+    /// A check task that ended without a result: a panic, or abandoned by Ctrl-C.
+    fn lost(&mut self, panicked: bool) {
+        if panicked {
+            self.summary.internal += 1;
+        } else {
+            self.summary.not_run += 1;
+        }
+    }
+
+    /// The summary on stderr, the HTML report, and how the batch ended.
+    fn finish(mut self, args: &BatchArgs, interrupted: bool) -> Finished {
+        let _ = self.out.flush();
+        drop(self.out);
+        self.progress.clear();
+        eprint!("{}", self.summary.render(interrupted));
+        if let (Some(path), Some(rows)) = (&args.html, &self.html) {
+            let title = args.profiles.display().to_string();
+            let html =
+                crate::report::html::batch(&title, &rows.rows, rows.omitted, &Default::default());
+            if let Err(e) = crate::report::html::write_file(path, &html) {
                 return Finished::Internal(CommandError::new(
                     "smtprobe batch",
                     format_args!("--html: {e}"),
-                ))
+                ));
             }
+            eprintln!(
+                "smtprobe batch: wrote the HTML report to {}",
+                path.display()
+            );
         }
-    }
-    if interrupted {
-        Finished::Interrupted
-    } else if summary.all_passed() {
-        Finished::Ok
-    } else {
-        Finished::SomeRowsFailed
+        if interrupted {
+            Finished::Interrupted
+        } else if self.summary.all_passed() {
+            Finished::Ok
+        } else {
+            Finished::SomeRowsFailed
+        }
     }
 }
 
 /// Rows the HTML report's table holds; the rest are counted (memory stays bounded).
 const HTML_ROWS: usize = 100_000;
 
-fn keep_html_row(
-    rows: &mut Vec<crate::report::html::BatchRow>,
-    omitted: &mut u64,
-    row: Option<crate::report::html::BatchRow>,
-) {
-    if let Some(row) = row {
-        if rows.len() < HTML_ROWS {
-            rows.push(row);
-        } else {
-            *omitted += 1;
+/// The HTML report's rows: the first [`HTML_ROWS`], and how many more there were.
+#[derive(Default)]
+struct HtmlRows {
+    rows: Vec<crate::report::html::BatchRow>,
+    omitted: u64,
+}
+
+impl HtmlRows {
+    fn keep(&mut self, row: Option<crate::report::html::BatchRow>) {
+        if let Some(row) = row {
+            if self.rows.len() < HTML_ROWS {
+                self.rows.push(row);
+            } else {
+                self.omitted += 1;
+            }
         }
     }
 }
