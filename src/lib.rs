@@ -135,8 +135,8 @@
 //! terminal prompt, no tracing subscriber and no HTTP server.
 #![warn(missing_docs)]
 
-/// The `smtprobe` binary's implementation (CLI, batch, demo, web); not the embedding
-/// API, exempt from semver, compiled only with the default `cli` feature.
+// The `smtprobe` binary's implementation (CLI, batch, demo, web): not the embedding API,
+// exempt from semver, compiled only with the default `cli` feature (see its module doc).
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod app;
