@@ -17,4 +17,5 @@ pub mod cli;
 pub mod demo;
 pub mod discover;
 pub mod exit;
+pub mod fields;
 pub mod web;

@@ -38,14 +38,6 @@ pub struct Found {
     pub report: Option<crate::Report>,
 }
 
-fn tls_word(mode: TlsMode) -> &'static str {
-    match mode {
-        TlsMode::Implicit => "implicit",
-        TlsMode::Starttls => "starttls",
-        TlsMode::None => "none",
-    }
-}
-
 /// Discovery for the address in `map`'s `host`, then one check on the best candidate.
 /// The request's other fields are validated before any network work.
 pub async fn check(
@@ -106,7 +98,7 @@ pub async fn check(
     );
     map.insert(
         "tls".into(),
-        Value::String(tls_word(best.candidate.mode).into()),
+        Value::String(TlsMode::as_str(best.candidate.mode).into()),
     );
     if has_secret && !map.contains_key("user") {
         let user = discovery

@@ -7,7 +7,7 @@
 //! (`allow_plaintext_auth`) are refused by name. Messages name fields, never values.
 
 use crate::app::args::{config_from_spec, CheckSpec, PasswordSource};
-use crate::app::batch::{check_known, FieldError, Fields};
+use crate::app::fields::{check_known, FieldError, Fields};
 use crate::probe::Config;
 use crate::secret::Secret;
 use crate::session::{AuthConfig, Credential};
