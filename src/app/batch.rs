@@ -695,6 +695,19 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
     })
 }
 
+/// One row (a JSON object) as a check configuration, over the flags' defaults (tests).
+#[cfg(test)]
+pub(crate) fn row_config(json: &str) -> Result<crate::Config, String> {
+    let d = Defaults {
+        template: CheckSpec::default(),
+        roots: Vec::new(),
+        inline_refused: None,
+    };
+    parse_row(1, json.as_bytes(), &d)
+        .map(|row| row.config)
+        .map_err(|e| e.message)
+}
+
 /// A line as a JSON object; syntax errors give their position, never the text.
 fn row_object(text: &[u8]) -> Result<Map<String, Value>, FieldError> {
     let text = std::str::from_utf8(text).map_err(|_| FieldError::new("not UTF-8 text"))?;

@@ -596,6 +596,7 @@ impl std::error::Error for RecordError {}
 mod tests {
     use super::*;
     use crate::probe::TlsChoice;
+    use crate::tls_mode::TlsMode;
 
     fn check_args(argv: &[&str]) -> CheckArgs {
         let mut full = vec!["smtprobe", "check"];
@@ -636,6 +637,63 @@ mod tests {
     fn unknown_provider_lists_the_known_ones() {
         let e = config_from_args(&check_args(&["--provider", "gmial"])).unwrap_err();
         assert!(e.0.contains("gmail") && e.0.contains("office365"), "{e}");
+    }
+
+    /// `--tls`'s values are the library's `TlsChoice` names, which batch rows and web
+    /// requests parse too: one type from flag to report.
+    #[test]
+    fn tls_flag_values_are_the_choice_names() {
+        use clap::ValueEnum as _;
+        for choice in TlsChoice::value_variants() {
+            let flag = choice.to_possible_value().unwrap();
+            assert_eq!(flag.get_name(), choice.as_str());
+            assert_eq!(TlsChoice::parse(choice.as_str()), Some(*choice));
+            let c = config_from_args(&check_args(&["h.test", "--tls", choice.as_str()])).unwrap();
+            assert_eq!(c.tls, *choice);
+        }
+        for mode in [TlsMode::Starttls, TlsMode::Implicit, TlsMode::None] {
+            assert_eq!(TlsChoice::from(mode).fixed(), Some(mode));
+        }
+        assert_eq!(TlsChoice::Auto.fixed(), None);
+    }
+
+    /// A batch row and the same flags make the same check: one conversion.
+    #[test]
+    fn flags_and_a_batch_row_become_the_same_config() {
+        let flags = config_from_args(&check_args(&[
+            "h.test",
+            "--port",
+            "2465",
+            "--tls",
+            "implicit",
+            "--timeout",
+            "7",
+            "--helo",
+            "client.test",
+            "--no-pipelining",
+            "--quit-after",
+            "auth",
+        ]))
+        .unwrap();
+        let row = crate::app::batch::row_config(
+            r#"{"id":"x","host":"h.test","port":2465,"tls":"implicit","timeout":7,"helo":"client.test","pipelining":false,"quit_after":"auth"}"#,
+        )
+        .unwrap();
+        for c in [&flags, &row] {
+            assert_eq!(
+                (
+                    c.host.as_str(),
+                    c.effective_port(),
+                    c.tls,
+                    c.timeout.as_secs()
+                ),
+                ("h.test", 2465, TlsChoice::Implicit, 7)
+            );
+            assert_eq!(
+                (c.helo.as_deref(), c.pipelining, c.quit_after),
+                (Some("client.test"), false, Some(crate::stage::Stage::Auth))
+            );
+        }
     }
 
     #[test]
