@@ -116,7 +116,7 @@ pub struct NetworkArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// Seconds to wait for each network step (connect, each reply, TLS handshake)
-    /// [default: 15; discover: 5].
+    /// [default: 15].
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
     /// Use IPv4 only.
@@ -159,7 +159,7 @@ pub struct ConnectionArgs {
     /// Send the test message to this address (repeatable).
     #[arg(long, value_name = "ADDR")]
     pub to: Vec<String>,
-    /// Connect to this IP instead of resolving HOST; TLS still verifies HOST.
+    /// Connect to this IP instead of resolving the host; TLS still verifies the host name.
     #[arg(long, value_name = "ADDR")]
     pub connect_to: Option<IpAddr>,
     /// EHLO name (default: this host's name if fully qualified, else its address literal).

@@ -94,6 +94,8 @@ Exit codes: 0 settings found, 2 usage, 3 nothing found that answers.";
 
 /// Flags of `smtprobe discover`.
 #[derive(Debug, Args, Clone)]
+// Discovery's probes are credential-free and parallel: a shorter default wait.
+#[command(mut_arg("timeout", |a| a.help("Seconds to wait for each network step of each probe [default: 5]")))]
 pub struct DiscoverArgs {
     /// The email address, e.g. you@acme.com.
     pub address: String,
