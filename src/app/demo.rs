@@ -115,7 +115,7 @@ pub enum DemoError {
     /// The replay server could not start on 127.0.0.1.
     Replay(crate::replay::ReplayError),
     /// The replay server's own address could not be read.
-    Io(std::io::Error),
+    Address(std::io::Error),
     /// The scenario's configuration was refused before anything was sent.
     Config(crate::protocol::command::UnsafeValue),
 }
@@ -125,7 +125,7 @@ impl std::fmt::Display for DemoError {
         match self {
             DemoError::Fixture { name, error } => write!(f, "fixtures/{name}.fixture: {error}"),
             DemoError::Replay(e) => write!(f, "replay server: {e}"),
-            DemoError::Io(e) => write!(f, "replay server: {e}"),
+            DemoError::Address(e) => write!(f, "replay server address: {e}"),
             DemoError::Config(e) => write!(f, "{e}"),
         }
     }
@@ -382,7 +382,7 @@ pub async fn run_observed(
     )
     .await
     .map_err(DemoError::Replay)?;
-    let port = server.local_addr().map_err(DemoError::Io)?.port();
+    let port = server.local_addr().map_err(DemoError::Address)?.port();
     let mut config = config_for(&s.fixture, port, s.client_tls, &server.ca_pem());
     config.timeout = s.timeout;
     config.observer = observer;
