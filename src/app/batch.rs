@@ -202,10 +202,10 @@ struct Row {
 }
 
 /// A row that cannot run.
-struct RowError {
+pub(crate) struct RowError {
     line: u64,
     id: Option<String>,
-    message: String,
+    pub(crate) message: String,
 }
 
 enum Item {
@@ -697,15 +697,13 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
 
 /// One row (a JSON object) as a check configuration, over the flags' defaults (tests).
 #[cfg(test)]
-pub(crate) fn row_config(json: &str) -> Result<crate::Config, String> {
+pub(crate) fn row_config(json: &str) -> Result<crate::Config, RowError> {
     let d = Defaults {
         template: CheckSpec::default(),
         roots: Vec::new(),
         inline_refused: None,
     };
-    parse_row(1, json.as_bytes(), &d)
-        .map(|row| row.config)
-        .map_err(|e| e.message)
+    parse_row(1, json.as_bytes(), &d).map(|row| row.config)
 }
 
 /// A line as a JSON object; syntax errors give their position, never the text.

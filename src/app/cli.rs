@@ -680,7 +680,7 @@ mod tests {
         let row = crate::app::batch::row_config(
             r#"{"id":"x","host":"h.test","port":2465,"tls":"implicit","timeout":7,"helo":"client.test","pipelining":false,"quit_after":"auth"}"#,
         )
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{}", e.message));
         for c in [&flags, &row] {
             assert_eq!(
                 (
