@@ -169,19 +169,11 @@ pub fn bundled_fixtures() -> Result<Vec<Fixture>, DemoError> {
         .collect()
 }
 
-fn expect_of(f: &Fixture) -> (Option<Stage>, String) {
-    match &f.header.expect {
-        Expect::Ok => (None, "ok".into()),
-        Expect::Failure { stage, code } => (Some(*stage), code.clone()),
-    }
-}
-
-/// Every scenario: the bundled fixtures, then the transport-level cases.
-pub fn scenarios() -> Result<Vec<Scenario>, DemoError> {
-    let fixtures = bundled_fixtures()?;
-    let mut out: Vec<Scenario> = fixtures
-        .iter()
-        .map(|f| Scenario {
+impl Scenario {
+    /// A fixture played as it is: the client uses the fixture's TLS mode against a valid
+    /// certificate, and must conclude the fixture's `expect`.
+    pub fn of_fixture(f: &Fixture) -> Scenario {
+        Scenario {
             name: f.header.name.clone(),
             story: f.header.story.clone(),
             fixture: f.clone(),
@@ -189,9 +181,18 @@ pub fn scenarios() -> Result<Vec<Scenario>, DemoError> {
             certificate: ServerCert::Valid,
             timeout: Duration::from_secs(5),
             connections: 1,
-            expect: expect_of(f),
-        })
-        .collect();
+            expect: match &f.header.expect {
+                Expect::Ok => (None, "ok".into()),
+                Expect::Failure { stage, code } => (Some(*stage), code.clone()),
+            },
+        }
+    }
+}
+
+/// Every scenario: the bundled fixtures, then the transport-level cases.
+pub fn scenarios() -> Result<Vec<Scenario>, DemoError> {
+    let fixtures = bundled_fixtures()?;
+    let mut out: Vec<Scenario> = fixtures.iter().map(Scenario::of_fixture).collect();
     let find = |name: &str| fixtures.iter().find(|f| f.header.name == name).cloned();
     if let (Some(f587), Some(f465)) = (find("gmail-587-plain-auth-ok"), find("gmail-465-login-ok"))
     {

@@ -503,21 +503,7 @@ async fn provider_fixture_outcomes() -> Vec<(String, Result<String, String>)> {
 }
 
 async fn provider_fixture(f: &smtprobe::fixture::Fixture) -> Result<String, String> {
-    use smtprobe::fixture::Expect;
-    let expect = match &f.header.expect {
-        Expect::Ok => (None, "ok".to_owned()),
-        Expect::Failure { stage, code } => (Some(*stage), code.clone()),
-    };
-    let scenario = smtprobe::app::demo::Scenario {
-        name: f.header.name.clone(),
-        story: f.header.story.clone(),
-        fixture: f.clone(),
-        client_tls: f.header.mode.into(),
-        certificate: ServerCert::Valid,
-        timeout: Duration::from_secs(5),
-        connections: 1,
-        expect: expect.clone(),
-    };
+    let scenario = smtprobe::app::demo::Scenario::of_fixture(f);
     let o = smtprobe::app::demo::run(&scenario)
         .await
         .map_err(|e| e.to_string())?;
