@@ -171,6 +171,14 @@ impl Config {
             });
         }
         check_line_safe("HOST", &self.host)?;
+        // A name TLS cannot verify is the user's to fix, not a DNS answer (every mode
+        // needs it: `auto` and the diagnose-only probes may speak TLS).
+        if transport::tls_server_name(&self.host).is_err() {
+            return Err(UnsafeValue {
+                what: "HOST",
+                reason: transport::INVALID_SERVER_NAME,
+            });
+        }
         if let Some(h) = &self.helo {
             check_helo_name(h)?;
         }
@@ -259,10 +267,16 @@ impl Config {
 /// ```
 pub async fn check(config: Config) -> Result<Report, UnsafeValue> {
     config.validate()?;
+    let roots = shared_roots(&config.extra_roots);
+    let mut tls = TlsSettings::new(&config.host, roots).map_err(|_| UnsafeValue {
+        what: "HOST",
+        reason: transport::INVALID_SERVER_NAME,
+    })?;
+    tls.client_cert = config.client_cert.clone();
     // Boxed: the running check's state (about 10 kB) is allocated when it starts, not
     // in every future that merely holds a `check` call — `batch` keeps up to twice its
     // concurrency of rows admitted but waiting for a permit, each a task of its own.
-    Ok(Box::pin(Probe::new(config).run()).await)
+    Ok(Box::pin(Probe::new(config).run(tls)).await)
 }
 
 struct Probe {
@@ -309,25 +323,8 @@ impl Probe {
         }
     }
 
-    async fn run(mut self) -> Report {
+    async fn run(mut self, tls: TlsSettings) -> Report {
         let mut mode = self.config.tls.initial_mode(self.port);
-        let roots = shared_roots(&self.config.extra_roots);
-        let tls = match TlsSettings::new(&self.config.host, roots) {
-            Ok(mut t) => {
-                t.client_cert = self.config.client_cert.clone();
-                t
-            }
-            Err(detail) => {
-                let failure = Failure::Dns {
-                    kind: crate::failure::DnsErrorKind::NoSuchHost,
-                    detail,
-                };
-                self.rec.start(Stage::Dns);
-                self.rec.close(Some(Stage::Dns));
-                return self.finish(mode, Err(failure), None, None);
-            }
-        };
-
         self.rec.start(Stage::Dns);
         let addrs = if let Some(proxy) = &self.config.proxy {
             // Remote DNS (RFC 1928 address type 3, HTTP CONNECT): the proxy resolves.
@@ -1019,6 +1016,44 @@ mod tests {
         assert_eq!(
             untested_after(Stage::Rcpt, &c, TlsMode::Starttls),
             "DATA (the message)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tls_name_tests {
+    use super::*;
+
+    /// A host rustls cannot use as a TLS server name is the user's configuration error,
+    /// refused before any lookup: before, it came back as "dns.no-such-host".
+    #[tokio::test]
+    async fn a_host_tls_cannot_verify_is_a_configuration_error_not_dns() {
+        for host in [
+            "bücher.example",
+            "mail..example.org",
+            "-mx.example.org",
+            "a b",
+        ] {
+            let err = check(Config::new(host)).await.expect_err(host);
+            assert_eq!(err.what, "HOST", "{host}");
+            assert_eq!(err.reason, transport::INVALID_SERVER_NAME, "{host}");
+            assert!(err.to_string().contains("xn--"), "{err}");
+        }
+        // The same rule as the TLS layer uses, and IP literals (bracketed too) pass.
+        for host in [
+            "smtp.gmail.com",
+            "127.0.0.1",
+            "[::1]",
+            "::1",
+            "mail_1.example",
+        ] {
+            assert!(Config::new(host).validate().is_ok(), "{host}");
+            assert!(transport::tls_server_name(host).is_ok(), "{host}");
+        }
+        let e = transport::tls_server_name("bücher.example").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("\"bücher.example\" {}", transport::INVALID_SERVER_NAME)
         );
     }
 }

@@ -395,23 +395,129 @@ pub fn root_store(extra: &[CertificateDer<'static>]) -> RootCertStore {
     roots
 }
 
-/// Reads PEM certificates from a file (for `--ca-file`). The error names the file.
-pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut data.as_slice()).collect();
-    let certs =
-        certs.map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate found", path.display()));
+/// Why a certificate or key file given by the user cannot be used. Its `Display` names
+/// the file and what was wrong with it; it holds paths and library messages, never key
+/// material.
+#[derive(Debug)]
+pub enum PemFileError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        error: io::Error,
+    },
+    /// The file is not PEM, or a PEM block in it is damaged.
+    NotPem {
+        /// The file.
+        path: std::path::PathBuf,
+        /// `certificate` or `key`: what the file should hold.
+        what: &'static str,
+        /// The PEM parser's error.
+        error: io::Error,
+    },
+    /// The file is PEM but holds no block of the kind needed.
+    Missing {
+        /// The file.
+        path: std::path::PathBuf,
+        /// `certificate` or `private key`.
+        what: &'static str,
+    },
+    /// rustls refused a certificate as a trust anchor (`--ca-file`).
+    NotTrustAnchor {
+        /// The file.
+        path: std::path::PathBuf,
+        /// rustls's reason.
+        error: rustls::Error,
+    },
+    /// rustls refused the client certificate and key together: the key does not match
+    /// the certificate, or its algorithm is not supported.
+    KeyMismatch {
+        /// The certificate file.
+        cert: std::path::PathBuf,
+        /// The key file.
+        key: std::path::PathBuf,
+        /// rustls's reason.
+        error: rustls::Error,
+    },
+}
+
+impl std::fmt::Display for PemFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PemFileError::Read { path, error } => {
+                write!(f, "cannot read {}: {error}", path.display())
+            }
+            PemFileError::NotPem { path, what, error } => {
+                write!(f, "{}: not a PEM {what} file: {error}", path.display())
+            }
+            PemFileError::Missing { path, what } => {
+                write!(f, "{}: no PEM {what} found", path.display())
+            }
+            PemFileError::NotTrustAnchor { path, error } => write!(
+                f,
+                "{}: certificate not usable as a trust anchor: {error}",
+                path.display()
+            ),
+            PemFileError::KeyMismatch { cert, key, error } => write!(
+                f,
+                "{} and {}: the key does not fit the certificate or is not supported: {error}",
+                cert.display(),
+                key.display()
+            ),
+        }
     }
+}
+
+impl std::error::Error for PemFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PemFileError::Read { error, .. } | PemFileError::NotPem { error, .. } => Some(error),
+            PemFileError::NotTrustAnchor { error, .. }
+            | PemFileError::KeyMismatch { error, .. } => Some(error),
+            PemFileError::Missing { .. } => None,
+        }
+    }
+}
+
+/// Reads a whole file for [`load_ca_file`] / [`ClientCert::load`].
+fn read_pem_file(path: &std::path::Path) -> Result<Vec<u8>, PemFileError> {
+    std::fs::read(path).map_err(|error| PemFileError::Read {
+        path: path.to_owned(),
+        error,
+    })
+}
+
+/// Every PEM certificate in `path`, at least one.
+fn read_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, PemFileError> {
+    let data = read_pem_file(path)?;
+    let certs = rustls_pemfile::certs(&mut data.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| PemFileError::NotPem {
+            path: path.to_owned(),
+            what: "certificate",
+            error,
+        })?;
+    if certs.is_empty() {
+        return Err(PemFileError::Missing {
+            path: path.to_owned(),
+            what: "certificate",
+        });
+    }
+    Ok(certs)
+}
+
+/// Reads PEM certificates from a file (for `--ca-file`). The error names the file.
+pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, PemFileError> {
+    let certs = read_certificates(path)?;
     let mut store = RootCertStore::empty();
     for c in &certs {
-        store.add(c.clone()).map_err(|e| {
-            format!(
-                "{}: certificate not usable as a trust anchor: {e}",
-                path.display()
-            )
-        })?;
+        store
+            .add(c.clone())
+            .map_err(|error| PemFileError::NotTrustAnchor {
+                path: path.to_owned(),
+                error,
+            })?;
     }
     Ok(certs)
 }
@@ -592,19 +698,19 @@ impl std::fmt::Debug for ClientCert {
 impl ClientCert {
     /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1),
     /// and checks that rustls accepts them together. Errors name the file.
-    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<ClientCert, String> {
-        let data =
-            std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
-        let chain: Vec<_> = rustls_pemfile::certs(&mut data.as_slice())
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("{}: not a PEM certificate file: {e}", cert.display()))?;
-        if chain.is_empty() {
-            return Err(format!("{}: no PEM certificate found", cert.display()));
-        }
-        let data = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<ClientCert, PemFileError> {
+        let chain = read_certificates(cert)?;
+        let data = read_pem_file(key)?;
         let key_der = rustls_pemfile::private_key(&mut data.as_slice())
-            .map_err(|e| format!("{}: not a PEM key file: {e}", key.display()))?
-            .ok_or_else(|| format!("{}: no PEM private key found", key.display()))?;
+            .map_err(|error| PemFileError::NotPem {
+                path: key.to_owned(),
+                what: "key",
+                error,
+            })?
+            .ok_or_else(|| PemFileError::Missing {
+                path: key.to_owned(),
+                what: "private key",
+            })?;
         let c = ClientCert {
             chain,
             key: key_der,
@@ -615,15 +721,13 @@ impl ClientCert {
                 rustls::crypto::ring::default_provider(),
             ))
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .expect("ring supports the default protocol versions")
             .with_root_certificates(RootCertStore::empty()),
         )
-        .map_err(|e| {
-            format!(
-                "{} and {}: the key does not fit the certificate or is not supported: {e}",
-                cert.display(),
-                key.display()
-            )
+        .map_err(|error| PemFileError::KeyMismatch {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            error,
         })?;
         Ok(c)
     }
@@ -647,14 +751,41 @@ pub struct TlsSettings {
     pub client_cert: Option<Arc<ClientCert>>,
 }
 
+/// A host name rustls cannot verify a certificate against: not a DNS name (letters,
+/// digits, hyphens and dots, RFC 1123 §2.1; an international name in its `xn--` form)
+/// nor an IP address. A configuration error, found before anything touches the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidServerName {
+    /// The host as given.
+    pub host: String,
+}
+
+impl std::fmt::Display for InvalidServerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} {INVALID_SERVER_NAME}", self.host)
+    }
+}
+
+impl std::error::Error for InvalidServerName {}
+
+/// Why a host is refused as a TLS server name (RFC 6066 §3 names a host by its DNS name;
+/// rustls also accepts an IP address).
+pub const INVALID_SERVER_NAME: &str = "is not a host name TLS can verify: use a DNS name (letters, digits, hyphens and dots; an international name in its xn-- form) or an IP address";
+
+/// The name a server certificate must carry for `host` (brackets around an IPv6
+/// literal are dropped).
+pub fn tls_server_name(host: &str) -> Result<ServerName<'static>, InvalidServerName> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(bare.to_owned()).map_err(|_| InvalidServerName {
+        host: host.to_owned(),
+    })
+}
+
 impl TlsSettings {
     /// Settings for `host` with the given trust anchors.
-    pub fn new(host: &str, roots: Arc<RootCertStore>) -> Result<TlsSettings, String> {
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let server_name = ServerName::try_from(bare.to_owned())
-            .map_err(|_| format!("{host:?} is not a valid host name for TLS"))?;
+    pub fn new(host: &str, roots: Arc<RootCertStore>) -> Result<TlsSettings, InvalidServerName> {
         Ok(TlsSettings {
-            server_name,
+            server_name: tls_server_name(host)?,
             roots,
             client_cert: None,
         })
@@ -1204,6 +1335,68 @@ fn describe_tls(f: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The errors of `--ca-file` / `--client-cert` are typed and name the file and what
+    /// was wrong with it, whichever step failed.
+    #[test]
+    fn pem_file_errors_name_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let e = load_ca_file(&missing).unwrap_err();
+        assert!(matches!(e, PemFileError::Read { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("cannot read "), "{e}");
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
+
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "just text\n").unwrap();
+        let e = load_ca_file(&text).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                PemFileError::Missing {
+                    what: "certificate",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with("notes.txt: no PEM certificate found"),
+            "{e}"
+        );
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client.test".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_file = dir.path().join("cert.pem");
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        // The certificate given where the key belongs: no key in it.
+        let e = ClientCert::load(&cert_file, &cert_file).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                PemFileError::Missing {
+                    what: "private key",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("no PEM private key found"), "{e}");
+        // Another key than the certificate's: rustls refuses the pair.
+        let other = dir.path().join("other.key");
+        std::fs::write(&other, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        let key_file = dir.path().join("cert.key");
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        assert!(ClientCert::load(&cert_file, &key_file).is_ok());
+        let e = ClientCert::load(&cert_file, &other).unwrap_err();
+        assert!(matches!(e, PemFileError::KeyMismatch { .. }), "{e:?}");
+        assert!(e.to_string().contains("cert.pem and"), "{e}");
+    }
 
     #[test]
     fn happy_eyeballs_alternates_families_from_the_first() {
