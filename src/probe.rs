@@ -366,6 +366,9 @@ impl Probe {
 
         let mut switched = false;
         loop {
+            // Where this attempt's stages begin: an abandoned attempt is dropped from
+            // `stages[]` when `--tls auto` switches (the notes and transcript keep it).
+            let attempt_start = self.rec.stages.len();
             let outcome = self.connection(&addrs, mode, &tls).await;
             let (result, session, tls_info) = match outcome {
                 Err(f) => return self.finish(mode, Err(f), None, None),
@@ -384,6 +387,7 @@ impl Probe {
                     "port {} answered in clear text: it speaks STARTTLS, not implicit TLS; trying STARTTLS",
                     self.port
                 ));
+                self.rec.stages.truncate(attempt_start);
                 mode = TlsMode::Starttls;
                 switched = true;
                 continue;
@@ -410,6 +414,7 @@ impl Probe {
                         "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
                         self.port
                     ));
+                    self.rec.stages.truncate(attempt_start);
                     mode = TlsMode::Implicit;
                     switched = true;
                     continue;
