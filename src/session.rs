@@ -38,7 +38,6 @@ use crate::protocol::{
 };
 use crate::secret::Secret;
 use crate::stage::Stage;
-use crate::transcript::Direction;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -203,31 +202,91 @@ pub struct SessionConfig {
     pub quit_after: Option<Stage>,
 }
 
-/// What the session asks of the transport, and what it reports. Its `Debug` shows the
-/// length of a [`Event::Transmit`], never its bytes (they may hold credentials).
+/// What the session asks the transport to do. Its `Debug` shows the length of a
+/// [`Io::Transmit`], never its bytes (they may hold credentials).
 #[derive(PartialEq)]
-pub enum Event {
-    /// Write these bytes to the connection (may contain credentials: never log them;
-    /// the matching [`Event::Record`] holds the redacted text).
+pub enum Io {
+    /// Write these bytes to the connection. They may contain credentials: never log
+    /// them; the matching [`Event::CommandSent`] holds the redacted form.
     Transmit(Vec<u8>),
-    /// Perform the TLS handshake now, then call [`Session::handle_tls_established`].
+    /// Perform the TLS handshake now, then call [`Session::handle_tls_established`] or
+    /// [`Session::handle_tls_failed`].
     StartTls,
-    /// A transcript line: already redacted and escaped.
-    Record {
-        /// Who sent it.
-        dir: Direction,
-        /// The stage it belongs to.
-        stage: Stage,
-        /// True inside TLS.
-        tls: bool,
-        /// The text.
-        text: String,
+    /// The session is over ([`Event::Finished`] says how): write what is queued, then
+    /// close the connection.
+    Close,
+}
+
+/// A line the client sent, typed and already redacted: it never holds the wire bytes
+/// of a credential (RFC 4954 AUTH lines keep only their `shown` form, see
+/// [`sasl::Encoded`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SentLine {
+    /// An SMTP command; none of them carries a secret.
+    Command(Command),
+    /// An AUTH command or SASL response, as the transcript shows it (redacted).
+    Sasl(String),
+    /// The message content after DATA's 354 (RFC 5321 §4.1.1.4), by its size.
+    Message {
+        /// Lines in the message as given.
+        lines: usize,
+        /// Bytes on the wire, dot-stuffing and the final `.` included.
+        bytes: usize,
     },
+    /// The lone `.` that ends an empty message after a pipelined group failed
+    /// (RFC 2920 §3.1).
+    EmptyMessageEnd,
+}
+
+/// What happened, in the past tense: the transcript and the stage timings are made
+/// from these (see [`crate::transcript::lines_of`]). `stage` is the stage a line
+/// belongs to, `tls` whether it travelled inside TLS.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
     /// A stage began (the transport starts its timer).
     StageStarted(Stage),
     /// A stage passed.
     StagePassed(Stage),
-    /// The session is over: close the connection. `Err` carries the first failure.
+    /// The client sent a line.
+    CommandSent {
+        /// The stage of the command (in a pipelined group, the one it belongs to).
+        stage: Stage,
+        /// True inside TLS.
+        tls: bool,
+        /// What was sent, redacted.
+        line: SentLine,
+    },
+    /// A complete reply arrived; a SCRAM server signature (RFC 5802 §9) in it is
+    /// already replaced by a redaction note.
+    ReplyReceived {
+        /// The stage of the command it answers.
+        stage: Stage,
+        /// True inside TLS.
+        tls: bool,
+        /// The reply.
+        reply: Reply,
+    },
+    /// Server bytes that are not a reply where one was due (unparseable, unsolicited,
+    /// injected after STARTTLS's 220): escaped and cut to [`EVIDENCE_BYTES`].
+    BytesReceived {
+        /// The stage running when they came.
+        stage: Stage,
+        /// True inside TLS.
+        tls: bool,
+        /// The bytes, escaped.
+        shown: String,
+    },
+    /// Something the session noticed or decided, in words (a `*` transcript line).
+    Noted {
+        /// The stage it concerns.
+        stage: Stage,
+        /// True inside TLS.
+        tls: bool,
+        /// The note.
+        note: String,
+    },
+    /// The session is over; `Err` carries the first failure. Always followed by
+    /// [`Io::Close`].
     Finished(Result<(), Failure>),
 }
 
@@ -268,28 +327,14 @@ impl std::fmt::Debug for SessionConfig {
     }
 }
 
-impl std::fmt::Debug for Event {
+impl std::fmt::Debug for Io {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             // The bytes may be an AUTH payload: the length is enough to debug with, and
-            // the matching `Record` holds the redacted text.
-            Event::Transmit(bytes) => write!(f, "Transmit(<{} bytes>)", bytes.len()),
-            Event::StartTls => f.write_str("StartTls"),
-            Event::Record {
-                dir,
-                stage,
-                tls,
-                text,
-            } => f
-                .debug_struct("Record")
-                .field("dir", dir)
-                .field("stage", stage)
-                .field("tls", tls)
-                .field("text", text)
-                .finish(),
-            Event::StageStarted(s) => f.debug_tuple("StageStarted").field(s).finish(),
-            Event::StagePassed(s) => f.debug_tuple("StagePassed").field(s).finish(),
-            Event::Finished(o) => f.debug_tuple("Finished").field(o).finish(),
+            // the matching `CommandSent` holds the redacted text.
+            Io::Transmit(bytes) => write!(f, "Transmit(<{} bytes>)", bytes.len()),
+            Io::StartTls => f.write_str("StartTls"),
+            Io::Close => f.write_str("Close"),
         }
     }
 }
@@ -303,6 +348,7 @@ impl std::fmt::Debug for Session {
             .field("tls", &self.tls)
             .field("mechanism", &self.mechanism)
             .field("events", &self.events)
+            .field("io", &self.io)
             .field("auth_done", &self.auth_done)
             .finish_non_exhaustive()
     }
@@ -381,6 +427,7 @@ pub struct Session {
     state: State,
     parser: ReplyParser,
     events: VecDeque<Event>,
+    io: VecDeque<Io>,
     tls: bool,
     stage: Stage,
     greeting: Option<Reply>,
@@ -409,6 +456,7 @@ impl Session {
             state: State::AwaitGreeting,
             parser: ReplyParser::new(),
             events: VecDeque::new(),
+            io: VecDeque::new(),
             tls,
             stage: Stage::Greeting,
             greeting: None,
@@ -429,9 +477,15 @@ impl Session {
         s
     }
 
-    /// The next event, or `None` when the session needs input.
+    /// The next thing that happened, or `None`. Drain it after every `handle_*` call,
+    /// before [`Session::poll_io`].
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The next I/O request, or `None` when the session needs input.
+    pub fn poll_io(&mut self) -> Option<Io> {
+        self.io.pop_front()
     }
 
     /// The stage currently running (the one a timeout or close belongs to).
@@ -525,7 +579,7 @@ impl Session {
             // The transport owns the stream during the handshake; bytes here mean the
             // server talked past its 220 (RFC 3207 §5).
             let shown = excerpt(bytes);
-            self.record(Direction::Server, shown.clone());
+            self.bytes_received(shown.clone());
             self.finish(Err(Failure::StartTlsInjection { bytes: shown }));
             return;
         }
@@ -545,8 +599,8 @@ impl Session {
                             ReplyError::LineTooLong { start } => format!("{start}…"),
                             ReplyError::ReplyTooLarge { .. } => "…".to_owned(),
                         };
-                        self.record(Direction::Server, shown);
-                        self.record_event(format!("unparseable reply: {error}"));
+                        self.bytes_received(shown);
+                        self.note(format!("unparseable reply: {error}"));
                         self.finish(Err(Failure::Malformed {
                             stage: self.stage,
                             error,
@@ -555,14 +609,19 @@ impl Session {
                 }
                 Some(Ok(reply)) => {
                     let stage = self.answered_stage();
-                    match self.scram_final_shown(&reply) {
-                        Some(shown) => self.record_at(Direction::Server, stage, shown),
-                        None => {
-                            for line in reply.display_lines() {
-                                self.record_at(Direction::Server, stage, line);
-                            }
-                        }
-                    }
+                    let tls = self.tls;
+                    self.events.push_back(match self.scram_final_shown(&reply) {
+                        None => Event::ReplyReceived {
+                            stage,
+                            tls,
+                            reply: reply.clone(),
+                        },
+                        // Redacted where captured; the note is itself a valid reply line.
+                        Some(shown) => match Reply::from_lines(&[&shown]) {
+                            Ok(reply) => Event::ReplyReceived { stage, tls, reply },
+                            Err(_) => Event::BytesReceived { stage, tls, shown },
+                        },
+                    });
                     self.on_reply(reply);
                 }
             }
@@ -612,11 +671,10 @@ impl Session {
         }
         // The line belongs to the TLS stage and was not sent under TLS, whichever
         // mode: the handshake never completed.
-        self.events.push_back(Event::Record {
-            dir: Direction::Event,
+        self.events.push_back(Event::Noted {
             stage: Stage::Tls,
             tls: false,
-            text: format!("TLS handshake failed: {detail}"),
+            note: format!("TLS handshake failed: {detail}"),
         });
         self.finish(Err(failure));
     }
@@ -627,7 +685,7 @@ impl Session {
         if matches!(self.state, State::Done) {
             return;
         }
-        self.record_event(format!("write failed: {detail}"));
+        self.note(format!("write failed: {detail}"));
         self.handle_eof();
     }
 
@@ -637,7 +695,7 @@ impl Session {
         if matches!(self.state, State::Done) {
             return;
         }
-        self.record_event(format!("read failed: {detail}"));
+        self.note(format!("read failed: {detail}"));
         match alert {
             Some(failure) => self.finish(Err(failure)),
             None => self.handle_eof(),
@@ -652,7 +710,7 @@ impl Session {
             _ => {
                 let partial = self.parser.discard();
                 let partial = (!partial.is_empty()).then(|| excerpt(&partial));
-                self.record_event("connection closed by server".into());
+                self.note("connection closed by server".into());
                 self.finish(Err(Failure::Closed {
                     stage: self.stage,
                     partial,
@@ -666,11 +724,11 @@ impl Session {
         match std::mem::replace(&mut self.state, State::Done) {
             State::Done => {}
             State::AwaitQuit(outcome) => {
-                self.record_event("no reply to QUIT; closing anyway".into());
+                self.note("no reply to QUIT; closing anyway".into());
                 self.finish(outcome)
             }
             _ => {
-                self.record_event("no reply before the deadline".into());
+                self.note("no reply before the deadline".into());
                 self.finish(Err(Failure::Timeout { stage: self.stage }));
             }
         }
@@ -759,7 +817,7 @@ impl Session {
             // RFC 5321 §4.1.1.1 / §3.2: a server that does not know EHLO answers 500 or
             // 502; the client may then use HELO, once, and gets no extensions.
             self.helo_fallback = true;
-            self.record_event(format!(
+            self.note(format!(
                 "EHLO refused with {}: trying HELO once (the server may not speak ESMTP)",
                 reply.code()
             ));
@@ -823,7 +881,7 @@ impl Session {
         }
         self.pass(Stage::Ehlo);
         self.caps = Some(Capabilities::default());
-        self.record_event(
+        self.note(
             "HELO accepted: the server is not ESMTP (no STARTTLS, no AUTH, no extensions)".into(),
         );
         if self.quit_here(Stage::Ehlo) {
@@ -850,8 +908,8 @@ impl Session {
             // RFC 3207 §5: anything after the 220, before the handshake, may be an
             // attacker's injection. Abort; never use it.
             let injected = excerpt(&self.parser.discard());
-            self.record(Direction::Server, injected.clone());
-            self.record_event("bytes after the 220 to STARTTLS, before TLS: aborting".into());
+            self.bytes_received(injected.clone());
+            self.note("bytes after the 220 to STARTTLS, before TLS: aborting".into());
             return self.finish(Err(Failure::StartTlsInjection { bytes: injected }));
         }
         self.pass(Stage::Starttls);
@@ -860,7 +918,7 @@ impl Session {
         self.parser = ReplyParser::new();
         self.start_stage(Stage::Tls);
         self.state = State::AwaitTlsHandshake;
-        self.events.push_back(Event::StartTls);
+        self.io.push_back(Io::StartTls);
     }
 
     fn after_ehlo(&mut self) {
@@ -877,7 +935,7 @@ impl Session {
             return self.begin_mail();
         };
         if !self.tls && !self.cfg.allow_plaintext_auth {
-            self.record_event(
+            self.note(
                 "not sending credentials over an unencrypted connection (use TLS, or --allow-plaintext-auth on a lab server)".into(),
             );
             return self.fail_and_quit(Failure::PlaintextAuthRefused);
@@ -916,7 +974,7 @@ impl Session {
             return self.fail_and_quit(Failure::MechanismUnsupported { wanted, offered });
         };
         if let Some(why) = self.mechanism_reason.clone() {
-            self.record_event(why);
+            self.note(why);
         }
         self.mechanism = Some(mech);
         let user = auth.user.as_str();
@@ -1026,7 +1084,7 @@ impl Session {
                         self.state = State::Auth(AuthState::ScramAwaitFinal(proof));
                     }
                     Err(e) => {
-                        self.record_event(format!("SCRAM: {e}; cancelling"));
+                        self.note(format!("SCRAM: {e}; cancelling"));
                         self.cancel_or_fail(
                             Failure::AuthProtocol {
                                 reply,
@@ -1047,7 +1105,7 @@ impl Session {
                 };
                 match verdict {
                     Ok(()) => {
-                        self.record_event(
+                        self.note(
                             "SCRAM: the server's signature verified: it knows the password".into(),
                         );
                         if code == 334 {
@@ -1059,7 +1117,7 @@ impl Session {
                         }
                     }
                     Err(error) => {
-                        self.record_event(format!("SCRAM: {error}"));
+                        self.note(format!("SCRAM: {error}"));
                         // The evidence keeps the reply as the transcript shows it.
                         let reply = match self.scram_redacted(&reply) {
                             Some(shown) => Reply::from_lines(&[shown]).unwrap_or(reply),
@@ -1138,7 +1196,7 @@ impl Session {
                 // then sends the final failure.
                 let text = reply.raw_texts().next().unwrap_or(&[]);
                 let challenge = sasl::OAuthChallenge::decode(text).shown;
-                self.record_event(format!(
+                self.note(format!(
                     "server's OAuth error challenge decodes to {challenge}"
                 ));
                 if self.mechanism == Some(Mechanism::OAuthBearer) {
@@ -1201,7 +1259,7 @@ impl Session {
             Some(limit) if limit > 0 && wire_size > limit => {
                 let note = format!("the server announced SIZE {limit}; the message is {wire_size} bytes: it does not fit, so it was not sent");
                 self.size_note = Some(note.clone());
-                self.record_event(note);
+                self.note(note);
                 return self.fail_and_quit(Failure::MessageTooLarge {
                     size: wire_size,
                     limit,
@@ -1216,7 +1274,7 @@ impl Session {
             _ => format!("the server announced no SIZE; the message is {wire_size} bytes"),
         };
         self.size_note = Some(note.clone());
-        self.record_event(note);
+        self.note(note);
         let mut params = Vec::new();
         let utf8_addrs = !mail.from.is_ascii() || mail.to.iter().any(|t| !t.is_ascii());
         if !mail.message.is_ascii() {
@@ -1290,7 +1348,7 @@ impl Session {
                     // RFC 2920 §3.1: DATA was accepted though an earlier command of the
                     // group failed; end the (empty) message with "." alone, take the
                     // server's answer to it, then QUIT with the earlier failure.
-                    self.transmit_recorded(b".\r\n".to_vec(), ".".into());
+                    self.send_line(SentLine::EmptyMessageEnd, b".\r\n".to_vec());
                     let failure = self.txn_failure.take().unwrap_or(Failure::Reply {
                         stage: Stage::Data,
                         reply,
@@ -1312,9 +1370,12 @@ impl Session {
             self.start_stage(Stage::Data);
             let body = encode_data(&mail.message);
             let lines = mail.message.lines().count();
-            self.transmit_recorded(
-                body.clone(),
-                format!("<message: {lines} lines, {} bytes>", body.len()),
+            self.send_line(
+                SentLine::Message {
+                    lines,
+                    bytes: body.len(),
+                },
+                body,
             );
             self.state = State::AwaitDataEnd;
             return;
@@ -1371,8 +1432,8 @@ impl Session {
             next(self);
         } else {
             let bytes = excerpt(&self.parser.discard());
-            self.record(Direction::Server, bytes.clone());
-            self.record_event("the server sent data nobody asked for; stopping".into());
+            self.bytes_received(bytes.clone());
+            self.note("the server sent data nobody asked for; stopping".into());
             self.finish(Err(Failure::Unsolicited {
                 stage: self.stage,
                 bytes,
@@ -1387,7 +1448,7 @@ impl Session {
             return false;
         }
         self.quit_early = Some(stage);
-        self.record_event(format!("--quit-after {stage}: stopping here as asked"));
+        self.note(format!("--quit-after {stage}: stopping here as asked"));
         self.quit_ok();
         true
     }
@@ -1398,9 +1459,7 @@ impl Session {
             return false;
         }
         self.quit_early = Some(Stage::Ehlo);
-        self.record_event(
-            "--quit-after tls: this connection uses no TLS; stopping after EHLO".into(),
-        );
+        self.note("--quit-after tls: this connection uses no TLS; stopping after EHLO".into());
         self.quit_ok();
         true
     }
@@ -1446,19 +1505,24 @@ impl Session {
         }
         self.state = State::Done;
         self.events.push_back(Event::Finished(outcome));
+        self.io.push_back(Io::Close);
     }
 
     fn send_command(&mut self, cmd: Command) {
-        let text = cmd.line();
-        self.transmit_recorded(cmd.to_wire(), text);
+        let wire = cmd.to_wire();
+        self.send_line(SentLine::Command(cmd), wire);
     }
 
     /// Sends MAIL, RCPT or DATA and queues the stage its reply belongs to. The transcript
     /// tags the line with that stage, not the one running: in a pipelined group
     /// (RFC 2920 §3.1) RCPT and DATA go out while MAIL's reply is still awaited.
     fn send_transaction_command(&mut self, cmd: Command, stage: Stage) {
-        self.record_at(Direction::Client, stage, cmd.line());
-        self.events.push_back(Event::Transmit(cmd.to_wire()));
+        self.io.push_back(Io::Transmit(cmd.to_wire()));
+        self.events.push_back(Event::CommandSent {
+            stage,
+            tls: self.tls,
+            line: SentLine::Command(cmd),
+        });
         self.pending.push_back(stage);
     }
 
@@ -1473,30 +1537,34 @@ impl Session {
         }
     }
 
+    /// Sends a SASL line: the wire bytes to the transport, only `shown` to the events.
     fn send_encoded(&mut self, enc: Encoded) {
-        self.transmit_recorded(enc.wire, enc.shown);
+        self.send_line(SentLine::Sasl(enc.shown), enc.wire);
     }
 
-    fn transmit_recorded(&mut self, wire: Vec<u8>, shown: String) {
-        self.record(Direction::Client, shown);
-        self.events.push_back(Event::Transmit(wire));
-    }
-
-    fn record(&mut self, dir: Direction, text: String) {
-        self.record_at(dir, self.stage, text);
-    }
-
-    fn record_at(&mut self, dir: Direction, stage: Stage, text: String) {
-        self.events.push_back(Event::Record {
-            dir,
-            stage,
+    fn send_line(&mut self, line: SentLine, wire: Vec<u8>) {
+        self.events.push_back(Event::CommandSent {
+            stage: self.stage,
             tls: self.tls,
-            text,
+            line,
+        });
+        self.io.push_back(Io::Transmit(wire));
+    }
+
+    fn bytes_received(&mut self, shown: String) {
+        self.events.push_back(Event::BytesReceived {
+            stage: self.stage,
+            tls: self.tls,
+            shown,
         });
     }
 
-    fn record_event(&mut self, text: String) {
-        self.record(Direction::Event, text);
+    fn note(&mut self, note: String) {
+        self.events.push_back(Event::Noted {
+            stage: self.stage,
+            tls: self.tls,
+            note,
+        });
     }
 }
 
@@ -1533,6 +1601,7 @@ mod tests {
 
     use super::*;
     use crate::failure::Failure;
+    use crate::transcript::{lines_of, Direction};
     use base64::engine::general_purpose::STANDARD as B64;
     use base64::Engine as _;
 
@@ -1576,14 +1645,21 @@ mod tests {
         let mut starttls_requested = false;
         let drain = |s: &mut Session, run: &mut Run, st: &mut bool| {
             while let Some(ev) = s.poll_event() {
-                match ev {
-                    Event::Transmit(b) => run.wire.extend(b),
-                    Event::StartTls => *st = true,
-                    Event::Record { dir, text, .. } if dir != Direction::Event => {
-                        run.lines.push(format!("{}: {text}", dir.marker()))
+                if let Event::Finished(o) = ev {
+                    run.outcome = Some(o);
+                    continue;
+                }
+                for l in lines_of(&ev) {
+                    if l.dir != Direction::Event {
+                        run.lines.push(format!("{}: {}", l.dir.marker(), l.text))
                     }
-                    Event::Finished(o) => run.outcome = Some(o),
-                    _ => {}
+                }
+            }
+            while let Some(io) = s.poll_io() {
+                match io {
+                    Io::Transmit(b) => run.wire.extend(b),
+                    Io::StartTls => *st = true,
+                    Io::Close => {}
                 }
             }
         };
@@ -1915,7 +1991,7 @@ mod tests {
         s.handle_input(b"250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n");
         s.handle_input(b"220 Ready\r\n250-mx\r\n250 AUTH PLAIN\r\n");
         let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
-        assert!(!events.contains(&Event::StartTls));
+        assert!(!std::iter::from_fn(|| s.poll_io()).any(|io| io == Io::StartTls));
         let fin = events.iter().find_map(|e| match e {
             Event::Finished(o) => Some(o.clone()),
             _ => None,
@@ -2234,12 +2310,14 @@ mod tests {
         for r in replies {
             s.handle_input(r.replace('\n', "\r\n").as_bytes());
             while let Some(ev) = s.poll_event() {
-                if let Event::Record {
-                    dir, stage, text, ..
-                } = ev
-                {
-                    if dir != Direction::Event {
-                        lines.push(format!("{} {}: {text}", stage.as_str(), dir.marker()));
+                for l in lines_of(&ev) {
+                    if l.dir != Direction::Event {
+                        lines.push(format!(
+                            "{} {}: {}",
+                            l.stage.as_str(),
+                            l.dir.marker(),
+                            l.text
+                        ));
                     }
                 }
             }
@@ -2530,8 +2608,8 @@ mod tests {
                 s.handle_tls_established();
             }
             while let Some(ev) = s.poll_event() {
-                if let Event::Record { text, .. } = ev {
-                    texts.push_str(&text);
+                for l in lines_of(&ev) {
+                    texts.push_str(&l.text);
                 }
             }
         }

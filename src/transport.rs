@@ -10,9 +10,9 @@ use crate::failure::{
     TlsFailureKind, TlsMode,
 };
 use crate::protocol::escape_bytes;
-use crate::session::{Event, Session, QUIT_GRACE};
+use crate::session::{Event, Io, Session, QUIT_GRACE};
 use crate::stage::Stage;
-use crate::transcript::{Direction, Entry, Transcript, CONNECTED, TLS_ESTABLISHED};
+use crate::transcript::{lines_of, Direction, Entry, Transcript, CONNECTED, TLS_ESTABLISHED};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -1111,6 +1111,20 @@ impl Recorder {
         self.transcript.push(entry);
     }
 
+    /// Records what a session event says: its transcript lines, or a stage's start or
+    /// end.
+    pub fn record(&mut self, event: &Event) {
+        match event {
+            Event::StageStarted(s) => self.start(*s),
+            Event::StagePassed(s) => self.end(*s, true),
+            other => {
+                for l in lines_of(other) {
+                    self.line(l.dir, l.stage, l.tls, l.text);
+                }
+            }
+        }
+    }
+
     /// Records an event line.
     pub fn event(&mut self, stage: Stage, tls: bool, text: String) {
         self.line(Direction::Event, stage, tls, text);
@@ -1191,56 +1205,61 @@ pub async fn run_connection(
     let mut buf = vec![0u8; 4 * 1024];
     let mut outbox: Vec<u8> = Vec::new();
     let result = 'outer: loop {
-        // Drain everything the session wants done.
-        while let Some(ev) = session.poll_event() {
-            match ev {
-                Event::Record {
-                    dir,
-                    stage,
-                    tls,
-                    text,
-                } => rec.line(dir, stage, tls, text),
-                Event::StageStarted(s) => rec.start(s),
-                Event::StagePassed(s) => rec.end(s, true),
-                // Collected and written once the session has nothing more to say: a
-                // pipelined MAIL/RCPT/DATA group (RFC 2920) leaves in one write (one
-                // segment, one TLS record) instead of one per command.
-                Event::Transmit(bytes) => outbox.extend_from_slice(&bytes),
-                Event::StartTls => {
-                    // Never carry plaintext bytes across the TLS boundary (RFC 3207 §4.2).
-                    if !outbox.is_empty() {
-                        let _ = write_bounded(&mut conn, &outbox, timeout).await;
-                        outbox.clear();
-                    }
-                    let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Gone) else {
-                        // Unreachable by the session's rules (STARTTLS is sent only
-                        // in the clear); reported, not invented here.
-                        session.handle_tls_failed(
-                            Failure::StartTlsNotOffered,
-                            "STARTTLS asked for on a connection that is not plain TCP",
-                        );
-                        continue;
-                    };
-                    match handshake(tcp, tls, timeout, true).await {
-                        Ok((stream, info)) => {
-                            rec.event(Stage::Tls, true, tls_event_text(&info));
-                            tls_info = Some(info);
-                            conn = Conn::Tls(Box::new(stream));
-                            session.handle_tls_established();
-                        }
-                        Err(f) => {
-                            let detail = describe_tls(&f);
-                            session.handle_tls_failed(f, &detail);
-                        }
-                    }
-                }
-                Event::Finished(outcome) => {
-                    if !outbox.is_empty() {
-                        let _ = write_bounded(&mut conn, &outbox, quit_wait).await;
-                    }
-                    break 'outer outcome;
-                }
+        // Record what happened, then do what the session asks, one request at a time.
+        while let Some(event) = session.poll_event() {
+            let Event::Finished(outcome) = event else {
+                rec.record(&event);
+                continue;
+            };
+            // The session is over: what it still queued (up to its `Io::Close`) is
+            // written within QUIT's grace, then the connection closes.
+            while let Some(Io::Transmit(bytes)) = session.poll_io() {
+                outbox.extend_from_slice(&bytes);
             }
+            if !outbox.is_empty() {
+                let _ = write_bounded(&mut conn, &outbox, quit_wait).await;
+            }
+            break 'outer outcome;
+        }
+        match session.poll_io() {
+            // Collected and written once the session has nothing more to ask: a
+            // pipelined MAIL/RCPT/DATA group (RFC 2920) leaves in one write (one
+            // segment, one TLS record) instead of one per command.
+            Some(Io::Transmit(bytes)) => {
+                outbox.extend_from_slice(&bytes);
+                continue;
+            }
+            Some(Io::StartTls) => {
+                // Never carry plaintext bytes across the TLS boundary (RFC 3207 §4.2).
+                if !outbox.is_empty() {
+                    let _ = write_bounded(&mut conn, &outbox, timeout).await;
+                    outbox.clear();
+                }
+                let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Gone) else {
+                    // Unreachable by the session's rules (STARTTLS is sent only in the
+                    // clear); reported, not invented here.
+                    session.handle_tls_failed(
+                        Failure::StartTlsNotOffered,
+                        "STARTTLS asked for on a connection that is not plain TCP",
+                    );
+                    continue;
+                };
+                match handshake(tcp, tls, timeout, true).await {
+                    Ok((stream, info)) => {
+                        rec.event(Stage::Tls, true, tls_event_text(&info));
+                        tls_info = Some(info);
+                        conn = Conn::Tls(Box::new(stream));
+                        session.handle_tls_established();
+                    }
+                    Err(f) => {
+                        let detail = describe_tls(&f);
+                        session.handle_tls_failed(f, &detail);
+                    }
+                }
+                continue;
+            }
+            // `Close` comes only after `Finished`, which ends the loop above.
+            Some(Io::Close) | None => {}
         }
         if !outbox.is_empty() {
             let written = write_bounded(&mut conn, &outbox, timeout).await;
