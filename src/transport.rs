@@ -284,14 +284,14 @@ pub async fn connect(
     (winner, out)
 }
 
-type AttemptOutcome = (
+type AttemptResult = (
     usize,
     Result<io::Result<TcpStream>, tokio::time::error::Elapsed>,
     f64,
 );
 
 fn spawn_attempt(
-    set: &mut tokio::task::JoinSet<AttemptOutcome>,
+    set: &mut tokio::task::JoinSet<AttemptResult>,
     i: usize,
     addr: SocketAddr,
     timeout: Duration,
@@ -619,20 +619,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recording<S> {
 type TlsStream = tokio_rustls::client::TlsStream<Recording<TcpStream>>;
 
 /// The connection, plain or encrypted.
-enum Conn {
+enum SmtpStream {
     Plain(TcpStream),
     Tls(Box<TlsStream>),
     /// Transiently empty while the stream is moved into a handshake.
     Gone,
 }
 
-impl Conn {
+impl SmtpStream {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.quickack();
         match self {
-            Conn::Plain(s) => s.read(buf).await,
-            Conn::Tls(s) => s.read(buf).await,
-            Conn::Gone => Ok(0),
+            SmtpStream::Plain(s) => s.read(buf).await,
+            SmtpStream::Tls(s) => s.read(buf).await,
+            SmtpStream::Gone => Ok(0),
         }
     }
 
@@ -646,9 +646,9 @@ impl Conn {
         #[cfg(target_os = "linux")]
         {
             let tcp = match self {
-                Conn::Plain(s) => s,
-                Conn::Tls(s) => &s.get_ref().0.inner,
-                Conn::Gone => return,
+                SmtpStream::Plain(s) => s,
+                SmtpStream::Tls(s) => &s.get_ref().0.inner,
+                SmtpStream::Gone => return,
             };
             let _ = tcp.set_quickack(true);
         }
@@ -656,23 +656,23 @@ impl Conn {
 
     async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
-            Conn::Plain(s) => {
+            SmtpStream::Plain(s) => {
                 s.write_all(data).await?;
                 s.flush().await
             }
-            Conn::Tls(s) => {
+            SmtpStream::Tls(s) => {
                 s.write_all(data).await?;
                 s.flush().await
             }
-            Conn::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
+            SmtpStream::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
         }
     }
 
     async fn shutdown(&mut self) {
         let _ = match self {
-            Conn::Plain(s) => s.shutdown().await,
-            Conn::Tls(s) => s.shutdown().await,
-            Conn::Gone => Ok(()),
+            SmtpStream::Plain(s) => s.shutdown().await,
+            SmtpStream::Tls(s) => s.shutdown().await,
+            SmtpStream::Gone => Ok(()),
         };
     }
 }
@@ -1061,7 +1061,7 @@ impl std::fmt::Debug for Observer {
 }
 
 /// What one SMTP connection produced.
-pub struct ConnectionOutcome {
+pub struct FinishedConnection {
     /// The session's verdict.
     pub result: Result<(), Failure>,
     /// The session, for capabilities, greeting and mechanism.
@@ -1173,28 +1173,19 @@ pub async fn run_connection(
     tls: &TlsSettings,
     timeout: Duration,
     rec: &mut Recorder,
-) -> ConnectionOutcome {
+) -> FinishedConnection {
     let mut session = session;
     let mut tls_info = None;
     let mut conn = if mode == TlsMode::Implicit {
+        // RFC 8314 §3: the handshake comes before the greeting.
         rec.start(Stage::Tls);
-        match handshake(tcp, tls, timeout, false).await {
-            Ok((stream, info)) => {
-                rec.event(Stage::Tls, true, tls_event_text(&info));
-                rec.end(Stage::Tls, true);
-                tls_info = Some(info);
-                Conn::Tls(Box::new(stream))
-            }
-            Err(f) => {
-                // The session decides what this means; the loop below drains its
-                // verdict without touching the (gone) stream.
-                let detail = describe_tls(&f);
-                session.handle_tls_failed(f, &detail);
-                Conn::Gone
-            }
+        let conn = handshake_into(tcp, false, &mut session, tls, timeout, rec, &mut tls_info).await;
+        if matches!(conn, SmtpStream::Tls(_)) {
+            rec.end(Stage::Tls, true);
         }
+        conn
     } else {
-        Conn::Plain(tcp)
+        SmtpStream::Plain(tcp)
     };
 
     let quit_wait = timeout.min(QUIT_GRACE);
@@ -1235,27 +1226,8 @@ pub async fn run_connection(
                     let _ = write_bounded(&mut conn, &outbox, timeout).await;
                     outbox.clear();
                 }
-                let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Gone) else {
-                    // Unreachable by the session's rules (STARTTLS is sent only in the
-                    // clear); reported, not invented here.
-                    session.handle_tls_failed(
-                        Failure::StartTlsNotOffered,
-                        "STARTTLS asked for on a connection that is not plain TCP",
-                    );
-                    continue;
-                };
-                match handshake(tcp, tls, timeout, true).await {
-                    Ok((stream, info)) => {
-                        rec.event(Stage::Tls, true, tls_event_text(&info));
-                        tls_info = Some(info);
-                        conn = Conn::Tls(Box::new(stream));
-                        session.handle_tls_established();
-                    }
-                    Err(f) => {
-                        let detail = describe_tls(&f);
-                        session.handle_tls_failed(f, &detail);
-                    }
-                }
+                let plain = std::mem::replace(&mut conn, SmtpStream::Gone);
+                conn = start_tls(plain, &mut session, tls, timeout, rec, &mut tls_info).await;
                 continue;
             }
             // `Close` comes only after `Finished`, which ends the loop above.
@@ -1292,15 +1264,68 @@ pub async fn run_connection(
     };
     conn.shutdown().await;
     rec.close(result.as_ref().err().map(Failure::stage));
-    ConnectionOutcome {
+    FinishedConnection {
         result,
         session,
         tls: tls_info,
     }
 }
 
+/// The TLS handshake the session asked for after STARTTLS's 220 (RFC 3207 §4), on
+/// the plain stream; the session hears how it went.
+async fn start_tls(
+    plain: SmtpStream,
+    session: &mut Session,
+    tls: &TlsSettings,
+    timeout: Duration,
+    rec: &mut Recorder,
+    tls_info: &mut Option<TlsInfo>,
+) -> SmtpStream {
+    let SmtpStream::Plain(tcp) = plain else {
+        // Unreachable by the session's rules (STARTTLS is sent only in the clear);
+        // reported, not invented here.
+        session.handle_tls_failed(
+            Failure::StartTlsNotOffered,
+            "STARTTLS asked for on a connection that is not plain TCP",
+        );
+        return plain;
+    };
+    let conn = handshake_into(tcp, true, session, tls, timeout, rec, tls_info).await;
+    if matches!(conn, SmtpStream::Tls(_)) {
+        session.handle_tls_established();
+    }
+    conn
+}
+
+/// Runs a handshake and records it: the encrypted stream and its details, or (the
+/// session told of the typed failure) no stream.
+async fn handshake_into(
+    tcp: TcpStream,
+    after_starttls: bool,
+    session: &mut Session,
+    tls: &TlsSettings,
+    timeout: Duration,
+    rec: &mut Recorder,
+    tls_info: &mut Option<TlsInfo>,
+) -> SmtpStream {
+    match handshake(tcp, tls, timeout, after_starttls).await {
+        Ok((stream, info)) => {
+            rec.event(Stage::Tls, true, tls_event_text(&info));
+            *tls_info = Some(info);
+            SmtpStream::Tls(Box::new(stream))
+        }
+        Err(f) => {
+            // The session decides what this means; the loop drains its verdict without
+            // touching the (gone) stream.
+            let detail = describe_tls(&f);
+            session.handle_tls_failed(f, &detail);
+            SmtpStream::Gone
+        }
+    }
+}
+
 /// Writes with a deadline: a server that stops reading cannot hold the check.
-async fn write_bounded(conn: &mut Conn, data: &[u8], limit: Duration) -> io::Result<()> {
+async fn write_bounded(conn: &mut SmtpStream, data: &[u8], limit: Duration) -> io::Result<()> {
     tokio::time::timeout(limit, conn.write_all(data))
         .await
         .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut)))
