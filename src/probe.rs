@@ -674,6 +674,58 @@ impl Probe {
         speaks
     }
 
+    /// The user name the report names, when AUTH was tried (it worked, or the check
+    /// failed somewhere).
+    fn reported_user(&self, tried: bool) -> Option<String> {
+        let a = self.config.auth.as_ref().filter(|_| tried)?;
+        Some(match &a.credential {
+            // EXTERNAL without an authorization identity: the certificate names us.
+            Credential::External if a.user.is_empty() => {
+                "the client certificate's identity (SASL EXTERNAL)".to_owned()
+            }
+            _ => a.user.clone(),
+        })
+    }
+
+    /// The diagnosis of the check's outcome, with what the session learned as context.
+    fn diagnose(
+        &self,
+        mode: TlsMode,
+        failure: Option<&Failure>,
+        session: Option<&Session>,
+        tls: Option<&TlsInfo>,
+        user: Option<&str>,
+    ) -> diagnosis::Diagnosis {
+        let banner = session.and_then(|s| s.greeting()).map(|g| g.joined_text());
+        let shape = self.config.auth.as_ref().and_then(|a| match &a.credential {
+            Credential::Password { secret, .. } => Some(CredentialShape::inspect(secret)),
+            Credential::OAuthToken(_) | Credential::External => None,
+        });
+        let mut diagnosis = diagnosis::diagnose(
+            failure,
+            &diagnosis::Context {
+                host: &self.config.host,
+                port: self.port,
+                mode,
+                banner: banner.as_deref(),
+                user,
+                credential: shape.as_ref(),
+                sent_message: session.is_some_and(|s| s.message_accepted()),
+                mechanism: session.and_then(|s| s.mechanism()).map(|m| m.name()),
+                from: self.config.mail.as_ref().map(|m| m.from.as_str()),
+                tls_verified: tls.is_some_and(|t| t.verified),
+                transcript: self.rec.transcript.entries(),
+            },
+        );
+        if self.config.client_cert.is_none() && asks_for_client_cert(failure) {
+            diagnosis.hints.insert(
+                0,
+                "The server asks for a TLS client certificate: give it and its key with the client certificate setting.".into(),
+            );
+        }
+        diagnosis
+    }
+
     fn finish(
         mut self,
         mode: TlsMode,
@@ -682,30 +734,12 @@ impl Probe {
         tls: Option<TlsInfo>,
     ) -> Report {
         let failure = result.err();
-        let banner = session
-            .as_ref()
-            .and_then(|s| s.greeting())
-            .map(|g| g.joined_text());
-        let shape = self.config.auth.as_ref().and_then(|a| match &a.credential {
-            Credential::Password { secret, .. } => Some(CredentialShape::inspect(secret)),
-            Credential::OAuthToken(_) | Credential::External => None,
-        });
         let quit_early = failure
             .is_none()
             .then_some(self.config.quit_after)
             .flatten();
         if let Some(s) = &session {
-            let notes: Vec<String> = [
-                s.mechanism_reason().map(str::to_owned),
-                s.helo_fallback().then(|| {
-                    "EHLO was refused and HELO accepted: the server is not ESMTP (no STARTTLS, no AUTH, no SIZE)".to_owned()
-                }),
-                s.size_note().map(str::to_owned),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            self.notes.extend(notes);
+            self.notes.extend(session_notes(s));
         }
         if let Some(stage) = quit_early {
             self.notes.push(format!(
@@ -713,50 +747,15 @@ impl Probe {
                 untested_after(stage, &self.config, mode)
             ));
         }
-        let user = self
-            .config
-            .auth
-            .as_ref()
-            .filter(|_| session.as_ref().is_some_and(|s| s.authenticated()) || failure.is_some())
-            .map(|a| match &a.credential {
-                // EXTERNAL without an authorization identity: the certificate names us.
-                Credential::External if a.user.is_empty() => {
-                    "the client certificate's identity (SASL EXTERNAL)".to_owned()
-                }
-                _ => a.user.clone(),
-            });
-        let sent_message = session.as_ref().is_some_and(|s| s.message_accepted());
-        let mut diagnosis = diagnosis::diagnose(
+        let authenticated = session.as_ref().is_some_and(|s| s.authenticated());
+        let user = self.reported_user(authenticated || failure.is_some());
+        let mut diagnosis = self.diagnose(
+            mode,
             failure.as_ref(),
-            &diagnosis::Context {
-                host: &self.config.host,
-                port: self.port,
-                mode,
-                banner: banner.as_deref(),
-                user: user.as_deref(),
-                credential: shape.as_ref(),
-                sent_message,
-                mechanism: session
-                    .as_ref()
-                    .and_then(|s| s.mechanism())
-                    .map(|m| m.name()),
-                from: self.config.mail.as_ref().map(|m| m.from.as_str()),
-                tls_verified: tls.as_ref().is_some_and(|t| t.verified),
-                transcript: self.rec.transcript.entries(),
-            },
+            session.as_ref(),
+            tls.as_ref(),
+            user.as_deref(),
         );
-        // Postfix (smtpd_tls_req_ccert) completes TLS, then refuses in its greeting.
-        let wants_cert = failure.as_ref().and_then(Failure::reply).is_some_and(|r| {
-            r.joined_text()
-                .to_ascii_lowercase()
-                .contains("client certificate")
-        });
-        if wants_cert && self.config.client_cert.is_none() {
-            diagnosis.hints.insert(
-                0,
-                "The server asks for a TLS client certificate: give it and its key with the client certificate setting.".into(),
-            );
-        }
         if let Some(stage) = quit_early {
             diagnosis.summary = format!(
                 "{}:{}: every stage up to {stage} passed; stopped there as asked (quit after {stage}); not tested: {}.",
@@ -778,17 +777,7 @@ impl Probe {
         let capabilities = session
             .as_ref()
             .and_then(|s| s.capabilities())
-            .map(|c| {
-                c.extensions
-                    .iter()
-                    .map(|e| {
-                        std::iter::once(e.keyword.clone())
-                            .chain(e.params.iter().cloned())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .collect()
-            })
+            .map(capability_lines)
             .unwrap_or_default();
         self.rec.close(None);
         Report {
@@ -809,6 +798,44 @@ impl Probe {
             failure,
         }
     }
+}
+
+/// What the session noticed that the report keeps as notes: why the mechanism was
+/// chosen, a HELO fallback, how the message fits the announced SIZE.
+fn session_notes(s: &Session) -> Vec<String> {
+    [
+        s.mechanism_reason().map(str::to_owned),
+        s.helo_fallback().then(|| {
+            "EHLO was refused and HELO accepted: the server is not ESMTP (no STARTTLS, no AUTH, no SIZE)".to_owned()
+        }),
+        s.size_note().map(str::to_owned),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The EHLO extensions as the report lists them: keyword and parameters.
+fn capability_lines(caps: &crate::protocol::Capabilities) -> Vec<String> {
+    caps.extensions
+        .iter()
+        .map(|e| {
+            std::iter::once(e.keyword.clone())
+                .chain(e.params.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Postfix (smtpd_tls_req_ccert) completes TLS, then refuses in its greeting with a
+/// reply that names the client certificate.
+fn asks_for_client_cert(failure: Option<&Failure>) -> bool {
+    failure.and_then(Failure::reply).is_some_and(|r| {
+        r.joined_text()
+            .to_ascii_lowercase()
+            .contains("client certificate")
+    })
 }
 
 /// The trust store for a set of extra anchors, shared by every check that uses the same
