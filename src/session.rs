@@ -2722,6 +2722,104 @@ mod tests {
         assert_eq!(check(c, script).0, Ok(()));
     }
 
+    /// Issue 10: I/O requests and past-tense events come apart. The AUTH line is sent
+    /// as bytes (`Io::Transmit`) and reported typed and redacted (`CommandSent`), the
+    /// reply as a `Reply`; the session ends with `Finished`, then `Io::Close`, once.
+    #[test]
+    fn io_requests_and_events_are_apart_and_events_hold_no_secret() {
+        let mut s = Session::new(cfg(TlsMode::Implicit));
+        let (mut events, mut io) = (Vec::new(), Vec::new());
+        for input in [
+            "220 mx\r\n",
+            "250-mx\r\n250 AUTH PLAIN\r\n",
+            "235 2.7.0 ok\r\n",
+            "221 bye\r\n",
+        ] {
+            s.handle_input(input.as_bytes());
+            events.extend(std::iter::from_fn(|| s.poll_event()));
+            io.extend(std::iter::from_fn(|| s.poll_io()));
+        }
+        let auth_b64 = "AHlvdUBnbWFpbC5jb20AYWJjZCBlZmdoIGlqa2wgbW5vcA==";
+        assert!(events.contains(&Event::CommandSent {
+            stage: Stage::Auth,
+            tls: true,
+            line: SentLine::Sasl("AUTH PLAIN <redacted: user you@gmail.com>".into()),
+        }));
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::ReplyReceived { stage: Stage::Auth, reply, .. } if reply.code() == 235
+        )));
+        assert!(events.contains(&Event::CommandSent {
+            stage: Stage::Quit,
+            tls: true,
+            line: SentLine::Command(Command::Quit),
+        }));
+        let debug = format!("{events:?}");
+        assert!(!debug.contains(auth_b64) && !debug.contains(PW), "{debug}");
+        assert_eq!(events.last(), Some(&Event::Finished(Ok(()))));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::Finished(_)))
+                .count(),
+            1
+        );
+        // The wire bytes only in the I/O requests, whose Debug shows their length.
+        assert!(io.contains(&Io::Transmit(
+            format!("AUTH PLAIN {auth_b64}\r\n").into_bytes()
+        )));
+        let io_debug = format!("{io:?}");
+        assert!(
+            !io_debug.contains(auth_b64) && io_debug.contains("Transmit(<"),
+            "{io_debug}"
+        );
+        assert_eq!(io.last(), Some(&Io::Close));
+        assert_eq!(io.iter().filter(|i| **i == Io::Close).count(), 1);
+        assert!(s.is_done() && s.waiting_for().is_none());
+    }
+
+    /// The state says what the session waits for, and for which stage: a pipelined
+    /// group waits for MAIL's reply first, QUIT's reply has only the grace.
+    #[test]
+    fn waiting_for_follows_the_state() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.mail = Some(MailConfig {
+            from: "you@gmail.com".into(),
+            to: vec!["a@example.com".into()],
+            message: "Subject: t\n\nhi\n".into(),
+        });
+        let mut s = Session::new(c);
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Greeting)));
+        s.handle_input(b"220 mx\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Ehlo)));
+        s.handle_input(b"250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Auth)));
+        s.handle_input(b"235 ok\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Mail)));
+        s.handle_input(b"550 5.7.1 no\r\n");
+        // RCPT and DATA replies of the group are still due.
+        assert!(matches!(s.waiting_for(), Some(Wait::Reply(_))));
+        s.handle_input(b"250 ok\r\n554 no valid recipients\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::QuitReply));
+        assert_eq!(s.poll_timeout(Duration::from_secs(30)), Some(QUIT_GRACE));
+        s.handle_timeout();
+        let fin = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
+            Event::Finished(o) => Some(o),
+            _ => None,
+        });
+        // The first failure of the group is the verdict, QUIT's silence changes nothing.
+        assert!(
+            matches!(
+                &fin,
+                Some(Err(Failure::Reply {
+                    stage: Stage::Mail,
+                    ..
+                }))
+            ),
+            "{fin:?}"
+        );
+    }
+
     #[test]
     fn transcript_never_contains_the_password_or_its_base64() {
         let script = format!(
