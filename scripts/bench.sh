@@ -422,20 +422,20 @@ bench_parity() {
   done
   printf '  %-16s %s\n' "direct (plain)" "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain)"
   if need microsocks; then
-    microsocks -i 127.0.0.1 -p $((BASE + 20)) >/dev/null 2>&1 &
+    microsocks -i 127.0.0.1 -p $((BASE + 60)) >/dev/null 2>&1 &
     PIDS+=($!)
-    wait_port $((BASE + 20))
+    wait_port $((BASE + 60))
     printf '  %-16s %s\n' "via microsocks" \
-      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy socks5://127.0.0.1:$((BASE + 20)))"
+      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy socks5://127.0.0.1:$((BASE + 60)))"
   fi
   if need tinyproxy; then
     printf 'Port %s\nListen 127.0.0.1\nLogLevel Error\nLogFile "%s"\nConnectPort %s\n' \
-      $((BASE + 21)) "$TMP/tinyproxy.log" "$port" >"$TMP/tinyproxy.conf"
+      $((BASE + 61)) "$TMP/tinyproxy.log" "$port" >"$TMP/tinyproxy.conf"
     tinyproxy -d -c "$TMP/tinyproxy.conf" >/dev/null 2>&1 &
     PIDS+=($!)
-    wait_port $((BASE + 21))
+    wait_port $((BASE + 61))
     printf '  %-16s %s\n' "via tinyproxy" \
-      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy http://127.0.0.1:$((BASE + 21)))"
+      "$($MEASURE "$CPU_RUNS" "${base[@]}" --auth plain --proxy http://127.0.0.1:$((BASE + 61)))"
   fi
 }
 bench_parity

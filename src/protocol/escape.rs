@@ -55,23 +55,19 @@ pub fn unescape(s: &str) -> Option<Vec<u8>> {
             i += 1;
             continue;
         }
-        match bytes.get(i + 1)? {
-            b'\\' => {
-                out.push(b'\\');
-                i += 2;
-            }
-            b't' => {
-                out.push(b'\t');
-                i += 2;
-            }
-            b'r' => {
-                out.push(b'\r');
-                i += 2;
-            }
-            b'n' => {
-                out.push(b'\n');
-                i += 2;
-            }
+        let simple = match bytes.get(i + 1)? {
+            b'\\' => Some(b'\\'),
+            b't' => Some(b'\t'),
+            b'r' => Some(b'\r'),
+            b'n' => Some(b'\n'),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            i += 2;
+            continue;
+        }
+        match bytes[i + 1] {
             b'x' => {
                 let hex = s.get(i + 2..i + 4)?;
                 out.push(u8::from_str_radix(hex, 16).ok()?);
