@@ -1,10 +1,20 @@
 //! The sans-IO SMTP client session: a state machine that consumes server bytes and
-//! produces what to send, when to start TLS, transcript records and the outcome.
+//! says what to send, when to start TLS and close, what happened, and the outcome.
 //!
 //! It never touches a socket or reads the clock (DESIGN habit 1): the transport feeds it
-//! with [`Session::handle_input`], [`Session::handle_tls_established`],
-//! [`Session::handle_eof`] and [`Session::handle_timeout`], and drains
-//! [`Session::poll_event`] after each call. Same bytes in, same events out.
+//! with [`Session::handle_input`], [`Session::handle_tls_established`], the failures it
+//! meets ([`Session::handle_tls_failed`], [`Session::handle_read_failed`],
+//! [`Session::handle_write_failed`], [`Session::handle_eof`]) and
+//! [`Session::handle_timeout`] for the deadline [`Session::poll_timeout`] gave it. After
+//! each call it drains [`Session::poll_event`] (what happened, in the past tense: typed
+//! and already redacted, rendered as transcript lines by [`crate::transcript::lines_of`])
+//! and [`Session::poll_io`] (what to do: transmit, start TLS, close). Only the session
+//! decides the outcome ([`Event::Finished`]). Same bytes in, same events out.
+//!
+//! Each state carries the data only it needs, and each transition consumes the old
+//! state and returns the next (DESIGN habit 2): the AUTH exchange exists only with an
+//! [`AuthConfig`], the mail transaction only with a [`MailConfig`], so neither can end
+//! with an outcome made up for a configuration that is not there.
 //!
 //! Security rules enforced here (each has a test below):
 //! - STARTTLS (RFC 3207): only a 220 starts TLS; bytes received after that reply and
