@@ -1069,9 +1069,21 @@ impl Session {
         }
         self.found.mechanism = Some(mech);
         let AuthConfig { user, credential } = auth;
-        let step = match (credential, mech) {
+        let step = self.send_first_auth_line(&user, credential, mech);
+        State::Auth(AuthExchange { user, step })
+    }
+
+    /// Sends the AUTH command of `mech` (with its initial response where the mechanism
+    /// has one, RFC 4954 §4) and returns the step that awaits the server's answer.
+    fn send_first_auth_line(
+        &mut self,
+        user: &str,
+        credential: Credential,
+        mech: Mechanism,
+    ) -> AuthStep {
+        match (credential, mech) {
             (Credential::Password { secret, .. }, Mechanism::Plain) => {
-                match sasl::plain_initial(&user, &secret) {
+                match sasl::plain_initial(user, &secret) {
                     Some(enc) => {
                         self.send_encoded(enc);
                         AuthStep::CredentialsSent
@@ -1095,7 +1107,7 @@ impl Session {
                 } else {
                     sasl::ScramHash::Sha256
                 };
-                let (enc, start) = sasl::scram_initial(hash, &user, &self.cfg.nonce);
+                let (enc, start) = sasl::scram_initial(hash, user, &self.cfg.nonce);
                 self.send_encoded(enc);
                 AuthStep::ScramAwaitFirst(start, secret)
             }
@@ -1104,23 +1116,23 @@ impl Session {
                 AuthStep::LoginAwaitUser(secret)
             }
             (Credential::External, _) => {
-                self.send_encoded(sasl::external_initial(&user));
+                self.send_encoded(sasl::external_initial(user));
                 AuthStep::CredentialsSent
             }
             (Credential::OAuthToken(token), Mechanism::OAuthBearer) => {
-                self.send_encoded(sasl::oauthbearer_initial(&user, &token));
+                self.send_encoded(sasl::oauthbearer_initial(user, &token));
                 AuthStep::OAuthSent(Mechanism::OAuthBearer)
             }
             (Credential::OAuthToken(token), _) => {
-                self.send_encoded(sasl::xoauth2_initial(&user, &token));
+                self.send_encoded(sasl::xoauth2_initial(user, &token));
                 AuthStep::OAuthSent(Mechanism::XOAuth2)
             }
-        };
-        State::Auth(AuthExchange { user, step })
+        }
     }
 
     /// One reply of the AUTH exchange (RFC 4954 §4): the rules common to every
-    /// mechanism here, the mechanism's own steps in `plain_step` .. `oauth_step`.
+    /// mechanism here; a mechanism's own steps in `login_step`, `cram_step`,
+    /// `scram_first_step`, `scram_final_step` and `oauth_error_step`.
     fn on_auth(&mut self, exchange: AuthExchange, reply: Reply) -> State {
         if let Some(stop) = self.stop_if_server_closing(&reply, Stage::Auth) {
             return stop;
