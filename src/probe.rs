@@ -376,46 +376,31 @@ impl Probe {
                 Ok(None) => (Err(Failure::TlsExpectedByServer), None, None),
                 Ok(Some((r, s, t))) => (r, Some(s), t),
             };
+            let may_switch = self.config.tls == TlsChoice::Auto && !switched;
             // Wrong TLS mode, direction 1: we spoke TLS, the server greeted in clear.
-            let clear_text = matches!(
-                &result,
-                Err(Failure::Tls(t))
-                    if !t.after_starttls && matches!(t.kind, TlsFailureKind::ClearTextReply { .. })
-            );
-            if clear_text && self.config.tls == TlsChoice::Auto && !switched {
-                self.note(format!(
+            if may_switch && answered_tls_in_clear(&result) {
+                let why = format!(
                     "port {} answered in clear text: it speaks STARTTLS, not implicit TLS; trying STARTTLS",
                     self.port
-                ));
-                self.rec.stages.truncate(attempt_start);
-                mode = TlsMode::Starttls;
+                );
+                mode = self.switch_mode(TlsMode::Starttls, why, attempt_start);
                 switched = true;
                 continue;
             }
             // Direction 2: we waited for a greeting, the server waits for a ClientHello.
-            let silent = matches!(
-                &result,
-                Err(Failure::Timeout {
-                    stage: Stage::Greeting
-                }) | Err(Failure::Closed {
-                    stage: Stage::Greeting,
-                    partial: None
-                })
-            );
             let expects_tls = matches!(result, Err(Failure::TlsExpectedByServer))
-                || (silent
+                || (no_greeting(&result)
                     && mode != TlsMode::Implicit
                     && !switched
                     && !self.tls_probed
                     && self.speaks_tls(&addrs, &tls).await);
             if expects_tls {
-                if self.config.tls == TlsChoice::Auto && !switched {
-                    self.note(format!(
+                if may_switch {
+                    let why = format!(
                         "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
                         self.port
-                    ));
-                    self.rec.stages.truncate(attempt_start);
-                    mode = TlsMode::Implicit;
+                    );
+                    mode = self.switch_mode(TlsMode::Implicit, why, attempt_start);
                     switched = true;
                     continue;
                 }
@@ -423,6 +408,15 @@ impl Probe {
             }
             return self.finish(mode, result, session, tls_info);
         }
+    }
+
+    /// `--tls auto` found the other mode: says why, and drops the abandoned attempt's
+    /// stages (from `attempt_start`) so that `stages[]` describes the connection that
+    /// works; the notes and the transcript keep the attempt.
+    fn switch_mode(&mut self, to: TlsMode, why: String, attempt_start: usize) -> TlsMode {
+        self.note(why);
+        self.rec.stages.truncate(attempt_start);
+        to
     }
 
     fn note(&mut self, text: String) {
@@ -800,6 +794,29 @@ impl Probe {
     }
 }
 
+/// Implicit TLS met a server that greeted in clear text (RFC 8314 §3 vs RFC 3207).
+fn answered_tls_in_clear(result: &Result<(), Failure>) -> bool {
+    matches!(
+        result,
+        Err(Failure::Tls(t))
+            if !t.after_starttls && matches!(t.kind, TlsFailureKind::ClearTextReply { .. })
+    )
+}
+
+/// No greeting came: silence until the deadline, or a close without a byte (what a
+/// port that waits for a ClientHello looks like to a client waiting for a greeting).
+fn no_greeting(result: &Result<(), Failure>) -> bool {
+    matches!(
+        result,
+        Err(Failure::Timeout {
+            stage: Stage::Greeting
+        }) | Err(Failure::Closed {
+            stage: Stage::Greeting,
+            partial: None
+        })
+    )
+}
+
 /// What the session noticed that the report keeps as notes: why the mechanism was
 /// chosen, a HELO fallback, how the message fits the announced SIZE.
 fn session_notes(s: &Session) -> Vec<String> {
@@ -1053,8 +1070,39 @@ mod tests {
 }
 
 #[cfg(test)]
-mod tls_name_tests {
+mod mode_and_name_tests {
     use super::*;
+
+    /// Both `--tls auto` directions go through `switch_mode`: the abandoned attempt's
+    /// stages leave `stages[]`, earlier ones (DNS) stay, the reason is a note.
+    #[test]
+    fn a_mode_switch_drops_the_abandoned_attempt_from_the_stages() {
+        let mut p = Probe::new(Config::new("mx.example.org"));
+        p.rec.start(Stage::Dns);
+        p.rec.end(Stage::Dns, true);
+        let attempt_start = p.rec.stages.len();
+        p.rec.start(Stage::Connect);
+        p.rec.end(Stage::Connect, true);
+        p.rec.start(Stage::Tls);
+        p.rec.close(Some(Stage::Tls));
+        let clear = Err(Failure::Tls(crate::failure::TlsFailure {
+            kind: TlsFailureKind::ClearTextReply {
+                first_line: "220 mx ESMTP".into(),
+            },
+            certificate: None,
+            after_starttls: false,
+        }));
+        assert!(answered_tls_in_clear(&clear));
+        assert!(!no_greeting(&clear));
+        let mode = p.switch_mode(TlsMode::Starttls, "trying STARTTLS".into(), attempt_start);
+        assert_eq!(mode, TlsMode::Starttls);
+        let stages: Vec<_> = p.rec.stages.iter().map(|s| (s.stage, s.ok)).collect();
+        assert_eq!(stages, [(Stage::Dns, true)]);
+        assert_eq!(p.notes, ["trying STARTTLS"]);
+        assert!(no_greeting(&Err(Failure::Timeout {
+            stage: Stage::Greeting
+        })));
+    }
 
     /// A host rustls cannot use as a TLS server name is the user's configuration error,
     /// refused before any lookup: before, it came back as "dns.no-such-host".
