@@ -6,12 +6,14 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 fn report() -> smtprobe::Report {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let scenarios = smtprobe::demo::scenarios().expect("bundled scenarios");
+    let scenarios = smtprobe::app::demo::scenarios().expect("bundled scenarios");
     let s = scenarios
         .iter()
         .find(|s| s.name == "gmail-587-bad-credentials")
         .expect("scenario");
-    rt.block_on(smtprobe::demo::run(s)).expect("demo").report
+    rt.block_on(smtprobe::app::demo::run(s))
+        .expect("demo")
+        .report
 }
 
 fn bench(c: &mut Criterion) {

@@ -9,13 +9,14 @@
 #![allow(dead_code)]
 
 use base64::Engine as _;
-use smtprobe::failure::TlsMode;
 use smtprobe::fixture::Fixture;
 use smtprobe::protocol::reply::{ReplyParser, MAX_LINE, MAX_LINES, MAX_REPLY};
 use smtprobe::session::{
-    AuthChoice, AuthConfig, Credential, Event, MailConfig, Session, SessionConfig,
+    AuthChoice, AuthConfig, Credential, Event, Io, MailConfig, Session, SessionConfig,
 };
+use smtprobe::transcript::lines_of;
 use smtprobe::Secret;
+use smtprobe::TlsMode;
 
 /// Sentinel credentials: they must never show up where the invariants forbid.
 pub const USER: &str = "fuzz@example.com";
@@ -213,8 +214,23 @@ pub fn session(data: &[u8]) {
         let mut start_tls = false;
         while let Some(ev) = s.poll_event() {
             assert_eq!(*finished, 0, "event after Finished: {ev:?}");
-            match ev {
-                Event::Transmit(bytes) => {
+            if let Event::Finished(_) = ev {
+                *finished += 1;
+            }
+            // The typed event (its Debug) and the transcript text made from it.
+            let debug = format!("{ev:?}");
+            let texts = lines_of(&ev).into_iter().map(|l| l.text);
+            for text in texts.chain(std::iter::once(debug)) {
+                for f in &forms {
+                    assert!(!contains(text.as_bytes(), f), "secret in an event: {text}");
+                }
+            }
+        }
+        let mut closed = false;
+        while let Some(io) = s.poll_io() {
+            assert!(!closed, "I/O request after Close: {io:?}");
+            match io {
+                Io::Transmit(bytes) => {
                     for raw in [PASSWORD, TOKEN] {
                         assert!(!contains(&bytes, raw.as_bytes()), "raw credential sent");
                     }
@@ -229,17 +245,11 @@ pub fn session(data: &[u8]) {
                         }
                     }
                 }
-                Event::Record { text, dir, .. } => {
-                    for f in &forms {
-                        assert!(
-                            !contains(text.as_bytes(), f),
-                            "secret in a {dir:?} record: {text}"
-                        );
-                    }
+                Io::StartTls => start_tls = true,
+                Io::Close => {
+                    assert_eq!(*finished, 1, "Close without Finished");
+                    closed = true;
                 }
-                Event::StartTls => start_tls = true,
-                Event::Finished(_) => *finished += 1,
-                Event::StageStarted(_) | Event::StagePassed(_) => {}
             }
         }
         start_tls

@@ -129,26 +129,22 @@
 //! Data flows down: the command line → [`probe`] → [`transport`] → [`session`] (a
 //! sans-IO state machine) → [`protocol`]; [`transcript`], [`diagnosis`] and [`report`]
 //! describe the result; [`discover`] finds an address's submission settings (provider
-//! table, MX, SRV, autoconfig, each probed). The command line (`cli`, `batch`,
-//! `discover::run`, `web`) sits behind the default `cli` feature: a program that embeds
+//! table, MX, SRV, autoconfig, each probed). The command line (the hidden `app`
+//! module: CLI, batch, demo, web) sits behind the default `cli` feature: a program that embeds
 //! the check depends on
 //! `smtprobe = { version = "0.1", default-features = false }` and pulls no clap, no
 //! terminal prompt, no tracing subscriber and no HTTP server.
 #![warn(missing_docs)]
 
+// The `smtprobe` binary's implementation (CLI, batch, demo, web): not the embedding API,
+// exempt from semver, compiled only with the default `cli` feature (see its module doc).
 #[cfg(feature = "cli")]
-pub mod batch;
+#[doc(hidden)]
+pub mod app;
 pub mod certs;
-#[cfg(feature = "cli")]
-pub mod check_args;
-#[cfg(feature = "cli")]
-pub mod cli;
 mod config_builder;
-pub mod demo;
 pub mod diagnosis;
 pub mod discover;
-#[cfg(feature = "cli")]
-pub mod exit;
 pub mod failure;
 pub mod fixture;
 pub mod message;
@@ -161,16 +157,16 @@ pub mod report;
 pub mod secret;
 pub mod session;
 pub mod stage;
+pub mod tls_mode;
 pub mod transcript;
 pub mod transport;
-#[cfg(feature = "cli")]
-pub mod web;
 
 pub use diagnosis::{Code, Diagnosis};
-pub use failure::{Failure, TlsMode};
+pub use failure::Failure;
 pub use fixture::Fixture;
 pub use probe::{check, Config, TlsChoice};
 pub use replay::ReplayServer;
 pub use report::Report;
 pub use secret::Secret;
 pub use stage::Stage;
+pub use tls_mode::TlsMode;

@@ -1,23 +1,35 @@
-//! The `smtprobe` binary: parse flags, run, exit. Everything testable is in the library.
+//! The `smtprobe` binary: parse flags, run, exit. Everything testable is in the library
+//! (`smtprobe::app`); the exit code of every command is decided here, by
+//! `app::exit::code`, from what the command returned.
 
 use clap::{CommandFactory, Parser};
-use smtprobe::cli::{self, Cli, Command};
+use smtprobe::app::cli::{self, Cli, Command};
+use smtprobe::app::exit::{self, Finished};
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let finished = match Cli::try_parse() {
+        Ok(cli) => {
+            cli::init_tracing(cli.verbose);
+            run(cli.command)
+        }
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and errors to stderr (exit 2).
             let _ = e.print();
-            std::process::exit(if e.use_stderr() {
-                cli::exit::USAGE
+            if e.use_stderr() {
+                Finished::UsagePrinted
             } else {
-                cli::exit::OK
-            });
+                Finished::Ok
+            }
         }
     };
-    cli::init_tracing(cli.verbose);
-    let code = match cli.command {
+    if let Some(e) = finished.error() {
+        eprintln!("{e}");
+    }
+    std::process::exit(exit::code(&finished));
+}
+
+fn run(command: Command) -> Finished {
+    match command {
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -25,9 +37,9 @@ fn main() {
                 "smtprobe",
                 &mut std::io::stdout(),
             );
-            cli::exit::OK
+            Finished::Ok
         }
-        Command::Check(args) => runtime().block_on(cli::run_check(args)),
+        Command::Check(args) => block_on(cli::run_check(args)),
         Command::Explain { query } => cli::run_explain(&query),
         Command::Providers => cli::run_providers(),
         Command::Demo {
@@ -35,21 +47,21 @@ fn main() {
             annotate,
             json,
             html,
-        } => runtime().block_on(cli::run_demo(name, annotate, json, html)),
-        Command::Serve(args) => runtime().block_on(cli::run_serve(args)),
-        Command::Batch(args) => cli::run_batch(args),
-        Command::Discover(args) => runtime().block_on(cli::run_discover(args)),
-        Command::Web(args) => cli::run_web(args),
-    };
-    std::process::exit(code);
+        } => block_on(cli::run_demo(name, annotate, json, html)),
+        Command::Serve(args) => block_on(cli::run_serve(args)),
+        Command::Batch(args) => smtprobe::app::batch::run(args),
+        Command::Discover(args) => block_on(cli::run_discover(args)),
+        Command::Web(args) => smtprobe::app::web::run(args),
+    }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
+/// Runs `f` on a current-thread runtime (`batch` and `web` start their own).
+fn block_on(f: impl std::future::Future<Output = Finished>) -> Finished {
+    match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap_or_else(|e| {
-            eprintln!("smtprobe: cannot start the async runtime: {e}");
-            std::process::exit(cli::exit::INTERNAL)
-        })
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => Finished::internal(format_args!("cannot start the async runtime: {e}")),
+    }
 }

@@ -4,11 +4,12 @@
 //! credential is sent; with an explicit mode it is only diagnosed.
 
 use crate::diagnosis::{self, CredentialShape};
-use crate::failure::{ConnectAttempt, Failure, TlsFailureKind, TlsMode};
+use crate::failure::{ConnectAttempt, Failure, TlsFailureKind};
 use crate::protocol::command::{check_helo_name, check_line_safe, check_mailbox, UnsafeValue};
 use crate::report::{Report, Settings};
 use crate::session::{AuthConfig, Credential, MailConfig, Session, SessionConfig};
 use crate::stage::Stage;
+use crate::tls_mode::TlsMode;
 use crate::transport::{
     self, connected_event_text, Clock, IpVersion, Recorder, TlsInfo, TlsSettings,
 };
@@ -18,37 +19,75 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-/// `--tls`: how to secure the connection.
+/// How to secure the connection: what a user asks for (`--tls`, a batch row's `tls`, a
+/// web request's `tls`). [`TlsMode`] is what a check then used; `auto` is the only
+/// choice that is not a mode. With the `cli` feature this is also the `--tls` flag's
+/// value type (`auto`, `starttls`, `implicit`, `none`): one type from flag to report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum TlsChoice {
-    /// Implicit TLS on 465, STARTTLS on every other port; a detected mismatch switches.
+    /// Implicit TLS on 465, STARTTLS otherwise; switches when the port speaks the other.
     #[default]
     Auto,
-    /// STARTTLS (RFC 3207).
+    /// Plain connection upgraded with STARTTLS (RFC 3207; port 587).
     Starttls,
-    /// TLS from the first byte (RFC 8314).
+    /// TLS from the first byte (RFC 8314; port 465).
     Implicit,
-    /// No TLS.
+    /// No encryption (lab servers, port 25 relays).
     None,
 }
 
 impl TlsChoice {
     /// The mode this choice starts with on `port`.
     pub fn initial_mode(self, port: u16) -> TlsMode {
+        match self.fixed() {
+            Some(mode) => mode,
+            None if port == 465 => TlsMode::Implicit,
+            None => TlsMode::Starttls,
+        }
+    }
+
+    /// The mode this choice fixes; `None` for [`TlsChoice::Auto`], which picks by port
+    /// and may switch.
+    pub fn fixed(self) -> Option<TlsMode> {
         match self {
-            TlsChoice::Auto if port == 465 => TlsMode::Implicit,
-            TlsChoice::Auto | TlsChoice::Starttls => TlsMode::Starttls,
-            TlsChoice::Implicit => TlsMode::Implicit,
-            TlsChoice::None => TlsMode::None,
+            TlsChoice::Auto => None,
+            TlsChoice::Starttls => Some(TlsMode::Starttls),
+            TlsChoice::Implicit => Some(TlsMode::Implicit),
+            TlsChoice::None => Some(TlsMode::None),
         }
     }
 
     /// The port used when none is given: 587, 465 or 25.
     pub fn default_port(self) -> u16 {
-        match self {
-            TlsChoice::Auto | TlsChoice::Starttls => 587,
-            TlsChoice::Implicit => 465,
-            TlsChoice::None => 25,
+        self.fixed().map_or(587, TlsMode::default_port)
+    }
+
+    /// The name used on the command line and in requests: auto, starttls, implicit, none.
+    pub fn as_str(self) -> &'static str {
+        self.fixed().map_or("auto", TlsMode::as_str)
+    }
+
+    /// Parses [`TlsChoice::as_str`]'s names (a batch row's or web request's `tls`).
+    pub fn parse(s: &str) -> Option<TlsChoice> {
+        [
+            TlsChoice::Auto,
+            TlsChoice::Starttls,
+            TlsChoice::Implicit,
+            TlsChoice::None,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+impl From<TlsMode> for TlsChoice {
+    /// Exactly this mode, no switching.
+    fn from(mode: TlsMode) -> TlsChoice {
+        match mode {
+            TlsMode::Starttls => TlsChoice::Starttls,
+            TlsMode::Implicit => TlsChoice::Implicit,
+            TlsMode::None => TlsChoice::None,
         }
     }
 }
@@ -171,6 +210,14 @@ impl Config {
             });
         }
         check_line_safe("HOST", &self.host)?;
+        // A name TLS cannot verify is the user's to fix, not a DNS answer (every mode
+        // needs it: `auto` and the diagnose-only probes may speak TLS).
+        if transport::tls_server_name(&self.host).is_err() {
+            return Err(UnsafeValue {
+                what: "HOST",
+                reason: transport::INVALID_SERVER_NAME,
+            });
+        }
         if let Some(h) = &self.helo {
             check_helo_name(h)?;
         }
@@ -259,10 +306,16 @@ impl Config {
 /// ```
 pub async fn check(config: Config) -> Result<Report, UnsafeValue> {
     config.validate()?;
+    let roots = shared_roots(&config.extra_roots);
+    let mut tls = TlsSettings::new(&config.host, roots).map_err(|_| UnsafeValue {
+        what: "HOST",
+        reason: transport::INVALID_SERVER_NAME,
+    })?;
+    tls.client_cert = config.client_cert.clone();
     // Boxed: the running check's state (about 10 kB) is allocated when it starts, not
     // in every future that merely holds a `check` call — `batch` keeps up to twice its
     // concurrency of rows admitted but waiting for a permit, each a task of its own.
-    Ok(Box::pin(Probe::new(config).run()).await)
+    Ok(Box::pin(Probe::new(config).run(tls)).await)
 }
 
 struct Probe {
@@ -309,25 +362,8 @@ impl Probe {
         }
     }
 
-    async fn run(mut self) -> Report {
+    async fn run(mut self, tls: TlsSettings) -> Report {
         let mut mode = self.config.tls.initial_mode(self.port);
-        let roots = shared_roots(&self.config.extra_roots);
-        let tls = match TlsSettings::new(&self.config.host, roots) {
-            Ok(mut t) => {
-                t.client_cert = self.config.client_cert.clone();
-                t
-            }
-            Err(detail) => {
-                let failure = Failure::Dns {
-                    kind: crate::failure::DnsErrorKind::NoSuchHost,
-                    detail,
-                };
-                self.rec.start(Stage::Dns);
-                self.rec.close(Some(Stage::Dns));
-                return self.finish(mode, Err(failure), None, None);
-            }
-        };
-
         self.rec.start(Stage::Dns);
         let addrs = if let Some(proxy) = &self.config.proxy {
             // Remote DNS (RFC 1928 address type 3, HTTP CONNECT): the proxy resolves.
@@ -369,6 +405,9 @@ impl Probe {
 
         let mut switched = false;
         loop {
+            // Where this attempt's stages begin: an abandoned attempt is dropped from
+            // `stages[]` when `--tls auto` switches (the notes and transcript keep it).
+            let attempt_start = self.rec.stages.len();
             let outcome = self.connection(&addrs, mode, &tls).await;
             let (result, session, tls_info) = match outcome {
                 Err(f) => return self.finish(mode, Err(f), None, None),
@@ -376,44 +415,31 @@ impl Probe {
                 Ok(None) => (Err(Failure::TlsExpectedByServer), None, None),
                 Ok(Some((r, s, t))) => (r, Some(s), t),
             };
+            let may_switch = self.config.tls == TlsChoice::Auto && !switched;
             // Wrong TLS mode, direction 1: we spoke TLS, the server greeted in clear.
-            let clear_text = matches!(
-                &result,
-                Err(Failure::Tls(t))
-                    if !t.after_starttls && matches!(t.kind, TlsFailureKind::ClearTextReply { .. })
-            );
-            if clear_text && self.config.tls == TlsChoice::Auto && !switched {
-                self.note(format!(
+            if may_switch && answered_tls_in_clear(&result) {
+                let why = format!(
                     "port {} answered in clear text: it speaks STARTTLS, not implicit TLS; trying STARTTLS",
                     self.port
-                ));
-                mode = TlsMode::Starttls;
+                );
+                mode = self.switch_mode(TlsMode::Starttls, why, attempt_start);
                 switched = true;
                 continue;
             }
             // Direction 2: we waited for a greeting, the server waits for a ClientHello.
-            let silent = matches!(
-                &result,
-                Err(Failure::Timeout {
-                    stage: Stage::Greeting
-                }) | Err(Failure::Closed {
-                    stage: Stage::Greeting,
-                    partial: None
-                })
-            );
             let expects_tls = matches!(result, Err(Failure::TlsExpectedByServer))
-                || (silent
+                || (no_greeting(&result)
                     && mode != TlsMode::Implicit
                     && !switched
                     && !self.tls_probed
                     && self.speaks_tls(&addrs, &tls).await);
             if expects_tls {
-                if self.config.tls == TlsChoice::Auto && !switched {
-                    self.note(format!(
+                if may_switch {
+                    let why = format!(
                         "port {} sent no greeting but completes a TLS handshake: it expects TLS from the first byte; trying implicit TLS",
                         self.port
-                    ));
-                    mode = TlsMode::Implicit;
+                    );
+                    mode = self.switch_mode(TlsMode::Implicit, why, attempt_start);
                     switched = true;
                     continue;
                 }
@@ -421,6 +447,15 @@ impl Probe {
             }
             return self.finish(mode, result, session, tls_info);
         }
+    }
+
+    /// `--tls auto` found the other mode: says why, and drops the abandoned attempt's
+    /// stages (from `attempt_start`) so that `stages[]` describes the connection that
+    /// works; the notes and the transcript keep the attempt.
+    fn switch_mode(&mut self, to: TlsMode, why: String, attempt_start: usize) -> TlsMode {
+        self.note(why);
+        self.rec.stages.truncate(attempt_start);
+        to
     }
 
     fn note(&mut self, text: String) {
@@ -672,6 +707,58 @@ impl Probe {
         speaks
     }
 
+    /// The user name the report names, when AUTH was tried (it worked, or the check
+    /// failed somewhere).
+    fn reported_user(&self, tried: bool) -> Option<String> {
+        let a = self.config.auth.as_ref().filter(|_| tried)?;
+        Some(match &a.credential {
+            // EXTERNAL without an authorization identity: the certificate names us.
+            Credential::External if a.user.is_empty() => {
+                "the client certificate's identity (SASL EXTERNAL)".to_owned()
+            }
+            _ => a.user.clone(),
+        })
+    }
+
+    /// The diagnosis of the check's outcome, with what the session learned as context.
+    fn diagnose(
+        &self,
+        mode: TlsMode,
+        failure: Option<&Failure>,
+        session: Option<&Session>,
+        tls: Option<&TlsInfo>,
+        user: Option<&str>,
+    ) -> diagnosis::Diagnosis {
+        let banner = session.and_then(|s| s.greeting()).map(|g| g.joined_text());
+        let shape = self.config.auth.as_ref().and_then(|a| match &a.credential {
+            Credential::Password { secret, .. } => Some(CredentialShape::inspect(secret)),
+            Credential::OAuthToken(_) | Credential::External => None,
+        });
+        let mut diagnosis = diagnosis::diagnose(
+            failure,
+            &diagnosis::Context {
+                host: &self.config.host,
+                port: self.port,
+                mode,
+                banner: banner.as_deref(),
+                user,
+                credential: shape.as_ref(),
+                sent_message: session.is_some_and(|s| s.message_accepted()),
+                mechanism: session.and_then(|s| s.mechanism()).map(|m| m.name()),
+                from: self.config.mail.as_ref().map(|m| m.from.as_str()),
+                tls_verified: tls.is_some_and(|t| t.verified),
+                transcript: self.rec.transcript.entries(),
+            },
+        );
+        if self.config.client_cert.is_none() && asks_for_client_cert(failure) {
+            diagnosis.hints.insert(
+                0,
+                "The server asks for a TLS client certificate: give it and its key with the client certificate setting.".into(),
+            );
+        }
+        diagnosis
+    }
+
     fn finish(
         mut self,
         mode: TlsMode,
@@ -680,30 +767,12 @@ impl Probe {
         tls: Option<TlsInfo>,
     ) -> Report {
         let failure = result.err();
-        let banner = session
-            .as_ref()
-            .and_then(|s| s.greeting())
-            .map(|g| g.joined_text());
-        let shape = self.config.auth.as_ref().and_then(|a| match &a.credential {
-            Credential::Password { secret, .. } => Some(CredentialShape::inspect(secret)),
-            Credential::OAuthToken(_) | Credential::External => None,
-        });
         let quit_early = failure
             .is_none()
             .then_some(self.config.quit_after)
             .flatten();
         if let Some(s) = &session {
-            let notes: Vec<String> = [
-                s.mechanism_reason().map(str::to_owned),
-                s.helo_fallback().then(|| {
-                    "EHLO was refused and HELO accepted: the server is not ESMTP (no STARTTLS, no AUTH, no SIZE)".to_owned()
-                }),
-                s.size_note().map(str::to_owned),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            self.notes.extend(notes);
+            self.notes.extend(session_notes(s));
         }
         if let Some(stage) = quit_early {
             self.notes.push(format!(
@@ -711,50 +780,15 @@ impl Probe {
                 untested_after(stage, &self.config, mode)
             ));
         }
-        let user = self
-            .config
-            .auth
-            .as_ref()
-            .filter(|_| session.as_ref().is_some_and(|s| s.authenticated()) || failure.is_some())
-            .map(|a| match &a.credential {
-                // EXTERNAL without an authorization identity: the certificate names us.
-                Credential::External if a.user.is_empty() => {
-                    "the client certificate's identity (SASL EXTERNAL)".to_owned()
-                }
-                _ => a.user.clone(),
-            });
-        let sent_message = session.as_ref().is_some_and(|s| s.message_accepted());
-        let mut diagnosis = diagnosis::diagnose(
+        let authenticated = session.as_ref().is_some_and(|s| s.authenticated());
+        let user = self.reported_user(authenticated || failure.is_some());
+        let mut diagnosis = self.diagnose(
+            mode,
             failure.as_ref(),
-            &diagnosis::Context {
-                host: &self.config.host,
-                port: self.port,
-                mode,
-                banner: banner.as_deref(),
-                user: user.as_deref(),
-                credential: shape.as_ref(),
-                sent_message,
-                mechanism: session
-                    .as_ref()
-                    .and_then(|s| s.mechanism())
-                    .map(|m| m.name()),
-                from: self.config.mail.as_ref().map(|m| m.from.as_str()),
-                tls_verified: tls.as_ref().is_some_and(|t| t.verified),
-                transcript: self.rec.transcript.entries(),
-            },
+            session.as_ref(),
+            tls.as_ref(),
+            user.as_deref(),
         );
-        // Postfix (smtpd_tls_req_ccert) completes TLS, then refuses in its greeting.
-        let wants_cert = failure.as_ref().and_then(Failure::reply).is_some_and(|r| {
-            r.joined_text()
-                .to_ascii_lowercase()
-                .contains("client certificate")
-        });
-        if wants_cert && self.config.client_cert.is_none() {
-            diagnosis.hints.insert(
-                0,
-                "The server asks for a TLS client certificate: give it and its key with the client certificate setting.".into(),
-            );
-        }
         if let Some(stage) = quit_early {
             diagnosis.summary = format!(
                 "{}:{}: every stage up to {stage} passed; stopped there as asked (quit after {stage}); not tested: {}.",
@@ -776,17 +810,7 @@ impl Probe {
         let capabilities = session
             .as_ref()
             .and_then(|s| s.capabilities())
-            .map(|c| {
-                c.extensions
-                    .iter()
-                    .map(|e| {
-                        std::iter::once(e.keyword.clone())
-                            .chain(e.params.iter().cloned())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .collect()
-            })
+            .map(capability_lines)
             .unwrap_or_default();
         self.rec.close(None);
         Report {
@@ -807,6 +831,67 @@ impl Probe {
             failure,
         }
     }
+}
+
+/// Implicit TLS met a server that greeted in clear text (RFC 8314 §3 vs RFC 3207).
+fn answered_tls_in_clear(result: &Result<(), Failure>) -> bool {
+    matches!(
+        result,
+        Err(Failure::Tls(t))
+            if !t.after_starttls && matches!(t.kind, TlsFailureKind::ClearTextReply { .. })
+    )
+}
+
+/// No greeting came: silence until the deadline, or a close without a byte (what a
+/// port that waits for a ClientHello looks like to a client waiting for a greeting).
+fn no_greeting(result: &Result<(), Failure>) -> bool {
+    matches!(
+        result,
+        Err(Failure::Timeout {
+            stage: Stage::Greeting
+        }) | Err(Failure::Closed {
+            stage: Stage::Greeting,
+            partial: None
+        })
+    )
+}
+
+/// What the session noticed that the report keeps as notes: why the mechanism was
+/// chosen, a HELO fallback, how the message fits the announced SIZE.
+fn session_notes(s: &Session) -> Vec<String> {
+    [
+        s.mechanism_reason().map(str::to_owned),
+        s.helo_fallback().then(|| {
+            "EHLO was refused and HELO accepted: the server is not ESMTP (no STARTTLS, no AUTH, no SIZE)".to_owned()
+        }),
+        s.size_note().map(str::to_owned),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The EHLO extensions as the report lists them: keyword and parameters.
+fn capability_lines(caps: &crate::protocol::Capabilities) -> Vec<String> {
+    caps.extensions
+        .iter()
+        .map(|e| {
+            std::iter::once(e.keyword.clone())
+                .chain(e.params.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Postfix (smtpd_tls_req_ccert) completes TLS, then refuses in its greeting with a
+/// reply that names the client certificate.
+fn asks_for_client_cert(failure: Option<&Failure>) -> bool {
+    failure.and_then(Failure::reply).is_some_and(|r| {
+        r.joined_text()
+            .to_ascii_lowercase()
+            .contains("client certificate")
+    })
 }
 
 /// The trust store for a set of extra anchors, shared by every check that uses the same
@@ -1019,6 +1104,75 @@ mod tests {
         assert_eq!(
             untested_after(Stage::Rcpt, &c, TlsMode::Starttls),
             "DATA (the message)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod mode_and_name_tests {
+    use super::*;
+
+    /// Both `--tls auto` directions go through `switch_mode`: the abandoned attempt's
+    /// stages leave `stages[]`, earlier ones (DNS) stay, the reason is a note.
+    #[test]
+    fn a_mode_switch_drops_the_abandoned_attempt_from_the_stages() {
+        let mut p = Probe::new(Config::new("mx.example.org"));
+        p.rec.start(Stage::Dns);
+        p.rec.end(Stage::Dns, true);
+        let attempt_start = p.rec.stages.len();
+        p.rec.start(Stage::Connect);
+        p.rec.end(Stage::Connect, true);
+        p.rec.start(Stage::Tls);
+        p.rec.close(Some(Stage::Tls));
+        let clear = Err(Failure::Tls(crate::failure::TlsFailure {
+            kind: TlsFailureKind::ClearTextReply {
+                first_line: "220 mx ESMTP".into(),
+            },
+            certificate: None,
+            after_starttls: false,
+        }));
+        assert!(answered_tls_in_clear(&clear));
+        assert!(!no_greeting(&clear));
+        let mode = p.switch_mode(TlsMode::Starttls, "trying STARTTLS".into(), attempt_start);
+        assert_eq!(mode, TlsMode::Starttls);
+        let stages: Vec<_> = p.rec.stages.iter().map(|s| (s.stage, s.ok)).collect();
+        assert_eq!(stages, [(Stage::Dns, true)]);
+        assert_eq!(p.notes, ["trying STARTTLS"]);
+        assert!(no_greeting(&Err(Failure::Timeout {
+            stage: Stage::Greeting
+        })));
+    }
+
+    /// A host rustls cannot use as a TLS server name is the user's configuration error,
+    /// refused before any lookup: before, it came back as "dns.no-such-host".
+    #[tokio::test]
+    async fn a_host_tls_cannot_verify_is_a_configuration_error_not_dns() {
+        for host in [
+            "bücher.example",
+            "mail..example.org",
+            "-mx.example.org",
+            "a b",
+        ] {
+            let err = check(Config::new(host)).await.expect_err(host);
+            assert_eq!(err.what, "HOST", "{host}");
+            assert_eq!(err.reason, transport::INVALID_SERVER_NAME, "{host}");
+            assert!(err.to_string().contains("xn--"), "{err}");
+        }
+        // The same rule as the TLS layer uses, and IP literals (bracketed too) pass.
+        for host in [
+            "smtp.gmail.com",
+            "127.0.0.1",
+            "[::1]",
+            "::1",
+            "mail_1.example",
+        ] {
+            assert!(Config::new(host).validate().is_ok(), "{host}");
+            assert!(transport::tls_server_name(host).is_ok(), "{host}");
+        }
+        let e = transport::tls_server_name("bücher.example").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("\"bücher.example\" {}", transport::INVALID_SERVER_NAME)
         );
     }
 }

@@ -149,7 +149,7 @@ mod tests {
 mod debug_redaction {
     use super::*;
     use crate::protocol::sasl;
-    use crate::session::{AuthChoice, AuthConfig, Credential, Event, Session, SessionConfig};
+    use crate::session::{AuthChoice, AuthConfig, Credential, Io, Session, SessionConfig};
 
     const USER: &str = "sentinel@example.com";
     const PASSWORD: &str = "S3ntinel-Pa55-ZZ";
@@ -210,8 +210,8 @@ mod debug_redaction {
         s.handle_input(b"250-mx.example\r\n250 AUTH PLAIN LOGIN XOAUTH2\r\n");
         let mut wire = Vec::new();
         for reply in replies {
-            while let Some(e) = s.poll_event() {
-                if let Event::Transmit(b) = e {
+            while let Some(e) = s.poll_io() {
+                if let Io::Transmit(b) = e {
                     wire.extend(b);
                 }
             }
@@ -219,9 +219,9 @@ mod debug_redaction {
         }
         assert_redacted(what, &s);
         let mut leaked = false;
-        while let Some(e) = s.poll_event() {
-            if let Event::Transmit(b) = &e {
-                assert_redacted(&format!("{what}: Event::Transmit"), &e);
+        while let Some(e) = s.poll_io() {
+            if let Io::Transmit(b) = &e {
+                assert_redacted(&format!("{what}: Io::Transmit"), &e);
                 wire.extend(b);
                 leaked = true;
             }
@@ -268,7 +268,7 @@ mod debug_redaction {
         ];
         for e in &encoded {
             assert_redacted("sasl::Encoded", e);
-            assert_redacted("Event::Transmit", &Event::Transmit(e.wire.clone()));
+            assert_redacted("Io::Transmit", &Io::Transmit(e.wire.clone()));
         }
         let (first, start) =
             sasl::scram_initial(sasl::ScramHash::Sha256, USER, "rOprNGfwEbeRWgbNEkqO");
@@ -303,8 +303,8 @@ mod debug_redaction {
         ] {
             let mut full = vec!["smtprobe", "check", "smtp.example.com", "--user", USER];
             full.extend(argv);
-            let cli = crate::cli::Cli::try_parse_from(full).expect("valid flags");
-            let crate::cli::Command::Check(args) = &cli.command else {
+            let cli = crate::app::cli::Cli::try_parse_from(full).expect("valid flags");
+            let crate::app::cli::Command::Check(args) = &cli.command else {
                 panic!("`check` parses as Command::Check");
             };
             assert!(

@@ -1,10 +1,20 @@
 //! The sans-IO SMTP client session: a state machine that consumes server bytes and
-//! produces what to send, when to start TLS, transcript records and the outcome.
+//! says what to send, when to start TLS and close, what happened, and the outcome.
 //!
 //! It never touches a socket or reads the clock (DESIGN habit 1): the transport feeds it
-//! with [`Session::handle_input`], [`Session::handle_tls_established`],
-//! [`Session::handle_eof`] and [`Session::handle_timeout`], and drains
-//! [`Session::poll_event`] after each call. Same bytes in, same events out.
+//! with [`Session::handle_input`], [`Session::handle_tls_established`], the failures it
+//! meets ([`Session::handle_tls_failed`], [`Session::handle_read_failed`],
+//! [`Session::handle_write_failed`], [`Session::handle_eof`]) and
+//! [`Session::handle_timeout`] for the deadline [`Session::poll_timeout`] gave it. After
+//! each call it drains [`Session::poll_event`] (what happened, in the past tense: typed
+//! and already redacted, rendered as transcript lines by [`crate::transcript::lines_of`])
+//! and [`Session::poll_io`] (what to do: transmit, start TLS, close). Only the session
+//! decides the outcome ([`Event::Finished`]). Same bytes in, same events out.
+//!
+//! Each state carries the data only it needs, and each transition consumes the old
+//! state and returns the next (DESIGN habit 2): the AUTH exchange exists only with an
+//! [`AuthConfig`], the mail transaction only with a [`MailConfig`], so neither can end
+//! with an outcome made up for a configuration that is not there.
 //!
 //! Security rules enforced here (each has a test below):
 //! - STARTTLS (RFC 3207): only a 220 starts TLS; bytes received after that reply and
@@ -30,7 +40,7 @@
 //! - `--quit-after STAGE` sends QUIT right after that stage passed; pipelining is off so
 //!   no later command is in flight.
 
-use crate::failure::{Failure, TlsMode};
+use crate::failure::Failure;
 use crate::protocol::command::encode_data;
 use crate::protocol::sasl::{self, Encoded};
 use crate::protocol::{
@@ -38,7 +48,7 @@ use crate::protocol::{
 };
 use crate::secret::Secret;
 use crate::stage::Stage;
-use crate::transcript::Direction;
+use crate::tls_mode::TlsMode;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -203,31 +213,91 @@ pub struct SessionConfig {
     pub quit_after: Option<Stage>,
 }
 
-/// What the session asks of the transport, and what it reports. Its `Debug` shows the
-/// length of a [`Event::Transmit`], never its bytes (they may hold credentials).
+/// What the session asks the transport to do. Its `Debug` shows the length of a
+/// [`Io::Transmit`], never its bytes (they may hold credentials).
 #[derive(PartialEq)]
-pub enum Event {
-    /// Write these bytes to the connection (may contain credentials: never log them;
-    /// the matching [`Event::Record`] holds the redacted text).
+pub enum Io {
+    /// Write these bytes to the connection. They may contain credentials: never log
+    /// them; the matching [`Event::CommandSent`] holds the redacted form.
     Transmit(Vec<u8>),
-    /// Perform the TLS handshake now, then call [`Session::handle_tls_established`].
+    /// Perform the TLS handshake now, then call [`Session::handle_tls_established`] or
+    /// [`Session::handle_tls_failed`].
     StartTls,
-    /// A transcript line: already redacted and escaped.
-    Record {
-        /// Who sent it.
-        dir: Direction,
-        /// The stage it belongs to.
-        stage: Stage,
-        /// True inside TLS.
-        tls: bool,
-        /// The text.
-        text: String,
+    /// The session is over ([`Event::Finished`] says how): write what is queued, then
+    /// close the connection.
+    Close,
+}
+
+/// A line the client sent, typed and already redacted: it never holds the wire bytes
+/// of a credential (RFC 4954 AUTH lines keep only their `shown` form, see
+/// [`sasl::Encoded`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SentLine {
+    /// An SMTP command; none of them carries a secret.
+    Command(Command),
+    /// An AUTH command or SASL response, as the transcript shows it (redacted).
+    Sasl(String),
+    /// The message content after DATA's 354 (RFC 5321 §4.1.1.4), by its size.
+    Message {
+        /// Lines in the message as given.
+        lines: usize,
+        /// Bytes on the wire, dot-stuffing and the final `.` included.
+        bytes: usize,
     },
+    /// The lone `.` that ends an empty message after a pipelined group failed
+    /// (RFC 2920 §3.1).
+    EmptyMessageEnd,
+}
+
+/// What happened, in the past tense: the transcript and the stage timings are made
+/// from these (see [`crate::transcript::lines_of`]). `stage` is the stage a line
+/// belongs to, `tls` whether it travelled inside TLS.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
     /// A stage began (the transport starts its timer).
     StageStarted(Stage),
     /// A stage passed.
     StagePassed(Stage),
-    /// The session is over: close the connection. `Err` carries the first failure.
+    /// The client sent a line.
+    CommandSent {
+        /// The stage of the command (in a pipelined group, the one it belongs to).
+        stage: Stage,
+        /// True inside TLS.
+        tls: bool,
+        /// What was sent, redacted.
+        line: SentLine,
+    },
+    /// A complete reply arrived; a SCRAM server signature (RFC 5802 §9) in it is
+    /// already replaced by a redaction note.
+    ReplyReceived {
+        /// The stage of the command it answers.
+        stage: Stage,
+        /// True inside TLS.
+        tls: bool,
+        /// The reply.
+        reply: Reply,
+    },
+    /// Server bytes that are not a reply where one was due (unparseable, unsolicited,
+    /// injected after STARTTLS's 220): escaped and cut to [`EVIDENCE_BYTES`].
+    BytesReceived {
+        /// The stage running when they came.
+        stage: Stage,
+        /// True inside TLS.
+        tls: bool,
+        /// The bytes, escaped.
+        shown: String,
+    },
+    /// Something the session noticed or decided, in words (a `*` transcript line).
+    Noted {
+        /// The stage it concerns.
+        stage: Stage,
+        /// True inside TLS.
+        tls: bool,
+        /// The note.
+        note: String,
+    },
+    /// The session is over; `Err` carries the first failure. Always followed by
+    /// [`Io::Close`].
     Finished(Result<(), Failure>),
 }
 
@@ -268,28 +338,14 @@ impl std::fmt::Debug for SessionConfig {
     }
 }
 
-impl std::fmt::Debug for Event {
+impl std::fmt::Debug for Io {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             // The bytes may be an AUTH payload: the length is enough to debug with, and
-            // the matching `Record` holds the redacted text.
-            Event::Transmit(bytes) => write!(f, "Transmit(<{} bytes>)", bytes.len()),
-            Event::StartTls => f.write_str("StartTls"),
-            Event::Record {
-                dir,
-                stage,
-                tls,
-                text,
-            } => f
-                .debug_struct("Record")
-                .field("dir", dir)
-                .field("stage", stage)
-                .field("tls", tls)
-                .field("text", text)
-                .finish(),
-            Event::StageStarted(s) => f.debug_tuple("StageStarted").field(s).finish(),
-            Event::StagePassed(s) => f.debug_tuple("StagePassed").field(s).finish(),
-            Event::Finished(o) => f.debug_tuple("Finished").field(o).finish(),
+            // the matching `CommandSent` holds the redacted text.
+            Io::Transmit(bytes) => write!(f, "Transmit(<{} bytes>)", bytes.len()),
+            Io::StartTls => f.write_str("StartTls"),
+            Io::Close => f.write_str("Close"),
         }
     }
 }
@@ -299,27 +355,34 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("cfg", &self.cfg)
             .field("state", &self.state)
-            .field("stage", &self.stage)
             .field("tls", &self.tls)
-            .field("mechanism", &self.mechanism)
+            .field("found", &self.found)
             .field("events", &self.events)
-            .field("auth_done", &self.auth_done)
+            .field("io", &self.io)
             .finish_non_exhaustive()
     }
 }
 
-/// What the session waits for. Transitions consume the old state (DESIGN habit 2).
-#[derive(Debug)]
+/// What the session waits for, each state with the data only it needs. Transitions
+/// consume the old state and return the next one (DESIGN habit 2).
 enum State {
     AwaitGreeting,
-    AwaitEhlo,
+    /// EHLO sent; `after_starttls` for the one RFC 3207 §4.2 requires after the
+    /// handshake (which must succeed: no HELO fallback, no second STARTTLS).
+    AwaitEhlo {
+        after_starttls: bool,
+    },
     /// HELO sent after EHLO was refused with 500/502.
     AwaitHelo,
     AwaitStartTls,
     AwaitTlsHandshake,
-    Auth(AuthState),
-    /// Replies to MAIL/RCPT/DATA in order (several outstanding when pipelined).
-    AwaitTransaction,
+    /// The AUTH exchange; only built from an [`AuthConfig`].
+    Auth(AuthExchange),
+    /// We cancelled the exchange with `*` (RFC 4954 §4); the failure is decided, the
+    /// server's 501 is awaited before QUIT.
+    AuthCancelled(Failure),
+    /// Replies to MAIL/RCPT/DATA in order; only built from a [`MailConfig`].
+    Transaction(Transaction),
     AwaitDataEnd,
     /// A lone "." was sent after a pipelined group failed; then QUIT with this failure.
     AwaitEmptyDataEnd(Failure),
@@ -328,38 +391,123 @@ enum State {
     Done,
 }
 
-#[derive(Debug)]
-enum AuthState {
-    /// PLAIN sent with its initial response (or the credentials after a 334).
-    PlainSent,
-    /// `AUTH PLAIN` sent without initial response: expecting an empty 334.
-    PlainAwaitChallenge,
-    /// `AUTH LOGIN` sent: expecting the first 334 (user name).
-    LoginAwaitFirst,
-    /// User name sent: expecting the second 334 (password).
-    LoginAwaitSecond,
-    /// Password sent: expecting 235.
-    LoginSent,
-    /// Bearer token sent.
-    OAuthSent,
-    /// `AUTH CRAM-MD5` sent: expecting the 334 challenge.
-    CramAwaitChallenge,
-    /// CRAM-MD5 response sent: expecting 235.
-    CramSent,
-    /// SCRAM client-first sent: expecting the server-first challenge.
-    ScramAwaitFirst(sasl::ScramStart),
-    /// SCRAM client-final sent: expecting the server-final (334 or in the 235).
-    ScramAwaitFinal(sasl::ScramProof),
-    /// Server signature verified and the empty response sent: expecting 235.
-    ScramVerified,
-    /// `AUTH EXTERNAL` sent: expecting 235.
-    ExternalSent,
-    /// Error challenge answered; expecting the final failure.
-    OAuthAwaitFinal { challenge: String },
-    /// We cancelled with `*` (RFC 4954 §4); the failure is decided.
-    Cancelled(Failure),
+impl State {
+    /// The stage running in this state: the one a timeout, a close or unexpected bytes
+    /// belong to.
+    fn stage(&self) -> Stage {
+        match self {
+            State::AwaitGreeting => Stage::Greeting,
+            State::AwaitEhlo { .. } | State::AwaitHelo => Stage::Ehlo,
+            State::AwaitStartTls => Stage::Starttls,
+            State::AwaitTlsHandshake => Stage::Tls,
+            State::Auth(_) | State::AuthCancelled(_) => Stage::Auth,
+            State::Transaction(t) => t.stage,
+            State::AwaitDataEnd | State::AwaitEmptyDataEnd(_) => Stage::Data,
+            State::AwaitQuit(_) | State::Done => Stage::Quit,
+        }
+    }
 }
 
+/// Hand-written: the AUTH states hold the password, so only the step's name shows.
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            State::AwaitGreeting => f.write_str("AwaitGreeting"),
+            State::AwaitEhlo { after_starttls } => f
+                .debug_struct("AwaitEhlo")
+                .field("after_starttls", after_starttls)
+                .finish(),
+            State::AwaitHelo => f.write_str("AwaitHelo"),
+            State::AwaitStartTls => f.write_str("AwaitStartTls"),
+            State::AwaitTlsHandshake => f.write_str("AwaitTlsHandshake"),
+            State::Auth(a) => f.debug_tuple("Auth").field(&a.step.name()).finish(),
+            State::AuthCancelled(failure) => f.debug_tuple("AuthCancelled").field(failure).finish(),
+            State::Transaction(t) => f
+                .debug_struct("Transaction")
+                .field("outstanding", &t.outstanding)
+                .field("failure", &t.failure)
+                .field("accepted_rcpts", &t.accepted_rcpts)
+                .finish_non_exhaustive(),
+            State::AwaitDataEnd => f.write_str("AwaitDataEnd"),
+            State::AwaitEmptyDataEnd(failure) => {
+                f.debug_tuple("AwaitEmptyDataEnd").field(failure).finish()
+            }
+            State::AwaitQuit(outcome) => f.debug_tuple("AwaitQuit").field(outcome).finish(),
+            State::Done => f.write_str("Done"),
+        }
+    }
+}
+
+/// An AUTH exchange under way (RFC 4954 §4): who authenticates, and the step.
+struct AuthExchange {
+    user: String,
+    step: AuthStep,
+}
+
+/// The steps of each mechanism. The password travels in the steps that still need it.
+enum AuthStep {
+    /// The credentials are sent (PLAIN, LOGIN's password, the CRAM-MD5 response,
+    /// EXTERNAL, or SCRAM's empty answer after the verified signature): expecting 235.
+    CredentialsSent,
+    /// `AUTH PLAIN` sent without initial response: expecting an empty 334.
+    PlainAwaitChallenge(Secret),
+    /// `AUTH LOGIN` sent: expecting the first 334 (user name).
+    LoginAwaitUser(Secret),
+    /// User name sent: expecting the second 334 (password).
+    LoginAwaitPassword(Secret),
+    /// `AUTH CRAM-MD5` sent: expecting the 334 challenge.
+    CramAwaitChallenge(Secret),
+    /// SCRAM client-first sent: expecting the server-first challenge.
+    ScramAwaitFirst(sasl::ScramStart, Secret),
+    /// SCRAM client-final sent: expecting the server-final (334 or in the 235).
+    ScramAwaitFinal(sasl::ScramProof),
+    /// The bearer token sent (XOAUTH2 or OAUTHBEARER).
+    OAuthSent(Mechanism),
+    /// Error challenge answered; expecting the final failure.
+    OAuthAwaitFinal { challenge: String },
+}
+
+impl AuthStep {
+    fn name(&self) -> &'static str {
+        match self {
+            AuthStep::CredentialsSent => "CredentialsSent",
+            AuthStep::PlainAwaitChallenge(_) => "PlainAwaitChallenge",
+            AuthStep::LoginAwaitUser(_) => "LoginAwaitUser",
+            AuthStep::LoginAwaitPassword(_) => "LoginAwaitPassword",
+            AuthStep::CramAwaitChallenge(_) => "CramAwaitChallenge",
+            AuthStep::ScramAwaitFirst(..) => "ScramAwaitFirst",
+            AuthStep::ScramAwaitFinal(_) => "ScramAwaitFinal",
+            AuthStep::OAuthSent(_) => "OAuthSent",
+            AuthStep::OAuthAwaitFinal { .. } => "OAuthAwaitFinal",
+        }
+    }
+
+    /// Still before the credentials: a success reply here proves nothing.
+    fn before_credentials(&self) -> bool {
+        matches!(
+            self,
+            AuthStep::PlainAwaitChallenge(_)
+                | AuthStep::LoginAwaitUser(_)
+                | AuthStep::LoginAwaitPassword(_)
+                | AuthStep::CramAwaitChallenge(_)
+                | AuthStep::ScramAwaitFirst(..)
+        )
+    }
+}
+
+/// The mail transaction (RFC 5321 §3.3), pipelined or one command at a time.
+struct Transaction {
+    mail: MailConfig,
+    /// Stages of MAIL/RCPT/DATA commands whose replies are outstanding, in order
+    /// (RFC 2920 §3.1: replies come in command order).
+    outstanding: VecDeque<Stage>,
+    /// The first failure (later replies of a pipelined group are still consumed).
+    failure: Option<Failure>,
+    /// Recipients the server accepted so far.
+    accepted_rcpts: usize,
+    /// The stage whose reply was handled last, or whose command was sent.
+    stage: Stage,
+}
 /// The longest wait for QUIT's reply (see [`Session::poll_timeout`]).
 pub const QUIT_GRACE: Duration = Duration::from_secs(2);
 
@@ -374,6 +522,21 @@ pub enum Wait {
     TlsHandshake,
 }
 
+/// What the session learned on the way, reported once it is over.
+#[derive(Debug, Default)]
+struct Findings {
+    greeting: Option<Reply>,
+    /// From the last EHLO (after TLS, where TLS is used).
+    caps: Option<Capabilities>,
+    mechanism: Option<Mechanism>,
+    mechanism_reason: Option<String>,
+    authenticated: bool,
+    message_accepted: bool,
+    helo_fallback: bool,
+    quit_early: Option<Stage>,
+    size_note: Option<String>,
+}
+
 /// The sans-IO client session. Its `Debug` shows where the session is, never the
 /// credential or the bytes queued for the wire.
 pub struct Session {
@@ -381,23 +544,11 @@ pub struct Session {
     state: State,
     parser: ReplyParser,
     events: VecDeque<Event>,
+    io: VecDeque<Io>,
+    /// The connection is encrypted: from the start with implicit TLS, else once the
+    /// handshake after STARTTLS completed. Every line is tagged with it.
     tls: bool,
-    stage: Stage,
-    greeting: Option<Reply>,
-    caps: Option<Capabilities>,
-    mechanism: Option<Mechanism>,
-    /// Stages of MAIL/RCPT/DATA commands whose replies are outstanding, in order.
-    pending: VecDeque<Stage>,
-    /// The first failure in a pipelined transaction (later replies are still consumed).
-    txn_failure: Option<Failure>,
-    accepted_rcpts: usize,
-    starttls_sent: bool,
-    auth_done: bool,
-    message_accepted: bool,
-    mechanism_reason: Option<String>,
-    helo_fallback: bool,
-    quit_early: Option<Stage>,
-    size_note: Option<String>,
+    found: Findings,
 }
 
 impl Session {
@@ -409,34 +560,28 @@ impl Session {
             state: State::AwaitGreeting,
             parser: ReplyParser::new(),
             events: VecDeque::new(),
+            io: VecDeque::new(),
             tls,
-            stage: Stage::Greeting,
-            greeting: None,
-            caps: None,
-            mechanism: None,
-            pending: VecDeque::new(),
-            txn_failure: None,
-            accepted_rcpts: 0,
-            starttls_sent: false,
-            auth_done: false,
-            message_accepted: false,
-            mechanism_reason: None,
-            helo_fallback: false,
-            quit_early: None,
-            size_note: None,
+            found: Findings::default(),
         };
         s.events.push_back(Event::StageStarted(Stage::Greeting));
         s
     }
 
-    /// The next event, or `None` when the session needs input.
+    /// The next thing that happened, or `None`. Drain it after every `handle_*` call,
+    /// before [`Session::poll_io`].
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
+    /// The next I/O request, or `None` when the session needs input.
+    pub fn poll_io(&mut self) -> Option<Io> {
+        self.io.pop_front()
+    }
+
     /// The stage currently running (the one a timeout or close belongs to).
     pub fn stage(&self) -> Stage {
-        self.stage
+        self.state.stage()
     }
 
     /// True once [`Event::Finished`] has been queued.
@@ -450,7 +595,7 @@ impl Session {
             State::Done => return None,
             State::AwaitQuit(_) => Wait::QuitReply,
             State::AwaitTlsHandshake => Wait::TlsHandshake,
-            _ => Wait::Reply(self.stage),
+            other => Wait::Reply(other.stage()),
         })
     }
 
@@ -472,48 +617,48 @@ impl Session {
 
     /// The server's greeting, once received.
     pub fn greeting(&self) -> Option<&Reply> {
-        self.greeting.as_ref()
+        self.found.greeting.as_ref()
     }
 
     /// The capabilities from the last EHLO (after TLS, where TLS is used).
     pub fn capabilities(&self) -> Option<&Capabilities> {
-        self.caps.as_ref()
+        self.found.caps.as_ref()
     }
 
     /// The SASL mechanism used, once AUTH has been sent.
     pub fn mechanism(&self) -> Option<Mechanism> {
-        self.mechanism
+        self.found.mechanism
     }
 
     /// True when the server accepted the credentials.
     pub fn authenticated(&self) -> bool {
-        self.auth_done
+        self.found.authenticated
     }
 
     /// True when the test message was accepted for delivery.
     pub fn message_accepted(&self) -> bool {
-        self.message_accepted
+        self.found.message_accepted
     }
 
     /// Why `--auth auto` chose its mechanism, once AUTH was sent.
     pub fn mechanism_reason(&self) -> Option<&str> {
-        self.mechanism_reason.as_deref()
+        self.found.mechanism_reason.as_deref()
     }
 
     /// True when EHLO was refused and HELO accepted (the server is not ESMTP).
     pub fn helo_fallback(&self) -> bool {
-        self.helo_fallback
+        self.found.helo_fallback
     }
 
     /// The stage after which `--quit-after` ended the session, when it did.
     pub fn quit_early(&self) -> Option<Stage> {
-        self.quit_early
+        self.found.quit_early
     }
 
     /// The SIZE the server announced and whether the message fits (RFC 1870), once the
     /// transaction started.
     pub fn size_note(&self) -> Option<&str> {
-        self.size_note.as_deref()
+        self.found.size_note.as_deref()
     }
 
     /// Bytes arrived from the server.
@@ -525,67 +670,74 @@ impl Session {
             // The transport owns the stream during the handshake; bytes here mean the
             // server talked past its 220 (RFC 3207 §5).
             let shown = excerpt(bytes);
-            self.record(Direction::Server, shown.clone());
-            self.finish(Err(Failure::StartTlsInjection { bytes: shown }));
+            self.bytes_received(Stage::Tls, shown.clone());
+            self.state = self.finish(Err(Failure::StartTlsInjection { bytes: shown }));
             return;
         }
         self.parser.push(bytes);
         while !matches!(self.state, State::Done | State::AwaitTlsHandshake) {
             match self.parser.next_reply() {
                 None => break,
-                Some(Err(error)) => {
-                    if let State::AwaitQuit(outcome) =
-                        std::mem::replace(&mut self.state, State::Done)
-                    {
-                        self.finish(outcome);
-                    } else {
-                        self.state = State::Done;
-                        let shown = match &error {
-                            ReplyError::Malformed { line, .. } => line.clone(),
-                            ReplyError::LineTooLong { start } => format!("{start}…"),
-                            ReplyError::ReplyTooLarge { .. } => "…".to_owned(),
-                        };
-                        self.record(Direction::Server, shown);
-                        self.record_event(format!("unparseable reply: {error}"));
-                        self.finish(Err(Failure::Malformed {
-                            stage: self.stage,
-                            error,
-                        }));
-                    }
-                }
+                Some(Err(error)) => self.on_malformed(error),
                 Some(Ok(reply)) => {
-                    let stage = self.answered_stage();
-                    match self.scram_final_shown(&reply) {
-                        Some(shown) => self.record_at(Direction::Server, stage, shown),
-                        None => {
-                            for line in reply.display_lines() {
-                                self.record_at(Direction::Server, stage, line);
-                            }
-                        }
-                    }
-                    self.on_reply(reply);
+                    self.reply_received(&reply);
+                    let state = std::mem::replace(&mut self.state, State::Done);
+                    self.state = self.on_reply(state, reply);
                 }
             }
         }
     }
 
-    /// The transcript text of a SCRAM server-final-message (`v=`): redacted, because
-    /// with the server-first-message it is enough to guess the password offline
-    /// (RFC 5802 §9), like the client proof.
-    fn scram_final_shown(&self, reply: &Reply) -> Option<String> {
-        if !matches!(self.state, State::Auth(AuthState::ScramAwaitFinal(_))) {
-            return None;
-        }
-        self.scram_redacted(reply)
+    /// A reply the parser refused: the end of the session (QUIT's reply excepted: the
+    /// outcome is decided then).
+    fn on_malformed(&mut self, error: ReplyError) {
+        self.state = match std::mem::replace(&mut self.state, State::Done) {
+            State::AwaitQuit(outcome) => self.finish(outcome),
+            state => {
+                let stage = state.stage();
+                let shown = match &error {
+                    ReplyError::Malformed { line, .. } => line.clone(),
+                    ReplyError::LineTooLong { start } => format!("{start}…"),
+                    ReplyError::ReplyTooLarge { .. } => "…".to_owned(),
+                };
+                self.bytes_received(stage, shown);
+                self.note(stage, format!("unparseable reply: {error}"));
+                self.finish(Err(Failure::Malformed { stage, error }))
+            }
+        };
     }
 
-    /// `334 <redacted: SCRAM server signature>` when `reply` carries a `v=`.
-    fn scram_redacted(&self, reply: &Reply) -> Option<String> {
-        let text = reply.raw_texts().next()?;
-        let decoded = sasl::decode_challenge(text)?;
-        decoded
-            .starts_with(b"v=")
-            .then(|| format!("{} <redacted: SCRAM server signature>", reply.code()))
+    /// Reports a reply, tagged with the stage of the command it answers: the oldest
+    /// outstanding MAIL/RCPT/DATA (RFC 2920: replies come in command order), and QUIT's
+    /// once QUIT was sent, though the reported stage stays the one that failed. A SCRAM
+    /// server-final-message (`v=`) is redacted here, where it is captured: with the
+    /// server-first-message it is enough to guess the password offline (RFC 5802 §9).
+    fn reply_received(&mut self, reply: &Reply) {
+        let (stage, tls) = match &self.state {
+            State::Transaction(t) => (t.outstanding.front().copied().unwrap_or(t.stage), self.tls),
+            State::AwaitQuit(_) => (Stage::Quit, self.tls),
+            other => (other.stage(), self.tls),
+        };
+        let scram_final = matches!(
+            &self.state,
+            State::Auth(AuthExchange {
+                step: AuthStep::ScramAwaitFinal(_),
+                ..
+            })
+        );
+        let event = match scram_final.then(|| scram_redacted(reply)).flatten() {
+            None => Event::ReplyReceived {
+                stage,
+                tls,
+                reply: reply.clone(),
+            },
+            // The note is itself a valid reply line.
+            Some(shown) => match Reply::from_lines(&[&shown]) {
+                Ok(reply) => Event::ReplyReceived { stage, tls, reply },
+                Err(_) => Event::BytesReceived { stage, tls, shown },
+            },
+        };
+        self.events.push_back(event);
     }
 
     /// The TLS handshake after STARTTLS completed: send EHLO again (RFC 3207 §4.2).
@@ -594,11 +746,11 @@ impl Session {
             return;
         }
         self.tls = true;
-        self.events.push_back(Event::StagePassed(Stage::Tls));
-        if self.quit_here(Stage::Tls) {
-            return;
-        }
-        self.send_ehlo();
+        self.mark_passed(Stage::Tls);
+        self.state = match self.quit_here(Stage::Tls) {
+            Some(quitting) => quitting,
+            None => self.send_ehlo(true),
+        };
     }
 
     /// The TLS handshake failed: implicit TLS before the greeting (RFC 8314 §3) or the
@@ -612,13 +764,12 @@ impl Session {
         }
         // The line belongs to the TLS stage and was not sent under TLS, whichever
         // mode: the handshake never completed.
-        self.events.push_back(Event::Record {
-            dir: Direction::Event,
+        self.events.push_back(Event::Noted {
             stage: Stage::Tls,
             tls: false,
-            text: format!("TLS handshake failed: {detail}"),
+            note: format!("TLS handshake failed: {detail}"),
         });
-        self.finish(Err(failure));
+        self.state = self.finish(Err(failure));
     }
 
     /// Writing to the server failed (reset, timed out, closed): the session cannot be
@@ -627,7 +778,7 @@ impl Session {
         if matches!(self.state, State::Done) {
             return;
         }
-        self.record_event(format!("write failed: {detail}"));
+        self.note(self.state.stage(), format!("write failed: {detail}"));
         self.handle_eof();
     }
 
@@ -637,135 +788,135 @@ impl Session {
         if matches!(self.state, State::Done) {
             return;
         }
-        self.record_event(format!("read failed: {detail}"));
+        self.note(self.state.stage(), format!("read failed: {detail}"));
         match alert {
-            Some(failure) => self.finish(Err(failure)),
+            Some(failure) => self.state = self.finish(Err(failure)),
             None => self.handle_eof(),
         }
     }
 
     /// The server closed the connection.
     pub fn handle_eof(&mut self) {
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::Done => {}
+        self.state = match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => State::Done,
             State::AwaitQuit(outcome) => self.finish(outcome),
-            _ => {
+            state => {
+                let stage = state.stage();
                 let partial = self.parser.discard();
                 let partial = (!partial.is_empty()).then(|| excerpt(&partial));
-                self.record_event("connection closed by server".into());
-                self.finish(Err(Failure::Closed {
-                    stage: self.stage,
-                    partial,
-                }));
+                self.note(stage, "connection closed by server".into());
+                self.finish(Err(Failure::Closed { stage, partial }))
             }
-        }
+        };
     }
 
     /// The deadline for the current wait passed.
     pub fn handle_timeout(&mut self) {
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::Done => {}
+        self.state = match std::mem::replace(&mut self.state, State::Done) {
+            State::Done => State::Done,
             State::AwaitQuit(outcome) => {
-                self.record_event("no reply to QUIT; closing anyway".into());
+                self.note(Stage::Quit, "no reply to QUIT; closing anyway".into());
                 self.finish(outcome)
             }
-            _ => {
-                self.record_event("no reply before the deadline".into());
-                self.finish(Err(Failure::Timeout { stage: self.stage }));
+            state => {
+                let stage = state.stage();
+                self.note(stage, "no reply before the deadline".into());
+                self.finish(Err(Failure::Timeout { stage }))
             }
-        }
+        };
     }
 
-    // ---- reply handling -------------------------------------------------------------
+    // ---- reply handling: each returns the next state --------------------------------
 
-    fn on_reply(&mut self, reply: Reply) {
-        let state = std::mem::replace(&mut self.state, State::Done);
+    fn on_reply(&mut self, state: State, reply: Reply) -> State {
         match state {
             State::AwaitGreeting => self.on_greeting(reply),
-            State::AwaitEhlo => self.on_ehlo(reply),
+            State::AwaitEhlo { after_starttls } => self.on_ehlo(reply, after_starttls),
             State::AwaitHelo => self.on_helo(reply),
             State::AwaitStartTls => self.on_starttls(reply),
-            State::Auth(a) => self.on_auth(a, reply),
-            State::AwaitTransaction => self.on_transaction(reply),
-            State::AwaitDataEnd => {
-                if self.closing(&reply, Stage::Data) {
-                    return;
-                }
-                if reply.code() == 250 {
-                    self.message_accepted = true;
-                    self.pass(Stage::Data);
-                    self.after_talk_check(Self::quit_ok);
-                } else {
-                    self.fail_and_quit(Failure::Reply {
-                        stage: Stage::Data,
-                        reply,
-                    });
-                }
-            }
+            State::Auth(exchange) => self.on_auth(exchange, reply),
+            State::AuthCancelled(failure) => match self.stop_if_server_closing(&reply, Stage::Auth)
+            {
+                Some(stop) => stop,
+                None => self.fail_and_quit(failure),
+            },
+            State::Transaction(t) => self.on_transaction(t, reply),
+            State::AwaitDataEnd => self.on_data_end(&reply),
             State::AwaitEmptyDataEnd(failure) if reply.code() == 421 => {
                 // RFC 5321 §3.8: the server is closing; no QUIT.
                 self.finish(Err(failure))
             }
             State::AwaitEmptyDataEnd(failure) => self.fail_and_quit(failure),
             State::AwaitQuit(outcome) => self.finish(outcome),
-            State::AwaitTlsHandshake | State::Done => {
-                self.state = state;
-            }
+            // The loop in `handle_input` stops in these states.
+            state @ (State::AwaitTlsHandshake | State::Done) => state,
         }
     }
 
     /// Any reply code 421 means the server is closing the channel (RFC 5321 §3.8):
-    /// stop at once, without QUIT.
-    fn closing(&mut self, reply: &Reply, stage: Stage) -> bool {
-        if reply.code() == 421 {
+    /// the session ends at once, without QUIT.
+    fn stop_if_server_closing(&mut self, reply: &Reply, stage: Stage) -> Option<State> {
+        (reply.code() == 421).then(|| {
             self.finish(Err(Failure::Reply {
                 stage,
                 reply: reply.clone(),
-            }));
-            true
-        } else {
-            false
-        }
+            }))
+        })
     }
 
-    fn on_greeting(&mut self, reply: Reply) {
-        self.greeting = Some(reply.clone());
-        if self.closing(&reply, Stage::Greeting) {
-            return;
+    /// `None` when the reply's code is `want`; else the state that ends the session
+    /// (421: at once, RFC 5321 §3.8; anything else: QUIT).
+    fn stop_unless_code(&mut self, reply: &Reply, stage: Stage, want: u16) -> Option<State> {
+        if let Some(stop) = self.stop_if_server_closing(reply, stage) {
+            return Some(stop);
         }
-        if reply.code() != 220 {
-            // RFC 5321 §3.1: a 554 greeting means "no service here"; we QUIT politely.
-            return self.fail_and_quit(Failure::Reply {
-                stage: Stage::Greeting,
-                reply,
-            });
+        (reply.code() != want).then(|| {
+            self.fail_and_quit(Failure::Reply {
+                stage,
+                reply: reply.clone(),
+            })
+        })
+    }
+
+    fn on_greeting(&mut self, reply: Reply) -> State {
+        // RFC 5321 §3.1: a 554 greeting means "no service here"; we QUIT politely.
+        let stop = self.stop_unless_code(&reply, Stage::Greeting, 220);
+        self.found.greeting = Some(reply);
+        if let Some(stop) = stop {
+            return stop;
         }
-        self.pass(Stage::Greeting);
+        self.mark_passed(Stage::Greeting);
         // Implicit TLS was done before the greeting; quitting after TLS means here.
-        if self.quit_here(Stage::Greeting)
-            || (self.cfg.mode == TlsMode::Implicit && self.quit_here(Stage::Tls))
-        {
-            return;
+        if let Some(quitting) = self.quit_here(Stage::Greeting) {
+            return quitting;
         }
-        self.after_talk_check(Self::send_ehlo);
+        if self.cfg.mode == TlsMode::Implicit {
+            if let Some(quitting) = self.quit_here(Stage::Tls) {
+                return quitting;
+            }
+        }
+        self.unless_out_of_turn(Stage::Greeting, |s| s.send_ehlo(false))
     }
 
-    fn on_ehlo(&mut self, reply: Reply) {
-        if self.closing(&reply, Stage::Ehlo) {
-            return;
+    fn on_ehlo(&mut self, reply: Reply, after_starttls: bool) -> State {
+        if let Some(stop) = self.stop_if_server_closing(&reply, Stage::Ehlo) {
+            return stop;
         }
         // Only the first EHLO (the one after STARTTLS must succeed, RFC 3207 §4.2).
-        if matches!(reply.code(), 500 | 502) && !self.starttls_sent && !self.helo_fallback {
+        if matches!(reply.code(), 500 | 502) && !after_starttls {
             // RFC 5321 §4.1.1.1 / §3.2: a server that does not know EHLO answers 500 or
             // 502; the client may then use HELO, once, and gets no extensions.
-            self.helo_fallback = true;
-            self.record_event(format!(
-                "EHLO refused with {}: trying HELO once (the server may not speak ESMTP)",
-                reply.code()
-            ));
-            return self.after_talk_check(|s| {
-                s.send_command(Command::Helo(s.cfg.helo.clone()));
-                s.state = State::AwaitHelo;
+            self.found.helo_fallback = true;
+            self.note(
+                Stage::Ehlo,
+                format!(
+                    "EHLO refused with {}: trying HELO once (the server may not speak ESMTP)",
+                    reply.code()
+                ),
+            );
+            return self.unless_out_of_turn(Stage::Ehlo, |s| {
+                s.send_command(Stage::Ehlo, Command::Helo(s.cfg.helo.clone()));
+                State::AwaitHelo
             });
         }
         if reply.code() != 250 {
@@ -775,59 +926,44 @@ impl Session {
             });
         }
         let caps = Capabilities::from_ehlo(&reply);
-        self.pass(Stage::Ehlo);
-        if !self.starttls_sent && (self.quit_here(Stage::Ehlo) || self.quit_after_tls_without_tls())
-        {
-            self.caps = Some(caps);
-            return;
-        }
-        let need_starttls = self.cfg.mode == TlsMode::Starttls && !self.tls;
-        if need_starttls {
-            if self.starttls_sent {
-                // Unreachable by construction (tls is set before the second EHLO), but a
-                // second STARTTLS must never be sent (RFC 3207 §4.2).
-                return self.finish(Err(Failure::StartTlsNotOffered));
+        let starttls_offered = caps.has("STARTTLS");
+        self.found.caps = Some(caps);
+        self.mark_passed(Stage::Ehlo);
+        if !after_starttls {
+            if let Some(quitting) = self.quit_here(Stage::Ehlo) {
+                return quitting;
             }
-            if !caps.has("STARTTLS") {
-                self.caps = Some(caps);
+            if let Some(quitting) = self.quit_after_tls_without_tls() {
+                return quitting;
+            }
+        }
+        // The EHLO after STARTTLS runs inside TLS, so this is only ever the first one:
+        // STARTTLS is never sent twice (RFC 3207 §4.2).
+        if self.cfg.mode == TlsMode::Starttls && !self.tls {
+            if !starttls_offered {
                 return self.fail_and_quit(Failure::StartTlsNotOffered);
             }
-            self.caps = Some(caps);
-            return self.after_talk_check(|s| {
-                s.starttls_sent = true;
+            return self.unless_out_of_turn(Stage::Ehlo, |s| {
                 s.start_stage(Stage::Starttls);
-                s.send_command(Command::StartTls);
-                s.state = State::AwaitStartTls;
+                s.send_command(Stage::Starttls, Command::StartTls);
+                State::AwaitStartTls
             });
         }
-        self.caps = Some(caps);
-        self.after_talk_check(Self::after_ehlo);
+        self.unless_out_of_turn(Stage::Ehlo, Self::after_ehlo)
     }
 
-    /// The reply when it is `want`; else the session stops (421: at once, RFC 5321
-    /// §3.8; anything else: QUIT) and `None`.
-    fn accepted(&mut self, reply: Reply, stage: Stage, want: u16) -> Option<Reply> {
-        if self.closing(&reply, stage) {
-            return None;
+    fn on_helo(&mut self, reply: Reply) -> State {
+        if let Some(stop) = self.stop_unless_code(&reply, Stage::Ehlo, 250) {
+            return stop;
         }
-        if reply.code() != want {
-            self.fail_and_quit(Failure::Reply { stage, reply });
-            return None;
-        }
-        Some(reply)
-    }
-
-    fn on_helo(&mut self, reply: Reply) {
-        if self.accepted(reply, Stage::Ehlo, 250).is_none() {
-            return;
-        }
-        self.pass(Stage::Ehlo);
-        self.caps = Some(Capabilities::default());
-        self.record_event(
+        self.mark_passed(Stage::Ehlo);
+        self.found.caps = Some(Capabilities::default());
+        self.note(
+            Stage::Ehlo,
             "HELO accepted: the server is not ESMTP (no STARTTLS, no AUTH, no extensions)".into(),
         );
-        if self.quit_here(Stage::Ehlo) {
-            return;
+        if let Some(quitting) = self.quit_here(Stage::Ehlo) {
+            return quitting;
         }
         let needed = if self.cfg.mode == TlsMode::Starttls {
             Some("STARTTLS")
@@ -838,65 +974,57 @@ impl Session {
         };
         match needed {
             Some(needed) => self.fail_and_quit(Failure::NotEsmtp { needed }),
-            None => self.after_talk_check(Self::after_ehlo),
+            None => self.unless_out_of_turn(Stage::Ehlo, Self::after_ehlo),
         }
     }
 
-    fn on_starttls(&mut self, reply: Reply) {
-        if self.accepted(reply, Stage::Starttls, 220).is_none() {
-            return;
+    fn on_starttls(&mut self, reply: Reply) -> State {
+        if let Some(stop) = self.stop_unless_code(&reply, Stage::Starttls, 220) {
+            return stop;
         }
         if !self.parser.is_idle() {
             // RFC 3207 §5: anything after the 220, before the handshake, may be an
             // attacker's injection. Abort; never use it.
             let injected = excerpt(&self.parser.discard());
-            self.record(Direction::Server, injected.clone());
-            self.record_event("bytes after the 220 to STARTTLS, before TLS: aborting".into());
+            self.bytes_received(Stage::Starttls, injected.clone());
+            self.note(
+                Stage::Starttls,
+                "bytes after the 220 to STARTTLS, before TLS: aborting".into(),
+            );
             return self.finish(Err(Failure::StartTlsInjection { bytes: injected }));
         }
-        self.pass(Stage::Starttls);
+        self.mark_passed(Stage::Starttls);
         // RFC 3207 §4.2: discard all knowledge obtained before TLS.
-        self.caps = None;
+        self.found.caps = None;
         self.parser = ReplyParser::new();
         self.start_stage(Stage::Tls);
-        self.state = State::AwaitTlsHandshake;
-        self.events.push_back(Event::StartTls);
+        self.io.push_back(Io::StartTls);
+        State::AwaitTlsHandshake
     }
 
-    fn after_ehlo(&mut self) {
-        if self.cfg.auth.is_some() {
-            self.begin_auth();
-        } else {
-            self.begin_mail();
+    /// After EHLO (or HELO): AUTH when credentials are configured, else the
+    /// transaction.
+    fn after_ehlo(&mut self) -> State {
+        match self.cfg.auth.clone() {
+            Some(auth) => self.begin_auth(auth),
+            None => self.after_auth(),
         }
     }
 
-    fn begin_auth(&mut self) {
-        self.start_stage(Stage::Auth);
-        let Some(auth) = self.cfg.auth.clone() else {
-            return self.begin_mail();
-        };
-        if !self.tls && !self.cfg.allow_plaintext_auth {
-            self.record_event(
-                "not sending credentials over an unencrypted connection (use TLS, or --allow-plaintext-auth on a lab server)".into(),
-            );
-            return self.fail_and_quit(Failure::PlaintextAuthRefused);
-        }
-        let caps = self.caps.clone().unwrap_or_default();
-        if !caps.offers_auth() {
-            return self.fail_and_quit(Failure::AuthNotOffered {
-                tls: self.tls,
-                starttls_offered: caps.has("STARTTLS"),
-            });
-        }
-        let offered = caps.auth_mechanisms();
+    /// The mechanism for this credential among those offered, or the failure saying
+    /// why there is none.
+    fn choose_mechanism(
+        &mut self,
+        credential: &Credential,
+        offered: Vec<String>,
+    ) -> Result<Mechanism, Box<Failure>> {
         let has = |m: Mechanism| offered.iter().any(|o| o.eq_ignore_ascii_case(m.name()));
-        let mech = match &auth.credential {
+        let mech = match credential {
             Credential::Password {
                 choice: AuthChoice::Auto,
                 ..
             } => pick_mechanism(&offered, self.tls).map(|(m, why)| {
-                self.mechanism_reason = Some(why);
+                self.found.mechanism_reason = Some(why);
                 m
             }),
             Credential::Password { choice, .. } => choice.forced().filter(|&m| has(m)),
@@ -907,37 +1035,74 @@ impl Session {
             Credential::OAuthToken(_) => None,
             Credential::External => has(Mechanism::External).then_some(Mechanism::External),
         };
-        let Some(mech) = mech else {
-            let wanted = match &auth.credential {
+        mech.ok_or_else(|| {
+            let wanted = match credential {
                 Credential::Password { choice, .. } => choice.forced().map(|m| m.name().to_owned()),
                 Credential::OAuthToken(_) => Some("XOAUTH2 or OAUTHBEARER".to_owned()),
                 Credential::External => Some("EXTERNAL".to_owned()),
             };
-            return self.fail_and_quit(Failure::MechanismUnsupported { wanted, offered });
-        };
-        if let Some(why) = self.mechanism_reason.clone() {
-            self.record_event(why);
+            Box::new(Failure::MechanismUnsupported { wanted, offered })
+        })
+    }
+
+    fn begin_auth(&mut self, auth: AuthConfig) -> State {
+        self.start_stage(Stage::Auth);
+        if !self.tls && !self.cfg.allow_plaintext_auth {
+            self.note(
+                Stage::Auth,
+                "not sending credentials over an unencrypted connection (use TLS, or --allow-plaintext-auth on a lab server)".into(),
+            );
+            return self.fail_and_quit(Failure::PlaintextAuthRefused);
         }
-        self.mechanism = Some(mech);
-        let user = auth.user.as_str();
-        match (&auth.credential, mech) {
+        let caps = self.found.caps.clone().unwrap_or_default();
+        if !caps.offers_auth() {
+            return self.fail_and_quit(Failure::AuthNotOffered {
+                tls: self.tls,
+                starttls_offered: caps.has("STARTTLS"),
+            });
+        }
+        let mech = match self.choose_mechanism(&auth.credential, caps.auth_mechanisms()) {
+            Ok(m) => m,
+            Err(failure) => return self.fail_and_quit(*failure),
+        };
+        if let Some(why) = self.found.mechanism_reason.clone() {
+            self.note(Stage::Auth, why);
+        }
+        self.found.mechanism = Some(mech);
+        let AuthConfig { user, credential } = auth;
+        let step = self.send_first_auth_line(&user, credential, mech);
+        State::Auth(AuthExchange { user, step })
+    }
+
+    /// Sends the AUTH command of `mech` (with its initial response where the mechanism
+    /// has one, RFC 4954 §4) and returns the step that awaits the server's answer.
+    fn send_first_auth_line(
+        &mut self,
+        user: &str,
+        credential: Credential,
+        mech: Mechanism,
+    ) -> AuthStep {
+        match (credential, mech) {
             (Credential::Password { secret, .. }, Mechanism::Plain) => {
-                match sasl::plain_initial(user, secret) {
+                match sasl::plain_initial(user, &secret) {
                     Some(enc) => {
                         self.send_encoded(enc);
-                        self.state = State::Auth(AuthState::PlainSent);
+                        AuthStep::CredentialsSent
                     }
                     None => {
                         self.send_encoded(sasl::plain_command_without_ir());
-                        self.state = State::Auth(AuthState::PlainAwaitChallenge);
+                        AuthStep::PlainAwaitChallenge(secret)
                     }
                 }
             }
-            (Credential::Password { .. }, Mechanism::CramMd5) => {
+            (Credential::Password { secret, .. }, Mechanism::CramMd5) => {
                 self.send_encoded(sasl::bare_command(Mechanism::CramMd5));
-                self.state = State::Auth(AuthState::CramAwaitChallenge);
+                AuthStep::CramAwaitChallenge(secret)
             }
-            (Credential::Password { .. }, Mechanism::ScramSha1 | Mechanism::ScramSha256) => {
+            (
+                Credential::Password { secret, .. },
+                Mechanism::ScramSha1 | Mechanism::ScramSha256,
+            ) => {
                 let hash = if mech == Mechanism::ScramSha1 {
                     sasl::ScramHash::Sha1
                 } else {
@@ -945,212 +1110,73 @@ impl Session {
                 };
                 let (enc, start) = sasl::scram_initial(hash, user, &self.cfg.nonce);
                 self.send_encoded(enc);
-                self.state = State::Auth(AuthState::ScramAwaitFirst(start));
+                AuthStep::ScramAwaitFirst(start, secret)
             }
-            (Credential::Password { .. }, _) => {
+            (Credential::Password { secret, .. }, _) => {
                 self.send_encoded(sasl::login_command());
-                self.state = State::Auth(AuthState::LoginAwaitFirst);
+                AuthStep::LoginAwaitUser(secret)
             }
             (Credential::External, _) => {
                 self.send_encoded(sasl::external_initial(user));
-                self.state = State::Auth(AuthState::ExternalSent);
+                AuthStep::CredentialsSent
             }
             (Credential::OAuthToken(token), Mechanism::OAuthBearer) => {
-                self.send_encoded(sasl::oauthbearer_initial(user, token));
-                self.state = State::Auth(AuthState::OAuthSent);
+                self.send_encoded(sasl::oauthbearer_initial(user, &token));
+                AuthStep::OAuthSent(Mechanism::OAuthBearer)
             }
             (Credential::OAuthToken(token), _) => {
-                self.send_encoded(sasl::xoauth2_initial(user, token));
-                self.state = State::Auth(AuthState::OAuthSent);
+                self.send_encoded(sasl::xoauth2_initial(user, &token));
+                AuthStep::OAuthSent(Mechanism::XOAuth2)
             }
         }
     }
 
-    fn on_auth(&mut self, state: AuthState, reply: Reply) {
-        if self.closing(&reply, Stage::Auth) {
-            return;
+    /// One reply of the AUTH exchange (RFC 4954 §4): the rules common to every
+    /// mechanism here; a mechanism's own steps in `login_step`, `cram_step`,
+    /// `scram_first_step`, `scram_final_step` and `oauth_error_step`.
+    fn on_auth(&mut self, exchange: AuthExchange, reply: Reply) -> State {
+        if let Some(stop) = self.stop_if_server_closing(&reply, Stage::Auth) {
+            return stop;
         }
-        let (user, secret) = match self.cfg.auth.as_ref().map(|a| (&a.user, &a.credential)) {
-            Some((u, Credential::Password { secret, .. })) => (u.clone(), Some(secret.clone())),
-            Some((u, Credential::OAuthToken(_) | Credential::External)) => (u.clone(), None),
-            None => {
-                return self.finish(Err(Failure::AuthNotOffered {
-                    tls: self.tls,
-                    starttls_offered: false,
-                }))
-            }
-        };
+        let AuthExchange { user, step } = exchange;
         let code = reply.code();
-        match state {
-            AuthState::Cancelled(failure) => self.fail_and_quit(failure),
-            AuthState::PlainSent
-            | AuthState::LoginSent
-            | AuthState::OAuthSent
-            | AuthState::CramSent
-            | AuthState::ScramVerified
-            | AuthState::ExternalSent
-                if code == 235 =>
-            {
-                self.auth_done = true;
-                self.pass(Stage::Auth);
-                if self.quit_here(Stage::Auth) {
-                    return;
-                }
-                self.after_talk_check(Self::begin_mail);
+        match step {
+            AuthStep::CredentialsSent | AuthStep::OAuthSent(_) if code == 235 => {
+                self.credentials_accepted()
             }
-            AuthState::CramAwaitChallenge if code == 334 => {
-                let text = reply.raw_texts().next().unwrap_or(&[]);
-                match (sasl::decode_challenge(text), secret) {
-                    (Some(challenge), Some(secret)) if !challenge.is_empty() => {
-                        self.send_encoded(sasl::cram_md5_response(&user, &secret, &challenge));
-                        self.state = State::Auth(AuthState::CramSent);
-                    }
-                    _ => self.cancel_or_fail(
-                        Failure::AuthProtocol {
-                            reply,
-                            reason: "the server's CRAM-MD5 challenge is empty or not valid base64",
-                        },
-                        true,
-                    ),
-                }
+            // A 2yz before the credentials were sent proves nothing about them.
+            step if step.before_credentials() && reply.is_positive() => {
+                self.fail_and_quit(Failure::AuthProtocol {
+                    reply,
+                    reason: "the server reported success before the credentials were sent",
+                })
             }
-            AuthState::ScramAwaitFirst(start) if code == 334 => {
-                let text = reply.raw_texts().next().unwrap_or(&[]);
-                let answer = match (sasl::decode_challenge(text), secret) {
-                    (Some(first), Some(secret)) => start.respond(&first, &secret),
-                    _ => Err(sasl::ScramError::BadServerFirst("is not valid base64")),
-                };
-                match answer {
-                    Ok((enc, proof)) => {
-                        self.send_encoded(enc);
-                        self.state = State::Auth(AuthState::ScramAwaitFinal(proof));
-                    }
-                    Err(e) => {
-                        self.record_event(format!("SCRAM: {e}; cancelling"));
-                        self.cancel_or_fail(
-                            Failure::AuthProtocol {
-                                reply,
-                                reason: scram_reason(&e),
-                            },
-                            true,
-                        )
-                    }
-                }
+            AuthStep::CredentialsSent if code == 334 => self.cancel(Failure::AuthProtocol {
+                reply,
+                reason: "the server asked for more after the credentials were sent",
+            }),
+            AuthStep::PlainAwaitChallenge(secret) if code == 334 => {
+                self.send_encoded(sasl::plain_response(&user, &secret));
+                self.auth_step(user, AuthStep::CredentialsSent)
             }
-            AuthState::ScramAwaitFinal(proof) if code == 334 || code == 235 => {
-                // RFC 4954 §4: the server-final-message comes as a 334 challenge (the
-                // client answers with an empty line), or as the text of the 235.
-                let text = reply.raw_texts().next().unwrap_or(&[]);
-                let verdict = match sasl::decode_challenge(text) {
-                    Some(v) if !v.is_empty() => proof.verify(&v),
-                    _ => Err(sasl::ScramError::BadServerFinal),
-                };
-                match verdict {
-                    Ok(()) => {
-                        self.record_event(
-                            "SCRAM: the server's signature verified: it knows the password".into(),
-                        );
-                        if code == 334 {
-                            self.send_encoded(sasl::empty_response());
-                            self.state = State::Auth(AuthState::ScramVerified);
-                        } else {
-                            self.state = State::Auth(AuthState::ScramVerified);
-                            self.on_reply(reply);
-                        }
-                    }
-                    Err(error) => {
-                        self.record_event(format!("SCRAM: {error}"));
-                        // The evidence keeps the reply as the transcript shows it.
-                        let reply = match self.scram_redacted(&reply) {
-                            Some(shown) => Reply::from_lines(&[shown]).unwrap_or(reply),
-                            None => reply,
-                        };
-                        self.cancel_or_fail(
-                            Failure::ScramServerUnverified { error, reply },
-                            code == 334,
-                        )
-                    }
-                }
-            }
-            AuthState::PlainAwaitChallenge
-            | AuthState::LoginAwaitFirst
-            | AuthState::LoginAwaitSecond
-            | AuthState::CramAwaitChallenge
-            | AuthState::ScramAwaitFirst(_)
-                if reply.is_positive() =>
-            {
-                // A 2yz before the credentials were sent proves nothing about them.
-                self.cancel_or_fail(
-                    Failure::AuthProtocol {
-                        reply,
-                        reason: "the server reported success before the credentials were sent",
-                    },
-                    false,
-                );
-            }
-            AuthState::PlainAwaitChallenge if code == 334 => {
-                if let Some(secret) = secret {
-                    self.send_encoded(sasl::plain_response(&user, &secret));
-                }
-                self.state = State::Auth(AuthState::PlainSent);
-            }
-            AuthState::LoginAwaitFirst | AuthState::LoginAwaitSecond if code == 334 => {
-                // LOGIN answers by step, not by prompt text (servers word prompts
-                // differently), but the challenge must at least be valid base64.
-                let text = reply.raw_texts().next().unwrap_or(&[]);
-                if sasl::decode_challenge(text).is_none() {
-                    return self.cancel_or_fail(
-                        Failure::AuthProtocol {
-                            reply,
-                            reason: "the server's 334 challenge is not valid base64",
-                        },
-                        true,
-                    );
-                }
-                if matches!(state, AuthState::LoginAwaitFirst) {
-                    self.send_encoded(sasl::login_username(&user));
-                    self.state = State::Auth(AuthState::LoginAwaitSecond);
-                } else {
-                    if let Some(secret) = secret {
-                        self.send_encoded(sasl::login_password(&secret));
-                    }
-                    self.state = State::Auth(AuthState::LoginSent);
-                }
-            }
-            AuthState::PlainSent
-            | AuthState::LoginSent
-            | AuthState::CramSent
-            | AuthState::ScramVerified
-            | AuthState::ExternalSent
+            step @ (AuthStep::LoginAwaitUser(_) | AuthStep::LoginAwaitPassword(_))
                 if code == 334 =>
             {
-                self.cancel_or_fail(
-                    Failure::AuthProtocol {
-                        reply,
-                        reason: "the server asked for more after the credentials were sent",
-                    },
-                    true,
-                );
+                self.login_step(user, step, reply)
             }
-            AuthState::OAuthSent if code == 334 => {
-                // Google sends base64 JSON describing the error; RFC 7628 §3.2.2: the
-                // client answers (XOAUTH2: empty line; OAUTHBEARER: %x01) and the server
-                // then sends the final failure.
-                let text = reply.raw_texts().next().unwrap_or(&[]);
-                let challenge = sasl::OAuthChallenge::decode(text).shown;
-                self.record_event(format!(
-                    "server's OAuth error challenge decodes to {challenge}"
-                ));
-                if self.mechanism == Some(Mechanism::OAuthBearer) {
-                    self.send_encoded(sasl::oauthbearer_ack());
-                } else {
-                    self.send_encoded(sasl::empty_response());
-                }
-                self.state = State::Auth(AuthState::OAuthAwaitFinal { challenge });
+            AuthStep::CramAwaitChallenge(secret) if code == 334 => {
+                self.cram_step(user, &secret, reply)
             }
+            AuthStep::ScramAwaitFirst(start, secret) if code == 334 => {
+                self.scram_first_step(user, start, &secret, reply)
+            }
+            AuthStep::ScramAwaitFinal(proof) if code == 334 || code == 235 => {
+                self.scram_final_step(user, &proof, reply)
+            }
+            AuthStep::OAuthSent(mech) if code == 334 => self.oauth_error_step(user, mech, reply),
             // RFC 7628 §3.2.2: after the error challenge and the client's dummy
             // response the server must fail; a success then contradicts its own error.
-            AuthState::OAuthAwaitFinal { .. } if reply.is_positive() => {
+            AuthStep::OAuthAwaitFinal { .. } if reply.is_positive() => {
                 self.fail_and_quit(Failure::AuthProtocol {
                     reply,
                     reason: "the server reported success after its own OAuth error challenge",
@@ -1158,10 +1184,10 @@ impl Session {
             }
             // A second challenge: the exchange is still open, so cancel it (RFC 4954 §4)
             // rather than send QUIT as if it were the response.
-            AuthState::OAuthAwaitFinal { challenge } if code == 334 => {
-                self.cancel_or_fail(Failure::OAuthRejected { challenge, reply }, true)
+            AuthStep::OAuthAwaitFinal { challenge } if code == 334 => {
+                self.cancel(Failure::OAuthRejected { challenge, reply })
             }
-            AuthState::OAuthAwaitFinal { challenge } => {
+            AuthStep::OAuthAwaitFinal { challenge } => {
                 self.fail_and_quit(Failure::OAuthRejected { challenge, reply })
             }
             _ => self.fail_and_quit(Failure::Reply {
@@ -1171,333 +1197,519 @@ impl Session {
         }
     }
 
-    /// Ends the AUTH exchange after a protocol violation. With `cancel`, the client is
-    /// in the middle of an exchange and answers `*` first (RFC 4954 §4), then waits for
-    /// the server's 501 before QUIT.
-    fn cancel_or_fail(&mut self, failure: Failure, cancel: bool) {
-        if cancel {
-            self.send_encoded(sasl::cancel());
-            self.state = State::Auth(AuthState::Cancelled(failure));
-        } else {
-            self.fail_and_quit(failure);
+    fn auth_step(&mut self, user: String, step: AuthStep) -> State {
+        State::Auth(AuthExchange { user, step })
+    }
+
+    /// The server accepted the credentials (235).
+    fn credentials_accepted(&mut self) -> State {
+        self.found.authenticated = true;
+        self.mark_passed(Stage::Auth);
+        if let Some(quitting) = self.quit_here(Stage::Auth) {
+            return quitting;
+        }
+        self.unless_out_of_turn(Stage::Auth, Self::after_auth)
+    }
+
+    /// LOGIN answers by step, not by prompt text (servers word prompts differently),
+    /// but the challenge must at least be valid base64.
+    fn login_step(&mut self, user: String, step: AuthStep, reply: Reply) -> State {
+        let text = reply.raw_texts().next().unwrap_or(&[]);
+        if sasl::decode_challenge(text).is_none() {
+            return self.cancel(Failure::AuthProtocol {
+                reply,
+                reason: "the server's 334 challenge is not valid base64",
+            });
+        }
+        match step {
+            AuthStep::LoginAwaitUser(secret) => {
+                self.send_encoded(sasl::login_username(&user));
+                self.auth_step(user, AuthStep::LoginAwaitPassword(secret))
+            }
+            AuthStep::LoginAwaitPassword(secret) => {
+                self.send_encoded(sasl::login_password(&secret));
+                self.auth_step(user, AuthStep::CredentialsSent)
+            }
+            other => self.auth_step(user, other),
         }
     }
 
-    fn begin_mail(&mut self) {
-        if self.quit_here(Stage::Auth) {
-            return;
+    /// RFC 2195 §2: the response is the user and the keyed MD5 of the challenge.
+    fn cram_step(&mut self, user: String, secret: &Secret, reply: Reply) -> State {
+        let text = reply.raw_texts().next().unwrap_or(&[]);
+        match sasl::decode_challenge(text) {
+            Some(challenge) if !challenge.is_empty() => {
+                self.send_encoded(sasl::cram_md5_response(&user, secret, &challenge));
+                self.auth_step(user, AuthStep::CredentialsSent)
+            }
+            _ => self.cancel(Failure::AuthProtocol {
+                reply,
+                reason: "the server's CRAM-MD5 challenge is empty or not valid base64",
+            }),
         }
-        let Some(mail) = self.cfg.mail.clone() else {
-            return self.quit_ok();
+    }
+
+    /// RFC 5802 §3: the server-first-message gives salt, iterations and nonce; the
+    /// client answers with its proof, or cancels when they are not acceptable.
+    fn scram_first_step(
+        &mut self,
+        user: String,
+        start: sasl::ScramStart,
+        secret: &Secret,
+        reply: Reply,
+    ) -> State {
+        let text = reply.raw_texts().next().unwrap_or(&[]);
+        let answer = match sasl::decode_challenge(text) {
+            Some(first) => start.respond(&first, secret),
+            None => Err(sasl::ScramError::BadServerFirst("is not valid base64")),
         };
-        let caps = self.caps.clone().unwrap_or_default();
-        self.start_stage(Stage::Mail);
-        // RFC 1870 §3: the size counts CRLF pairs but not the terminating dot or the
-        // doubled quoting dots.
-        let wire_size = crlf_len(&mail.message);
+        match answer {
+            Ok((enc, proof)) => {
+                self.send_encoded(enc);
+                self.auth_step(user, AuthStep::ScramAwaitFinal(proof))
+            }
+            Err(e) => {
+                self.note(Stage::Auth, format!("SCRAM: {e}; cancelling"));
+                self.cancel(Failure::AuthProtocol {
+                    reply,
+                    reason: scram_reason(&e),
+                })
+            }
+        }
+    }
+
+    /// RFC 4954 §4: the server-final-message comes as a 334 challenge (the client
+    /// answers with an empty line), or as the text of the 235. Only a verified server
+    /// signature makes a 235 a success (RFC 5802 §3).
+    fn scram_final_step(&mut self, user: String, proof: &sasl::ScramProof, reply: Reply) -> State {
+        let code = reply.code();
+        let text = reply.raw_texts().next().unwrap_or(&[]);
+        let verdict = match sasl::decode_challenge(text) {
+            Some(v) if !v.is_empty() => proof.verify(&v),
+            _ => Err(sasl::ScramError::BadServerFinal),
+        };
+        match verdict {
+            Ok(()) => {
+                self.note(
+                    Stage::Auth,
+                    "SCRAM: the server's signature verified: it knows the password".into(),
+                );
+                if code == 334 {
+                    self.send_encoded(sasl::empty_response());
+                    self.auth_step(user, AuthStep::CredentialsSent)
+                } else {
+                    self.credentials_accepted()
+                }
+            }
+            Err(error) => {
+                self.note(Stage::Auth, format!("SCRAM: {error}"));
+                // The evidence keeps the reply as the transcript shows it.
+                let reply = match scram_redacted(&reply) {
+                    Some(shown) => Reply::from_lines(&[shown]).unwrap_or(reply),
+                    None => reply,
+                };
+                let failure = Failure::ScramServerUnverified { error, reply };
+                if code == 334 {
+                    self.cancel(failure)
+                } else {
+                    self.fail_and_quit(failure)
+                }
+            }
+        }
+    }
+
+    /// Google sends base64 JSON describing the error; RFC 7628 §3.2.2: the client
+    /// answers (XOAUTH2: empty line; OAUTHBEARER: %x01) and the server then sends the
+    /// final failure.
+    fn oauth_error_step(&mut self, user: String, mech: Mechanism, reply: Reply) -> State {
+        let text = reply.raw_texts().next().unwrap_or(&[]);
+        let challenge = sasl::OAuthChallenge::decode(text).shown;
+        self.note(
+            Stage::Auth,
+            format!("server's OAuth error challenge decodes to {challenge}"),
+        );
+        if mech == Mechanism::OAuthBearer {
+            self.send_encoded(sasl::oauthbearer_ack());
+        } else {
+            self.send_encoded(sasl::empty_response());
+        }
+        self.auth_step(user, AuthStep::OAuthAwaitFinal { challenge })
+    }
+
+    /// Ends the AUTH exchange after a protocol violation in the middle of it: the
+    /// client answers `*` first (RFC 4954 §4), then waits for the server's 501 before
+    /// QUIT.
+    fn cancel(&mut self, failure: Failure) -> State {
+        self.send_encoded(sasl::cancel());
+        State::AuthCancelled(failure)
+    }
+
+    /// After AUTH passed (or when there is none): the transaction when a message is
+    /// configured, else QUIT with success.
+    fn after_auth(&mut self) -> State {
+        if let Some(quitting) = self.quit_here(Stage::Auth) {
+            return quitting;
+        }
+        match self.cfg.mail.clone() {
+            Some(mail) => self.begin_mail(mail),
+            // Nothing more was asked for: every configured stage passed.
+            None => self.quit(Ok(())),
+        }
+    }
+
+    /// The SIZE check (RFC 1870 §4) and the note saying how the message fits; `Err`
+    /// when it does not.
+    fn check_size(&mut self, caps: &Capabilities, wire_size: u64) -> Result<(), Box<Failure>> {
         // RFC 1870 §4: the client should not send a message larger than the SIZE the
         // server announced; 0 (or no number) means no fixed limit.
-        let note = match caps.size_limit() {
-            Some(limit) if limit > 0 && wire_size > limit => {
-                let note = format!("the server announced SIZE {limit}; the message is {wire_size} bytes: it does not fit, so it was not sent");
-                self.size_note = Some(note.clone());
-                self.record_event(note);
-                return self.fail_and_quit(Failure::MessageTooLarge {
+        let (note, fits) = match caps.size_limit() {
+            Some(limit) if limit > 0 && wire_size > limit => (
+                format!("the server announced SIZE {limit}; the message is {wire_size} bytes: it does not fit, so it was not sent"),
+                Err(Box::new(Failure::MessageTooLarge {
                     size: wire_size,
                     limit,
-                });
-            }
-            Some(limit) if limit > 0 => format!(
-                "the server announced SIZE {limit}; the message is {wire_size} bytes: it fits"
+                })),
             ),
-            _ if caps.has("SIZE") => format!(
-                "the server announced SIZE with no fixed limit; the message is {wire_size} bytes"
+            Some(limit) if limit > 0 => (
+                format!("the server announced SIZE {limit}; the message is {wire_size} bytes: it fits"),
+                Ok(()),
             ),
-            _ => format!("the server announced no SIZE; the message is {wire_size} bytes"),
+            _ if caps.has("SIZE") => (
+                format!("the server announced SIZE with no fixed limit; the message is {wire_size} bytes"),
+                Ok(()),
+            ),
+            _ => (
+                format!("the server announced no SIZE; the message is {wire_size} bytes"),
+                Ok(()),
+            ),
         };
-        self.size_note = Some(note.clone());
-        self.record_event(note);
+        self.found.size_note = Some(note.clone());
+        self.note(Stage::Mail, note);
+        fits
+    }
+
+    /// MAIL FROM parameters the message needs: BODY=8BITMIME for 8-bit text (RFC 6152
+    /// §3), SMTPUTF8 for non-ASCII addresses (RFC 6531 §3.4); `Err` when the server did
+    /// not announce what is needed.
+    fn mail_params(
+        caps: &Capabilities,
+        mail: &MailConfig,
+    ) -> Result<Vec<&'static str>, Box<Failure>> {
         let mut params = Vec::new();
-        let utf8_addrs = !mail.from.is_ascii() || mail.to.iter().any(|t| !t.is_ascii());
         if !mail.message.is_ascii() {
             if !caps.has("8BITMIME") && !caps.has("SMTPUTF8") {
-                return self.fail_and_quit(Failure::ExtensionNotOffered {
+                return Err(Box::new(Failure::ExtensionNotOffered {
                     extension: "8BITMIME",
                     why: "the message has 8-bit (non-ASCII) text",
-                });
+                }));
             }
             if caps.has("8BITMIME") {
                 params.push("BODY=8BITMIME");
             }
         }
-        if utf8_addrs {
+        if !mail.from.is_ascii() || mail.to.iter().any(|t| !t.is_ascii()) {
             if !caps.has("SMTPUTF8") {
-                return self.fail_and_quit(Failure::ExtensionNotOffered {
+                return Err(Box::new(Failure::ExtensionNotOffered {
                     extension: "SMTPUTF8",
                     why: "an address is not ASCII",
-                });
+                }));
             }
             params.push("SMTPUTF8");
         }
+        Ok(params)
+    }
+
+    fn begin_mail(&mut self, mail: MailConfig) -> State {
+        let caps = self.found.caps.clone().unwrap_or_default();
+        self.start_stage(Stage::Mail);
+        // RFC 1870 §3: the size counts CRLF pairs but not the terminating dot or the
+        // doubled quoting dots.
+        let wire_size = crlf_len(&mail.message);
+        let params = match self
+            .check_size(&caps, wire_size)
+            .and_then(|()| Self::mail_params(&caps, &mail))
+        {
+            Ok(params) => params,
+            Err(failure) => return self.fail_and_quit(*failure),
+        };
         let size = caps.has("SIZE").then_some(wire_size);
         // With --quit-after mail/rcpt nothing after that command may be in flight.
         let pipelining = self.cfg.pipelining
             && caps.has("PIPELINING")
             && !matches!(self.cfg.quit_after, Some(Stage::Mail | Stage::Rcpt));
-        self.send_transaction_command(
-            Command::MailFrom {
-                addr: mail.from.clone(),
-                size,
-                params,
-            },
-            Stage::Mail,
-        );
-        self.state = State::AwaitTransaction;
+        let mut t = Transaction {
+            outstanding: VecDeque::new(),
+            failure: None,
+            accepted_rcpts: 0,
+            stage: Stage::Mail,
+            mail,
+        };
+        let from = Command::MailFrom {
+            addr: t.mail.from.clone(),
+            size,
+            params,
+        };
+        self.send_transaction_command(&mut t, from, Stage::Mail);
         if pipelining {
             // RFC 2920 §3.1: MAIL, RCPT… and DATA may be sent as one group; DATA is the
             // last command of the group.
-            for to in &mail.to {
-                self.send_transaction_command(Command::RcptTo(to.clone()), Stage::Rcpt);
+            for to in t.mail.to.clone() {
+                self.send_transaction_command(&mut t, Command::RcptTo(to), Stage::Rcpt);
             }
-            self.send_transaction_command(Command::Data, Stage::Data);
+            self.send_transaction_command(&mut t, Command::Data, Stage::Data);
         }
+        State::Transaction(t)
     }
 
-    fn on_transaction(&mut self, reply: Reply) {
-        let Some(stage) = self.pending.pop_front() else {
+    fn on_transaction(&mut self, mut t: Transaction, reply: Reply) -> State {
+        let Some(stage) = t.outstanding.pop_front() else {
             return self.finish(Err(Failure::Unsolicited {
-                stage: self.stage,
+                stage: t.stage,
                 bytes: excerpt(&reply.to_wire()),
             }));
         };
-        self.stage = stage;
-        if self.closing(&reply, stage) {
-            return;
+        t.stage = stage;
+        if let Some(stop) = self.stop_if_server_closing(&reply, stage) {
+            return stop;
         }
-        let pipelined = !self.pending.is_empty() || stage == Stage::Data;
         let ok = match stage {
             Stage::Mail => reply.code() == 250,
             Stage::Rcpt => (250..=252).contains(&reply.code()),
             _ => reply.code() == 354,
         };
-        let mail = self.cfg.mail.clone();
-        let Some(mail) = mail else {
-            return self.quit_ok();
-        };
         if stage == Stage::Data {
-            if self.txn_failure.is_some() || !ok {
-                if reply.code() == 354 {
-                    // RFC 2920 §3.1: DATA was accepted though an earlier command of the
-                    // group failed; end the (empty) message with "." alone, take the
-                    // server's answer to it, then QUIT with the earlier failure.
-                    self.transmit_recorded(b".\r\n".to_vec(), ".".into());
-                    let failure = self.txn_failure.take().unwrap_or(Failure::Reply {
-                        stage: Stage::Data,
-                        reply,
-                    });
-                    self.state = State::AwaitEmptyDataEnd(failure);
-                    return;
-                }
-                let failure = self.txn_failure.take().unwrap_or(Failure::Reply {
-                    stage: Stage::Data,
-                    reply,
-                });
-                return self.fail_and_quit(failure);
-            }
-            if !self.parser.is_idle() {
-                // A server that sends more after 354 is out of turn; never send the body.
-                return self.after_talk_check(|_| {});
-            }
-            self.pass(Stage::Data);
-            self.start_stage(Stage::Data);
-            let body = encode_data(&mail.message);
-            let lines = mail.message.lines().count();
-            self.transmit_recorded(
-                body.clone(),
-                format!("<message: {lines} lines, {} bytes>", body.len()),
-            );
-            self.state = State::AwaitDataEnd;
-            return;
+            return self.on_data_reply(t, reply, ok);
         }
         if !ok {
-            if self.txn_failure.is_none() {
-                self.txn_failure = Some(Failure::Reply { stage, reply });
-            }
+            t.failure.get_or_insert(Failure::Reply { stage, reply });
         } else {
             if stage == Stage::Rcpt {
-                self.accepted_rcpts += 1;
+                t.accepted_rcpts += 1;
             }
-            if self.txn_failure.is_none() {
-                self.pass(stage);
+            if t.failure.is_none() {
+                self.mark_passed(stage);
             }
         }
-        if pipelined {
-            self.state = State::AwaitTransaction;
-            return;
+        // Pipelined: more replies of the group are due.
+        if !t.outstanding.is_empty() {
+            return State::Transaction(t);
         }
         // Not pipelined: one command at a time.
-        if let Some(f) = self.txn_failure.take() {
+        if let Some(f) = t.failure.take() {
             return self.fail_and_quit(f);
         }
         let sent_rcpts = match stage {
             Stage::Mail => 0,
-            _ => self.accepted_rcpts,
+            _ => t.accepted_rcpts,
         };
-        if stage == Stage::Mail && self.parser.is_idle() && self.quit_here(Stage::Mail) {
-            return;
-        }
-        if sent_rcpts >= mail.to.len() && self.parser.is_idle() && self.quit_here(Stage::Rcpt) {
-            return;
-        }
-        self.after_talk_check(move |s| {
-            if let Some(to) = mail.to.get(sent_rcpts) {
-                s.start_stage(Stage::Rcpt);
-                s.send_transaction_command(Command::RcptTo(to.clone()), Stage::Rcpt);
-            } else {
-                s.start_stage(Stage::Data);
-                s.send_transaction_command(Command::Data, Stage::Data);
+        if stage == Stage::Mail && self.parser.is_idle() {
+            if let Some(quitting) = self.quit_here(Stage::Mail) {
+                return quitting;
             }
-            s.state = State::AwaitTransaction;
-        });
+        }
+        if sent_rcpts >= t.mail.to.len() && self.parser.is_idle() {
+            if let Some(quitting) = self.quit_here(Stage::Rcpt) {
+                return quitting;
+            }
+        }
+        self.unless_out_of_turn(stage, move |s| {
+            match t.mail.to.get(sent_rcpts).cloned() {
+                Some(to) => {
+                    s.start_stage(Stage::Rcpt);
+                    t.stage = Stage::Rcpt;
+                    s.send_transaction_command(&mut t, Command::RcptTo(to), Stage::Rcpt);
+                }
+                None => {
+                    s.start_stage(Stage::Data);
+                    t.stage = Stage::Data;
+                    s.send_transaction_command(&mut t, Command::Data, Stage::Data);
+                }
+            }
+            State::Transaction(t)
+        })
+    }
+
+    /// DATA's reply: 354 sends the message, unless an earlier command of the group
+    /// failed.
+    fn on_data_reply(&mut self, mut t: Transaction, reply: Reply, ok: bool) -> State {
+        if t.failure.is_some() || !ok {
+            let accepted = reply.code() == 354;
+            let failure = t.failure.take().unwrap_or(Failure::Reply {
+                stage: Stage::Data,
+                reply,
+            });
+            if accepted {
+                // RFC 2920 §3.1: DATA was accepted though an earlier command of the
+                // group failed; end the (empty) message with "." alone, take the
+                // server's answer to it, then QUIT with the earlier failure.
+                self.send_line(Stage::Data, SentLine::EmptyMessageEnd, b".\r\n".to_vec());
+                return State::AwaitEmptyDataEnd(failure);
+            }
+            return self.fail_and_quit(failure);
+        }
+        if !self.parser.is_idle() {
+            // A server that sends more after 354 is out of turn; never send the body.
+            return self.unless_out_of_turn(Stage::Data, |_| State::AwaitDataEnd);
+        }
+        self.mark_passed(Stage::Data);
+        self.start_stage(Stage::Data);
+        let body = encode_data(&t.mail.message);
+        let lines = t.mail.message.lines().count();
+        self.send_line(
+            Stage::Data,
+            SentLine::Message {
+                lines,
+                bytes: body.len(),
+            },
+            body,
+        );
+        State::AwaitDataEnd
+    }
+
+    /// The reply to the message's final "." (RFC 5321 §4.1.1.4).
+    fn on_data_end(&mut self, reply: &Reply) -> State {
+        if let Some(stop) = self.stop_unless_code(reply, Stage::Data, 250) {
+            return stop;
+        }
+        self.found.message_accepted = true;
+        self.mark_passed(Stage::Data);
+        self.unless_out_of_turn(Stage::Data, |s| s.quit(Ok(())))
     }
 
     // ---- helpers --------------------------------------------------------------------
 
-    /// Runs `next` (which sends the next command) only if the server has not sent
-    /// anything beyond the reply just handled: a server may not talk out of turn
-    /// (RFC 5321 §4.1; pipelined groups are handled separately).
-    fn after_talk_check(&mut self, next: impl FnOnce(&mut Self)) {
+    /// Runs `next` (which sends the next command and returns the state that awaits its
+    /// reply) only if the server has not sent anything beyond the reply just handled
+    /// (of `stage`): a server may not talk out of turn (RFC 5321 §4.1; pipelined groups
+    /// are handled separately). Else the session stops with the bytes as evidence.
+    fn unless_out_of_turn(&mut self, stage: Stage, next: impl FnOnce(&mut Self) -> State) -> State {
         if self.parser.is_idle() {
-            next(self);
-        } else {
-            let bytes = excerpt(&self.parser.discard());
-            self.record(Direction::Server, bytes.clone());
-            self.record_event("the server sent data nobody asked for; stopping".into());
-            self.finish(Err(Failure::Unsolicited {
-                stage: self.stage,
-                bytes,
-            }));
+            return next(self);
         }
+        let bytes = excerpt(&self.parser.discard());
+        self.bytes_received(stage, bytes.clone());
+        self.note(
+            stage,
+            "the server sent data nobody asked for; stopping".into(),
+        );
+        self.finish(Err(Failure::Unsolicited { stage, bytes }))
     }
 
     /// `--quit-after`: when `stage` is the one asked for, QUIT now with success and say
-    /// so in the transcript. True when the session is quitting.
-    fn quit_here(&mut self, stage: Stage) -> bool {
-        if self.cfg.quit_after != Some(stage) || self.quit_early.is_some() {
-            return false;
+    /// so in the transcript; the quitting state, or `None` to go on.
+    fn quit_here(&mut self, stage: Stage) -> Option<State> {
+        if self.cfg.quit_after != Some(stage) || self.found.quit_early.is_some() {
+            return None;
         }
-        self.quit_early = Some(stage);
-        self.record_event(format!("--quit-after {stage}: stopping here as asked"));
-        self.quit_ok();
-        true
+        self.found.quit_early = Some(stage);
+        self.note(
+            stage,
+            format!("--quit-after {stage}: stopping here as asked"),
+        );
+        Some(self.quit(Ok(())))
     }
 
     /// `--quit-after tls` on a connection that has no TLS: stop after EHLO.
-    fn quit_after_tls_without_tls(&mut self) -> bool {
+    fn quit_after_tls_without_tls(&mut self) -> Option<State> {
         if self.cfg.mode != TlsMode::None || self.cfg.quit_after != Some(Stage::Tls) {
-            return false;
+            return None;
         }
-        self.quit_early = Some(Stage::Ehlo);
-        self.record_event(
+        self.found.quit_early = Some(Stage::Ehlo);
+        self.note(
+            Stage::Ehlo,
             "--quit-after tls: this connection uses no TLS; stopping after EHLO".into(),
         );
-        self.quit_ok();
-        true
+        Some(self.quit(Ok(())))
     }
 
-    fn send_ehlo(&mut self) {
+    fn send_ehlo(&mut self, after_starttls: bool) -> State {
         self.start_stage(Stage::Ehlo);
-        self.send_command(Command::Ehlo(self.cfg.helo.clone()));
-        self.state = State::AwaitEhlo;
+        self.send_command(Stage::Ehlo, Command::Ehlo(self.cfg.helo.clone()));
+        State::AwaitEhlo { after_starttls }
     }
 
-    fn quit_ok(&mut self) {
-        self.send_quit(Ok(()));
+    fn fail_and_quit(&mut self, failure: Failure) -> State {
+        self.quit(Err(failure))
     }
 
-    fn fail_and_quit(&mut self, failure: Failure) {
-        self.send_quit(Err(failure));
-    }
-
-    fn send_quit(&mut self, outcome: Result<(), Failure>) {
-        // The failing stage stays the reported one; QUIT gets its own timer.
-        let keep = self.stage;
-        self.events.push_back(Event::StageStarted(Stage::Quit));
-        self.stage = Stage::Quit;
-        self.send_command(Command::Quit);
-        if outcome.is_err() {
-            self.stage = keep;
-        }
-        self.state = State::AwaitQuit(outcome);
+    /// Sends QUIT (it gets its own timer and its own transcript stage); the failing
+    /// stage stays the reported one, carried by the failure.
+    fn quit(&mut self, outcome: Result<(), Failure>) -> State {
+        self.start_stage(Stage::Quit);
+        self.send_command(Stage::Quit, Command::Quit);
+        State::AwaitQuit(outcome)
     }
 
     fn start_stage(&mut self, stage: Stage) {
-        self.stage = stage;
         self.events.push_back(Event::StageStarted(stage));
     }
 
-    fn pass(&mut self, stage: Stage) {
+    fn mark_passed(&mut self, stage: Stage) {
         self.events.push_back(Event::StagePassed(stage));
     }
 
-    fn finish(&mut self, outcome: Result<(), Failure>) {
+    /// The end: QUIT's stage passes with a success; the transport closes.
+    fn finish(&mut self, outcome: Result<(), Failure>) -> State {
         if outcome.is_ok() {
-            self.events.push_back(Event::StagePassed(Stage::Quit));
+            self.mark_passed(Stage::Quit);
         }
-        self.state = State::Done;
         self.events.push_back(Event::Finished(outcome));
+        self.io.push_back(Io::Close);
+        State::Done
     }
 
-    fn send_command(&mut self, cmd: Command) {
-        let text = cmd.line();
-        self.transmit_recorded(cmd.to_wire(), text);
+    fn send_command(&mut self, stage: Stage, cmd: Command) {
+        let wire = cmd.to_wire();
+        self.send_line(stage, SentLine::Command(cmd), wire);
     }
 
     /// Sends MAIL, RCPT or DATA and queues the stage its reply belongs to. The transcript
     /// tags the line with that stage, not the one running: in a pipelined group
     /// (RFC 2920 §3.1) RCPT and DATA go out while MAIL's reply is still awaited.
-    fn send_transaction_command(&mut self, cmd: Command, stage: Stage) {
-        self.record_at(Direction::Client, stage, cmd.line());
-        self.events.push_back(Event::Transmit(cmd.to_wire()));
-        self.pending.push_back(stage);
+    fn send_transaction_command(&mut self, t: &mut Transaction, cmd: Command, stage: Stage) {
+        self.send_command(stage, cmd);
+        t.outstanding.push_back(stage);
     }
 
-    /// The stage of the command a reply answers, which the transcript tags it with: the
-    /// oldest outstanding MAIL/RCPT/DATA (RFC 2920: replies come in command order), and
-    /// QUIT's once QUIT was sent, though the reported stage stays the one that failed.
-    fn answered_stage(&self) -> Stage {
-        match &self.state {
-            State::AwaitTransaction => self.pending.front().copied().unwrap_or(self.stage),
-            State::AwaitQuit(_) => Stage::Quit,
-            _ => self.stage,
-        }
-    }
-
+    /// Sends a SASL line: the wire bytes to the transport, only `shown` to the events.
     fn send_encoded(&mut self, enc: Encoded) {
-        self.transmit_recorded(enc.wire, enc.shown);
+        self.send_line(Stage::Auth, SentLine::Sasl(enc.shown), enc.wire);
     }
 
-    fn transmit_recorded(&mut self, wire: Vec<u8>, shown: String) {
-        self.record(Direction::Client, shown);
-        self.events.push_back(Event::Transmit(wire));
-    }
-
-    fn record(&mut self, dir: Direction, text: String) {
-        self.record_at(dir, self.stage, text);
-    }
-
-    fn record_at(&mut self, dir: Direction, stage: Stage, text: String) {
-        self.events.push_back(Event::Record {
-            dir,
+    fn send_line(&mut self, stage: Stage, line: SentLine, wire: Vec<u8>) {
+        self.events.push_back(Event::CommandSent {
             stage,
             tls: self.tls,
-            text,
+            line,
+        });
+        self.io.push_back(Io::Transmit(wire));
+    }
+
+    fn bytes_received(&mut self, stage: Stage, shown: String) {
+        self.events.push_back(Event::BytesReceived {
+            stage,
+            tls: self.tls,
+            shown,
         });
     }
 
-    fn record_event(&mut self, text: String) {
-        self.record(Direction::Event, text);
+    fn note(&mut self, stage: Stage, note: String) {
+        self.events.push_back(Event::Noted {
+            stage,
+            tls: self.tls,
+            note,
+        });
     }
+}
+
+/// `334 <redacted: SCRAM server signature>` when `reply` carries a `v=` (RFC 5802 §9:
+/// with the salt and nonces it allows an offline password guess).
+fn scram_redacted(reply: &Reply) -> Option<String> {
+    let text = reply.raw_texts().next()?;
+    let decoded = sasl::decode_challenge(text)?;
+    decoded
+        .starts_with(b"v=")
+        .then(|| format!("{} <redacted: SCRAM server signature>", reply.code()))
 }
 
 /// The length of `text` with every bare LF counted as CRLF (how it goes on the wire).
@@ -1533,6 +1745,7 @@ mod tests {
 
     use super::*;
     use crate::failure::Failure;
+    use crate::transcript::{lines_of, Direction};
     use base64::engine::general_purpose::STANDARD as B64;
     use base64::Engine as _;
 
@@ -1557,6 +1770,14 @@ mod tests {
         }
     }
 
+    /// The outcome among the events queued so far.
+    fn finished(s: &mut Session) -> Option<Result<(), Failure>> {
+        std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
+            Event::Finished(o) => Some(o),
+            _ => None,
+        })
+    }
+
     struct Run {
         lines: Vec<String>,
         wire: Vec<u8>,
@@ -1576,14 +1797,21 @@ mod tests {
         let mut starttls_requested = false;
         let drain = |s: &mut Session, run: &mut Run, st: &mut bool| {
             while let Some(ev) = s.poll_event() {
-                match ev {
-                    Event::Transmit(b) => run.wire.extend(b),
-                    Event::StartTls => *st = true,
-                    Event::Record { dir, text, .. } if dir != Direction::Event => {
-                        run.lines.push(format!("{}: {text}", dir.marker()))
+                if let Event::Finished(o) = ev {
+                    run.outcome = Some(o);
+                    continue;
+                }
+                for l in lines_of(&ev) {
+                    if l.dir != Direction::Event {
+                        run.lines.push(format!("{}: {}", l.dir.marker(), l.text))
                     }
-                    Event::Finished(o) => run.outcome = Some(o),
-                    _ => {}
+                }
+            }
+            while let Some(io) = s.poll_io() {
+                match io {
+                    Io::Transmit(b) => run.wire.extend(b),
+                    Io::StartTls => *st = true,
+                    Io::Close => {}
                 }
             }
         };
@@ -1915,7 +2143,7 @@ mod tests {
         s.handle_input(b"250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n");
         s.handle_input(b"220 Ready\r\n250-mx\r\n250 AUTH PLAIN\r\n");
         let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
-        assert!(!events.contains(&Event::StartTls));
+        assert!(!std::iter::from_fn(|| s.poll_io()).any(|io| io == Io::StartTls));
         let fin = events.iter().find_map(|e| match e {
             Event::Finished(o) => Some(o.clone()),
             _ => None,
@@ -1933,10 +2161,7 @@ mod tests {
         s.handle_input(b"220 mx\r\n");
         s.handle_input(b"250-mx\r\n250 STARTTLS\r\n");
         s.handle_input(b"220 Ready\r\n235 fa");
-        let fin = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
-            Event::Finished(o) => Some(o),
-            _ => None,
-        });
+        let fin = finished(&mut s);
         assert!(matches!(fin, Some(Err(Failure::StartTlsInjection { .. }))));
     }
 
@@ -2234,12 +2459,14 @@ mod tests {
         for r in replies {
             s.handle_input(r.replace('\n', "\r\n").as_bytes());
             while let Some(ev) = s.poll_event() {
-                if let Event::Record {
-                    dir, stage, text, ..
-                } = ev
-                {
-                    if dir != Direction::Event {
-                        lines.push(format!("{} {}: {text}", stage.as_str(), dir.marker()));
+                for l in lines_of(&ev) {
+                    if l.dir != Direction::Event {
+                        lines.push(format!(
+                            "{} {}: {}",
+                            l.stage.as_str(),
+                            l.dir.marker(),
+                            l.text
+                        ));
                     }
                 }
             }
@@ -2491,10 +2718,7 @@ mod tests {
     fn unsolicited_bytes_after_greeting_stop_the_session() {
         let mut s = Session::new(cfg(TlsMode::Starttls));
         s.handle_input(b"220 mx\r\n250 surprise\r\n");
-        let fin = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
-            Event::Finished(o) => Some(o),
-            _ => None,
-        });
+        let fin = finished(&mut s);
         assert!(matches!(fin, Some(Err(Failure::Unsolicited { .. }))));
     }
 
@@ -2510,6 +2734,99 @@ mod tests {
             C: QUIT
             S: 221 bye";
         assert_eq!(check(c, script).0, Ok(()));
+    }
+
+    /// Issue 10: I/O requests and past-tense events come apart. The AUTH line is sent
+    /// as bytes (`Io::Transmit`) and reported typed and redacted (`CommandSent`), the
+    /// reply as a `Reply`; the session ends with `Finished`, then `Io::Close`, once.
+    #[test]
+    fn io_requests_and_events_are_apart_and_events_hold_no_secret() {
+        let mut s = Session::new(cfg(TlsMode::Implicit));
+        let (mut events, mut io) = (Vec::new(), Vec::new());
+        for input in [
+            "220 mx\r\n",
+            "250-mx\r\n250 AUTH PLAIN\r\n",
+            "235 2.7.0 ok\r\n",
+            "221 bye\r\n",
+        ] {
+            s.handle_input(input.as_bytes());
+            events.extend(std::iter::from_fn(|| s.poll_event()));
+            io.extend(std::iter::from_fn(|| s.poll_io()));
+        }
+        let auth_b64 = "AHlvdUBnbWFpbC5jb20AYWJjZCBlZmdoIGlqa2wgbW5vcA==";
+        assert!(events.contains(&Event::CommandSent {
+            stage: Stage::Auth,
+            tls: true,
+            line: SentLine::Sasl("AUTH PLAIN <redacted: user you@gmail.com>".into()),
+        }));
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::ReplyReceived { stage: Stage::Auth, reply, .. } if reply.code() == 235
+        )));
+        assert!(events.contains(&Event::CommandSent {
+            stage: Stage::Quit,
+            tls: true,
+            line: SentLine::Command(Command::Quit),
+        }));
+        let debug = format!("{events:?}");
+        assert!(!debug.contains(auth_b64) && !debug.contains(PW), "{debug}");
+        assert_eq!(events.last(), Some(&Event::Finished(Ok(()))));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::Finished(_)))
+                .count(),
+            1
+        );
+        // The wire bytes only in the I/O requests, whose Debug shows their length.
+        assert!(io.contains(&Io::Transmit(
+            format!("AUTH PLAIN {auth_b64}\r\n").into_bytes()
+        )));
+        let io_debug = format!("{io:?}");
+        assert!(
+            !io_debug.contains(auth_b64) && io_debug.contains("Transmit(<"),
+            "{io_debug}"
+        );
+        assert_eq!(io.last(), Some(&Io::Close));
+        assert_eq!(io.iter().filter(|i| **i == Io::Close).count(), 1);
+        assert!(s.is_done() && s.waiting_for().is_none());
+    }
+
+    /// The state says what the session waits for, and for which stage: a pipelined
+    /// group waits for MAIL's reply first, QUIT's reply has only the grace.
+    #[test]
+    fn waiting_for_follows_the_state() {
+        let mut c = cfg(TlsMode::Implicit);
+        c.mail = Some(MailConfig {
+            from: "you@gmail.com".into(),
+            to: vec!["a@example.com".into()],
+            message: "Subject: t\n\nhi\n".into(),
+        });
+        let mut s = Session::new(c);
+        s.handle_input(b"220 mx\r\n");
+        s.handle_input(b"250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Auth)));
+        s.handle_input(b"235 ok\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::Reply(Stage::Mail)));
+        s.handle_input(b"550 5.7.1 no\r\n");
+        // RCPT and DATA replies of the group are still due.
+        assert!(matches!(s.waiting_for(), Some(Wait::Reply(_))));
+        s.handle_input(b"250 ok\r\n554 no valid recipients\r\n");
+        assert_eq!(s.waiting_for(), Some(Wait::QuitReply));
+        assert_eq!(s.poll_timeout(Duration::from_secs(30)), Some(QUIT_GRACE));
+        s.handle_timeout();
+        let fin = finished(&mut s);
+        // The first failure of the group is the verdict, QUIT's silence changes nothing.
+        assert!(
+            matches!(
+                &fin,
+                Some(Err(Failure::Reply {
+                    stage: Stage::Mail,
+                    ..
+                }))
+            ),
+            "{fin:?}"
+        );
     }
 
     #[test]
@@ -2530,8 +2847,8 @@ mod tests {
                 s.handle_tls_established();
             }
             while let Some(ev) = s.poll_event() {
-                if let Event::Record { text, .. } = ev {
-                    texts.push_str(&text);
+                for l in lines_of(&ev) {
+                    texts.push_str(&l.text);
                 }
             }
         }

@@ -12,7 +12,8 @@ use std::fmt;
 pub enum Stage {
     /// Resolving the host name.
     Dns,
-    /// The proxy handshake (SOCKS5 RFC 1928, HTTP CONNECT), when `--proxy` is used.
+    /// The proxy handshake (SOCKS5 RFC 1928, HTTP CONNECT), when [`crate::Config::proxy`]
+    /// is set.
     Proxy,
     /// Opening the TCP connection.
     Connect,

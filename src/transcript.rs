@@ -4,6 +4,7 @@
 //! AUTH line it sends), so the same text can be logged, shown, recorded as a fixture and
 //! annotated without any later pass having to remember to hide something.
 
+use crate::session::{Event, SentLine};
 use crate::stage::Stage;
 use serde::Serialize;
 
@@ -45,6 +46,63 @@ pub struct Entry {
     pub stage: Stage,
     /// The text: redacted for credentials, escaped for control bytes.
     pub text: String,
+}
+
+/// A transcript line before it is timestamped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Who sent it.
+    pub dir: Direction,
+    /// The stage the line belongs to.
+    pub stage: Stage,
+    /// True when the line travelled inside TLS.
+    pub tls: bool,
+    /// The text: redacted for credentials, escaped for control bytes.
+    pub text: String,
+}
+
+/// The transcript lines a session event is written as: the one place a typed
+/// [`Event`] becomes text (a reply is one line per reply line; stage changes and the
+/// outcome are not lines). The event is already redacted (see [`SentLine`]).
+pub fn lines_of(event: &Event) -> Vec<Line> {
+    let line = |dir, stage: &Stage, tls: &bool, text| Line {
+        dir,
+        stage: *stage,
+        tls: *tls,
+        text,
+    };
+    match event {
+        Event::CommandSent {
+            stage,
+            tls,
+            line: sent,
+        } => {
+            vec![line(Direction::Client, stage, tls, sent_text(sent))]
+        }
+        Event::ReplyReceived { stage, tls, reply } => reply
+            .display_lines()
+            .into_iter()
+            .map(|text| line(Direction::Server, stage, tls, text))
+            .collect(),
+        Event::BytesReceived { stage, tls, shown } => {
+            vec![line(Direction::Server, stage, tls, shown.clone())]
+        }
+        Event::Noted { stage, tls, note } => {
+            vec![line(Direction::Event, stage, tls, note.clone())]
+        }
+        Event::StageStarted(_) | Event::StagePassed(_) | Event::Finished(_) => Vec::new(),
+    }
+}
+
+/// How a client line reads in the transcript (RFC 5321 command syntax; the message by
+/// its size, never its content).
+fn sent_text(sent: &SentLine) -> String {
+    match sent {
+        SentLine::Command(c) => c.line(),
+        SentLine::Sasl(shown) => shown.clone(),
+        SentLine::Message { lines, bytes } => format!("<message: {lines} lines, {bytes} bytes>"),
+        SentLine::EmptyMessageEnd => ".".to_owned(),
+    }
 }
 
 /// The ordered list of entries of one check.

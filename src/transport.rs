@@ -7,12 +7,13 @@
 
 use crate::failure::{
     CertSummary, ConnectAttempt, ConnectErrorKind, DnsErrorKind, Failure, TlsFailure,
-    TlsFailureKind, TlsMode,
+    TlsFailureKind,
 };
 use crate::protocol::escape_bytes;
-use crate::session::{Event, Session, QUIT_GRACE};
+use crate::session::{Event, Io, Session, QUIT_GRACE};
 use crate::stage::Stage;
-use crate::transcript::{Direction, Entry, Transcript, CONNECTED, TLS_ESTABLISHED};
+use crate::tls_mode::TlsMode;
+use crate::transcript::{lines_of, Direction, Entry, Transcript, CONNECTED, TLS_ESTABLISHED};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -284,14 +285,14 @@ pub async fn connect(
     (winner, out)
 }
 
-type AttemptOutcome = (
+type AttemptResult = (
     usize,
     Result<io::Result<TcpStream>, tokio::time::error::Elapsed>,
     f64,
 );
 
 fn spawn_attempt(
-    set: &mut tokio::task::JoinSet<AttemptOutcome>,
+    set: &mut tokio::task::JoinSet<AttemptResult>,
     i: usize,
     addr: SocketAddr,
     timeout: Duration,
@@ -395,23 +396,129 @@ pub fn root_store(extra: &[CertificateDer<'static>]) -> RootCertStore {
     roots
 }
 
-/// Reads PEM certificates from a file (for `--ca-file`). The error names the file.
-pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut data.as_slice()).collect();
-    let certs =
-        certs.map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate found", path.display()));
+/// Why a certificate or key file given by the user cannot be used. Its `Display` names
+/// the file and what was wrong with it; it holds paths and library messages, never key
+/// material.
+#[derive(Debug)]
+pub enum PemFileError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        error: io::Error,
+    },
+    /// The file is not PEM, or a PEM block in it is damaged.
+    NotPem {
+        /// The file.
+        path: std::path::PathBuf,
+        /// `certificate` or `key`: what the file should hold.
+        what: &'static str,
+        /// The PEM parser's error.
+        error: io::Error,
+    },
+    /// The file is PEM but holds no block of the kind needed.
+    Missing {
+        /// The file.
+        path: std::path::PathBuf,
+        /// `certificate` or `private key`.
+        what: &'static str,
+    },
+    /// rustls refused a certificate as a trust anchor (`--ca-file`).
+    NotTrustAnchor {
+        /// The file.
+        path: std::path::PathBuf,
+        /// rustls's reason.
+        error: rustls::Error,
+    },
+    /// rustls refused the client certificate and key together: the key does not match
+    /// the certificate, or its algorithm is not supported.
+    KeyMismatch {
+        /// The certificate file.
+        cert: std::path::PathBuf,
+        /// The key file.
+        key: std::path::PathBuf,
+        /// rustls's reason.
+        error: rustls::Error,
+    },
+}
+
+impl std::fmt::Display for PemFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PemFileError::Read { path, error } => {
+                write!(f, "cannot read {}: {error}", path.display())
+            }
+            PemFileError::NotPem { path, what, error } => {
+                write!(f, "{}: not a PEM {what} file: {error}", path.display())
+            }
+            PemFileError::Missing { path, what } => {
+                write!(f, "{}: no PEM {what} found", path.display())
+            }
+            PemFileError::NotTrustAnchor { path, error } => write!(
+                f,
+                "{}: certificate not usable as a trust anchor: {error}",
+                path.display()
+            ),
+            PemFileError::KeyMismatch { cert, key, error } => write!(
+                f,
+                "{} and {}: the key does not fit the certificate or is not supported: {error}",
+                cert.display(),
+                key.display()
+            ),
+        }
     }
+}
+
+impl std::error::Error for PemFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PemFileError::Read { error, .. } | PemFileError::NotPem { error, .. } => Some(error),
+            PemFileError::NotTrustAnchor { error, .. }
+            | PemFileError::KeyMismatch { error, .. } => Some(error),
+            PemFileError::Missing { .. } => None,
+        }
+    }
+}
+
+/// Reads a whole file for [`load_ca_file`] / [`ClientCert::load`].
+fn read_pem_file(path: &std::path::Path) -> Result<Vec<u8>, PemFileError> {
+    std::fs::read(path).map_err(|error| PemFileError::Read {
+        path: path.to_owned(),
+        error,
+    })
+}
+
+/// Every PEM certificate in `path`, at least one.
+fn read_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, PemFileError> {
+    let data = read_pem_file(path)?;
+    let certs = rustls_pemfile::certs(&mut data.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| PemFileError::NotPem {
+            path: path.to_owned(),
+            what: "certificate",
+            error,
+        })?;
+    if certs.is_empty() {
+        return Err(PemFileError::Missing {
+            path: path.to_owned(),
+            what: "certificate",
+        });
+    }
+    Ok(certs)
+}
+
+/// Reads PEM certificates from a file (for `--ca-file`). The error names the file.
+pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, PemFileError> {
+    let certs = read_certificates(path)?;
     let mut store = RootCertStore::empty();
     for c in &certs {
-        store.add(c.clone()).map_err(|e| {
-            format!(
-                "{}: certificate not usable as a trust anchor: {e}",
-                path.display()
-            )
-        })?;
+        store
+            .add(c.clone())
+            .map_err(|error| PemFileError::NotTrustAnchor {
+                path: path.to_owned(),
+                error,
+            })?;
     }
     Ok(certs)
 }
@@ -513,20 +620,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recording<S> {
 type TlsStream = tokio_rustls::client::TlsStream<Recording<TcpStream>>;
 
 /// The connection, plain or encrypted.
-enum Conn {
+enum SmtpStream {
     Plain(TcpStream),
     Tls(Box<TlsStream>),
     /// Transiently empty while the stream is moved into a handshake.
     Gone,
 }
 
-impl Conn {
+impl SmtpStream {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.quickack();
         match self {
-            Conn::Plain(s) => s.read(buf).await,
-            Conn::Tls(s) => s.read(buf).await,
-            Conn::Gone => Ok(0),
+            SmtpStream::Plain(s) => s.read(buf).await,
+            SmtpStream::Tls(s) => s.read(buf).await,
+            SmtpStream::Gone => Ok(0),
         }
     }
 
@@ -540,9 +647,9 @@ impl Conn {
         #[cfg(target_os = "linux")]
         {
             let tcp = match self {
-                Conn::Plain(s) => s,
-                Conn::Tls(s) => &s.get_ref().0.inner,
-                Conn::Gone => return,
+                SmtpStream::Plain(s) => s,
+                SmtpStream::Tls(s) => &s.get_ref().0.inner,
+                SmtpStream::Gone => return,
             };
             let _ = tcp.set_quickack(true);
         }
@@ -550,23 +657,23 @@ impl Conn {
 
     async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
-            Conn::Plain(s) => {
+            SmtpStream::Plain(s) => {
                 s.write_all(data).await?;
                 s.flush().await
             }
-            Conn::Tls(s) => {
+            SmtpStream::Tls(s) => {
                 s.write_all(data).await?;
                 s.flush().await
             }
-            Conn::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
+            SmtpStream::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
         }
     }
 
     async fn shutdown(&mut self) {
         let _ = match self {
-            Conn::Plain(s) => s.shutdown().await,
-            Conn::Tls(s) => s.shutdown().await,
-            Conn::Gone => Ok(()),
+            SmtpStream::Plain(s) => s.shutdown().await,
+            SmtpStream::Tls(s) => s.shutdown().await,
+            SmtpStream::Gone => Ok(()),
         };
     }
 }
@@ -592,19 +699,19 @@ impl std::fmt::Debug for ClientCert {
 impl ClientCert {
     /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1),
     /// and checks that rustls accepts them together. Errors name the file.
-    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<ClientCert, String> {
-        let data =
-            std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
-        let chain: Vec<_> = rustls_pemfile::certs(&mut data.as_slice())
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("{}: not a PEM certificate file: {e}", cert.display()))?;
-        if chain.is_empty() {
-            return Err(format!("{}: no PEM certificate found", cert.display()));
-        }
-        let data = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<ClientCert, PemFileError> {
+        let chain = read_certificates(cert)?;
+        let data = read_pem_file(key)?;
         let key_der = rustls_pemfile::private_key(&mut data.as_slice())
-            .map_err(|e| format!("{}: not a PEM key file: {e}", key.display()))?
-            .ok_or_else(|| format!("{}: no PEM private key found", key.display()))?;
+            .map_err(|error| PemFileError::NotPem {
+                path: key.to_owned(),
+                what: "key",
+                error,
+            })?
+            .ok_or_else(|| PemFileError::Missing {
+                path: key.to_owned(),
+                what: "private key",
+            })?;
         let c = ClientCert {
             chain,
             key: key_der,
@@ -615,15 +722,13 @@ impl ClientCert {
                 rustls::crypto::ring::default_provider(),
             ))
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .expect("ring supports the default protocol versions")
             .with_root_certificates(RootCertStore::empty()),
         )
-        .map_err(|e| {
-            format!(
-                "{} and {}: the key does not fit the certificate or is not supported: {e}",
-                cert.display(),
-                key.display()
-            )
+        .map_err(|error| PemFileError::KeyMismatch {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            error,
         })?;
         Ok(c)
     }
@@ -647,14 +752,41 @@ pub struct TlsSettings {
     pub client_cert: Option<Arc<ClientCert>>,
 }
 
+/// A host name rustls cannot verify a certificate against: not a DNS name (letters,
+/// digits, hyphens and dots, RFC 1123 §2.1; an international name in its `xn--` form)
+/// nor an IP address. A configuration error, found before anything touches the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidServerName {
+    /// The host as given.
+    pub host: String,
+}
+
+impl std::fmt::Display for InvalidServerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} {INVALID_SERVER_NAME}", self.host)
+    }
+}
+
+impl std::error::Error for InvalidServerName {}
+
+/// Why a host is refused as a TLS server name (RFC 6066 §3 names a host by its DNS name;
+/// rustls also accepts an IP address).
+pub const INVALID_SERVER_NAME: &str = "is not a host name TLS can verify: use a DNS name (letters, digits, hyphens and dots; an international name in its xn-- form) or an IP address";
+
+/// The name a server certificate must carry for `host` (brackets around an IPv6
+/// literal are dropped).
+pub fn tls_server_name(host: &str) -> Result<ServerName<'static>, InvalidServerName> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(bare.to_owned()).map_err(|_| InvalidServerName {
+        host: host.to_owned(),
+    })
+}
+
 impl TlsSettings {
     /// Settings for `host` with the given trust anchors.
-    pub fn new(host: &str, roots: Arc<RootCertStore>) -> Result<TlsSettings, String> {
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let server_name = ServerName::try_from(bare.to_owned())
-            .map_err(|_| format!("{host:?} is not a valid host name for TLS"))?;
+    pub fn new(host: &str, roots: Arc<RootCertStore>) -> Result<TlsSettings, InvalidServerName> {
         Ok(TlsSettings {
-            server_name,
+            server_name: tls_server_name(host)?,
             roots,
             client_cert: None,
         })
@@ -930,7 +1062,7 @@ impl std::fmt::Debug for Observer {
 }
 
 /// What one SMTP connection produced.
-pub struct ConnectionOutcome {
+pub struct FinishedConnection {
     /// The session's verdict.
     pub result: Result<(), Failure>,
     /// The session, for capabilities, greeting and mechanism.
@@ -980,6 +1112,20 @@ impl Recorder {
         self.transcript.push(entry);
     }
 
+    /// Records what a session event says: its transcript lines, or a stage's start or
+    /// end.
+    pub fn record(&mut self, event: &Event) {
+        match event {
+            Event::StageStarted(s) => self.start(*s),
+            Event::StagePassed(s) => self.end(*s, true),
+            other => {
+                for l in lines_of(other) {
+                    self.line(l.dir, l.stage, l.tls, l.text);
+                }
+            }
+        }
+    }
+
     /// Records an event line.
     pub fn event(&mut self, stage: Stage, tls: bool, text: String) {
         self.line(Direction::Event, stage, tls, text);
@@ -1019,8 +1165,90 @@ impl Recorder {
     }
 }
 
-/// Drives one SMTP session over an established TCP connection (already TLS-wrapped for
-/// implicit mode by [`run_connection`]).
+/// One SMTP connection while its session runs: the stream, and what the session is
+/// told about it.
+struct Driver<'a> {
+    session: Session,
+    conn: SmtpStream,
+    tls: &'a TlsSettings,
+    /// The per-wait deadline of the check.
+    timeout: Duration,
+    /// What the handshake established, once one completed.
+    tls_info: Option<TlsInfo>,
+    /// Bytes the session asked to send, written together when it has nothing more to
+    /// ask: a pipelined MAIL/RCPT/DATA group (RFC 2920) leaves in one write (one
+    /// segment, one TLS record) instead of one per command.
+    outbox: Vec<u8>,
+}
+
+impl Driver<'_> {
+    /// Runs a handshake on `tcp` and records it; a failure goes to the session, which
+    /// decides what it means (the stream is gone then).
+    async fn handshake(&mut self, tcp: TcpStream, after_starttls: bool, rec: &mut Recorder) {
+        match handshake(tcp, self.tls, self.timeout, after_starttls).await {
+            Ok((stream, info)) => {
+                rec.event(Stage::Tls, true, tls_event_text(&info));
+                self.tls_info = Some(info);
+                self.conn = SmtpStream::Tls(Box::new(stream));
+            }
+            Err(f) => {
+                let detail = describe_tls(&f);
+                self.session.handle_tls_failed(f, &detail);
+                self.conn = SmtpStream::Gone;
+            }
+        }
+    }
+
+    /// The handshake the session asked for after STARTTLS's 220 (RFC 3207 §4).
+    async fn start_tls(&mut self, rec: &mut Recorder) {
+        // Never carry plaintext bytes across the TLS boundary (RFC 3207 §4.2).
+        let _ = self.flush(self.timeout).await;
+        match std::mem::replace(&mut self.conn, SmtpStream::Gone) {
+            SmtpStream::Plain(tcp) => {
+                self.handshake(tcp, true, rec).await;
+                if matches!(self.conn, SmtpStream::Tls(_)) {
+                    self.session.handle_tls_established();
+                }
+            }
+            // Unreachable by the session's rules (STARTTLS is sent only in the clear);
+            // reported, not invented here.
+            other => {
+                self.conn = other;
+                self.session.handle_tls_failed(
+                    Failure::StartTlsNotOffered,
+                    "STARTTLS asked for on a connection that is not plain TCP",
+                );
+            }
+        }
+    }
+
+    /// Writes the outbox within `limit`; true when something was written.
+    async fn flush(&mut self, limit: Duration) -> io::Result<bool> {
+        if self.outbox.is_empty() {
+            return Ok(false);
+        }
+        let written = write_bounded(&mut self.conn, &self.outbox, limit).await;
+        self.outbox.clear();
+        written.map(|()| true)
+    }
+
+    /// Tells the session what a failed read means: a TLS alert after the handshake is
+    /// the server's typed verdict, not a silent close.
+    fn read_failed(&mut self, e: &io::Error, mode: TlsMode) {
+        let alert = tls_alert_after_handshake(e).map(|kind| {
+            Failure::Tls(TlsFailure {
+                kind,
+                certificate: self.tls_info.as_ref().and_then(|i| i.certificate.clone()),
+                after_starttls: mode != TlsMode::Implicit,
+            })
+        });
+        self.session.handle_read_failed(&e.to_string(), alert)
+    }
+}
+
+/// Drives one SMTP session over an established TCP connection (TLS-wrapped first for
+/// implicit mode): records what the session reports, performs what it asks, and tells
+/// it every input, failure and deadline. Only the session decides the outcome.
 pub async fn run_connection(
     tcp: TcpStream,
     session: Session,
@@ -1028,29 +1256,25 @@ pub async fn run_connection(
     tls: &TlsSettings,
     timeout: Duration,
     rec: &mut Recorder,
-) -> ConnectionOutcome {
-    let mut session = session;
-    let mut tls_info = None;
-    let mut conn = if mode == TlsMode::Implicit {
+) -> FinishedConnection {
+    let mut d = Driver {
+        session,
+        conn: SmtpStream::Gone,
+        tls,
+        timeout,
+        tls_info: None,
+        outbox: Vec::new(),
+    };
+    if mode == TlsMode::Implicit {
+        // RFC 8314 §3: the handshake comes before the greeting.
         rec.start(Stage::Tls);
-        match handshake(tcp, tls, timeout, false).await {
-            Ok((stream, info)) => {
-                rec.event(Stage::Tls, true, tls_event_text(&info));
-                rec.end(Stage::Tls, true);
-                tls_info = Some(info);
-                Conn::Tls(Box::new(stream))
-            }
-            Err(f) => {
-                // The session decides what this means; the loop below drains its
-                // verdict without touching the (gone) stream.
-                let detail = describe_tls(&f);
-                session.handle_tls_failed(f, &detail);
-                Conn::Gone
-            }
+        d.handshake(tcp, false, rec).await;
+        if matches!(d.conn, SmtpStream::Tls(_)) {
+            rec.end(Stage::Tls, true);
         }
     } else {
-        Conn::Plain(tcp)
-    };
+        d.conn = SmtpStream::Plain(tcp);
+    }
 
     let quit_wait = timeout.min(QUIT_GRACE);
     let mut deadline = tokio::time::Instant::now() + timeout;
@@ -1058,99 +1282,63 @@ pub async fn run_connection(
     // resumable, so 4 kB per read is plenty; 16 kB cost 12 MB more in a batch of 1000
     // open checks.
     let mut buf = vec![0u8; 4 * 1024];
-    let mut outbox: Vec<u8> = Vec::new();
     let result = 'outer: loop {
-        // Drain everything the session wants done.
-        while let Some(ev) = session.poll_event() {
-            match ev {
-                Event::Record {
-                    dir,
-                    stage,
-                    tls,
-                    text,
-                } => rec.line(dir, stage, tls, text),
-                Event::StageStarted(s) => rec.start(s),
-                Event::StagePassed(s) => rec.end(s, true),
-                // Collected and written once the session has nothing more to say: a
-                // pipelined MAIL/RCPT/DATA group (RFC 2920) leaves in one write (one
-                // segment, one TLS record) instead of one per command.
-                Event::Transmit(bytes) => outbox.extend_from_slice(&bytes),
-                Event::StartTls => {
-                    // Never carry plaintext bytes across the TLS boundary (RFC 3207 §4.2).
-                    if !outbox.is_empty() {
-                        let _ = write_bounded(&mut conn, &outbox, timeout).await;
-                        outbox.clear();
-                    }
-                    let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Gone) else {
-                        // Unreachable by the session's rules (STARTTLS is sent only
-                        // in the clear); reported, not invented here.
-                        session.handle_tls_failed(
-                            Failure::StartTlsNotOffered,
-                            "STARTTLS asked for on a connection that is not plain TCP",
-                        );
-                        continue;
-                    };
-                    match handshake(tcp, tls, timeout, true).await {
-                        Ok((stream, info)) => {
-                            rec.event(Stage::Tls, true, tls_event_text(&info));
-                            tls_info = Some(info);
-                            conn = Conn::Tls(Box::new(stream));
-                            session.handle_tls_established();
-                        }
-                        Err(f) => {
-                            let detail = describe_tls(&f);
-                            session.handle_tls_failed(f, &detail);
-                        }
-                    }
-                }
-                Event::Finished(outcome) => {
-                    if !outbox.is_empty() {
-                        let _ = write_bounded(&mut conn, &outbox, quit_wait).await;
-                    }
-                    break 'outer outcome;
-                }
+        // Record what happened, then do what the session asks, one request at a time.
+        while let Some(event) = d.session.poll_event() {
+            let Event::Finished(outcome) = event else {
+                rec.record(&event);
+                continue;
+            };
+            // The session is over: what it still queued (up to its `Io::Close`) is
+            // written within QUIT's grace, then the connection closes.
+            while let Some(Io::Transmit(bytes)) = d.session.poll_io() {
+                d.outbox.extend_from_slice(&bytes);
             }
+            let _ = d.flush(quit_wait).await;
+            break 'outer outcome;
         }
-        if !outbox.is_empty() {
-            let written = write_bounded(&mut conn, &outbox, timeout).await;
-            outbox.clear();
-            if let Err(e) = written {
-                session.handle_write_failed(&e.to_string());
+        match d.session.poll_io() {
+            Some(Io::Transmit(bytes)) => {
+                d.outbox.extend_from_slice(&bytes);
+                continue;
+            }
+            Some(Io::StartTls) => {
+                d.start_tls(rec).await;
+                continue;
+            }
+            // `Close` comes only after `Finished`, which ends the loop above.
+            Some(Io::Close) | None => {}
+        }
+        match d.flush(timeout).await {
+            Err(e) => {
+                d.session.handle_write_failed(&e.to_string());
                 continue;
             }
             // A new command starts a new wait.
-            let wait = session.poll_timeout(timeout).unwrap_or(quit_wait);
-            deadline = tokio::time::Instant::now() + wait;
-        }
-        let read = tokio::time::timeout_at(deadline, conn.read(&mut buf)).await;
-        match read {
-            Err(_) => session.handle_timeout(),
-            Ok(Ok(0)) => session.handle_eof(),
-            Ok(Ok(n)) => session.handle_input(&buf[..n]),
-            Ok(Err(e)) => {
-                // A TLS alert is the server's typed verdict, not a silent close.
-                let alert = tls_alert_after_handshake(&e).map(|kind| {
-                    Failure::Tls(TlsFailure {
-                        kind,
-                        certificate: tls_info.as_ref().and_then(|i| i.certificate.clone()),
-                        after_starttls: mode != TlsMode::Implicit,
-                    })
-                });
-                session.handle_read_failed(&e.to_string(), alert)
+            Ok(true) => {
+                let wait = d.session.poll_timeout(timeout).unwrap_or(quit_wait);
+                deadline = tokio::time::Instant::now() + wait;
             }
+            Ok(false) => {}
+        }
+        match tokio::time::timeout_at(deadline, d.conn.read(&mut buf)).await {
+            Err(_) => d.session.handle_timeout(),
+            Ok(Ok(0)) => d.session.handle_eof(),
+            Ok(Ok(n)) => d.session.handle_input(&buf[..n]),
+            Ok(Err(e)) => d.read_failed(&e, mode),
         }
     };
-    conn.shutdown().await;
+    d.conn.shutdown().await;
     rec.close(result.as_ref().err().map(Failure::stage));
-    ConnectionOutcome {
+    FinishedConnection {
         result,
-        session,
-        tls: tls_info,
+        session: d.session,
+        tls: d.tls_info,
     }
 }
 
 /// Writes with a deadline: a server that stops reading cannot hold the check.
-async fn write_bounded(conn: &mut Conn, data: &[u8], limit: Duration) -> io::Result<()> {
+async fn write_bounded(conn: &mut SmtpStream, data: &[u8], limit: Duration) -> io::Result<()> {
     tokio::time::timeout(limit, conn.write_all(data))
         .await
         .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut)))
@@ -1204,6 +1392,68 @@ fn describe_tls(f: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The errors of `--ca-file` / `--client-cert` are typed and name the file and what
+    /// was wrong with it, whichever step failed.
+    #[test]
+    fn pem_file_errors_name_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let e = load_ca_file(&missing).unwrap_err();
+        assert!(matches!(e, PemFileError::Read { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("cannot read "), "{e}");
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
+
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "just text\n").unwrap();
+        let e = load_ca_file(&text).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                PemFileError::Missing {
+                    what: "certificate",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with("notes.txt: no PEM certificate found"),
+            "{e}"
+        );
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client.test".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_file = dir.path().join("cert.pem");
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        // The certificate given where the key belongs: no key in it.
+        let e = ClientCert::load(&cert_file, &cert_file).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                PemFileError::Missing {
+                    what: "private key",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("no PEM private key found"), "{e}");
+        // Another key than the certificate's: rustls refuses the pair.
+        let other = dir.path().join("other.key");
+        std::fs::write(&other, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        let key_file = dir.path().join("cert.key");
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        assert!(ClientCert::load(&cert_file, &key_file).is_ok());
+        let e = ClientCert::load(&cert_file, &other).unwrap_err();
+        assert!(matches!(e, PemFileError::KeyMismatch { .. }), "{e:?}");
+        assert!(e.to_string().contains("cert.pem and"), "{e}");
+    }
 
     #[test]
     fn happy_eyeballs_alternates_families_from_the_first() {

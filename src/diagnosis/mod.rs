@@ -25,10 +25,11 @@ pub use providers::Provider;
 
 use crate::failure::{
     CertSummary, ConnectAttempt, ConnectErrorKind, DnsErrorKind, Failure, TlsFailure,
-    TlsFailureKind, TlsMode,
+    TlsFailureKind,
 };
 use crate::protocol::{sasl, Reply};
 use crate::stage::Stage;
+use crate::tls_mode::TlsMode;
 use crate::transcript::{Direction, Entry};
 use codes as c;
 use serde::Serialize;

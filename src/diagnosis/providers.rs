@@ -19,7 +19,7 @@
 //! the banner in the data file's order (more specific first). A banner that only names
 //! server software (Exchange) is not a provider: see [`server_software`].
 
-use crate::failure::TlsMode;
+use crate::tls_mode::TlsMode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

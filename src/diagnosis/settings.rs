@@ -6,7 +6,7 @@
 //! programs that embed it, where a flag means nothing. The CLI adds its flag names when
 //! it renders, with [`with_cli_flags`] ("the TLS mode STARTTLS (--tls starttls)").
 
-use crate::failure::TlsMode;
+use crate::tls_mode::TlsMode;
 
 /// Every setting phrase the texts use, with its flag. Longer phrases first, so a phrase
 /// that contains another is matched whole.

@@ -9,7 +9,7 @@
 //! applies to ISP-hosted configuration: a file elsewhere does not speak for the domain).
 
 use super::dns::Dns;
-use crate::failure::TlsMode;
+use crate::tls_mode::TlsMode;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use rustls::pki_types::ServerName;

@@ -20,13 +20,12 @@ pub mod address;
 pub mod autoconfig;
 pub mod dns;
 pub mod providers;
-#[cfg(feature = "cli")]
-pub mod run;
 
 use crate::diagnosis::providers::{mode_label, UsernameForm};
-use crate::failure::{ConnectErrorKind, Failure, TlsFailureKind, TlsMode};
-use crate::probe::{Config, TlsChoice};
+use crate::failure::{ConnectErrorKind, Failure, TlsFailureKind};
+use crate::probe::Config;
 use crate::report::Report;
+use crate::tls_mode::TlsMode;
 use crate::transport::IpVersion;
 use address::Address;
 use dns::{Dns, DnsError, MxAnswer};
@@ -680,11 +679,7 @@ pub fn probe_config(c: &Candidate, opts: &Options) -> Config {
     config.port = Some(opts.mapped(c.port));
     // The expected mode, explicitly: a port that speaks the other one is diagnosed
     // (tls.starttls-on-implicit-port / tls.implicit-on-starttls-port), not switched.
-    config.tls = match c.mode {
-        TlsMode::Implicit => TlsChoice::Implicit,
-        TlsMode::Starttls => TlsChoice::Starttls,
-        TlsMode::None => TlsChoice::None,
-    };
+    config.tls = c.mode.into();
     config.timeout = opts.timeout;
     config.extra_roots = opts.extra_roots.clone();
     config.dns_server = opts.dns_server;

@@ -11,10 +11,10 @@
 //! A fixture that cannot be played as a server is refused here, with its line.
 
 use crate::certs::ServerCert;
-use crate::failure::TlsMode;
 use crate::fixture::{ClientPattern, Expect, Fixture, FixtureError, Step, ANY};
 use crate::protocol::escape::unescape;
 use crate::protocol::{reply, Capabilities, Command, ReplyParser};
+use crate::tls_mode::TlsMode;
 use std::time::Duration;
 
 /// What the server does once a reply is written.

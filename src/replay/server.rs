@@ -28,9 +28,9 @@
 use super::behaviour::{After, AuthExchange, Behaviour, Reply};
 use super::sasl_server::{self as sasl, Part, Response};
 use crate::certs::ServerCert;
-use crate::failure::TlsMode;
 use crate::protocol::escape::escape_bytes;
 use crate::protocol::{Capabilities, Command, LineEvent, LineReader};
+use crate::tls_mode::TlsMode;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;

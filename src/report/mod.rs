@@ -4,9 +4,10 @@
 pub mod html;
 
 use crate::diagnosis::Diagnosis;
-use crate::failure::{ConnectAttempt, Failure, TlsMode};
+use crate::failure::{ConnectAttempt, Failure};
 use crate::protocol::Reply;
 use crate::stage::Stage;
+use crate::tls_mode::TlsMode;
 use crate::transcript::{Direction, Transcript};
 use crate::transport::{StageResult, TlsInfo};
 use serde::Serialize;

@@ -395,6 +395,32 @@ async fn auto_mode_switches_to_implicit_and_says_so() {
         .unwrap()
         .contains("expects TLS from the first byte"));
     received(&server, &format!("AUTH PLAIN {PLAIN_B64}"));
+    // Issue 10: `stages[]` describes the connection that worked; the abandoned
+    // attempt (its greeting that never came) stays in the notes and the transcript.
+    let stages: Vec<(&str, bool)> = j["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["stage"].as_str().unwrap(), s["ok"] == true))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("dns", true),
+            ("connect", true),
+            ("tls", true),
+            ("greeting", true),
+            ("ehlo", true),
+            ("auth", true),
+            ("quit", true)
+        ],
+        "{j:#}"
+    );
+    assert!(j["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["text"].as_str().unwrap().starts_with("no greeting after")));
 }
 
 #[tokio::test]

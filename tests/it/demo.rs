@@ -2,7 +2,7 @@
 //! the probe must reach the fixture's expected stage and code, and (for the fixture
 //! scenarios) follow the fixture to its end. Also `--record` round trips and `explain`.
 
-use smtprobe::demo;
+use smtprobe::app::demo;
 
 #[test]
 fn bundled_list_matches_the_fixtures_folder() {
@@ -63,14 +63,14 @@ async fn recorded_session_replays_to_the_same_verdict_and_transcript() {
         let s = scenarios.iter().find(|s| s.name == name).unwrap();
         let first = demo::run(s).await.unwrap();
         let path = dir.path().join(format!("{name}.fixture"));
-        smtprobe::cli::record(&first.report, &path).unwrap();
+        smtprobe::app::cli::record(&first.report, &path).unwrap();
         // 0600 and never overwritten.
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        assert!(smtprobe::cli::record(&first.report, &path).is_err());
+        assert!(smtprobe::app::cli::record(&first.report, &path).is_err());
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("demo-app-password") && !text.contains("ZGVtby1hcHAtcGFzc3dvcmQ"));
         let recorded = smtprobe::Fixture::parse(&text).unwrap();

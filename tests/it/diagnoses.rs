@@ -367,8 +367,8 @@ async fn every_registered_code_is_emitted_by_the_probe() {
     let mut emitted: BTreeSet<String> = BTreeSet::new();
 
     // 1. The bundled fixtures and transport scenarios.
-    for s in smtprobe::demo::scenarios().unwrap() {
-        let o = smtprobe::demo::run(&s).await.unwrap();
+    for s in smtprobe::app::demo::scenarios().unwrap() {
+        let o = smtprobe::app::demo::run(&s).await.unwrap();
         assert!(o.as_expected(&s), "{}", s.name);
         emitted.insert(o.report.diagnosis.code.to_string());
     }
@@ -503,26 +503,10 @@ async fn provider_fixture_outcomes() -> Vec<(String, Result<String, String>)> {
 }
 
 async fn provider_fixture(f: &smtprobe::fixture::Fixture) -> Result<String, String> {
-    use smtprobe::fixture::Expect;
-    let expect = match &f.header.expect {
-        Expect::Ok => (None, "ok".to_owned()),
-        Expect::Failure { stage, code } => (Some(*stage), code.clone()),
-    };
-    let scenario = smtprobe::demo::Scenario {
-        name: f.header.name.clone(),
-        story: f.header.story.clone(),
-        fixture: f.clone(),
-        client_tls: match f.header.mode {
-            smtprobe::failure::TlsMode::Starttls => TlsChoice::Starttls,
-            smtprobe::failure::TlsMode::Implicit => TlsChoice::Implicit,
-            smtprobe::failure::TlsMode::None => TlsChoice::None,
-        },
-        certificate: ServerCert::Valid,
-        timeout: Duration::from_secs(5),
-        connections: 1,
-        expect: expect.clone(),
-    };
-    let o = smtprobe::demo::run(&scenario).await?;
+    let scenario = smtprobe::app::demo::Scenario::of_fixture(f);
+    let o = smtprobe::app::demo::run(&scenario)
+        .await
+        .map_err(|e| e.to_string())?;
     let d = &o.report.diagnosis;
     if !o.as_expected(&scenario) {
         return Err(format!(
@@ -663,8 +647,9 @@ async fn client_certificate_required(
 #[test]
 fn every_rule_has_a_triggering_reply() {
     use smtprobe::diagnosis::{diagnose, rules, Context};
-    use smtprobe::failure::{Failure, TlsMode};
+    use smtprobe::failure::Failure;
     use smtprobe::protocol::Reply;
+    use smtprobe::TlsMode;
     use Stage::*;
     // (rule id, stage, host, reply lines). Real texts where a provider sends them.
     let triggers: &[(&str, Stage, &str, &[&str])] = &[
@@ -781,8 +766,9 @@ fn every_rule_has_a_triggering_reply() {
 #[test]
 fn enhanced_codes_win_over_key_words() {
     use smtprobe::diagnosis::{diagnose, Context};
-    use smtprobe::failure::{Failure, TlsMode};
+    use smtprobe::failure::Failure;
     use smtprobe::protocol::Reply;
+    use smtprobe::TlsMode;
     let ctx = Context::new("mx.example.org", 587, TlsMode::Starttls);
     let code = |stage, line: &str, ctx: &Context| {
         diagnose(
@@ -863,8 +849,9 @@ async fn a_tls_alert_is_not_silence() {
 #[test]
 fn provider_fixes_state_the_facts() {
     use smtprobe::diagnosis::{diagnose, Context};
-    use smtprobe::failure::{Failure, TlsMode};
+    use smtprobe::failure::Failure;
     use smtprobe::protocol::Reply;
+    use smtprobe::TlsMode;
     let run = |host: &str, user: &str, banner: Option<&str>, stage: Stage, line: &str| {
         let mut ctx = Context::new(host, 587, TlsMode::Starttls);
         ctx.user = Some(user);

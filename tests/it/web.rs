@@ -9,8 +9,8 @@
 
 use base64::Engine as _;
 use serde_json::{json, Value};
+use smtprobe::app::web::{WebOptions, WebServer};
 use smtprobe::replay::{ReplayOptions, ReplayServer};
-use smtprobe::web::{WebOptions, WebServer};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ struct Lab {
 }
 
 fn fixture(name: &str) -> smtprobe::Fixture {
-    let (_, text) = smtprobe::demo::BUNDLED
+    let (_, text) = smtprobe::app::demo::BUNDLED
         .iter()
         .find(|(n, _)| *n == name)
         .expect("bundled fixture");
@@ -501,7 +501,7 @@ fn api_rate_limits_each_client_and_bounds_concurrent_checks() {
 
 #[test]
 fn html_report_is_self_contained_escaped_and_redacted() {
-    let scenarios = smtprobe::demo::scenarios().unwrap();
+    let scenarios = smtprobe::app::demo::scenarios().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     for name in [
         "gmail-587-bad-credentials",
@@ -509,7 +509,7 @@ fn html_report_is_self_contained_escaped_and_redacted() {
         "cert-expired",
     ] {
         let s = scenarios.iter().find(|s| s.name == name).unwrap();
-        let o = rt.block_on(smtprobe::demo::run(s)).unwrap();
+        let o = rt.block_on(smtprobe::app::demo::run(s)).unwrap();
         let page = smtprobe::report::html::report(&o.report, &Default::default());
         assert!(page.contains("Content-Security-Policy\" content=\"default-src 'none'"));
         assert!(page.contains(o.report.diagnosis.code.as_str()));
@@ -529,7 +529,7 @@ fn html_report_is_self_contained_escaped_and_redacted() {
     }
     // Hostile server text: markup and escapes arrive escaped.
     let mut r = rt
-        .block_on(smtprobe::demo::run(
+        .block_on(smtprobe::app::demo::run(
             scenarios
                 .iter()
                 .find(|s| s.name == "gmail-587-bad-credentials")
@@ -826,12 +826,12 @@ fn browser_runs_a_demo_and_opens_the_html_report_offline() {
     d.wait_for("the demo verdict", "return document.getElementById('verdict').innerText.indexOf('tls.expired-certificate') >= 0;");
 
     // The report file: written by `--html`'s code, opened with networking off.
-    let scenarios = smtprobe::demo::scenarios().unwrap();
+    let scenarios = smtprobe::app::demo::scenarios().unwrap();
     let s = scenarios
         .iter()
         .find(|s| s.name == "gmail-587-bad-credentials")
         .unwrap();
-    let o = lab.rt.block_on(smtprobe::demo::run(s)).unwrap();
+    let o = lab.rt.block_on(smtprobe::app::demo::run(s)).unwrap();
     let html = smtprobe::report::html::report(&o.report, &Default::default());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("report.html");
@@ -1107,7 +1107,7 @@ fn address_lab(test: &str, allow_private: bool) -> Option<(Lab, crate::discover:
             "--host-record=smtp.gmail.com,127.0.0.1".into(),
         ],
     )?;
-    let (_, text) = smtprobe::demo::BUNDLED
+    let (_, text) = smtprobe::app::demo::BUNDLED
         .iter()
         .find(|(n, _)| *n == "gmail-587-bad-credentials")
         .expect("bundled fixture");

@@ -3,7 +3,6 @@
 //! bad certificates) that need no fixture.
 
 use crate::certs::ServerCert;
-use crate::failure::TlsMode;
 use crate::fixture::{ClientPattern, Expect, Fixture, Step};
 use crate::probe::{self, Config, MailTarget, TlsChoice};
 use crate::replay::{ConnectionResult, ReplayOptions, ReplayServer};
@@ -11,6 +10,7 @@ use crate::report::Report;
 use crate::secret::Secret;
 use crate::session::{AuthChoice, AuthConfig, Credential};
 use crate::stage::Stage;
+use crate::tls_mode::TlsMode;
 use std::time::Duration;
 
 /// The bundled fixtures, compiled into the binary (a test checks this list matches
@@ -18,89 +18,120 @@ use std::time::Duration;
 pub const BUNDLED: &[(&str, &str)] = &[
     (
         "gmail-465-bad-credentials",
-        include_str!("../fixtures/gmail-465-bad-credentials.fixture"),
+        include_str!("../../fixtures/gmail-465-bad-credentials.fixture"),
     ),
     (
         "gmail-465-login-ok",
-        include_str!("../fixtures/gmail-465-login-ok.fixture"),
+        include_str!("../../fixtures/gmail-465-login-ok.fixture"),
     ),
     (
         "gmail-587-421-at-ehlo",
-        include_str!("../fixtures/gmail-587-421-at-ehlo.fixture"),
+        include_str!("../../fixtures/gmail-587-421-at-ehlo.fixture"),
     ),
     (
         "gmail-587-421-at-mail",
-        include_str!("../fixtures/gmail-587-421-at-mail.fixture"),
+        include_str!("../../fixtures/gmail-587-421-at-mail.fixture"),
     ),
     (
         "gmail-587-app-password-required",
-        include_str!("../fixtures/gmail-587-app-password-required.fixture"),
+        include_str!("../../fixtures/gmail-587-app-password-required.fixture"),
     ),
     (
         "gmail-587-auth-before-starttls",
-        include_str!("../fixtures/gmail-587-auth-before-starttls.fixture"),
+        include_str!("../../fixtures/gmail-587-auth-before-starttls.fixture"),
     ),
     (
         "gmail-587-bad-credentials",
-        include_str!("../fixtures/gmail-587-bad-credentials.fixture"),
+        include_str!("../../fixtures/gmail-587-bad-credentials.fixture"),
     ),
     (
         "gmail-587-bad-credentials-learn-more",
-        include_str!("../fixtures/gmail-587-bad-credentials-learn-more.fixture"),
+        include_str!("../../fixtures/gmail-587-bad-credentials-learn-more.fixture"),
     ),
     (
         "gmail-587-daily-limit",
-        include_str!("../fixtures/gmail-587-daily-limit.fixture"),
+        include_str!("../../fixtures/gmail-587-daily-limit.fixture"),
     ),
     (
         "gmail-587-mail-without-auth",
-        include_str!("../fixtures/gmail-587-mail-without-auth.fixture"),
+        include_str!("../../fixtures/gmail-587-mail-without-auth.fixture"),
     ),
     (
         "gmail-587-message-too-large",
-        include_str!("../fixtures/gmail-587-message-too-large.fixture"),
+        include_str!("../../fixtures/gmail-587-message-too-large.fixture"),
     ),
     (
         "gmail-587-plain-auth-ok",
-        include_str!("../fixtures/gmail-587-plain-auth-ok.fixture"),
+        include_str!("../../fixtures/gmail-587-plain-auth-ok.fixture"),
     ),
     (
         "gmail-587-plain-send-ok",
-        include_str!("../fixtures/gmail-587-plain-send-ok.fixture"),
+        include_str!("../../fixtures/gmail-587-plain-send-ok.fixture"),
     ),
     (
         "gmail-587-rcpt-syntax-error",
-        include_str!("../fixtures/gmail-587-rcpt-syntax-error.fixture"),
+        include_str!("../../fixtures/gmail-587-rcpt-syntax-error.fixture"),
     ),
     (
         "gmail-587-starttls-injection",
-        include_str!("../fixtures/gmail-587-starttls-injection.fixture"),
+        include_str!("../../fixtures/gmail-587-starttls-injection.fixture"),
     ),
     (
         "gmail-587-starttls-stripped",
-        include_str!("../fixtures/gmail-587-starttls-stripped.fixture"),
+        include_str!("../../fixtures/gmail-587-starttls-stripped.fixture"),
     ),
     (
         "gmail-587-too-many-login-attempts",
-        include_str!("../fixtures/gmail-587-too-many-login-attempts.fixture"),
+        include_str!("../../fixtures/gmail-587-too-many-login-attempts.fixture"),
     ),
     (
         "gmail-587-web-login-required",
-        include_str!("../fixtures/gmail-587-web-login-required.fixture"),
+        include_str!("../../fixtures/gmail-587-web-login-required.fixture"),
     ),
     (
         "gmail-587-xoauth2-token-rejected",
-        include_str!("../fixtures/gmail-587-xoauth2-token-rejected.fixture"),
+        include_str!("../../fixtures/gmail-587-xoauth2-token-rejected.fixture"),
     ),
     (
         "office365-587-smtp-auth-disabled",
-        include_str!("../fixtures/office365-587-smtp-auth-disabled.fixture"),
+        include_str!("../../fixtures/office365-587-smtp-auth-disabled.fixture"),
     ),
     (
         "postfix-587-bad-credentials",
-        include_str!("../fixtures/postfix-587-bad-credentials.fixture"),
+        include_str!("../../fixtures/postfix-587-bad-credentials.fixture"),
     ),
 ];
+
+/// Why a scenario could not be run (as opposed to ending otherwise than expected).
+#[derive(Debug)]
+pub enum DemoError {
+    /// A bundled fixture does not parse: a build defect; names the file and line.
+    Fixture {
+        /// The fixture's name (`fixtures/NAME.fixture`).
+        name: &'static str,
+        /// What is wrong with it.
+        error: crate::fixture::FixtureError,
+    },
+    /// The replay server could not start on 127.0.0.1.
+    Replay(crate::replay::ReplayError),
+    /// The replay server's own address could not be read.
+    Address(std::io::Error),
+    /// The scenario's configuration was refused before anything was sent.
+    Config(crate::protocol::command::UnsafeValue),
+}
+
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DemoError::Fixture { name, error } => write!(f, "fixtures/{name}.fixture: {error}"),
+            DemoError::Replay(e) => write!(f, "replay server: {e}"),
+            DemoError::Address(e) => write!(f, "replay server address: {e}"),
+            DemoError::Config(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
 
 /// The password every demo uses: the replay server accepts any, and it is redacted
 /// like a real one.
@@ -129,46 +160,39 @@ pub struct Scenario {
 
 /// Parses every bundled fixture. A broken bundled fixture is a build defect; its error
 /// names the file and line.
-pub fn bundled_fixtures() -> Result<Vec<Fixture>, String> {
+pub fn bundled_fixtures() -> Result<Vec<Fixture>, DemoError> {
     BUNDLED
         .iter()
         .map(|(name, text)| {
-            Fixture::parse(text).map_err(|e| format!("fixtures/{name}.fixture: {e}"))
+            Fixture::parse(text).map_err(|error| DemoError::Fixture { name, error })
         })
         .collect()
 }
 
-fn expect_of(f: &Fixture) -> (Option<Stage>, String) {
-    match &f.header.expect {
-        Expect::Ok => (None, "ok".into()),
-        Expect::Failure { stage, code } => (Some(*stage), code.clone()),
-    }
-}
-
-fn choice_for(mode: TlsMode) -> TlsChoice {
-    match mode {
-        TlsMode::Starttls => TlsChoice::Starttls,
-        TlsMode::Implicit => TlsChoice::Implicit,
-        TlsMode::None => TlsChoice::None,
+impl Scenario {
+    /// A fixture played as it is: the client uses the fixture's TLS mode against a valid
+    /// certificate, and must conclude the fixture's `expect`.
+    pub fn of_fixture(f: &Fixture) -> Scenario {
+        Scenario {
+            name: f.header.name.clone(),
+            story: f.header.story.clone(),
+            fixture: f.clone(),
+            client_tls: f.header.mode.into(),
+            certificate: ServerCert::Valid,
+            timeout: Duration::from_secs(5),
+            connections: 1,
+            expect: match &f.header.expect {
+                Expect::Ok => (None, "ok".into()),
+                Expect::Failure { stage, code } => (Some(*stage), code.clone()),
+            },
+        }
     }
 }
 
 /// Every scenario: the bundled fixtures, then the transport-level cases.
-pub fn scenarios() -> Result<Vec<Scenario>, String> {
+pub fn scenarios() -> Result<Vec<Scenario>, DemoError> {
     let fixtures = bundled_fixtures()?;
-    let mut out: Vec<Scenario> = fixtures
-        .iter()
-        .map(|f| Scenario {
-            name: f.header.name.clone(),
-            story: f.header.story.clone(),
-            fixture: f.clone(),
-            client_tls: choice_for(f.header.mode),
-            certificate: ServerCert::Valid,
-            timeout: Duration::from_secs(5),
-            connections: 1,
-            expect: expect_of(f),
-        })
-        .collect();
+    let mut out: Vec<Scenario> = fixtures.iter().map(Scenario::of_fixture).collect();
     let find = |name: &str| fixtures.iter().find(|f| f.header.name == name).cloned();
     if let (Some(f587), Some(f465)) = (find("gmail-587-plain-auth-ok"), find("gmail-465-login-ok"))
     {
@@ -318,16 +342,16 @@ pub fn config_for(f: &Fixture, port: u16, tls: TlsChoice, ca_pem: &str) -> Confi
     c
 }
 
-/// What one scenario produced.
+/// What one scenario produced: the probe's report and the replay server's judgement.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct ScenarioRun {
     /// The probe's report.
     pub report: Report,
     /// What the replay server saw, per connection.
     pub server: Vec<ConnectionResult>,
 }
 
-impl Outcome {
+impl ScenarioRun {
     /// True when the probe concluded what the scenario expects.
     pub fn as_expected(&self, s: &Scenario) -> bool {
         self.report.failed_stage == s.expect.0 && self.report.diagnosis.code == s.expect.1.as_str()
@@ -335,7 +359,7 @@ impl Outcome {
 }
 
 /// Runs one scenario against a replay server on 127.0.0.1.
-pub async fn run(s: &Scenario) -> Result<Outcome, String> {
+pub async fn run(s: &Scenario) -> Result<ScenarioRun, DemoError> {
     run_observed(s, None).await
 }
 
@@ -343,7 +367,7 @@ pub async fn run(s: &Scenario) -> Result<Outcome, String> {
 pub async fn run_observed(
     s: &Scenario,
     observer: Option<crate::transport::Observer>,
-) -> Result<Outcome, String> {
+) -> Result<ScenarioRun, DemoError> {
     let opts = ReplayOptions {
         read_timeout: Duration::from_secs(10),
         certificate: s.certificate,
@@ -354,16 +378,16 @@ pub async fn run_observed(
     };
     let server = ReplayServer::bind(
         s.fixture.clone(),
-        "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         opts,
     )
     .await
-    .map_err(|e| format!("replay server: {e}"))?;
-    let port = server.local_addr().map_err(|e| e.to_string())?.port();
+    .map_err(DemoError::Replay)?;
+    let port = server.local_addr().map_err(DemoError::Address)?.port();
     let mut config = config_for(&s.fixture, port, s.client_tls, &server.ca_pem());
     config.timeout = s.timeout;
     config.observer = observer;
-    config.validate().map_err(|e| e.to_string())?;
+    config.validate().map_err(DemoError::Config)?;
     let conns = s.connections;
     // Accepted concurrently, like any real server: the probe opens its diagnose-only
     // second connection while the first still waits for a greeting.
@@ -375,8 +399,8 @@ pub async fn run_observed(
             .collect::<Vec<_>>()
     };
     let (report, results) = tokio::join!(probe::check(config), serving);
-    let report = report.map_err(|e| e.to_string())?;
-    Ok(Outcome {
+    let report = report.map_err(DemoError::Config)?;
+    Ok(ScenarioRun {
         report,
         server: results,
     })

@@ -6,8 +6,8 @@
 //! `oauth2_token_env`), pick its own address (`connect_to`) or lower security
 //! (`allow_plaintext_auth`) are refused by name. Messages name fields, never values.
 
-use crate::batch::Fields;
-use crate::check_args::{config_from_args_with, default_check_args};
+use crate::app::args::{config_from_spec, CheckSpec, PasswordSource};
+use crate::app::fields::{check_known, FieldError, Fields};
 use crate::probe::Config;
 use crate::secret::Secret;
 use crate::session::{AuthConfig, Credential};
@@ -107,6 +107,17 @@ impl ApiError {
             m.insert("field".into(), Value::String(f.clone()));
         }
         serde_json::json!({ "error": e })
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> ApiError {
+        ApiError {
+            status: 400,
+            code: "bad-field",
+            message: e.message,
+            field: e.field,
+        }
     }
 }
 
@@ -213,29 +224,14 @@ fn in_field_words(message: &str) -> (String, Option<&'static str>) {
 /// A request turned into a validated check configuration (not yet vetted: the caller
 /// resolves the host and sets `connect_to`). `max_timeout` caps `timeout`.
 pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result<Config, ApiError> {
-    for key in map.keys() {
-        if let Some((_, why)) = REFUSED.iter().find(|(k, _)| k == key) {
-            return Err(ApiError::field(
-                key,
-                format!("field \"{key}\" is not accepted here: it {why}"),
-            ));
-        }
-        if !FIELDS.contains(&key.as_str()) {
-            let shown: String = crate::protocol::escape_bytes(key.as_bytes())
-                .chars()
-                .take(40)
-                .collect();
-            return Err(ApiError::field(
-                &shown,
-                format!("unknown field \"{shown}\" (known: {})", FIELDS.join(", ")),
-            ));
-        }
-    }
+    check_known(map, FIELDS, REFUSED)?;
     let f = Fields { map };
-    let bad = |field: &'static str| move |m: String| ApiError::field(field, m);
-    let mut a = default_check_args();
-    a.host = f.string("host").map_err(bad("host"))?;
-    a.provider = f.string("provider").map_err(bad("provider"))?;
+    let mut a = CheckSpec {
+        host: f.string("host")?,
+        provider: f.string("provider")?,
+        timeout: max_timeout.min(15.0),
+        ..CheckSpec::default()
+    };
     if a.host.is_none() && a.provider.is_none() {
         return Err(ApiError::field(
             "host",
@@ -245,17 +241,8 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
     if a.host.as_deref() == Some("") {
         return Err(ApiError::field("host", "field \"host\" is empty"));
     }
-    if let Some(p) = f.port().map_err(bad("port"))? {
-        a.port = Some(p);
-    }
-    if let Some(t) = f.tls().map_err(bad("tls"))? {
-        a.tls = t;
-    }
-    if let Some(m) = f.auth().map_err(bad("auth"))? {
-        a.auth = m;
-    }
-    a.timeout = max_timeout.min(15.0);
-    if let Some(t) = f.number("timeout").map_err(bad("timeout"))? {
+    f.merge_common(&mut a)?;
+    if let Some(t) = f.number("timeout")? {
         if !(t > 0.0 && t <= max_timeout) {
             return Err(ApiError::field(
                 "timeout",
@@ -264,29 +251,15 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
         }
         a.timeout = t;
     }
-    a.helo = f.string("helo").map_err(bad("helo"))?;
-    if let Some(q) = f.string("quit_after").map_err(bad("quit_after"))? {
-        a.quit_after = Some(crate::check_args::QuitAfterArg::parse(&q).ok_or_else(|| {
-            ApiError::field(
-                "quit_after",
-                "field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt",
-            )
-        })?);
-    }
-    if let Some(b) = f.boolean("pipelining").map_err(bad("pipelining"))? {
-        a.no_pipelining = !b;
-    }
-    a.from = f.string("from").map_err(bad("from"))?;
-    a.to = f.to().map_err(bad("to"))?.unwrap_or_default();
     if a.to.len() > 10 {
         return Err(ApiError::field(
             "to",
             "field \"to\" lists more than 10 recipients",
         ));
     }
-    let user = f.string("user").map_err(bad("user"))?;
-    let password = f.secret("password").map_err(bad("password"))?;
-    let token = f.secret("oauth2_token").map_err(bad("oauth2_token"))?;
+    let user = f.string("user")?;
+    let password = f.secret("password")?;
+    let token = f.secret("oauth2_token")?;
     let (password, token) = match (&user, password, token) {
         (_, Some(_), Some(_)) => {
             return Err(ApiError::field(
@@ -311,7 +284,8 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
     // The token path: configure everything but AUTH through the shared CLI validation,
     // then add the token credential (the CLI reads tokens only from the environment).
     a.user = if token.is_some() { None } else { user.clone() };
-    let mut config = config_from_args_with(&a, password).map_err(|e| {
+    a.password = password.map_or(PasswordSource::Ask, PasswordSource::Given);
+    let mut config = config_from_spec(&a).map_err(|e| {
         let (message, field) = in_field_words(&e.0);
         ApiError {
             status: 400,

@@ -19,8 +19,12 @@
 //! readable id is sharded by the hash of its raw line, so the N outputs concatenate to
 //! exactly one result per line of the file.
 
-use crate::check_args::{config_from_args_with, AuthArg, CheckArgs, TlsArg};
-use crate::exit::code as exit;
+use crate::app::args::{
+    config_from_spec, timeout_from_secs, AuthArg, CheckSpec, ConnectionArgs, PasswordSource,
+    UsageError,
+};
+use crate::app::exit::{CommandError, Finished};
+use crate::app::fields::{check_known, FieldError, Fields};
 use crate::report::Report;
 use crate::secret::Secret;
 use clap::Args;
@@ -28,7 +32,6 @@ use rustls::pki_types::CertificateDer;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,9 +41,6 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::exit::code::{
-    BATCH_INTERRUPTED as EXIT_INTERRUPTED, BATCH_SOME_FAILED as EXIT_SOME_FAILED,
-};
 /// The longest profiles line accepted (longer lines are a row error).
 pub const MAX_LINE: usize = 64 * 1024;
 
@@ -54,13 +54,17 @@ pub struct Shard {
 }
 
 impl FromStr for Shard {
-    type Err = String;
+    type Err = UsageError;
 
-    fn from_str(s: &str) -> Result<Shard, String> {
+    fn from_str(s: &str) -> Result<Shard, UsageError> {
         if s == "auto" {
             return Shard::from_env(|k| std::env::var(k).ok());
         }
-        let bad = || format!("--shard wants K/N with 0 <= K < N (e.g. 0/4), not {s:?}");
+        let bad = || {
+            UsageError(format!(
+                "--shard wants K/N with 0 <= K < N (e.g. 0/4), not {s:?}"
+            ))
+        };
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let index: u64 = k.trim().parse().map_err(|_| bad())?;
         let count: u64 = n.trim().parse().map_err(|_| bad())?;
@@ -80,15 +84,16 @@ impl Shard {
     ///   it, the manifest in the README sets it);
     /// - GitLab CI `parallel:`: `CI_NODE_INDEX` (1-based) and `CI_NODE_TOTAL`
     ///   (<https://docs.gitlab.com/ci/variables/predefined_variables/>).
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
-        let num = |k: &str| -> Result<Option<u64>, String> {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Shard, UsageError> {
+        let bad = UsageError;
+        let num = |k: &str| -> Result<Option<u64>, UsageError> {
             match get(k) {
                 None => Ok(None),
                 Some(v) => v
                     .trim()
                     .parse()
                     .map(Some)
-                    .map_err(|_| format!("--shard auto: {k} is not a whole number")),
+                    .map_err(|_| bad(format!("--shard auto: {k} is not a whole number"))),
             }
         };
         let count_var = "SMTPROBE_SHARD_COUNT";
@@ -98,11 +103,13 @@ impl Shard {
             (i, num(count_var)?, "JOB_COMPLETION_INDEX")
         } else if let Some(i) = num("CI_NODE_INDEX")? {
             if i == 0 {
-                return Err("--shard auto: CI_NODE_INDEX counts from 1, it is 0".into());
+                return Err(bad(
+                    "--shard auto: CI_NODE_INDEX counts from 1, it is 0".into()
+                ));
             }
             (i - 1, num("CI_NODE_TOTAL")?, "CI_NODE_INDEX")
         } else {
-            return Err("--shard auto: none of SMTPROBE_SHARD_INDEX, JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or CI_NODE_INDEX (GitLab parallel) is set".into());
+            return Err(bad("--shard auto: none of SMTPROBE_SHARD_INDEX, JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or CI_NODE_INDEX (GitLab parallel) is set".into()));
         };
         let count = count.ok_or_else(|| {
             let want = if from == "CI_NODE_INDEX" {
@@ -110,12 +117,14 @@ impl Shard {
             } else {
                 count_var
             };
-            format!("--shard auto: {from} is set but {want} (the number of shards) is not")
+            bad(format!(
+                "--shard auto: {from} is set but {want} (the number of shards) is not"
+            ))
         })?;
         if count == 0 || index >= count {
-            return Err(format!(
+            return Err(bad(format!(
                 "--shard auto: index {index} from {from} is not below the count {count}"
-            ));
+            )));
         }
         Ok(Shard { index, count })
     }
@@ -157,49 +166,13 @@ pub struct BatchArgs {
     /// filterable, sortable table of rows (the first 100000 rows).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Default port (else the mode's: 587, 465 or 25).
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Default connection security.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub tls: TlsArg,
-    /// Default SASL mechanism.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub auth: AuthArg,
-    /// Default sender of a test message (needs --to).
-    #[arg(long, value_name = "ADDR", requires = "to")]
-    pub from: Option<String>,
-    /// Default recipient of a test message (repeatable).
-    #[arg(long, value_name = "ADDR")]
-    pub to: Vec<String>,
-    /// Extra trust anchors (PEM) for every row, read once.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-    /// Connect to this IP instead of resolving each row's host.
-    #[arg(long, value_name = "ADDR")]
-    pub connect_to: Option<IpAddr>,
-    /// Seconds to wait for each network step.
-    #[arg(long, value_name = "SECS", default_value = "15")]
-    pub timeout: f64,
-    /// EHLO name.
-    #[arg(long, value_name = "NAME")]
-    pub helo: Option<String>,
-    /// Use IPv4 only.
-    #[arg(short = '4', conflicts_with = "ipv6")]
-    pub ipv4: bool,
-    /// Use IPv6 only.
-    #[arg(short = '6')]
-    pub ipv6: bool,
-    /// Allow AUTH on an unencrypted connection (lab servers only).
-    #[arg(long)]
-    pub allow_plaintext_auth: bool,
-    /// Send MAIL/RCPT/DATA one at a time.
-    #[arg(long)]
-    pub no_pipelining: bool,
+    /// Every row's defaults (a row's own field wins); --ca-file is read once.
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
 }
 
-/// Runs `smtprobe batch` on its own multi-threaded runtime; returns the exit code.
-pub fn run(args: BatchArgs) -> i32 {
+/// Runs `smtprobe batch` on its own multi-threaded runtime.
+pub fn run(args: BatchArgs) -> Finished {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -207,17 +180,14 @@ pub fn run(args: BatchArgs) -> i32 {
         .build();
     match rt {
         Ok(rt) => rt.block_on(run_async(args)),
-        Err(e) => {
-            eprintln!("smtprobe: cannot start the async runtime: {e}");
-            exit::INTERNAL
-        }
+        Err(e) => Finished::internal(format_args!("cannot start the async runtime: {e}")),
     }
 }
 
 /// What every row shares: the check flags as a template, the trust anchors read once,
 /// and whether inline passwords are allowed.
 struct Defaults {
-    template: CheckArgs,
+    template: CheckSpec,
     roots: Vec<CertificateDer<'static>>,
     /// `None` when inline passwords are allowed, else why not.
     inline_refused: Option<String>,
@@ -232,10 +202,10 @@ struct Row {
 }
 
 /// A row that cannot run.
-struct RowError {
+pub(crate) struct RowError {
     line: u64,
     id: Option<String>,
-    message: String,
+    pub(crate) message: String,
 }
 
 enum Item {
@@ -243,7 +213,8 @@ enum Item {
     Error(RowError),
 }
 
-enum Outcome {
+/// What became of an admitted row.
+enum RowResult {
     Checked(Box<Report>),
     NotRun,
     Invalid(String),
@@ -254,42 +225,42 @@ struct Done {
     id: String,
     host: String,
     ms: f64,
-    outcome: Outcome,
+    result: RowResult,
 }
 
-async fn run_async(args: BatchArgs) -> i32 {
+fn usage(e: impl std::fmt::Display) -> Finished {
+    Finished::Usage(CommandError::new("smtprobe batch", e))
+}
+
+/// The profiles file (or standard input) and its size, when known (for the progress bar).
+type Profiles = (Box<dyn AsyncBufRead + Unpin + Send>, Option<u64>);
+
+async fn open_profiles(path: &std::path::Path) -> Result<Profiles, Finished> {
+    if path.as_os_str() == "-" {
+        return Ok((
+            Box::new(tokio::io::BufReader::new(tokio::io::stdin())),
+            None,
+        ));
+    }
+    let f = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| usage(format_args!("cannot read {}: {e}", path.display())))?;
+    let len = f.metadata().await.ok().map(|m| m.len());
+    Ok((
+        Box::new(tokio::io::BufReader::with_capacity(64 * 1024, f)),
+        len,
+    ))
+}
+
+async fn run_async(args: BatchArgs) -> Finished {
     let defaults = match defaults(&args) {
         Ok(d) => Arc::new(d),
-        Err(e) => {
-            eprintln!("smtprobe batch: {e}");
-            return exit::USAGE;
-        }
+        Err(e) => return usage(e),
     };
-    let (input, total_bytes): (Box<dyn AsyncBufRead + Unpin + Send>, Option<u64>) =
-        if args.profiles.as_os_str() == "-" {
-            (
-                Box::new(tokio::io::BufReader::new(tokio::io::stdin())),
-                None,
-            )
-        } else {
-            match tokio::fs::File::open(&args.profiles).await {
-                Ok(f) => {
-                    let len = f.metadata().await.ok().map(|m| m.len());
-                    (
-                        Box::new(tokio::io::BufReader::with_capacity(64 * 1024, f)),
-                        len,
-                    )
-                }
-                Err(e) => {
-                    eprintln!(
-                        "smtprobe batch: cannot read {}: {e}",
-                        args.profiles.display()
-                    );
-                    return exit::USAGE;
-                }
-            }
-        };
-
+    let (input, total_bytes) = match open_profiles(&args.profiles).await {
+        Ok(p) => p,
+        Err(finished) => return finished,
+    };
     let concurrency = args.concurrency as usize;
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel::<Item>(concurrency);
@@ -306,28 +277,26 @@ async fn run_async(args: BatchArgs) -> i32 {
     let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks: JoinSet<Done> = JoinSet::new();
-    let mut summary = Summary::new(Instant::now());
-    let mut progress = Progress::new(std::io::stderr().is_terminal(), total_bytes);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut sink = Sink {
+        out: std::io::BufWriter::new(std::io::stdout().lock()),
+        summary: Summary::new(Instant::now()),
+        progress: Progress::new(std::io::stderr().is_terminal(), total_bytes),
+        html: args.html.as_ref().map(|_| HtmlRows::default()),
+    };
     let mut interrupts = 0u32;
-    let mut html_rows: Option<Vec<crate::report::html::BatchRow>> =
-        args.html.as_ref().map(|_| Vec::new());
-    let mut html_omitted = 0u64;
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
 
-    loop {
-        if rx.is_none() && tasks.is_empty() {
-            break;
-        }
+    while rx.is_some() || !tasks.is_empty() {
         let admit = rx.is_some() && tasks.len() < 2 * concurrency;
-        tokio::select! {
+        // Whether this turn closed stdout (`| head`): then stop like Ctrl-C.
+        let written = tokio::select! {
             _ = &mut ctrl_c, if interrupts < 2 => {
                 interrupts += 1;
                 ctrl_c = Box::pin(tokio::signal::ctrl_c());
                 rx = None;
                 stop.store(true, Ordering::SeqCst);
                 if interrupts == 1 {
-                    progress.clear();
+                    sink.progress.clear();
                     eprintln!(
                         "smtprobe batch: interrupted: no new checks; waiting for the {} running (Ctrl-C again to abandon them)",
                         concurrency - global.available_permits()
@@ -335,128 +304,157 @@ async fn run_async(args: BatchArgs) -> i32 {
                 } else {
                     tasks.abort_all();
                 }
+                continue;
             }
-            done = tasks.join_next(), if !tasks.is_empty() => {
-                let done = match done {
-                    Some(Ok(d)) => d,
-                    // Aborted by a second Ctrl-C, or a panic inside a check: nothing to print.
-                    Some(Err(e)) => {
-                        if e.is_panic() {
-                            summary.internal += 1;
-                        } else {
-                            summary.not_run += 1;
+            done = tasks.join_next(), if !tasks.is_empty() => match done {
+                Some(Ok(done)) => {
+                    if let Some(sem) = hosts.get(&done.host) {
+                        // Only the map still holds it: forget the host (bounded memory).
+                        if Arc::strong_count(sem) == 1 {
+                            hosts.remove(&done.host);
                         }
-                        continue;
                     }
-                    None => continue,
-                };
-                if let Some(sem) = hosts.get(&done.host) {
-                    // Only the map still holds it: forget the host (bounded memory).
-                    if Arc::strong_count(sem) == 1 {
-                        hosts.remove(&done.host);
-                    }
+                    sink.finished(&done)
                 }
-                let line = summary.record(&done);
-                if let Some(rows) = &mut html_rows {
-                    keep_html_row(rows, &mut html_omitted, html_row(&done));
+                // Aborted by a second Ctrl-C, or a panic inside a check: nothing to print.
+                Some(Err(e)) => {
+                    sink.lost(e.is_panic());
+                    continue;
                 }
-                if let Some(line) = line {
-                    if emit(&mut out, &line).is_err() {
-                        // stdout closed (`| head`): stop like Ctrl-C.
-                        rx = None;
-                        stop.store(true, Ordering::SeqCst);
-                    }
+                None => continue,
+            },
+            item = async { rx.as_mut().expect("guarded by admit").recv().await }, if admit => match item {
+                None => {
+                    rx = None;
+                    continue;
                 }
-                progress.draw(
-                    &summary,
-                    concurrency - global.available_permits(),
-                    bytes_read.load(Ordering::Relaxed),
-                );
-            }
-            item = async { rx.as_mut().expect("guarded by admit").recv().await }, if admit => {
-                match item {
-                    None => rx = None,
-                    Some(Item::Error(err)) => {
-                        summary.bad_rows += 1;
-                        if let Some(rows) = &mut html_rows {
-                            let row = crate::report::html::BatchRow::invalid(err.id.as_deref(), err.line, &err.message);
-                            keep_html_row(rows, &mut html_omitted, Some(row));
-                        }
-                        let line = error_json(&err);
-                        if emit(&mut out, &line).is_err() {
-                            rx = None;
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                        progress.draw(
-                    &summary,
-                    concurrency - global.available_permits(),
-                    bytes_read.load(Ordering::Relaxed),
-                );
-                    }
-                    Some(Item::Row(row)) => {
-                        let per_host = hosts
-                            .entry(row.host_key.clone())
-                            .or_insert_with(|| Arc::new(Semaphore::new(args.per_host as usize)))
-                            .clone();
-                        tasks.spawn(run_row(*row, per_host, global.clone(), stop.clone()));
-                    }
+                Some(Item::Error(err)) => sink.bad_row(&err),
+                Some(Item::Row(row)) => {
+                    let per_host = hosts
+                        .entry(row.host_key.clone())
+                        .or_insert_with(|| Arc::new(Semaphore::new(args.per_host as usize)))
+                        .clone();
+                    tasks.spawn(run_row(*row, per_host, global.clone(), stop.clone()));
+                    continue;
                 }
-            }
+            },
+        };
+        if written.is_err() {
+            rx = None;
+            stop.store(true, Ordering::SeqCst);
         }
+        sink.progress.draw(
+            &sink.summary,
+            concurrency - global.available_permits(),
+            bytes_read.load(Ordering::Relaxed),
+        );
     }
     // The reader ends when its channel closes; a stopped batch does not wait for it.
     reader.abort();
-    let _ = out.flush();
-    drop(out);
-    progress.clear();
-    let interrupted = interrupts > 0;
-    eprint!("{}", summary.render(interrupted));
-    if let (Some(path), Some(rows)) = (&args.html, &html_rows) {
-        let title = args.profiles.display().to_string();
-        let html = crate::report::html::batch(&title, rows, html_omitted, &Default::default());
-        match crate::report::html::write_file(path, &html) {
-            Ok(()) => eprintln!(
-                "smtprobe batch: wrote the HTML report to {}",
-                path.display()
-            ),
-            Err(e) => {
-                eprintln!("smtprobe batch: --html: {e}");
-                return exit::INTERNAL;
-            }
+    sink.finish(&args, interrupts > 0)
+}
+
+/// Where finished rows go: stdout (one JSON line each), the counts, the progress bar and
+/// the HTML report's table.
+struct Sink {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    summary: Summary,
+    progress: Progress,
+    html: Option<HtmlRows>,
+}
+
+impl Sink {
+    /// A row that ran (or was admitted and not run); `Err` when stdout is closed.
+    fn finished(&mut self, done: &Done) -> std::io::Result<()> {
+        let line = self.summary.record(done);
+        if let Some(rows) = &mut self.html {
+            rows.keep(html_row(done));
+        }
+        match line {
+            Some(line) => emit(&mut self.out, &line),
+            None => Ok(()),
         }
     }
-    if interrupted {
-        EXIT_INTERRUPTED
-    } else if summary.all_passed() {
-        exit::OK
-    } else {
-        EXIT_SOME_FAILED
+
+    /// A row that could not run; `Err` when stdout is closed.
+    fn bad_row(&mut self, err: &RowError) -> std::io::Result<()> {
+        self.summary.bad_rows += 1;
+        if let Some(rows) = &mut self.html {
+            let row =
+                crate::report::html::BatchRow::invalid(err.id.as_deref(), err.line, &err.message);
+            rows.keep(Some(row));
+        }
+        emit(&mut self.out, &error_json(err))
+    }
+
+    /// A check task that ended without a result: a panic, or abandoned by Ctrl-C.
+    fn lost(&mut self, panicked: bool) {
+        if panicked {
+            self.summary.internal += 1;
+        } else {
+            self.summary.not_run += 1;
+        }
+    }
+
+    /// The summary on stderr, the HTML report, and how the batch ended.
+    fn finish(mut self, args: &BatchArgs, interrupted: bool) -> Finished {
+        let _ = self.out.flush();
+        drop(self.out);
+        self.progress.clear();
+        eprint!("{}", self.summary.render(interrupted));
+        if let (Some(path), Some(rows)) = (&args.html, &self.html) {
+            let title = args.profiles.display().to_string();
+            let html =
+                crate::report::html::batch(&title, &rows.rows, rows.omitted, &Default::default());
+            if let Err(e) = crate::report::html::write_file(path, &html) {
+                return Finished::Internal(CommandError::new(
+                    "smtprobe batch",
+                    format_args!("--html: {e}"),
+                ));
+            }
+            eprintln!(
+                "smtprobe batch: wrote the HTML report to {}",
+                path.display()
+            );
+        }
+        if interrupted {
+            Finished::Interrupted
+        } else if self.summary.all_passed() {
+            Finished::Ok
+        } else {
+            Finished::SomeRowsFailed
+        }
     }
 }
 
 /// Rows the HTML report's table holds; the rest are counted (memory stays bounded).
 const HTML_ROWS: usize = 100_000;
 
-fn keep_html_row(
-    rows: &mut Vec<crate::report::html::BatchRow>,
-    omitted: &mut u64,
-    row: Option<crate::report::html::BatchRow>,
-) {
-    if let Some(row) = row {
-        if rows.len() < HTML_ROWS {
-            rows.push(row);
-        } else {
-            *omitted += 1;
+/// The HTML report's rows: the first [`HTML_ROWS`], and how many more there were.
+#[derive(Default)]
+struct HtmlRows {
+    rows: Vec<crate::report::html::BatchRow>,
+    omitted: u64,
+}
+
+impl HtmlRows {
+    fn keep(&mut self, row: Option<crate::report::html::BatchRow>) {
+        if let Some(row) = row {
+            if self.rows.len() < HTML_ROWS {
+                self.rows.push(row);
+            } else {
+                self.omitted += 1;
+            }
         }
     }
 }
 
 fn html_row(done: &Done) -> Option<crate::report::html::BatchRow> {
     use crate::report::html::BatchRow;
-    match &done.outcome {
-        Outcome::NotRun => None,
-        Outcome::Invalid(m) => Some(BatchRow::invalid(Some(&done.id), done.line, m)),
-        Outcome::Checked(r) => Some(BatchRow::checked(&done.id, done.line, r, done.ms)),
+    match &done.result {
+        RowResult::NotRun => None,
+        RowResult::Invalid(m) => Some(BatchRow::invalid(Some(&done.id), done.line, m)),
+        RowResult::Checked(r) => Some(BatchRow::checked(&done.id, done.line, r, done.ms)),
     }
 }
 
@@ -482,15 +480,15 @@ async fn run_row(
         id: row.id,
         host: row.host_key,
         ms: 0.0,
-        outcome: Outcome::NotRun,
+        result: RowResult::NotRun,
     };
     if stop.load(Ordering::SeqCst) || host_permit.is_err() || global_permit.is_err() {
         return done;
     }
     let start = Instant::now();
-    done.outcome = match crate::check(row.config).await {
-        Ok(report) => Outcome::Checked(Box::new(report)),
-        Err(e) => Outcome::Invalid(e.to_string()),
+    done.result = match crate::check(row.config).await {
+        Ok(report) => RowResult::Checked(Box::new(report)),
+        Err(e) => RowResult::Invalid(e.to_string()),
     };
     done.ms = start.elapsed().as_secs_f64() * 1000.0;
     drop(global_permit);
@@ -498,29 +496,18 @@ async fn run_row(
     done
 }
 
-fn defaults(args: &BatchArgs) -> Result<Defaults, String> {
-    // `check`'s own defaults, whatever flags it grows, then the batch's flags on top.
-    let mut t = crate::check_args::default_check_args();
-    t.port = args.port;
-    t.tls = args.tls;
-    t.auth = args.auth;
-    t.from = args.from.clone();
-    t.to = args.to.clone();
-    t.connect_to = args.connect_to;
-    t.timeout = args.timeout;
-    t.helo = args.helo.clone();
-    t.ipv4 = args.ipv4;
-    t.ipv6 = args.ipv6;
-    t.allow_plaintext_auth = args.allow_plaintext_auth;
-    t.no_pipelining = args.no_pipelining;
-    if !(t.timeout.is_finite() && t.timeout > 0.0 && t.timeout <= 3600.0) {
-        return Err("--timeout must be a number of seconds above 0 and at most 3600".into());
-    }
+fn defaults(args: &BatchArgs) -> Result<Defaults, UsageError> {
+    // The flags every row starts from; checked once, before any row.
+    let mut t = args.conn.spec();
+    timeout_from_secs(t.timeout)?;
     if let Some(h) = &t.helo {
-        crate::protocol::command::check_helo_name(h).map_err(|e| e.to_string())?;
+        crate::protocol::command::check_helo_name(h).map_err(|e| UsageError(e.to_string()))?;
     }
-    let roots = match &args.ca_file {
-        Some(p) => crate::transport::load_ca_file(p).map_err(|e| format!("--ca-file: {e}"))?,
+    // Read once for every row; a row's own `ca_file` replaces them.
+    let roots = match t.ca_file.take() {
+        Some(p) => {
+            crate::transport::load_ca_file(&p).map_err(|e| UsageError(format!("--ca-file: {e}")))?
+        }
         None => Vec::new(),
     };
     Ok(Defaults {
@@ -690,169 +677,14 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
         id: id.map(str::to_owned),
         message: format!("line {line}: {message}"),
     };
-    let text = std::str::from_utf8(text).map_err(|_| fail(None, "not UTF-8 text".into()))?;
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        // serde_json's syntax errors carry a position, never the input itself.
-        fail(
-            None,
-            format!(
-                "not valid JSON ({:?} error at column {})",
-                e.classify(),
-                e.column()
-            ),
-        )
-    })?;
-    let Value::Object(map) = value else {
-        return Err(fail(None, "not a JSON object".into()));
-    };
-    let id = match map.get("id") {
-        Some(Value::String(s))
-            if !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control) =>
-        {
-            s.clone()
-        }
-        Some(Value::String(_)) => {
-            return Err(fail(
-                None,
-                "field \"id\" must be 1 to 256 characters without control characters".into(),
-            ))
-        }
-        Some(_) => return Err(fail(None, "field \"id\" must be a string".into())),
-        None => return Err(fail(None, "missing field \"id\"".into())),
-    };
-    let fail = |message: String| fail(Some(&id), message);
-    for key in map.keys() {
-        if !FIELDS.contains(&key.as_str()) {
-            let shown: String = crate::protocol::escape_bytes(key.as_bytes())
-                .chars()
-                .take(40)
-                .collect();
-            return Err(fail(format!(
-                "unknown field \"{shown}\" (known: {})",
-                FIELDS.join(", ")
-            )));
-        }
-    }
-    let f = Fields { map: &map };
-    let mut a = d.template.clone();
-    a.host = Some(
-        f.string("host")
-            .and_then(|h| h.ok_or_else(|| "missing field \"host\"".to_owned()))
-            .map_err(&fail)?,
-    );
-    if let Some(p) = f.port().map_err(&fail)? {
-        a.port = Some(p);
-    }
-    if let Some(t) = f.tls().map_err(&fail)? {
-        a.tls = t;
-    }
-    if let Some(m) = f.auth().map_err(&fail)? {
-        a.auth = m;
-    }
-    // Paths and names only: the key file's content is read by ClientCert::load.
-    a.client_cert = f
-        .string("client_cert")
-        .map_err(&fail)?
-        .map(PathBuf::from)
-        .or(a.client_cert);
-    a.client_key = f
-        .string("client_key")
-        .map_err(&fail)?
-        .map(PathBuf::from)
-        .or(a.client_key);
-    if a.client_cert.is_some() != a.client_key.is_some() {
-        return Err(fail(
-            "\"client_cert\" and \"client_key\" go together".into(),
-        ));
-    }
-    if let Some(q) = f.string("quit_after").map_err(&fail)? {
-        a.quit_after = Some(crate::check_args::QuitAfterArg::parse(&q).ok_or_else(|| {
-            fail(
-                "field \"quit_after\" must be connect, greeting, ehlo, tls, auth, mail or rcpt"
-                    .into(),
-            )
-        })?);
-    }
-    if let Some(p) = f.secret("proxy").map_err(&fail)? {
-        // A secret: the URL may carry the proxy's password.
-        a.proxy = Some(p.expose().to_owned());
-    }
-    a.user = f.string("user").map_err(&fail)?;
-    if let Some(from) = f.string("from").map_err(&fail)? {
-        a.from = Some(from);
-    }
-    if let Some(to) = f.to().map_err(&fail)? {
-        a.to = to;
-    }
-    if a.from.is_some() && a.to.is_empty() {
-        return Err(fail("\"from\" needs \"to\"".into()));
-    }
-    let row_ca = f.string("ca_file").map_err(&fail)?;
-    if let Some(ip) = f.string("connect_to").map_err(&fail)? {
-        a.connect_to = Some(
-            ip.parse()
-                .map_err(|_| fail("field \"connect_to\" must be an IP address".into()))?,
-        );
-    }
-    if let Some(t) = f.number("timeout").map_err(&fail)? {
-        a.timeout = t;
-    }
-    if let Some(h) = f.string("helo").map_err(&fail)? {
-        a.helo = Some(h);
-    }
-    if let Some(b) = f.boolean("allow_plaintext_auth").map_err(&fail)? {
-        a.allow_plaintext_auth = b;
-    }
-    if let Some(b) = f.boolean("pipelining").map_err(&fail)? {
-        a.no_pipelining = !b;
-    }
-    a.oauth2_token_env = f.string("oauth2_token_env").map_err(&fail)?;
-
-    // Exactly one password source for a user; never the prompt or SMTPROBE_PASSWORD.
-    let env = f.string("password_env").map_err(&fail)?;
-    let file = f.string("password_file").map_err(&fail)?;
-    let inline = f.secret("password").map_err(&fail)?;
-    let sources = [
-        env.is_some(),
-        file.is_some(),
-        inline.is_some(),
-        a.oauth2_token_env.is_some(),
-    ]
-    .iter()
-    .filter(|&&b| b)
-    .count();
-    if sources > 1 {
-        return Err(fail(
-            "give one of \"password_env\", \"password_file\", \"password\", \"oauth2_token_env\""
-                .into(),
-        ));
-    }
-    if sources == 1 && a.user.is_none() {
-        return Err(fail("a password needs \"user\"".into()));
-    }
-    if sources == 0 && a.user.is_some() && a.auth != AuthArg::External {
-        return Err(fail(
-            "\"user\" needs \"password_env\", \"password_file\" or \"password\"".into(),
-        ));
-    }
-    let password = if let Some(var) = env {
-        Some(Secret::new(std::env::var(&var).map_err(|_| {
-            fail(format!(
-                "environment variable {var} (password_env) is not set"
-            ))
-        })?))
-    } else if let Some(secret) = inline {
-        if let Some(why) = &d.inline_refused {
-            return Err(fail(why.clone()));
-        }
-        Some(secret)
-    } else {
-        a.password_file = file.map(PathBuf::from);
-        None
-    };
-    a.ca_file = row_ca.map(PathBuf::from);
-    let mut config = config_from_args_with(&a, password).map_err(|e| fail(e.0))?;
-    if a.ca_file.is_none() {
+    let map = row_object(text).map_err(|e| fail(None, e.message))?;
+    let id = row_id(&map).map_err(|e| fail(None, e.message))?;
+    let fail = |e: FieldError| fail(Some(&id), e.message);
+    check_known(&map, FIELDS, &[]).map_err(&fail)?;
+    let row_ca = Fields { map: &map }.string("ca_file").map_err(&fail)?;
+    let spec = row_spec(&Fields { map: &map }, d).map_err(&fail)?;
+    let mut config = config_from_spec(&spec).map_err(|e| fail(FieldError::new(e.0)))?;
+    if row_ca.is_none() {
         config.extra_roots = d.roots.clone();
     }
     Ok(Row {
@@ -863,109 +695,138 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
     })
 }
 
-fn has_crlf(s: &str) -> bool {
-    s.contains(['\r', '\n'])
+/// One row (a JSON object) as a check configuration, over the flags' defaults (tests).
+#[cfg(test)]
+pub(crate) fn row_config(json: &str) -> Result<crate::Config, RowError> {
+    let d = Defaults {
+        template: CheckSpec::default(),
+        roots: Vec::new(),
+        inline_refused: None,
+    };
+    parse_row(1, json.as_bytes(), &d).map(|row| row.config)
 }
 
-/// Typed access to a row's fields; errors name the field, never the value (shared
-/// with the `smtprobe web` API, whose requests use the same field names).
-pub(crate) struct Fields<'a> {
-    pub(crate) map: &'a Map<String, Value>,
+/// A line as a JSON object; syntax errors give their position, never the text.
+fn row_object(text: &[u8]) -> Result<Map<String, Value>, FieldError> {
+    let text = std::str::from_utf8(text).map_err(|_| FieldError::new("not UTF-8 text"))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        FieldError::new(format!(
+            "not valid JSON ({:?} error at column {})",
+            e.classify(),
+            e.column()
+        ))
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(FieldError::new("not a JSON object")),
+    }
 }
 
-impl Fields<'_> {
-    /// `port`: a whole number from 1 to 65535.
-    pub(crate) fn port(&self) -> Result<Option<u16>, String> {
-        match self.number("port")? {
-            None => Ok(None),
-            Some(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(&p) => Ok(Some(p as u16)),
-            Some(_) => Err("field \"port\" must be a whole number from 1 to 65535".into()),
+/// A row's `id`: 1 to 256 characters, no control characters.
+fn row_id(map: &Map<String, Value>) -> Result<String, FieldError> {
+    match map.get("id") {
+        Some(Value::String(s))
+            if !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control) =>
+        {
+            Ok(s.clone())
         }
+        Some(Value::String(_)) => Err(FieldError::new(
+            "field \"id\" must be 1 to 256 characters without control characters",
+        )),
+        Some(_) => Err(FieldError::new("field \"id\" must be a string")),
+        None => Err(FieldError::new("missing field \"id\"")),
     }
+}
 
-    /// `tls`: auto, starttls, implicit or none.
-    pub(crate) fn tls(&self) -> Result<Option<TlsArg>, String> {
-        Ok(match self.string("tls")?.as_deref() {
-            None => None,
-            Some("auto") => Some(TlsArg::Auto),
-            Some("starttls") => Some(TlsArg::Starttls),
-            Some("implicit") => Some(TlsArg::Implicit),
-            Some("none") => Some(TlsArg::None),
-            Some(_) => return Err("field \"tls\" must be auto, starttls, implicit or none".into()),
-        })
+/// A row's fields merged over the batch's flags.
+fn row_spec(f: &Fields<'_>, d: &Defaults) -> Result<CheckSpec, FieldError> {
+    let mut a = d.template.clone();
+    a.host = Some(
+        f.string("host")?
+            .ok_or_else(|| FieldError::new("missing field \"host\""))?,
+    );
+    f.merge_common(&mut a)?;
+    // Paths and names only: the key file's content is read by ClientCert::load.
+    a.client_cert = f
+        .string("client_cert")?
+        .map(PathBuf::from)
+        .or(a.client_cert);
+    a.client_key = f.string("client_key")?.map(PathBuf::from).or(a.client_key);
+    if a.client_cert.is_some() != a.client_key.is_some() {
+        return Err(FieldError::new(
+            "\"client_cert\" and \"client_key\" go together",
+        ));
     }
+    if let Some(p) = f.secret("proxy")? {
+        // A secret: the URL may carry the proxy's password.
+        a.proxy = Some(p);
+    }
+    a.user = f.string("user")?;
+    if a.from.is_some() && a.to.is_empty() {
+        return Err(FieldError::new("\"from\" needs \"to\""));
+    }
+    if let Some(ip) = f.string("connect_to")? {
+        a.connect_to = Some(
+            ip.parse()
+                .map_err(|_| FieldError::new("field \"connect_to\" must be an IP address"))?,
+        );
+    }
+    if let Some(t) = f.number("timeout")? {
+        a.timeout = t;
+    }
+    if let Some(b) = f.boolean("allow_plaintext_auth")? {
+        a.allow_plaintext_auth = b;
+    }
+    a.oauth2_token_env = f.string("oauth2_token_env")?;
+    a.password = row_password(f, &a, d)?;
+    a.ca_file = f.string("ca_file")?.map(PathBuf::from);
+    Ok(a)
+}
 
-    /// `auth`: a mechanism name as `--auth` takes it.
-    pub(crate) fn auth(&self) -> Result<Option<AuthArg>, String> {
-        match self.string("auth")? {
-            None => Ok(None),
-            Some(m) => AuthArg::parse(&m).map(Some).ok_or_else(|| {
-                "field \"auth\" must be auto, plain, login, cram-md5, scram-sha-1, scram-sha-256 or external".into()
-            }),
+/// Exactly one password source for a user; never the prompt or SMTPROBE_PASSWORD.
+fn row_password(f: &Fields<'_>, a: &CheckSpec, d: &Defaults) -> Result<PasswordSource, FieldError> {
+    let env = f.string("password_env")?;
+    let file = f.string("password_file")?;
+    let inline = f.secret("password")?;
+    let sources = [
+        env.is_some(),
+        file.is_some(),
+        inline.is_some(),
+        a.oauth2_token_env.is_some(),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count();
+    if sources > 1 {
+        return Err(FieldError::new(
+            "give one of \"password_env\", \"password_file\", \"password\", \"oauth2_token_env\"",
+        ));
+    }
+    if sources == 1 && a.user.is_none() {
+        return Err(FieldError::new("a password needs \"user\""));
+    }
+    if sources == 0 && a.user.is_some() && a.auth != AuthArg::External {
+        return Err(FieldError::new(
+            "\"user\" needs \"password_env\", \"password_file\" or \"password\"",
+        ));
+    }
+    if let Some(var) = env {
+        let secret = std::env::var(&var).map_err(|_| {
+            FieldError::new(format!(
+                "environment variable {var} (password_env) is not set"
+            ))
+        })?;
+        return Ok(PasswordSource::Given(Secret::new(secret)));
+    }
+    if let Some(secret) = inline {
+        if let Some(why) = &d.inline_refused {
+            return Err(FieldError::new(why.clone()));
         }
+        return Ok(PasswordSource::Given(secret));
     }
-
-    /// `to`: one address or a list of them.
-    pub(crate) fn to(&self) -> Result<Option<Vec<String>>, String> {
-        let bad = || "field \"to\" must be a string or a list of strings".to_owned();
-        match self.map.get("to") {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(_)) => Ok(self.string("to")?.map(|t| vec![t])),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| match item {
-                    Value::String(s) if has_crlf(s) => {
-                        Err("field \"to\" contains a CR or LF".into())
-                    }
-                    Value::String(s) => Ok(s.clone()),
-                    _ => Err(bad()),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(bad()),
-        }
-    }
-
-    pub(crate) fn string(&self, key: &str) -> Result<Option<String>, String> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if has_crlf(s) => {
-                Err(format!("field \"{key}\" contains a CR or LF"))
-            }
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(format!("field \"{key}\" must be a string")),
-        }
-    }
-
-    pub(crate) fn secret(&self, key: &str) -> Result<Option<Secret>, String> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if has_crlf(s) => {
-                Err(format!("field \"{key}\" contains a CR or LF"))
-            }
-            Some(Value::String(s)) => Ok(Some(Secret::new(s.clone()))),
-            Some(_) => Err(format!("field \"{key}\" must be a string")),
-        }
-    }
-
-    pub(crate) fn number(&self, key: &str) -> Result<Option<f64>, String> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| format!("field \"{key}\" must be a number")),
-            Some(_) => Err(format!("field \"{key}\" must be a number")),
-        }
-    }
-
-    pub(crate) fn boolean(&self, key: &str) -> Result<Option<bool>, String> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(format!("field \"{key}\" must be true or false")),
-        }
-    }
+    Ok(file.map_or(PasswordSource::Ask, |p| {
+        PasswordSource::File(PathBuf::from(p))
+    }))
 }
 
 fn error_json(e: &RowError) -> String {
@@ -1010,12 +871,12 @@ impl Summary {
 
     /// Counts a finished row and returns its output line (none for a row not run).
     fn record(&mut self, done: &Done) -> Option<String> {
-        match &done.outcome {
-            Outcome::NotRun => {
+        match &done.result {
+            RowResult::NotRun => {
                 self.not_run += 1;
                 None
             }
-            Outcome::Invalid(message) => {
+            RowResult::Invalid(message) => {
                 self.bad_rows += 1;
                 Some(error_json(&RowError {
                     line: done.line,
@@ -1023,7 +884,7 @@ impl Summary {
                     message: format!("line {}: {message}", done.line),
                 }))
             }
-            Outcome::Checked(report) => {
+            RowResult::Checked(report) => {
                 if report.ok() {
                     self.passed += 1;
                 } else {
@@ -1149,16 +1010,8 @@ mod tests {
     /// Issue 13's row fields: client certificate, EXTERNAL, quit_after, proxy.
     #[test]
     fn rows_take_client_certificates_quit_after_and_a_proxy() {
-        use clap::Parser as _;
-        let template = match crate::cli::Cli::try_parse_from(["smtprobe", "check", "x.test"])
-            .unwrap()
-            .command
-        {
-            crate::cli::Command::Check(a) => a,
-            _ => unreachable!(),
-        };
         let d = Defaults {
-            template,
+            template: CheckSpec::default(),
             roots: vec![],
             inline_refused: None,
         };
@@ -1271,17 +1124,17 @@ mod tests {
         ]);
         assert_eq!(Shard::from_env(ours), Ok(Shard { index: 0, count: 1 }));
         let no_count = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "0")])).unwrap_err();
-        assert!(no_count.contains("SMTPROBE_SHARD_COUNT"), "{no_count}");
+        assert!(no_count.0.contains("SMTPROBE_SHARD_COUNT"), "{no_count}");
         let too_big = Shard::from_env(env(&[
             ("JOB_COMPLETION_INDEX", "4"),
             ("SMTPROBE_SHARD_COUNT", "4"),
         ]))
         .unwrap_err();
-        assert!(too_big.contains("not below"), "{too_big}");
+        assert!(too_big.0.contains("not below"), "{too_big}");
         let none = Shard::from_env(env(&[])).unwrap_err();
-        assert!(none.contains("JOB_COMPLETION_INDEX"), "{none}");
+        assert!(none.0.contains("JOB_COMPLETION_INDEX"), "{none}");
         let junk = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "x")])).unwrap_err();
-        assert!(junk.contains("not a whole number"), "{junk}");
+        assert!(junk.0.contains("not a whole number"), "{junk}");
     }
 
     #[test]

@@ -1,14 +1,10 @@
-//! The command line: clap definitions and the runners of each subcommand. `check`'s flags
-//! and their conversion into a [`crate::probe::Config`] live in [`crate::check_args`],
-//! the exit codes in [`crate::exit`]; both are re-exported here under their old paths.
+//! The command line: clap definitions and the runners of each subcommand. The check
+//! flags and their conversion into a [`crate::probe::Config`] live in
+//! [`crate::app::args`]; each runner returns a [`Finished`], which only `main` turns into
+//! an exit code ([`crate::app::exit::code`]).
 
-use crate::check_args::ip_version;
-pub use crate::check_args::DiscoveryFlags;
-pub use crate::check_args::{
-    config_from_args, config_from_args_with, default_check_args, AuthArg, CheckArgs, QuitAfterArg,
-    TlsArg, UsageError,
-};
-pub use crate::exit::{code as exit, exit_code};
+use crate::app::args::{config_from_args, CheckArgs, DiscoveryFlags, NetworkArgs};
+use crate::app::exit::{CommandError, Finished};
 use crate::report::{Report, Style};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
@@ -74,13 +70,13 @@ pub enum Command {
     /// app against it, and judge what the app did.
     Serve(ServeArgs),
     /// Check many accounts from a JSON Lines file, concurrently; one JSON result per line.
-    Batch(crate::batch::BatchArgs),
+    Batch(crate::app::batch::BatchArgs),
     /// Find the SMTP settings for an email address (provider table, MX, SRV, autoconfig,
     /// guesses) and probe them without credentials.
     #[command(after_help = DISCOVER_EXAMPLES)]
     Discover(DiscoverArgs),
     /// A local web page and HTTP API for checks (127.0.0.1:8025 by default).
-    Web(crate::web::WebArgs),
+    Web(crate::app::web::WebArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -98,54 +94,27 @@ Exit codes: 0 settings found, 2 usage, 3 nothing found that answers.";
 
 /// Flags of `smtprobe discover`.
 #[derive(Debug, Args, Clone)]
+// Discovery's probes are credential-free and parallel: a shorter default wait.
+#[command(mut_arg("timeout", |a| a.help("Seconds to wait for each network step of each probe [default: 5]")))]
 pub struct DiscoverArgs {
     /// The email address, e.g. you@acme.com.
     pub address: String,
     /// Discovery settings.
     #[command(flatten)]
     pub flags: DiscoveryFlags,
-    /// Extra trust anchors (PEM) for SMTP and the autoconfig HTTPS fetch.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-    /// Seconds to wait for each network step of each probe.
-    #[arg(long, value_name = "SECS", default_value = "5")]
-    pub timeout: f64,
-    /// Use IPv4 only.
-    #[arg(short = '4', conflicts_with = "ipv6")]
-    pub ipv4: bool,
-    /// Use IPv6 only.
-    #[arg(short = '6')]
-    pub ipv6: bool,
+    /// Trust anchors (also for the autoconfig HTTPS fetch), timeout, address family.
+    #[command(flatten)]
+    pub net: NetworkArgs,
     /// Print one JSON document instead of the human report.
     #[arg(long)]
     pub json: bool,
 }
 
 /// Runs `smtprobe discover`.
-pub async fn run_discover(args: DiscoverArgs) -> i32 {
-    let ip = ip_version(args.ipv4, args.ipv6);
-    match crate::discover::run::discover_cli(
-        &args.address,
-        &args.flags,
-        args.ca_file.as_deref(),
-        args.timeout,
-        ip,
-        args.json,
-    )
-    .await
-    {
-        Ok(found) => {
-            if found {
-                exit::OK
-            } else {
-                exit::NETWORK
-            }
-        }
-        Err(e) => {
-            eprintln!("smtprobe: {e}");
-            exit::USAGE
-        }
-    }
+pub async fn run_discover(args: DiscoverArgs) -> Finished {
+    crate::app::discover::discover_cli(&args.address, &args.flags, &args.net, args.json)
+        .await
+        .unwrap_or_else(Finished::usage)
 }
 
 /// Flags of `smtprobe serve` (`fixtures/README.md`, "Replay server", is the reference).
@@ -214,26 +183,26 @@ pub struct ServeArgs {
     pub timeout: u64,
 }
 
-fn parse_cert_mode(s: &str) -> Result<crate::certs::ServerCert, String> {
-    crate::fixture::cert_mode_parse(s)
-        .ok_or_else(|| format!("`{s}`: one of valid, wrong-name, untrusted, expired"))
+fn parse_cert_mode(s: &str) -> Result<crate::certs::ServerCert, crate::app::args::UsageError> {
+    crate::fixture::cert_mode_parse(s).ok_or_else(|| {
+        crate::app::args::UsageError(format!(
+            "`{s}`: one of valid, wrong-name, untrusted, expired"
+        ))
+    })
 }
 
 /// Runs `smtprobe serve`.
-pub async fn run_serve(args: ServeArgs) -> i32 {
+pub async fn run_serve(args: ServeArgs) -> Finished {
+    let usage = |m: &str| Finished::Usage(CommandError::new("smtprobe serve", m));
     let accept_timeout = match args.accept_timeout {
         None => None,
         Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Some(Duration::from_secs_f64(s)),
         Some(_) => {
-            eprintln!("smtprobe serve: --accept-timeout must be seconds above 0 and at most 86400");
-            return exit::USAGE;
+            return usage("--accept-timeout must be seconds above 0 and at most 86400");
         }
     };
     if args.ca_out.is_some() && args.cert.is_some() {
-        eprintln!(
-            "smtprobe serve: --ca-out writes the generated CA; with --cert you already have yours"
-        );
-        return exit::USAGE;
+        return usage("--ca-out writes the generated CA; with --cert you already have yours");
     }
     let identity = match (args.cert, args.key, args.state_dir) {
         (Some(cert), Some(key), _) => crate::replay::Identity::Files { cert, key },
@@ -250,7 +219,7 @@ pub async fn run_serve(args: ServeArgs) -> i32 {
         cert_names: args.cert_name,
         identity,
     };
-    crate::replay::serve_main(crate::replay::ServeOptions {
+    let code = crate::replay::serve_main(crate::replay::ServeOptions {
         path: args.path,
         listen: args.listen,
         ca_out: args.ca_out,
@@ -263,36 +232,25 @@ pub async fn run_serve(args: ServeArgs) -> i32 {
         scenario: args.scenario,
         replay,
     })
-    .await
-}
-
-/// Runs `smtprobe batch` (it starts its own multi-threaded runtime) and returns the
-/// exit code.
-pub fn run_batch(args: crate::batch::BatchArgs) -> i32 {
-    crate::batch::run(args)
-}
-
-/// Runs `smtprobe web` (it starts its own multi-threaded runtime).
-pub fn run_web(args: crate::web::WebArgs) -> i32 {
-    crate::web::run(args)
-}
-
-/// Writes `--html FILE`; the error names the file.
-fn write_html(path: &std::path::Path, html: &str) -> i32 {
-    match crate::report::html::write_file(path, html) {
-        Ok(()) => {
-            eprintln!("smtprobe: wrote the HTML report to {}", path.display());
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("smtprobe: --html: {e}");
-            exit::INTERNAL
-        }
+    .await;
+    // `serve_main` prints its own errors; its codes are `replay::serve::exit`'s.
+    match code {
+        crate::replay::serve::exit::PASSED => Finished::Ok,
+        crate::replay::serve::exit::USAGE => Finished::UsagePrinted,
+        _ => Finished::ServeFailed,
     }
 }
 
+/// Writes `--html FILE`; the error names the file.
+fn write_html(path: &std::path::Path, html: &str) -> Result<(), Finished> {
+    crate::report::html::write_file(path, html)
+        .map_err(|e| Finished::internal(format_args!("--html: {e}")))?;
+    eprintln!("smtprobe: wrote the HTML report to {}", path.display());
+    Ok(())
+}
+
 /// Runs `smtprobe explain`.
-pub fn run_explain(query: &str) -> i32 {
+pub fn run_explain(query: &str) -> Finished {
     match crate::diagnosis::explain::explain(query) {
         Ok(page) => {
             let page = crate::diagnosis::settings::with_cli_flags(&page);
@@ -300,19 +258,16 @@ pub fn run_explain(query: &str) -> i32 {
             if !page.ends_with('\n') {
                 println!();
             }
-            exit::OK
+            Finished::Ok
         }
-        Err(e) => {
-            eprintln!("smtprobe: {e}");
-            exit::USAGE
-        }
+        Err(e) => Finished::usage(e),
     }
 }
 
 /// Runs `smtprobe providers`.
-pub fn run_providers() -> i32 {
+pub fn run_providers() -> Finished {
     print!("{}", crate::diagnosis::explain::providers_list());
-    exit::OK
+    Finished::Ok
 }
 
 /// Runs `smtprobe demo [NAME]`.
@@ -321,56 +276,64 @@ pub async fn run_demo(
     annotate: bool,
     json: bool,
     html: Option<PathBuf>,
-) -> i32 {
-    use crate::report::html::{self as h, BatchRow, Meta};
-    let scenarios = match crate::demo::scenarios() {
+) -> Finished {
+    let scenarios = match crate::app::demo::scenarios() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("smtprobe: {e}");
-            return exit::INTERNAL;
-        }
+        Err(e) => return Finished::internal(e),
     };
-    if let Some(name) = name {
-        let Some(s) = scenarios.iter().find(|s| s.name == name) else {
-            eprintln!("smtprobe: no scenario named {name:?}; run `smtprobe demo` for the list");
-            return exit::USAGE;
-        };
-        // With --json, stdout is one JSON document and nothing else (scripts pipe it
-        // to jq); the scenario's story is a human preface only.
-        if !json {
-            println!("# {}: {}\n", s.name, s.story);
-        }
-        return match crate::demo::run(s).await {
-            Ok(o) => {
-                print_report(&o.report, json, annotate);
-                if let Some(path) = &html {
-                    let meta = Meta {
-                        story: Some(format!("Demo {}: {}", s.name, s.story)),
-                        generated: None,
-                    };
-                    let failed = write_html(path, &h::report(&o.report, &meta));
-                    if failed != exit::OK {
-                        return failed;
-                    }
-                }
-                exit_code(&o.report)
-            }
-            Err(e) => {
-                eprintln!("smtprobe: {e}");
-                exit::INTERNAL
-            }
-        };
+    let result = match name {
+        Some(name) => demo_one(&scenarios, &name, annotate, json, html.as_deref()).await,
+        None => demo_all(&scenarios, html.as_deref()).await,
+    };
+    result.unwrap_or_else(|finished| finished)
+}
+
+/// `smtprobe demo NAME`: one scenario in full.
+async fn demo_one(
+    scenarios: &[crate::app::demo::Scenario],
+    name: &str,
+    annotate: bool,
+    json: bool,
+    html: Option<&std::path::Path>,
+) -> Result<Finished, Finished> {
+    let Some(s) = scenarios.iter().find(|s| s.name == name) else {
+        return Err(Finished::usage(format_args!(
+            "no scenario named {name:?}; run `smtprobe demo` for the list"
+        )));
+    };
+    // With --json, stdout is one JSON document and nothing else (scripts pipe it
+    // to jq); the scenario's story is a human preface only.
+    if !json {
+        println!("# {}: {}\n", s.name, s.story);
     }
+    let run = crate::app::demo::run(s).await.map_err(Finished::internal)?;
+    print_report(&run.report, json, annotate);
+    if let Some(path) = html {
+        let meta = crate::report::html::Meta {
+            story: Some(format!("Demo {}: {}", s.name, s.story)),
+            generated: None,
+        };
+        write_html(path, &crate::report::html::report(&run.report, &meta))?;
+    }
+    Ok(Finished::Checked(run.report.failed_stage))
+}
+
+/// `smtprobe demo`: every scenario, one line each.
+async fn demo_all(
+    scenarios: &[crate::app::demo::Scenario],
+    html: Option<&std::path::Path>,
+) -> Result<Finished, Finished> {
+    use crate::report::html::{self as h, BatchRow, Meta};
     let color = use_color();
     let width = scenarios.iter().map(|s| s.name.len()).max().unwrap_or(10);
     let mut unexpected = 0;
     let mut rows = Vec::new();
     println!("smtprobe demo: {} scenarios against the built-in replay server on 127.0.0.1 (no network, no account)\n", scenarios.len());
-    for s in &scenarios {
-        match crate::demo::run(s).await {
-            Ok(o) => {
+    for s in scenarios {
+        match crate::app::demo::run(s).await {
+            Ok(run) => {
                 // The check's own time: the end of its last stage.
-                let ms = o
+                let ms = run
                     .report
                     .stages
                     .iter()
@@ -379,29 +342,17 @@ pub async fn run_demo(
                 rows.push(BatchRow::checked(
                     &s.name,
                     rows.len() as u64 + 1,
-                    &o.report,
+                    &run.report,
                     ms,
                 ));
-                let ok = o.as_expected(s);
+                let ok = run.as_expected(s);
                 if !ok {
                     unexpected += 1;
                 }
-                let code = o.report.diagnosis.code;
-                let code_shown = if color {
-                    let c = if code == "ok" { "32" } else { "33" };
-                    format!("\x1b[{c}m{code:<32}\x1b[0m")
-                } else {
-                    format!("{code:<32}")
-                };
-                let mark = if ok { "" } else { "  (UNEXPECTED: wanted " };
-                let want = if ok {
-                    String::new()
-                } else {
-                    format!("{}{})", mark, s.expect.1)
-                };
                 println!(
-                    "{:<width$}  {code_shown} {}{want}",
-                    s.name, o.report.diagnosis.summary
+                    "{:<width$}  {}",
+                    s.name,
+                    demo_line(&run.report, color, (!ok).then_some(&s.expect.1))
                 );
             }
             Err(e) => {
@@ -411,21 +362,32 @@ pub async fn run_demo(
         }
     }
     println!("\nSee one in full: smtprobe demo NAME [--annotate]; a code explained: smtprobe explain CODE");
-    if let Some(path) = &html {
+    if let Some(path) = html {
         let meta = Meta {
             story: Some("Every bundled scenario, played by the built-in replay server on 127.0.0.1 (no network, no account).".into()),
             generated: None,
         };
-        let failed = write_html(path, &h::batch("smtprobe demo", &rows, 0, &meta));
-        if failed != exit::OK {
-            return failed;
-        }
+        write_html(path, &h::batch("smtprobe demo", &rows, 0, &meta))?;
     }
-    if unexpected == 0 {
-        exit::OK
+    Ok(if unexpected == 0 {
+        Finished::Ok
     } else {
-        exit::INTERNAL
-    }
+        Finished::DemoUnexpected
+    })
+}
+
+/// One scenario's line in the demo list: the code (coloured on a terminal), the summary,
+/// and what was wanted when it differs.
+fn demo_line(report: &Report, color: bool, wanted: Option<&String>) -> String {
+    let code = report.diagnosis.code;
+    let code_shown = if color {
+        let c = if code == "ok" { "32" } else { "33" };
+        format!("\x1b[{c}m{code:<32}\x1b[0m")
+    } else {
+        format!("{code:<32}")
+    };
+    let want = wanted.map_or(String::new(), |w| format!("  (UNEXPECTED: wanted {w})"));
+    format!("{code_shown} {}{want}", report.diagnosis.summary)
 }
 
 impl std::fmt::Debug for Cli {
@@ -490,8 +452,8 @@ pub fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// Runs `smtprobe check` and returns the exit code.
-pub async fn run_check(args: CheckArgs) -> i32 {
+/// Runs `smtprobe check`.
+pub async fn run_check(args: CheckArgs) -> Finished {
     if args.proxy.as_deref().is_some_and(|p| p.contains('@')) {
         eprintln!(
             "smtprobe: warning: the --proxy password is visible to other local users in the process list; prefer ALL_PROXY"
@@ -499,44 +461,26 @@ pub async fn run_check(args: CheckArgs) -> i32 {
     }
     // An argument with `@` is an address: discover, then check the best candidate.
     if args.host.as_deref().is_some_and(|h| h.contains('@')) {
-        return match crate::discover::run::check_address(args).await {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("smtprobe: {e}");
-                exit::USAGE
-            }
-        };
+        return crate::app::discover::check_address(&args)
+            .await
+            .unwrap_or_else(Finished::usage);
     }
-    let config = match config_from_args(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("smtprobe: {e}");
-            return exit::USAGE;
-        }
-    };
-    let report = match crate::probe::check(config).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("smtprobe: {e}");
-            return exit::USAGE;
-        }
-    };
+    check_host(&args).await.unwrap_or_else(|finished| finished)
+}
+
+async fn check_host(args: &CheckArgs) -> Result<Finished, Finished> {
+    let config = config_from_args(args).map_err(Finished::usage)?;
+    let report = crate::probe::check(config).await.map_err(Finished::usage)?;
     print_report(&report, args.json, args.annotate);
     if let Some(path) = &args.html {
         let html = crate::report::html::report(&report, &Default::default());
-        let failed = write_html(path, &html);
-        if failed != exit::OK {
-            return failed;
-        }
+        write_html(path, &html)?;
     }
     if let Some(path) = &args.record {
-        if let Err(e) = record(&report, path) {
-            eprintln!("smtprobe: --record: {e}");
-            return exit::INTERNAL;
-        }
+        record(&report, path).map_err(|e| Finished::internal(format_args!("--record: {e}")))?;
         eprintln!("smtprobe: recorded the session as {}", path.display());
     }
-    exit_code(&report)
+    Ok(Finished::Checked(report.failed_stage))
 }
 
 /// Prints a report as JSON or for people. A closed pipe (`| head`) is not an error.
@@ -565,7 +509,7 @@ pub fn print_report(report: &Report, json: bool, annotate: bool) {
 
 /// Writes the report's transcript as a fixture, with the observed outcome as its
 /// expectation. The file is created with mode 0600 and never replaces an existing one.
-pub fn record(report: &Report, path: &std::path::Path) -> Result<(), String> {
+pub fn record(report: &Report, path: &std::path::Path) -> Result<(), RecordError> {
     use crate::fixture::{Expect, Fixture, Header};
     use std::io::Write as _;
     let expect = match report.failed_stage {
@@ -619,20 +563,42 @@ pub fn record(report: &Report, path: &std::path::Path) -> Result<(), String> {
         use std::os::unix::fs::OpenOptionsExt as _;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| {
-        format!(
-            "cannot create {}: {e} (an existing file is never overwritten)",
-            path.display()
-        )
-    })?;
+    let mut f = opts
+        .open(path)
+        .map_err(|e| RecordError::Create(path.to_owned(), e))?;
     f.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| RecordError::Write(path.to_owned(), e))
 }
+
+/// Why `--record FILE` failed.
+#[derive(Debug)]
+pub enum RecordError {
+    /// The file could not be created (an existing one is never overwritten).
+    Create(PathBuf, std::io::Error),
+    /// The file could not be written.
+    Write(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordError::Create(path, e) => write!(
+                f,
+                "cannot create {}: {e} (an existing file is never overwritten)",
+                path.display()
+            ),
+            RecordError::Write(path, e) => write!(f, "cannot write {}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::probe::TlsChoice;
+    use crate::tls_mode::TlsMode;
 
     fn check_args(argv: &[&str]) -> CheckArgs {
         let mut full = vec!["smtprobe", "check"];
@@ -673,6 +639,63 @@ mod tests {
     fn unknown_provider_lists_the_known_ones() {
         let e = config_from_args(&check_args(&["--provider", "gmial"])).unwrap_err();
         assert!(e.0.contains("gmail") && e.0.contains("office365"), "{e}");
+    }
+
+    /// `--tls`'s values are the library's `TlsChoice` names, which batch rows and web
+    /// requests parse too: one type from flag to report.
+    #[test]
+    fn tls_flag_values_are_the_choice_names() {
+        use clap::ValueEnum as _;
+        for choice in TlsChoice::value_variants() {
+            let flag = choice.to_possible_value().unwrap();
+            assert_eq!(flag.get_name(), choice.as_str());
+            assert_eq!(TlsChoice::parse(choice.as_str()), Some(*choice));
+            let c = config_from_args(&check_args(&["h.test", "--tls", choice.as_str()])).unwrap();
+            assert_eq!(c.tls, *choice);
+        }
+        for mode in [TlsMode::Starttls, TlsMode::Implicit, TlsMode::None] {
+            assert_eq!(TlsChoice::from(mode).fixed(), Some(mode));
+        }
+        assert_eq!(TlsChoice::Auto.fixed(), None);
+    }
+
+    /// A batch row and the same flags make the same check: one conversion.
+    #[test]
+    fn flags_and_a_batch_row_become_the_same_config() {
+        let flags = config_from_args(&check_args(&[
+            "h.test",
+            "--port",
+            "2465",
+            "--tls",
+            "implicit",
+            "--timeout",
+            "7",
+            "--helo",
+            "client.test",
+            "--no-pipelining",
+            "--quit-after",
+            "auth",
+        ]))
+        .unwrap();
+        let row = crate::app::batch::row_config(
+            r#"{"id":"x","host":"h.test","port":2465,"tls":"implicit","timeout":7,"helo":"client.test","pipelining":false,"quit_after":"auth"}"#,
+        )
+        .unwrap_or_else(|e| panic!("{}", e.message));
+        for c in [&flags, &row] {
+            assert_eq!(
+                (
+                    c.host.as_str(),
+                    c.effective_port(),
+                    c.tls,
+                    c.timeout.as_secs()
+                ),
+                ("h.test", 2465, TlsChoice::Implicit, 7)
+            );
+            assert_eq!(
+                (c.helo.as_deref(), c.pipelining, c.quit_after),
+                (Some("client.test"), false, Some(crate::stage::Stage::Auth))
+            );
+        }
     }
 
     #[test]

@@ -1,37 +1,26 @@
 //! The command-line runs of discovery: `smtprobe discover ADDRESS` and
-//! `smtprobe check ADDRESS` (the clap flags live in [`crate::check_args`] and [`crate::cli`]).
+//! `smtprobe check ADDRESS` (the flags live in [`crate::app::args`] and [`crate::app::cli`]).
 
-use super::{address, discover, Discovery, Options};
-use crate::check_args::{self, CheckArgs, DiscoveryFlags, TlsArg, UsageError};
-use crate::exit::{code as exit, exit_code};
-use crate::failure::TlsMode;
-use crate::transport::IpVersion;
+use crate::app::args::{self, CheckArgs, DiscoveryFlags, NetworkArgs, PasswordSource, UsageError};
+use crate::app::exit::Finished;
+use crate::discover::{address, discover, Discovery, Options};
 use std::io::{IsTerminal, Write as _};
-use std::path::Path;
-use std::time::Duration;
 
-fn options(
-    flags: &DiscoveryFlags,
-    ca_file: Option<&Path>,
-    timeout: f64,
-    ip: IpVersion,
-) -> Result<Options, UsageError> {
-    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
-        return Err(UsageError(
-            "--timeout must be a number of seconds above 0 and at most 3600".into(),
-        ));
-    }
+/// Discovery's options from the flags; `timeout` in seconds (checked by the one rule,
+/// [`args::timeout_from_secs`]).
+fn options(flags: &DiscoveryFlags, net: &NetworkArgs, timeout: f64) -> Result<Options, UsageError> {
+    let timeout = args::timeout_from_secs(timeout)?;
     if flags.concurrency == 0 || flags.concurrency > 256 {
         return Err(UsageError("--concurrency must be between 1 and 256".into()));
     }
     let mut o = Options::new();
     o.dns_server = flags.dns_server;
-    o.timeout = Duration::from_secs_f64(timeout);
+    o.timeout = timeout;
     o.concurrency = flags.concurrency;
     o.port_map = flags.port_map.clone();
     o.https_port = flags.https_port;
-    o.ip = ip;
-    if let Some(path) = ca_file {
+    o.ip = net.ip();
+    if let Some(path) = &net.ca_file {
         o.extra_roots = crate::transport::load_ca_file(path)
             .map_err(|e| UsageError(format!("--ca-file: {e}")))?;
     }
@@ -50,16 +39,16 @@ async fn run(address_text: &str, opts: &Options) -> Result<Discovery, UsageError
         .map_err(|e| UsageError(e.to_string()))
 }
 
-/// `smtprobe discover`: prints the discovery; `Ok(true)` when settings were found.
+/// `smtprobe discover`: prints the discovery; [`Finished::NothingFound`] when no
+/// candidate answered.
 pub async fn discover_cli(
     address_text: &str,
     flags: &DiscoveryFlags,
-    ca_file: Option<&Path>,
-    timeout: f64,
-    ip: IpVersion,
+    net: &NetworkArgs,
     json: bool,
-) -> Result<bool, UsageError> {
-    let opts = options(flags, ca_file, timeout, ip)?;
+) -> Result<Finished, UsageError> {
+    let timeout = net.timeout.unwrap_or(args::DISCOVER_TIMEOUT);
+    let opts = options(flags, net, timeout)?;
     let d = run(address_text, &opts).await?;
     if json {
         let mut t = serde_json::to_string_pretty(&d).unwrap_or_else(|_| "{}".into());
@@ -68,41 +57,37 @@ pub async fn discover_cli(
     } else {
         print(&d.render());
     }
-    Ok(d.best.is_some())
+    Ok(if d.best.is_some() {
+        Finished::Ok
+    } else {
+        Finished::NothingFound
+    })
 }
 
 /// True when a password (or token) can be had without failing.
-fn password_available(args: &CheckArgs) -> bool {
-    args.password_file.is_some()
-        || args.password.is_some()
-        || args.oauth2_token_env.is_some()
+fn password_available(spec: &args::CheckSpec) -> bool {
+    !matches!(spec.password, PasswordSource::Ask)
+        || spec.oauth2_token_env.is_some()
         || std::env::var_os("SMTPROBE_PASSWORD").is_some()
         || (std::io::stdin().is_terminal() && std::io::stderr().is_terminal())
 }
 
 /// `smtprobe check ADDRESS`: discovery, then ONE check (one AUTH attempt: every failed
 /// login spends the provider's budget) on the best candidate, with `--user` defaulting
-/// to the address. Returns the exit code.
-pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
+/// to the address.
+pub async fn check_address(args: &CheckArgs) -> Result<Finished, UsageError> {
     let address_text = args.host.clone().unwrap_or_default();
-    if args.port.is_some() || args.provider.is_some() || args.connect_to.is_some() {
+    if args.conn.port.is_some() || args.provider.is_some() || args.conn.connect_to.is_some() {
         return Err(UsageError(
             "with an email address the server, port and mode are discovered: give a HOST to use --port, --provider or --connect-to".into(),
         ));
     }
-    let ip = if args.ipv4 {
-        IpVersion::V4
-    } else if args.ipv6 {
-        IpVersion::V6
-    } else {
-        IpVersion::Any
-    };
+    let spec = args.spec();
     // Discovery probes are credential-free and in parallel; they need no long waits.
     let opts = options(
         &args.discovery,
-        args.ca_file.as_deref(),
-        args.timeout.min(5.0),
-        ip,
+        &args.conn.net,
+        spec.timeout.min(args::DISCOVER_TIMEOUT),
     )?;
     let d = run(&address_text, &opts).await?;
     if !args.json {
@@ -116,19 +101,15 @@ pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
                 serde_json::to_string_pretty(&doc).unwrap_or_default()
             ));
         }
-        return Ok(exit::NETWORK);
+        return Ok(Finished::NothingFound);
     };
-    let mut check = args.clone();
+    let mut check = spec.clone();
     check.host = Some(best.candidate.host.clone());
     check.port = Some(opts.mapped(best.candidate.port));
-    check.tls = match best.candidate.mode {
-        TlsMode::Implicit => TlsArg::Implicit,
-        TlsMode::Starttls => TlsArg::Starttls,
-        TlsMode::None => TlsArg::None,
-    };
+    check.tls = best.candidate.mode.into();
     let mut note = None;
     if check.user.is_none() {
-        if password_available(&args) {
+        if password_available(&spec) {
             check.user = d.username.clone().or_else(|| Some(d.address.ascii()));
         } else {
             note = Some(
@@ -136,7 +117,7 @@ pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
             );
         }
     }
-    let config = check_args::config_from_args(&check)?;
+    let config = args::config_from_spec(&check)?;
     if !args.json {
         print(&format!(
             "\nChecking {}:{} ({}){}\n\n",
@@ -162,7 +143,7 @@ pub async fn check_address(args: CheckArgs) -> Result<i32, UsageError> {
             serde_json::to_string_pretty(&doc).unwrap_or_default()
         ));
     } else {
-        crate::cli::print_report(&report, false, args.annotate);
+        crate::app::cli::print_report(&report, false, args.annotate);
     }
-    Ok(exit_code(&report))
+    Ok(Finished::Checked(report.failed_stage))
 }

@@ -12,7 +12,7 @@
 use super::request::{self, ApiError};
 use super::WebOptions;
 use crate::discover::{self, Discovery};
-use crate::failure::TlsMode;
+use crate::tls_mode::TlsMode;
 use crate::transport::Observer;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -36,14 +36,6 @@ pub struct Found {
     pub discovery: Discovery,
     /// The one check with credentials.
     pub report: Option<crate::Report>,
-}
-
-fn tls_word(mode: TlsMode) -> &'static str {
-    match mode {
-        TlsMode::Implicit => "implicit",
-        TlsMode::Starttls => "starttls",
-        TlsMode::None => "none",
-    }
 }
 
 /// Discovery for the address in `map`'s `host`, then one check on the best candidate.
@@ -107,7 +99,7 @@ pub async fn check(
     );
     map.insert(
         "tls".into(),
-        Value::String(tls_word(best.candidate.mode).into()),
+        Value::String(TlsMode::as_str(best.candidate.mode).into()),
     );
     if has_secret && !map.contains_key("user") {
         let user = discovery

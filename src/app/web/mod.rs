@@ -29,6 +29,7 @@ pub mod address;
 pub mod request;
 pub mod safety;
 
+use crate::app::exit::{CommandError, Finished};
 use crate::report::html;
 use crate::transport::{Observer, Progress};
 use axum::body::Body;
@@ -83,7 +84,7 @@ pub struct WebArgs {
     #[arg(long, value_name = "IP:PORT", hide = true)]
     pub dns_server: Option<SocketAddr>,
     /// Testing aid: in discovery, connect to port TO whenever a candidate says FROM.
-    #[arg(long, value_name = "FROM=TO", hide = true, value_parser = crate::check_args::parse_port_map)]
+    #[arg(long, value_name = "FROM=TO", hide = true, value_parser = crate::app::args::parse_port_map)]
     pub port_map: Vec<(u16, u16)>,
 }
 
@@ -140,7 +141,7 @@ struct AppState {
     checks: Arc<Semaphore>,
     /// `host:port` values the Host header may carry on loopback.
     hosts: Vec<String>,
-    demos: Vec<crate::demo::Scenario>,
+    demos: Vec<crate::app::demo::Scenario>,
 }
 
 type St = Arc<AppState>;
@@ -164,7 +165,7 @@ impl WebServer {
             .iter()
             .map(|h| format!("{h}:{port}"))
             .collect();
-        let demos = crate::demo::scenarios().map_err(std::io::Error::other)?;
+        let demos = crate::app::demo::scenarios().map_err(std::io::Error::other)?;
         Ok(WebServer {
             listener,
             state: Arc::new(AppState {
@@ -220,27 +221,24 @@ impl WebServer {
     }
 }
 
-/// Runs `smtprobe web` on its own multi-threaded runtime; returns the exit code.
-pub fn run(args: WebArgs) -> i32 {
-    use crate::exit::code as exit;
+/// Runs `smtprobe web` on its own multi-threaded runtime, until Ctrl-C.
+pub fn run(args: WebArgs) -> Finished {
+    let usage = |m: std::fmt::Arguments| Finished::Usage(CommandError::new("smtprobe web", m));
     if !args.listen.ip().is_loopback() && !args.public {
-        eprintln!(
-            "smtprobe web: {} is not a loopback address; listening beyond this machine needs --public",
+        return usage(format_args!(
+            "{} is not a loopback address; listening beyond this machine needs --public",
             args.listen
-        );
-        return exit::USAGE;
+        ));
     }
     if !(args.max_timeout.is_finite() && args.max_timeout > 0.0 && args.max_timeout <= 300.0) {
-        eprintln!("smtprobe web: --max-timeout must be above 0 and at most 300 seconds");
-        return exit::USAGE;
+        return usage(format_args!(
+            "--max-timeout must be above 0 and at most 300 seconds"
+        ));
     }
     let extra_roots = match &args.ca_file {
         Some(p) => match crate::transport::load_ca_file(p) {
             Ok(r) => r,
-            Err(e) => {
-                eprintln!("smtprobe web: --ca-file: {e}");
-                return exit::USAGE;
-            }
+            Err(e) => return usage(format_args!("--ca-file: {e}")),
         },
         None => Vec::new(),
     };
@@ -259,17 +257,16 @@ pub fn run(args: WebArgs) -> i32 {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("smtprobe: cannot start the async runtime: {e}");
-            return exit::INTERNAL;
-        }
+        Err(e) => return Finished::internal(format_args!("cannot start the async runtime: {e}")),
     };
     rt.block_on(async {
         let server = match WebServer::bind(args.listen, opts.clone()).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("smtprobe web: cannot listen on {}: {e}", args.listen);
-                return exit::INTERNAL;
+                return Finished::Internal(CommandError::new(
+                    "smtprobe web",
+                    format_args!("cannot listen on {}: {e}", args.listen),
+                ))
             }
         };
         let addr = server.local_addr().unwrap_or(args.listen);
@@ -281,8 +278,8 @@ pub fn run(args: WebArgs) -> i32 {
         }
         eprintln!("smtprobe web: open http://{addr}/ (Ctrl-C stops)");
         tokio::select! {
-            () = server.serve() => exit::INTERNAL,
-            _ = tokio::signal::ctrl_c() => exit::OK,
+            () = server.serve() => Finished::Internal(CommandError::new("smtprobe web", "the server stopped")),
+            _ = tokio::signal::ctrl_c() => Finished::Ok,
         }
     })
 }
@@ -840,10 +837,10 @@ async fn demo(State(st): State<St>, Path(name): Path<String>, req: Request<Body>
         generated: None,
     };
     event_stream(permit, Some(meta), move |observer| async move {
-        crate::demo::run_observed(&s, observer)
+        crate::app::demo::run_observed(&s, observer)
             .await
             .map(|o| (o.report, None))
-            .map_err(|e| ApiError::new(500, "demo-failed", e))
+            .map_err(|e| ApiError::new(500, "demo-failed", e.to_string()))
     })
 }
 
