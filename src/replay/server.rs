@@ -337,21 +337,8 @@ impl Server {
         loop {
             match &mut self.state {
                 State::Done { after_421 } => {
-                    let after = *after_421;
-                    while let Some(LineEvent::Line(l)) = self.reader.next_line() {
-                        if after && Command::verb_of(&l) != "QUIT" {
-                            self.find(
-                                "continued-after-421",
-                                format!(
-                                    "the client sent `{}` after the server's 421 (RFC 5321 §3.8: \
-                                     421 closes the session)",
-                                    shown_command(&l)
-                                ),
-                                false,
-                            );
-                        }
-                    }
-                    return;
+                    let after_421 = *after_421;
+                    return self.drain_after_end(after_421);
                 }
                 State::AwaitImplicitTls | State::AwaitStartTls => return,
                 State::AwaitChunk {
@@ -404,25 +391,7 @@ impl Server {
             match state {
                 State::AwaitMessage => {
                     self.state = State::AwaitMessage;
-                    if bare_lf {
-                        self.bare_lf("a message line");
-                    }
-                    if line.len() + 2 > RFC_TEXT_LINE {
-                        self.find(
-                            "line-too-long",
-                            format!(
-                                "a message line of {} bytes (RFC 5321 §4.5.3.1.6: at most 1000 \
-                                 with CRLF)",
-                                line.len() + 2
-                            ),
-                            false,
-                        );
-                    }
-                    if line == b"." {
-                        self.log.push("C: <message>".into());
-                        self.state = State::AwaitCommand;
-                        self.message_done();
-                    }
+                    self.message_line(&line, bare_lf);
                 }
                 State::AwaitAuthResponse(flow) => {
                     if bare_lf {
@@ -432,31 +401,76 @@ impl Server {
                         .push(format!("C: <redacted: {} bytes>", line.len()));
                     self.auth_response(flow, &line);
                 }
-                _ => {
-                    if bare_lf {
-                        self.bare_lf("a command");
-                    }
-                    let limit = if Command::verb_of(&line) == "AUTH" {
-                        RFC_AUTH_LINE
-                    } else {
-                        RFC_COMMAND_LINE
-                    };
-                    if line.len() + 2 > limit {
-                        self.find(
-                            "line-too-long",
-                            format!(
-                                "a command line of {} bytes (RFC 5321 §4.5.3.1.4 / RFC 4954 §4: \
-                                 at most {limit} with CRLF)",
-                                line.len() + 2
-                            ),
-                            false,
-                        );
-                    }
-                    self.log.push(format!("C: {}", shown_command(&line)));
-                    self.command(&line);
-                }
+                _ => self.command_line(&line, bare_lf),
             }
         }
+    }
+
+    /// After the end (QUIT answered, or a 421): what still arrives is read and, after a
+    /// 421, judged (RFC 5321 §3.8: 421 closes the session).
+    fn drain_after_end(&mut self, after_421: bool) {
+        while let Some(LineEvent::Line(l)) = self.reader.next_line() {
+            if after_421 && Command::verb_of(&l) != "QUIT" {
+                self.find(
+                    "continued-after-421",
+                    format!(
+                        "the client sent `{}` after the server's 421 (RFC 5321 §3.8: \
+                         421 closes the session)",
+                        shown_command(&l)
+                    ),
+                    false,
+                );
+            }
+        }
+    }
+
+    /// One line of the message after DATA; `.` ends it (RFC 5321 §4.5.2).
+    fn message_line(&mut self, line: &[u8], bare_lf: bool) {
+        if bare_lf {
+            self.bare_lf("a message line");
+        }
+        if line.len() + 2 > RFC_TEXT_LINE {
+            self.find(
+                "line-too-long",
+                format!(
+                    "a message line of {} bytes (RFC 5321 §4.5.3.1.6: at most 1000 \
+                     with CRLF)",
+                    line.len() + 2
+                ),
+                false,
+            );
+        }
+        if line == b"." {
+            self.log.push("C: <message>".into());
+            self.state = State::AwaitCommand;
+            self.message_done();
+        }
+    }
+
+    /// A command line: its length judged (RFC 5321 §4.5.3.1.4, RFC 4954 §4 for AUTH),
+    /// logged, answered.
+    fn command_line(&mut self, line: &[u8], bare_lf: bool) {
+        if bare_lf {
+            self.bare_lf("a command");
+        }
+        let limit = if Command::verb_of(line) == "AUTH" {
+            RFC_AUTH_LINE
+        } else {
+            RFC_COMMAND_LINE
+        };
+        if line.len() + 2 > limit {
+            self.find(
+                "line-too-long",
+                format!(
+                    "a command line of {} bytes (RFC 5321 §4.5.3.1.4 / RFC 4954 §4: \
+                     at most {limit} with CRLF)",
+                    line.len() + 2
+                ),
+                false,
+            );
+        }
+        self.log.push(format!("C: {}", shown_command(line)));
+        self.command(line);
     }
 
     fn bare_lf(&mut self, what: &str) {
