@@ -824,6 +824,18 @@ mod tests {
         }
         let e = ProxyConfig::parse("http://u:p%zz@h:1").unwrap_err();
         assert_eq!(e.to_string(), "the password has a bad %-escape");
+        // Neither the text nor the Debug form of an error carries the password.
+        for url in [
+            "socks5://u:s3cr%zzet@h:1",
+            "socks5://u:s3cret@h",
+            "socks5://u:s3cret@h:0",
+            "socks5://u:s3cret@h:1/x",
+            "ftp://u:s3cret@h:1",
+        ] {
+            let e = ProxyConfig::parse(url).unwrap_err();
+            let both = format!("{e} {e:?}");
+            assert!(!both.contains("s3cr"), "{url}: {both}");
+        }
         let v6 = ProxyConfig::parse("socks5://[::1]:1080").unwrap();
         assert_eq!(
             (v6.host.as_str(), v6.shown()),
