@@ -219,7 +219,7 @@ pub async fn run_serve(args: ServeArgs) -> Finished {
         cert_names: args.cert_name,
         identity,
     };
-    let code = crate::replay::serve_main(crate::replay::ServeOptions {
+    crate::app::serve::serve(crate::app::serve::ServeOptions {
         path: args.path,
         listen: args.listen,
         ca_out: args.ca_out,
@@ -232,13 +232,7 @@ pub async fn run_serve(args: ServeArgs) -> Finished {
         scenario: args.scenario,
         replay,
     })
-    .await;
-    // `serve_main` prints its own errors; its codes are `replay::serve::exit`'s.
-    match code {
-        crate::replay::serve::exit::PASSED => Finished::Ok,
-        crate::replay::serve::exit::USAGE => Finished::UsagePrinted,
-        _ => Finished::ServeFailed,
-    }
+    .await
 }
 
 /// Writes `--html FILE`; the error names the file.

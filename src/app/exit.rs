@@ -27,14 +27,20 @@ pub mod codes {
     pub const BATCH_SOME_FAILED: i32 = 8;
     /// `batch`: stopped by Ctrl-C before every row ran.
     pub const BATCH_INTERRUPTED: i32 = 130;
+    /// `serve`: a connection failed its judgement, or no client came within
+    /// `--accept-timeout` (`fixtures/README.md`, "Replay server"; the number CI scripts
+    /// have always read).
+    pub const SERVE_FAILED: i32 = 1;
+    /// `demo`: a scenario ended otherwise than it should.
+    pub const DEMO_UNEXPECTED: i32 = 1;
 }
 
 /// How a command ended.
 #[derive(Debug)]
 pub enum Finished {
     /// It did what it was asked: help, completions, explain, providers, every demo
-    /// scenario as expected, every batch row passed, every served connection passed,
-    /// `web` stopped by Ctrl-C, `discover` found settings.
+    /// scenario as expected, every batch row passed, `web` stopped by Ctrl-C,
+    /// `discover` found settings.
     Ok,
     /// A check ran to its end (`check`, `check ADDRESS`, `demo NAME`): the stage it
     /// failed at, if any.
@@ -45,10 +51,9 @@ pub enum Finished {
     SomeRowsFailed,
     /// `batch`: stopped by Ctrl-C before every row ran.
     Interrupted,
-    /// `serve`: a connection failed its judgement, or no client came in time.
-    ServeFailed,
-    /// Bad flags or input whose error is already printed: clap's own (it prints its
-    /// errors itself), `serve`'s (an unplayable fixture, a bad address).
+    /// `serve` served: how many connections, how many failed, why it stopped.
+    Served(crate::app::serve::Served),
+    /// Bad flags whose error clap has already printed (it prints its errors itself).
     UsagePrinted,
     /// `demo`: a scenario ended otherwise than it should.
     DemoUnexpected,
@@ -113,7 +118,10 @@ pub fn code(finished: &Finished) -> i32 {
         Finished::NothingFound => codes::NETWORK,
         Finished::SomeRowsFailed => codes::BATCH_SOME_FAILED,
         Finished::Interrupted => codes::BATCH_INTERRUPTED,
-        Finished::ServeFailed | Finished::DemoUnexpected | Finished::Internal(_) => codes::INTERNAL,
+        Finished::Served(served) if served.passed() => codes::OK,
+        Finished::Served(_) => codes::SERVE_FAILED,
+        Finished::DemoUnexpected => codes::DEMO_UNEXPECTED,
+        Finished::Internal(_) => codes::INTERNAL,
         Finished::Usage(_) | Finished::UsagePrinted => codes::USAGE,
     }
 }
@@ -139,6 +147,14 @@ mod tests {
             .find("## Exit codes")
             .expect("README lists exit codes")..];
         let err = || CommandError::new("smtprobe", "x");
+        let served = |failed, stop| {
+            Finished::Served(crate::app::serve::Served {
+                connections: 1,
+                failed,
+                stop,
+            })
+        };
+        use crate::app::serve::Stop;
         for (finished, n) in [
             (Finished::Ok, 0),
             (Finished::Internal(err()), 1),
@@ -151,6 +167,11 @@ mod tests {
             (Finished::Checked(Some(Stage::Rcpt)), 7),
             (Finished::SomeRowsFailed, 8),
             (Finished::Interrupted, 130),
+            (served(0, Stop::Served), 0),
+            (served(0, Stop::Signal("SIGTERM")), 0),
+            (served(1, Stop::Served), 1),
+            (served(0, Stop::AcceptTimeout), 1),
+            (Finished::DemoUnexpected, 1),
         ] {
             assert_eq!(code(&finished), n, "{finished:?}");
             assert!(table.contains(&format!("| {n} |")), "README misses {n}");

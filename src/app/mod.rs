@@ -1,7 +1,7 @@
 //! The `smtprobe` binary's implementation: the command line ([`cli`], [`args`]), the
 //! batch runner ([`batch`]), `smtprobe demo` ([`demo`]), `smtprobe web` ([`web`]),
-//! `smtprobe discover` and `check ADDRESS` ([`discover`]), and the exit codes
-//! ([`exit`]).
+//! `smtprobe discover` and `check ADDRESS` ([`discover`]), `smtprobe serve` ([`serve`]),
+//! and the exit codes ([`exit`]).
 //!
 //! Compiled only with the default `cli` feature. It is **not** part of the embedding
 //! API and is exempt from semver: a program that embeds the check uses the crate root
@@ -18,4 +18,5 @@ pub mod demo;
 pub mod discover;
 pub mod exit;
 pub mod fields;
+pub mod serve;
 pub mod web;

@@ -19,14 +19,14 @@
 //! Credentials received are never logged, not even decoded.
 
 mod behaviour;
+mod load;
 mod player;
 mod sasl_server;
 mod script;
-pub mod serve;
 pub mod server;
 
 pub use behaviour::Behaviour;
-pub use serve::{serve_main, ServeOptions};
+pub use load::load;
 pub use server::{Finding, Verdict};
 
 use crate::certs::{CertError, ServerCert, TestPki};
@@ -165,7 +165,7 @@ impl std::error::Error for ReplayError {
 }
 
 /// Why fixtures or scenarios could not be loaded ([`read_fixture_file`],
-/// [`serve::load`], [`Scenarios::set`]), with the file and line at fault.
+/// [`load()`], [`Scenarios::set`]), with the file and line at fault.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum LoadError {
@@ -581,6 +581,13 @@ impl Scenarios {
             fixtures: vec![Arc::new(fixture)],
             next_fixture: AtomicUsize::new(0),
         })
+    }
+
+    /// Whether strict mode ([`ReplayOptions::strict`]) can play these: one fixture, or
+    /// a [`Scenarios::strict_sequence`]. A folder's scenarios are behaviours, not
+    /// lock-step scripts.
+    pub fn can_play_strict(&self) -> bool {
+        !self.fixtures.is_empty()
     }
 
     /// Strict mode only: the i-th connection plays `fixtures[i]` lock-step (the last one
