@@ -5,6 +5,7 @@
 //! exact bytes. Everything it produces is 7-bit except a body the user wrote in UTF-8,
 //! which the session then sends with `BODY=8BITMIME` (RFC 6152) or refuses to send.
 
+use crate::diagnosis::settings::Setting;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
@@ -51,8 +52,8 @@ pub enum MessageError {
     HeaderBadValue(String),
     /// A body or attachment file could not be read.
     Read {
-        /// The setting (`--attach`, `--body-file`).
-        flag: String,
+        /// The setting ([`Setting::Attach`], [`Setting::BodyFile`]).
+        setting: Setting,
         /// The file.
         path: std::path::PathBuf,
         /// What the system said.
@@ -61,7 +62,7 @@ pub enum MessageError {
     /// A body or attachment file over [`MAX_MESSAGE_BYTES`].
     FileTooLarge {
         /// The setting.
-        flag: String,
+        setting: Setting,
         /// The file.
         path: std::path::PathBuf,
         /// Its size.
@@ -78,36 +79,51 @@ pub enum MessageError {
     },
 }
 
-impl std::fmt::Display for MessageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl MessageError {
+    /// The setting at fault.
+    pub fn setting(&self) -> Setting {
         match self {
-            MessageError::HeaderWithoutColon(arg) => {
-                write!(f, "--header {arg:?}: expected 'Name: value'")
+            MessageError::HeaderWithoutColon(_)
+            | MessageError::HeaderBadName(_)
+            | MessageError::HeaderBadValue(_) => Setting::Header,
+            MessageError::Read { setting, .. } | MessageError::FileTooLarge { setting, .. } => {
+                *setting
             }
-            MessageError::HeaderBadName(arg) => write!(
-                f,
-                "--header {arg:?}: the name must be printable ASCII without spaces (RFC 5322 §2.2)"
-            ),
+            MessageError::SizeOverCap(_) | MessageError::SizeTooSmall { .. } => Setting::Size,
+        }
+    }
+
+    /// What follows the setting's name: the value at fault, then what is wrong with it
+    /// (` 10: the message without filler is already …`). `Display` puts the setting's
+    /// words in front, the CLI its flag ([`Setting::cli_flag`]).
+    pub fn detail(&self) -> String {
+        match self {
+            MessageError::HeaderWithoutColon(arg) => format!(" {arg:?}: expected 'Name: value'"),
+            MessageError::HeaderBadName(arg) => {
+                format!(" {arg:?}: the name must be printable ASCII without spaces (RFC 5322 §2.2)")
+            }
             MessageError::HeaderBadValue(name) => {
-                write!(f, "--header {name}: the value contains a line break or NUL")
+                format!(" {name}: the value contains a line break or NUL")
             }
-            MessageError::Read { flag, path, error } => {
-                write!(f, "{flag} {}: {error}", path.display())
-            }
-            MessageError::FileTooLarge { flag, path, len } => write!(
-                f,
-                "{flag} {}: {len} bytes is more than the {MAX_MESSAGE_BYTES}-byte message cap",
+            MessageError::Read { path, error, .. } => format!(" {}: {error}", path.display()),
+            MessageError::FileTooLarge { path, len, .. } => format!(
+                " {}: {len} bytes is more than the {MAX_MESSAGE_BYTES}-byte message cap",
                 path.display()
             ),
             MessageError::SizeOverCap(size) => {
-                write!(f, "--size {size}: more than the {MAX_MESSAGE_BYTES}-byte cap")
+                format!(" {size}: more than the {MAX_MESSAGE_BYTES}-byte cap")
             }
-            MessageError::SizeTooSmall { size, len } => write!(
-                f,
-                "--size {size}: the message without filler is already {len} bytes; ask for at least {}",
+            MessageError::SizeTooSmall { size, len } => format!(
+                " {size}: the message without filler is already {len} bytes; ask for at least {}",
                 len + 3
             ),
         }
+    }
+}
+
+impl std::fmt::Display for MessageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.setting(), self.detail())
     }
 }
 
@@ -135,18 +151,18 @@ pub fn parse_header(arg: &str) -> Result<(String, String), MessageError> {
     Ok((name.to_owned(), value.trim().to_owned()))
 }
 
-/// Reads a file for `flag` (`--attach`, `--body-file`), refusing one larger than
-/// [`MAX_MESSAGE_BYTES`] before reading it.
-pub fn read_capped(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, MessageError> {
+/// Reads a file for `setting` ([`Setting::Attach`], [`Setting::BodyFile`]), refusing
+/// one larger than [`MAX_MESSAGE_BYTES`] before reading it.
+pub fn read_capped(setting: Setting, path: &std::path::Path) -> Result<Vec<u8>, MessageError> {
     let err = |error| MessageError::Read {
-        flag: flag.to_owned(),
+        setting,
         path: path.to_owned(),
         error,
     };
     let len = std::fs::metadata(path).map_err(err)?.len();
     if len > MAX_MESSAGE_BYTES {
         return Err(MessageError::FileTooLarge {
-            flag: flag.to_owned(),
+            setting,
             path: path.to_owned(),
             len,
         });
@@ -156,7 +172,7 @@ pub fn read_capped(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, Messag
 
 /// Reads an `--attach` file; the MIME type comes from the extension.
 pub fn read_attachment(path: &std::path::Path) -> Result<Attachment, MessageError> {
-    let data = read_capped("--attach", path)?;
+    let data = read_capped(Setting::Attach, path)?;
     let name: String = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -457,6 +473,11 @@ mod tests {
             matches!(e, MessageError::SizeTooSmall { size: 10, .. }),
             "{e}"
         );
-        assert!(e.to_string().contains("--size 10"), "{e}");
+        // The library names the setting in words; the CLI puts `--size` there.
+        assert!(
+            e.to_string().starts_with("the message size setting 10: "),
+            "{e}"
+        );
+        assert_eq!(e.setting(), Setting::Size);
     }
 }

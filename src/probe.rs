@@ -3,6 +3,7 @@
 //! port speaks. With `--tls auto` a detected mismatch switches mode before any
 //! credential is sent; with an explicit mode it is only diagnosed.
 
+use crate::diagnosis::settings::Setting;
 use crate::diagnosis::{self, CredentialShape};
 use crate::failure::{ConnectAttempt, Failure, TlsFailureKind};
 use crate::protocol::command::{check_helo_name, check_line_safe, check_mailbox, UnsafeValue};
@@ -205,16 +206,16 @@ impl Config {
     pub fn validate(&self) -> Result<(), UnsafeValue> {
         if self.host.is_empty() {
             return Err(UnsafeValue {
-                what: "HOST",
+                what: Setting::Host,
                 reason: "is empty",
             });
         }
-        check_line_safe("HOST", &self.host)?;
+        check_line_safe(Setting::Host, &self.host)?;
         // A name TLS cannot verify is the user's to fix, not a DNS answer (every mode
         // needs it: `auto` and the diagnose-only probes may speak TLS).
         if transport::tls_server_name(&self.host).is_err() {
             return Err(UnsafeValue {
-                what: "HOST",
+                what: Setting::Host,
                 reason: transport::INVALID_SERVER_NAME,
             });
         }
@@ -222,25 +223,25 @@ impl Config {
             check_helo_name(h)?;
         }
         if let Some(a) = &self.auth {
-            check_line_safe("--user", &a.user)?;
+            check_line_safe(Setting::User, &a.user)?;
             // EXTERNAL may leave the authorization identity to the certificate.
             if a.user.is_empty() && !matches!(a.credential, Credential::External) {
                 return Err(UnsafeValue {
-                    what: "--user",
+                    what: Setting::User,
                     reason: "is empty",
                 });
             }
         }
         if let Some(m) = &self.mail {
-            check_mailbox("--from", &m.from)?;
+            check_mailbox(Setting::From, &m.from)?;
             if m.to.is_empty() {
                 return Err(UnsafeValue {
-                    what: "--to",
-                    reason: "is required with --from",
+                    what: Setting::To,
+                    reason: "is required with the sender address setting",
                 });
             }
             for t in &m.to {
-                check_mailbox("--to", t)?;
+                check_mailbox(Setting::To, t)?;
             }
             // The longest stamp build_message makes, so a size that passes here also
             // fits the real one.
@@ -250,7 +251,7 @@ impl Config {
             };
             if crate::message::build(&self.message, &m.from, &m.to, &self.host, &stamp).is_err() {
                 return Err(UnsafeValue {
-                    what: "--size",
+                    what: Setting::Size,
                     reason: "is smaller than the message without filler, or above 100 MiB",
                 });
             }
@@ -261,8 +262,8 @@ impl Config {
         ) && self.client_cert.is_none()
         {
             return Err(UnsafeValue {
-                what: "--auth external",
-                reason: "needs --client-cert and --client-key",
+                what: Setting::Mechanism,
+                reason: "EXTERNAL needs the client certificate setting",
             });
         }
         if matches!(
@@ -270,13 +271,13 @@ impl Config {
             Some(Stage::Dns | Stage::Proxy | Stage::Starttls | Stage::Data | Stage::Quit)
         ) {
             return Err(UnsafeValue {
-                what: "--quit-after",
+                what: Setting::QuitAfter,
                 reason: "must be connect, greeting, ehlo, tls, auth, mail or rcpt",
             });
         }
         if self.timeout.is_zero() {
             return Err(UnsafeValue {
-                what: "--timeout",
+                what: Setting::Timeout,
                 reason: "must be more than zero",
             });
         }
@@ -308,7 +309,7 @@ pub async fn check(config: Config) -> Result<Report, UnsafeValue> {
     config.validate()?;
     let roots = shared_roots(&config.extra_roots);
     let mut tls = TlsSettings::new(&config.host, roots).map_err(|_| UnsafeValue {
-        what: "HOST",
+        what: Setting::Host,
         reason: transport::INVALID_SERVER_NAME,
     })?;
     tls.client_cert = config.client_cert.clone();
@@ -1154,7 +1155,7 @@ mod mode_and_name_tests {
             "a b",
         ] {
             let err = check(Config::new(host)).await.expect_err(host);
-            assert_eq!(err.what, "HOST", "{host}");
+            assert_eq!(err.what, Setting::Host, "{host}");
             assert_eq!(err.reason, transport::INVALID_SERVER_NAME, "{host}");
             assert!(err.to_string().contains("xn--"), "{err}");
         }

@@ -12,6 +12,7 @@
 //!   [`Config`] (the timeout rule is [`timeout_from_secs`], the TLS choice is the
 //!   library's [`TlsChoice`] from flag to report).
 
+use crate::diagnosis::settings::Setting;
 use crate::probe::{Config, MailTarget, TlsChoice};
 use crate::secret::Secret;
 use crate::session::{AuthChoice, AuthConfig, Credential};
@@ -490,6 +491,25 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// A library error about one setting, as the CLI says it: the setting's flag instead of
+/// its words ("--helo: contains a space"), flags added after other settings it names.
+impl From<crate::protocol::command::UnsafeValue> for UsageError {
+    fn from(e: crate::protocol::command::UnsafeValue) -> UsageError {
+        UsageError(format!(
+            "{}: {}",
+            e.what.cli_flag(),
+            crate::diagnosis::settings::with_cli_flags(e.reason)
+        ))
+    }
+}
+
+/// A test-message error, naming its flag ("--size 10: …").
+impl From<crate::message::MessageError> for UsageError {
+    fn from(e: crate::message::MessageError) -> UsageError {
+        UsageError(format!("{}{}", e.setting().cli_flag(), e.detail()))
+    }
+}
+
 /// The timeout rule, in one place: seconds above 0 and at most an hour.
 pub fn timeout_from_secs(secs: f64) -> Result<Duration, UsageError> {
     if secs.is_finite() && secs > 0.0 && secs <= 3600.0 {
@@ -587,7 +607,7 @@ pub fn config_from_spec(spec: &CheckSpec) -> Result<Config, UsageError> {
     connection(spec, &mut c)?;
     test_message(spec, &mut c)?;
     credentials(spec, &mut c)?;
-    c.validate().map_err(|e| UsageError(e.to_string()))?;
+    c.validate()?;
     Ok(c)
 }
 
@@ -689,8 +709,7 @@ fn test_message(spec: &CheckSpec, c: &mut Config) -> Result<(), UsageError> {
             date: "Thu, 01 Jan 1970 00:00:00 +0000".into(),
             id: format!("{}.{}", "f".repeat(32), "f".repeat(8)),
         };
-        crate::message::build(&c.message, &m.from, &m.to, &c.host, &stamp)
-            .map_err(|e| UsageError(e.to_string()))?;
+        crate::message::build(&c.message, &m.from, &m.to, &c.host, &stamp)?;
     }
     if c.mail.is_none() && !spec.message.is_empty() {
         return Err(UsageError(
@@ -713,8 +732,7 @@ fn credentials(spec: &CheckSpec, c: &mut Config) -> Result<(), UsageError> {
             ));
         }
         let user = spec.user.clone().unwrap_or_default();
-        crate::protocol::command::check_line_safe("--user", &user)
-            .map_err(|e| UsageError(e.to_string()))?;
+        crate::protocol::command::check_line_safe(Setting::User, &user)?;
         c.auth = Some(AuthConfig {
             user,
             credential: Credential::External,
@@ -722,7 +740,7 @@ fn credentials(spec: &CheckSpec, c: &mut Config) -> Result<(), UsageError> {
         return Ok(());
     }
     // Validate everything else before asking for a password.
-    c.validate().map_err(|e| UsageError(e.to_string()))?;
+    c.validate()?;
     // --netrc without --user: the login comes from the entry too.
     let mut netrc_user = None;
     if spec.user.is_none() && spec.netrc && spec.oauth2_token_env.is_none() {
@@ -741,8 +759,7 @@ fn credentials(spec: &CheckSpec, c: &mut Config) -> Result<(), UsageError> {
         .clone()
         .or_else(|| netrc_user.as_ref().map(|(u, _)| u.clone()));
     if let Some(user) = user {
-        crate::protocol::command::check_line_safe("--user", &user)
-            .map_err(|e| UsageError(e.to_string()))?;
+        crate::protocol::command::check_line_safe(Setting::User, &user)?;
         let credential = if let Some(var) = &spec.oauth2_token_env {
             let token = std::env::var(var).map_err(|_| {
                 UsageError(format!(
@@ -769,18 +786,16 @@ fn credentials(spec: &CheckSpec, c: &mut Config) -> Result<(), UsageError> {
 
 /// The test message from --header, --body, --body-file, --attach and --size.
 fn message_spec(flags: &MessageFlags) -> Result<crate::message::MessageSpec, UsageError> {
-    let err = |e: crate::message::MessageError| UsageError(e.to_string());
     let mut spec = crate::message::MessageSpec {
         size: flags.size,
         body: flags.body.clone(),
         ..Default::default()
     };
     for h in &flags.header {
-        spec.headers
-            .push(crate::message::parse_header(h).map_err(err)?);
+        spec.headers.push(crate::message::parse_header(h)?);
     }
     if let Some(path) = &flags.body_file {
-        let raw = crate::message::read_capped("--body-file", path).map_err(err)?;
+        let raw = crate::message::read_capped(Setting::BodyFile, path)?;
         spec.body = Some(String::from_utf8(raw).map_err(|_| {
             UsageError(format!(
                 "--body-file {}: not UTF-8 text (send binary data with --attach)",
@@ -790,7 +805,7 @@ fn message_spec(flags: &MessageFlags) -> Result<crate::message::MessageSpec, Usa
     }
     for path in &flags.attach {
         spec.attachments
-            .push(crate::message::read_attachment(path).map_err(err)?);
+            .push(crate::message::read_attachment(path)?);
     }
     Ok(spec)
 }
@@ -824,4 +839,33 @@ pub(crate) fn parse_port_map(s: &str) -> Result<(u16, u16), UsageError> {
             .ok_or_else(|| UsageError(format!("{x:?} is not a port (1-65535)")))
     };
     Ok((port(a)?, port(b)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_errors_name_the_flag_on_the_command_line() {
+        let e = crate::protocol::command::check_helo_name("a b").unwrap_err();
+        assert_eq!(e.to_string(), "the EHLO name setting: contains a space");
+        assert_eq!(UsageError::from(e).0, "--helo: contains a space");
+        let e = crate::protocol::command::UnsafeValue {
+            what: Setting::To,
+            reason: "is required with the sender address setting",
+        };
+        assert_eq!(
+            UsageError::from(e).0,
+            "--to: is required with the sender address setting (--from)"
+        );
+        let e = crate::message::parse_header("NoColon").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the header setting \"NoColon\": expected 'Name: value'"
+        );
+        assert_eq!(
+            UsageError::from(e).0,
+            "--header \"NoColon\": expected 'Name: value'"
+        );
+    }
 }

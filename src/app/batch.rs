@@ -501,7 +501,7 @@ fn defaults(args: &BatchArgs) -> Result<Defaults, UsageError> {
     let mut t = args.conn.spec();
     timeout_from_secs(t.timeout)?;
     if let Some(h) = &t.helo {
-        crate::protocol::command::check_helo_name(h).map_err(|e| UsageError(e.to_string()))?;
+        crate::protocol::command::check_helo_name(h)?;
     }
     // Read once for every row; a row's own `ca_file` replaces them.
     let roots = match t.ca_file.take() {

@@ -464,7 +464,9 @@ pub async fn run_check(args: CheckArgs) -> Finished {
 
 async fn check_host(args: &CheckArgs) -> Result<Finished, Finished> {
     let config = config_from_args(args).map_err(Finished::usage)?;
-    let report = crate::probe::check(config).await.map_err(Finished::usage)?;
+    let report = crate::probe::check(config)
+        .await
+        .map_err(|e| Finished::usage(crate::app::args::UsageError::from(e)))?;
     print_report(&report, args.json, args.annotate);
     if let Some(path) = &args.html {
         let html = crate::report::html::report(&report, &Default::default());

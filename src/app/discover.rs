@@ -133,9 +133,7 @@ pub async fn check_address(args: &CheckArgs) -> Result<Finished, UsageError> {
             print(&format!("note: {n}\n\n"));
         }
     }
-    let report = crate::probe::check(config)
-        .await
-        .map_err(|e| UsageError(e.to_string()))?;
+    let report = crate::probe::check(config).await?;
     if args.json {
         let doc = serde_json::json!({ "discovery": d, "check": report.to_json() });
         print(&format!(

@@ -4,37 +4,148 @@
 //! Fix texts and hints in the library name settings ("the TLS mode STARTTLS"), never
 //! command-line flags: the library also serves `serve`, `batch`, the JSON output and
 //! programs that embed it, where a flag means nothing. The CLI adds its flag names when
-//! it renders, with [`with_cli_flags`] ("the TLS mode STARTTLS (--tls starttls)").
+//! it renders, with [`with_cli_flags`] ("the TLS mode STARTTLS (--tls starttls)"), and
+//! errors about one setting carry a [`Setting`] whose flag the CLI prints instead
+//! ([`Setting::cli_flag`]).
 
 use crate::tls_mode::TlsMode;
+use std::fmt;
 
-/// Every setting phrase the texts use, with its flag. Longer phrases first, so a phrase
-/// that contains another is matched whole.
-pub const NAMES: &[(&str, &str)] = &[
-    ("the TLS mode implicit TLS", "--tls implicit"),
-    ("the TLS mode STARTTLS", "--tls starttls"),
-    ("the TLS mode none", "--tls none"),
-    (
-        "the plaintext-authentication setting",
-        "--allow-plaintext-auth",
-    ),
-    ("the recipient address setting", "--to"),
-    ("the sender address setting", "--from"),
-    ("the user name setting", "--user"),
-    ("the EHLO name setting", "--helo"),
-    ("the trusted CA setting", "--ca-file"),
-    ("the OAuth token setting", "--oauth2-token-env"),
-    ("the mechanism setting", "--auth"),
-    ("the IPv4-only setting", "-4"),
-    ("the timeout setting", "--timeout"),
-    ("the port setting", "--port"),
-    // Issue 13.
-    (
-        "the client certificate setting",
-        "--client-cert PEM --client-key PEM",
-    ),
-    ("the proxy setting", "--proxy"),
-];
+/// One of smtprobe's settings, as library texts and errors name it. [`fmt::Display`]
+/// gives the plain words ("the EHLO name setting"); the CLI renders
+/// [`Setting::cli_flag`] instead (`--helo`), or adds it with [`with_cli_flags`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Setting {
+    /// The server's host name (`HOST`).
+    Host,
+    /// The TLS mode, with the value it names.
+    TlsMode(TlsMode),
+    /// Allowing credentials over a connection without TLS.
+    PlaintextAuth,
+    /// The test message's recipients.
+    To,
+    /// The test message's sender.
+    From,
+    /// The AUTH user name.
+    User,
+    /// The name sent in EHLO.
+    Helo,
+    /// Extra trusted CA certificates.
+    CaFile,
+    /// The OAuth access token.
+    OauthToken,
+    /// The SASL mechanism.
+    Mechanism,
+    /// Connecting over IPv4 only.
+    Ipv4Only,
+    /// The per-wait deadline.
+    Timeout,
+    /// The port.
+    Port,
+    /// The TLS client certificate and its key.
+    ClientCert,
+    /// The proxy.
+    Proxy,
+    /// An extra header of the test message.
+    Header,
+    /// The exact size of the test message.
+    Size,
+    /// A file attached to the test message.
+    Attach,
+    /// A file holding the test message's body.
+    BodyFile,
+    /// The stage after which the check stops.
+    QuitAfter,
+    /// The DNS server discovery asks.
+    DnsServer,
+}
+
+impl Setting {
+    /// Every setting whose phrase diagnosis texts use, longer phrases first, so a phrase
+    /// that contains another is matched whole by [`with_cli_flags`].
+    pub const IN_TEXTS: &'static [Setting] = &[
+        Setting::TlsMode(TlsMode::Implicit),
+        Setting::TlsMode(TlsMode::Starttls),
+        Setting::TlsMode(TlsMode::None),
+        Setting::PlaintextAuth,
+        Setting::To,
+        Setting::From,
+        Setting::User,
+        Setting::Helo,
+        Setting::CaFile,
+        Setting::OauthToken,
+        Setting::Mechanism,
+        Setting::Ipv4Only,
+        Setting::Timeout,
+        Setting::Port,
+        // Issue 13.
+        Setting::ClientCert,
+        Setting::Proxy,
+    ];
+
+    /// The plain words for it.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Setting::Host => "the host name",
+            Setting::TlsMode(mode) => tls_mode(mode),
+            Setting::PlaintextAuth => "the plaintext-authentication setting",
+            Setting::To => "the recipient address setting",
+            Setting::From => "the sender address setting",
+            Setting::User => "the user name setting",
+            Setting::Helo => "the EHLO name setting",
+            Setting::CaFile => "the trusted CA setting",
+            Setting::OauthToken => "the OAuth token setting",
+            Setting::Mechanism => "the mechanism setting",
+            Setting::Ipv4Only => "the IPv4-only setting",
+            Setting::Timeout => "the timeout setting",
+            Setting::Port => "the port setting",
+            Setting::ClientCert => "the client certificate setting",
+            Setting::Proxy => "the proxy setting",
+            Setting::Header => "the header setting",
+            Setting::Size => "the message size setting",
+            Setting::Attach => "the attachment setting",
+            Setting::BodyFile => "the body file setting",
+            Setting::QuitAfter => "the quit-after setting",
+            Setting::DnsServer => "the DNS server setting",
+        }
+    }
+
+    /// How the command line names it (`HOST` is the positional argument).
+    pub fn cli_flag(self) -> &'static str {
+        match self {
+            Setting::Host => "HOST",
+            Setting::TlsMode(TlsMode::Implicit) => "--tls implicit",
+            Setting::TlsMode(TlsMode::Starttls) => "--tls starttls",
+            Setting::TlsMode(TlsMode::None) => "--tls none",
+            Setting::PlaintextAuth => "--allow-plaintext-auth",
+            Setting::To => "--to",
+            Setting::From => "--from",
+            Setting::User => "--user",
+            Setting::Helo => "--helo",
+            Setting::CaFile => "--ca-file",
+            Setting::OauthToken => "--oauth2-token-env",
+            Setting::Mechanism => "--auth",
+            Setting::Ipv4Only => "-4",
+            Setting::Timeout => "--timeout",
+            Setting::Port => "--port",
+            Setting::ClientCert => "--client-cert PEM --client-key PEM",
+            Setting::Proxy => "--proxy",
+            Setting::Header => "--header",
+            Setting::Size => "--size",
+            Setting::Attach => "--attach",
+            Setting::BodyFile => "--body-file",
+            Setting::QuitAfter => "--quit-after",
+            Setting::DnsServer => "--dns-server",
+        }
+    }
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.phrase())
+    }
+}
 
 /// The phrase for a TLS mode setting.
 pub fn tls_mode(mode: TlsMode) -> &'static str {
@@ -50,7 +161,8 @@ pub fn with_cli_flags(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 32);
     let mut rest = text;
     'scan: while !rest.is_empty() {
-        for (phrase, flag) in NAMES {
+        for setting in Setting::IN_TEXTS {
+            let (phrase, flag) = (setting.phrase(), setting.cli_flag());
             if let Some(after) = rest.strip_prefix(phrase) {
                 out.push_str(phrase);
                 // "the port setting 465" -> "the port setting 465 (--port 465)".
@@ -58,7 +170,7 @@ pub fn with_cli_flags(text: &str) -> String {
                     .strip_prefix(' ')
                     .map(|a| a.chars().take_while(char::is_ascii_digit).collect())
                     .unwrap_or_default();
-                if *flag == "--port" && !digits.is_empty() {
+                if *setting == Setting::Port && !digits.is_empty() {
                     out.push(' ');
                     out.push_str(&digits);
                     out.push_str(&format!(" ({flag} {digits})"));
@@ -95,8 +207,14 @@ mod tests {
             with_cli_flags("nothing here — ünïcode"),
             "nothing here — ünïcode"
         );
-        for (phrase, flag) in NAMES {
-            assert!(flag.starts_with('-'), "{phrase}");
+        for setting in Setting::IN_TEXTS {
+            assert!(setting.cli_flag().starts_with('-'), "{setting}");
+            let text = format!("Set {setting}.");
+            assert_eq!(
+                with_cli_flags(&text),
+                format!("Set {setting} ({}).", setting.cli_flag()),
+                "a longer phrase contains {setting}"
+            );
         }
     }
 }

@@ -137,7 +137,10 @@ impl Dns {
                 let group = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
                 (
                     ResolverConfig::from_parts(None, vec![], group),
-                    format!("DNS server {addr} (--dns-server)"),
+                    format!(
+                        "DNS server {addr} ({})",
+                        crate::diagnosis::settings::Setting::DnsServer
+                    ),
                 )
             }
             None => {

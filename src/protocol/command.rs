@@ -4,14 +4,17 @@
 //! exists (see [`check_line_safe`]): a user name or address carrying `\r\n` could otherwise
 //! inject a second command.
 
+use crate::diagnosis::settings::Setting;
 use std::fmt;
 
-/// A value that cannot be placed on a command line.
+/// A setting whose value cannot be placed on a command line, or cannot be used.
+/// `Display` names the setting in words ("the EHLO name setting: contains a space");
+/// the CLI names its flag instead ([`Setting::cli_flag`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsafeValue {
-    /// What the value was (`--from`, `--helo`, …).
-    pub what: &'static str,
-    /// Why it was refused.
+    /// The setting the value belongs to.
+    pub what: Setting,
+    /// Why it was refused; other settings it names are phrases of [`Setting`].
     pub reason: &'static str,
 }
 
@@ -24,7 +27,7 @@ impl fmt::Display for UnsafeValue {
 impl std::error::Error for UnsafeValue {}
 
 /// Refuses values that would break or forge a command line.
-pub fn check_line_safe(what: &'static str, value: &str) -> Result<(), UnsafeValue> {
+pub fn check_line_safe(what: Setting, value: &str) -> Result<(), UnsafeValue> {
     if value.bytes().any(|b| b == b'\r' || b == b'\n') {
         return Err(UnsafeValue {
             what,
@@ -45,7 +48,7 @@ pub fn check_line_safe(what: &'static str, value: &str) -> Result<(), UnsafeValu
 
 /// Checks a mailbox for MAIL FROM / RCPT TO: no line breaks, no angle brackets or spaces
 /// (we add the brackets), and an `@` (RFC 5321 §4.1.2 Mailbox).
-pub fn check_mailbox(what: &'static str, addr: &str) -> Result<(), UnsafeValue> {
+pub fn check_mailbox(what: Setting, addr: &str) -> Result<(), UnsafeValue> {
     check_line_safe(what, addr)?;
     if addr.is_empty() {
         return Err(UnsafeValue {
@@ -71,16 +74,16 @@ pub fn check_mailbox(what: &'static str, addr: &str) -> Result<(), UnsafeValue> 
 
 /// Checks an EHLO name: a domain or an address literal, never empty (RFC 5321 §4.1.1.1).
 pub fn check_helo_name(name: &str) -> Result<(), UnsafeValue> {
-    check_line_safe("--helo", name)?;
+    check_line_safe(Setting::Helo, name)?;
     if name.is_empty() {
         return Err(UnsafeValue {
-            what: "--helo",
+            what: Setting::Helo,
             reason: "is empty (RFC 5321 requires a domain or address literal)",
         });
     }
     if name.contains([' ', '\t']) {
         return Err(UnsafeValue {
-            what: "--helo",
+            what: Setting::Helo,
             reason: "contains a space",
         });
     }
@@ -246,14 +249,14 @@ mod tests {
 
     #[test]
     fn crlf_injection_is_refused() {
-        assert!(check_mailbox("--to", "a@b.org\r\nRCPT TO:<x@y>").is_err());
-        assert!(check_line_safe("--user", "me\n").is_err());
-        assert!(check_line_safe("--user", "me\0").is_err());
+        assert!(check_mailbox(Setting::To, "a@b.org\r\nRCPT TO:<x@y>").is_err());
+        assert!(check_line_safe(Setting::User, "me\n").is_err());
+        assert!(check_line_safe(Setting::User, "me\0").is_err());
         assert!(check_helo_name("").is_err());
         assert!(check_helo_name("host\r\nQUIT").is_err());
-        assert!(check_mailbox("--from", "Me <me@x.org>").is_err());
-        assert!(check_mailbox("--from", "nobody").is_err());
-        assert!(check_mailbox("--from", "me@x.org").is_ok());
+        assert!(check_mailbox(Setting::From, "Me <me@x.org>").is_err());
+        assert!(check_mailbox(Setting::From, "nobody").is_err());
+        assert!(check_mailbox(Setting::From, "me@x.org").is_ok());
     }
 
     #[test]

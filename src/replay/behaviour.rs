@@ -243,7 +243,7 @@ fn refuse_lock_step_only(f: &Fixture) -> Result<(), FixtureError> {
         Some(s) => Err(FixtureError::at(
             s.line,
             format!(
-                "`{}` is played only lock-step (`--strict`), not as a server",
+                "`{}` is played only lock-step (strict mode), not as a server",
                 crate::fixture::step_text(&s.step)
             ),
         )),

@@ -122,7 +122,7 @@ impl Report {
             let _ = writeln!(out, "  {mark} {:<9} {:>8.1} ms", s.stage.as_str(), s.ms);
         }
         if !self.auth_tested && self.ok() {
-            let _ = writeln!(out, "  - auth      not tested (no --user given)");
+            let _ = writeln!(out, "  - auth      not tested (no user given)");
         }
         out.push('\n');
         let _ = writeln!(out, "{}", p.bold("Transcript"));
