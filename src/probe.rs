@@ -505,7 +505,7 @@ impl Probe {
             self.rec.event(
                 Stage::Connect,
                 false,
-                "--quit-after connect: closing without reading the greeting".into(),
+                "asked to stop after connect: closing without reading the greeting".into(),
             );
             return Ok(Some((Ok(()), session, None)));
         }
@@ -777,7 +777,7 @@ impl Probe {
         }
         if let Some(stage) = quit_early {
             self.notes.push(format!(
-                "stopped after {stage} (--quit-after): not tested: {}",
+                "stopped after {stage} as asked: not tested: {}",
                 untested_after(stage, &self.config, mode)
             ));
         }
@@ -1038,7 +1038,7 @@ fn untested_after(stage: Stage, config: &Config, mode: TlsMode) -> String {
         }
     }
     if config.auth.is_none() && !later.contains(&"AUTH") {
-        later.push("AUTH (no --user)");
+        later.push("AUTH (no user given)");
     }
     if later.is_empty() {
         "nothing".into()
@@ -1085,7 +1085,7 @@ mod tests {
     fn quit_after_lists_what_was_not_tested() {
         let mut c = Config::new("mx.test");
         let none = untested_after(Stage::Connect, &c, TlsMode::Implicit);
-        assert_eq!(none, "TLS, greeting, EHLO, AUTH (no --user)");
+        assert_eq!(none, "TLS, greeting, EHLO, AUTH (no user given)");
         c.auth = Some(AuthConfig {
             user: "u".into(),
             credential: Credential::External,

@@ -1050,7 +1050,7 @@ impl Session {
         if !self.tls && !self.cfg.allow_plaintext_auth {
             self.note(
                 Stage::Auth,
-                "not sending credentials over an unencrypted connection (use TLS, or --allow-plaintext-auth on a lab server)".into(),
+                "not sending credentials over an unencrypted connection (use TLS, or, on a lab server, the plaintext-authentication setting)".into(),
             );
             return self.fail_and_quit(Failure::PlaintextAuthRefused);
         }
@@ -1602,10 +1602,7 @@ impl Session {
             return None;
         }
         self.found.quit_early = Some(stage);
-        self.note(
-            stage,
-            format!("--quit-after {stage}: stopping here as asked"),
-        );
+        self.note(stage, format!("asked to stop after {stage}: stopping here"));
         Some(self.quit(Ok(())))
     }
 
@@ -1617,7 +1614,7 @@ impl Session {
         self.found.quit_early = Some(Stage::Ehlo);
         self.note(
             Stage::Ehlo,
-            "--quit-after tls: this connection uses no TLS; stopping after EHLO".into(),
+            "asked to stop after tls, but this connection uses no TLS: stopping after EHLO".into(),
         );
         Some(self.quit(Ok(())))
     }
