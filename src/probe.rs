@@ -11,6 +11,7 @@ use crate::report::{Report, Settings};
 use crate::session::{AuthConfig, Credential, MailConfig, Session, SessionConfig};
 use crate::stage::Stage;
 use crate::tls_mode::TlsMode;
+use crate::transcript::Direction;
 use crate::transport::{
     self, connected_event_text, Clock, IpVersion, Recorder, TlsInfo, TlsSettings,
 };
@@ -656,8 +657,12 @@ impl Probe {
         };
         let peer = stream.peer_addr().ok();
         if let Some(p) = peer {
-            self.rec
-                .event(Stage::Connect, false, connected_event_text(p));
+            self.rec.line(
+                Direction::Connected,
+                Stage::Connect,
+                false,
+                connected_event_text(p),
+            );
         }
         self.rec.end(Stage::Connect, true);
         Ok(Some(stream))

@@ -8,7 +8,10 @@ use crate::session::{Event, SentLine};
 use crate::stage::Stage;
 use serde::Serialize;
 
-/// Who produced a transcript line.
+/// Who produced a transcript line; for smtprobe's own event lines (`*`), which kind,
+/// so in-memory readers (fixture recording, annotation) find the connection and TLS
+/// boundaries by type, never by the line's text. All event kinds are `*` in the text
+/// and the JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Direction {
     /// The client (smtprobe) sent it.
@@ -17,9 +20,16 @@ pub enum Direction {
     /// The server sent it.
     #[serde(rename = "S")]
     Server,
-    /// An event: connection opened, TLS established, a note.
+    /// An event: a note, a DNS answer, a proxy step, a decision.
     #[serde(rename = "*")]
     Event,
+    /// The event that the TCP connection opened (`connected to ADDR`).
+    #[serde(rename = "*")]
+    Connected,
+    /// The event that a TLS handshake completed (`TLS established: version cipher…`):
+    /// every later line travels inside TLS (RFC 3207 §4.2, RFC 8314 §3).
+    #[serde(rename = "*")]
+    TlsEstablished,
 }
 
 impl Direction {
@@ -28,8 +38,13 @@ impl Direction {
         match self {
             Direction::Client => "C",
             Direction::Server => "S",
-            Direction::Event => "*",
+            Direction::Event | Direction::Connected | Direction::TlsEstablished => "*",
         }
+    }
+
+    /// True for smtprobe's own event lines (`*`), of any kind.
+    pub fn is_event(self) -> bool {
+        self.marker() == "*"
     }
 }
 
@@ -143,9 +158,10 @@ impl Transcript {
     }
 }
 
-/// Event text that marks a completed TLS handshake. Fixtures and the replay server find
-/// the TLS boundary by this prefix; the rest of the line describes version, cipher and
-/// certificate.
+/// Event text that begins a completed TLS handshake's line ([`Direction::TlsEstablished`]);
+/// the rest describes version, cipher and certificate. Only a saved fixture's text is
+/// searched for it; in memory the direction says it.
 pub const TLS_ESTABLISHED: &str = "TLS established";
-/// Event text that marks the opened TCP connection (`connected to ADDR`).
+/// Event text of an opened TCP connection's line (`connected to ADDR`,
+/// [`Direction::Connected`]).
 pub const CONNECTED: &str = "connected to";

@@ -1187,7 +1187,12 @@ impl Driver<'_> {
     async fn handshake(&mut self, tcp: TcpStream, after_starttls: bool, rec: &mut Recorder) {
         match handshake(tcp, self.tls, self.timeout, after_starttls).await {
             Ok((stream, info)) => {
-                rec.event(Stage::Tls, true, tls_event_text(&info));
+                rec.line(
+                    Direction::TlsEstablished,
+                    Stage::Tls,
+                    true,
+                    tls_event_text(&info),
+                );
                 self.tls_info = Some(info);
                 self.conn = SmtpStream::Tls(Box::new(stream));
             }
@@ -1344,7 +1349,8 @@ async fn write_bounded(conn: &mut SmtpStream, data: &[u8], limit: Duration) -> i
         .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut)))
 }
 
-/// The event line for a completed handshake (fixtures find the TLS boundary by its prefix).
+/// The event line for a completed handshake ([`Direction::TlsEstablished`]; a saved
+/// fixture marks the TLS boundary by its prefix).
 pub fn tls_event_text(info: &TlsInfo) -> String {
     let cert = info
         .certificate

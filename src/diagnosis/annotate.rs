@@ -7,7 +7,7 @@
 
 use super::{providers, status};
 use crate::protocol::{reply, sasl, Command, EnhancedCode, Extension, Mechanism};
-use crate::transcript::{Direction, Entry, CONNECTED, TLS_ESTABLISHED};
+use crate::transcript::{Direction, Entry};
 
 /// Annotates one line without context (a fresh [`Annotator`]). Capability lines and
 /// reply codes are still explained; use an [`Annotator`] over a whole transcript for
@@ -52,37 +52,35 @@ impl Annotator {
     /// The note for one line, if it has one.
     pub fn annotate(&mut self, entry: &Entry) -> Option<String> {
         match entry.dir {
-            Direction::Event => self.event(&entry.text),
+            Direction::TlsEstablished => Some(self.tls_established()),
+            Direction::Connected => Some(self.connected()),
+            Direction::Event => None,
             Direction::Client => self.client(&entry.text, entry.tls),
             Direction::Server => self.server(&entry.text),
         }
     }
 
-    fn event(&mut self, text: &str) -> Option<String> {
-        if text.starts_with(TLS_ESTABLISHED) {
-            let was_starttls = self.ehlo_before_tls;
-            self.tls = true;
-            self.in_reply = false;
-            return Some(if was_starttls {
-                "TLS handshake complete: from here on everything is encrypted. RFC 3207 §4.2: \
-                 everything learned before TLS could have been forged, so the client discards it \
-                 and sends EHLO again."
-                    .into()
-            } else {
-                "TLS handshake complete (implicit TLS, RFC 8314): the whole SMTP conversation is \
-                 encrypted, the greeting included."
-                    .into()
-            });
+    fn tls_established(&mut self) -> String {
+        let was_starttls = self.ehlo_before_tls;
+        self.tls = true;
+        self.in_reply = false;
+        if was_starttls {
+            "TLS handshake complete: from here on everything is encrypted. RFC 3207 §4.2: \
+             everything learned before TLS could have been forged, so the client discards it \
+             and sends EHLO again."
+                .into()
+        } else {
+            "TLS handshake complete (implicit TLS, RFC 8314): the whole SMTP conversation is \
+             encrypted, the greeting included."
+                .into()
         }
-        if text.starts_with(CONNECTED) {
-            *self = Annotator::default();
-            return Some(
-                "TCP connection open. In SMTP the server speaks first, with a 220 greeting \
-                 (RFC 5321 §3.1)."
-                    .into(),
-            );
-        }
-        None
+    }
+
+    fn connected(&mut self) -> String {
+        *self = Annotator::default();
+        "TCP connection open. In SMTP the server speaks first, with a 220 greeting \
+         (RFC 5321 §3.1)."
+            .into()
     }
 
     /// The mechanism of the AUTH exchange in progress, if any.
@@ -500,7 +498,11 @@ mod tests {
         let mut a = Annotator::new();
         let mut notes = Vec::new();
         for (dir, tls, text) in [
-            (Direction::Event, false, "connected to 142.250.0.108:587"),
+            (
+                Direction::Connected,
+                false,
+                "connected to 142.250.0.108:587",
+            ),
             (
                 Direction::Server,
                 false,
@@ -517,7 +519,7 @@ mod tests {
             (Direction::Server, false, "250 SMTPUTF8"),
             (Direction::Client, false, "STARTTLS"),
             (Direction::Server, false, "220 2.0.0 Ready to start TLS"),
-            (Direction::Event, true, "TLS established: TLSv1.3"),
+            (Direction::TlsEstablished, true, "TLS established: TLSv1.3"),
             (Direction::Client, true, "EHLO client.example"),
             (
                 Direction::Server,

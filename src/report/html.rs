@@ -371,7 +371,7 @@ fn transcript(h: &mut Html, r: &Report) {
         let (class, marker) = match e.dir {
             Direction::Client => ("c", "C:"),
             Direction::Server => ("s", "S:"),
-            Direction::Event => ("e", "*"),
+            Direction::Event | Direction::Connected | Direction::TlsEstablished => ("e", "*"),
         };
         h.raw("<tr class=\"").raw(class).raw("\"><td class=\"t\">");
         h.num(e.ms, 1).raw("</td><td class=\"k\">");

@@ -132,7 +132,9 @@ impl Report {
             let (marker, text) = match e.dir {
                 Direction::Client => (p.cyan("C:"), e.text.clone()),
                 Direction::Server => (p.yellow("S:"), e.text.clone()),
-                Direction::Event => (p.dim("* "), p.dim(&e.text)),
+                Direction::Event | Direction::Connected | Direction::TlsEstablished => {
+                    (p.dim("* "), p.dim(&e.text))
+                }
             };
             let _ = writeln!(out, "  {:>8.1} {lock} {marker} {text}", e.ms);
             if style.annotate {

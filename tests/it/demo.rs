@@ -90,7 +90,7 @@ async fn recorded_session_replays_to_the_same_verdict_and_transcript() {
             r.transcript
                 .entries()
                 .iter()
-                .filter(|e| e.dir != smtprobe::transcript::Direction::Event)
+                .filter(|e| !e.dir.is_event())
                 .map(|e| e.text.clone())
                 .collect()
         };
