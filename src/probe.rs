@@ -1071,11 +1071,6 @@ fn build_message(
     crate::message::build(spec, from, to, host, &stamp).unwrap_or_default()
 }
 
-/// A small, valid RFC 5322 test message: Date, From, To, Subject, Message-ID.
-pub fn test_message(from: &str, to: &[String], host: &str) -> String {
-    build_message(&crate::message::MessageSpec::default(), from, to, host)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ pub use behaviour::Behaviour;
 pub use serve::{serve_main, ServeOptions};
 pub use server::{Finding, Verdict};
 
-use crate::certs::{CertError, ServerCert, TestPki};
+pub use crate::certs::{CertError, ServerCert, TestPki};
 use crate::fixture::{
     step_text, Fixture, FixtureError, Mismatch, MismatchKind, Step, StepLine, MAX_FIXTURE_BYTES,
 };
