@@ -104,6 +104,7 @@ pub struct MailTarget {
 /// Everything one check needs. Build with [`Config::new`] and set fields. Its `Debug`
 /// redacts the credentials (AUTH and proxy).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The host name the user configured (certificates are verified against it).
     pub host: String,

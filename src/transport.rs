@@ -42,6 +42,7 @@ pub enum IpVersion {
 
 /// What the TLS handshake established.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TlsInfo {
     /// `TLSv1.3` or `TLSv1.2`.
     pub version: String,
@@ -1014,6 +1015,7 @@ pub fn summarize_certificate(der: &CertificateDer<'_>) -> CertSummary {
 
 /// Per-stage timing as the session reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StageResult {
     /// The stage.
     pub stage: Stage,
