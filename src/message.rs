@@ -52,14 +52,14 @@ pub enum MessageError {
     HeaderBadValue(String),
     /// A body or attachment file could not be read.
     Read {
-        /// The setting ([`Setting::Attach`], [`Setting::BodyFile`]).
+        /// The setting (`Setting::Attach`, `Setting::BodyFile`).
         setting: Setting,
         /// The file.
         path: std::path::PathBuf,
         /// What the system said.
         error: std::io::Error,
     },
-    /// A body or attachment file over [`MAX_MESSAGE_BYTES`].
+    /// A body or attachment file over the 100 MiB message cap.
     FileTooLarge {
         /// The setting.
         setting: Setting,
@@ -68,7 +68,7 @@ pub enum MessageError {
         /// Its size.
         len: u64,
     },
-    /// A requested size over [`MAX_MESSAGE_BYTES`].
+    /// A requested size over the 100 MiB message cap.
     SizeOverCap(u64),
     /// A requested size below the message without filler.
     SizeTooSmall {
@@ -95,7 +95,7 @@ impl MessageError {
 
     /// What follows the setting's name: the value at fault, then what is wrong with it
     /// (` 10: the message without filler is already …`). `Display` puts the setting's
-    /// words in front, the CLI its flag ([`Setting::cli_flag`]).
+    /// words in front, the CLI its flag (`Setting::cli_flag`).
     pub fn detail(&self) -> String {
         match self {
             MessageError::HeaderWithoutColon(arg) => format!(" {arg:?}: expected 'Name: value'"),
@@ -138,6 +138,7 @@ impl std::error::Error for MessageError {
 
 /// Parses `--header 'Name: value'` (RFC 5322 §2.2: the name is printable ASCII
 /// without `:` or space; the value has no line break: no header injection).
+#[cfg(feature = "cli")]
 pub fn parse_header(arg: &str) -> Result<(String, String), MessageError> {
     let (name, value) = arg
         .split_once(':')
@@ -153,6 +154,7 @@ pub fn parse_header(arg: &str) -> Result<(String, String), MessageError> {
 
 /// Reads a file for `setting` ([`Setting::Attach`], [`Setting::BodyFile`]), refusing
 /// one larger than [`MAX_MESSAGE_BYTES`] before reading it.
+#[cfg(feature = "cli")]
 pub fn read_capped(setting: Setting, path: &std::path::Path) -> Result<Vec<u8>, MessageError> {
     let err = |error| MessageError::Read {
         setting,
@@ -171,6 +173,7 @@ pub fn read_capped(setting: Setting, path: &std::path::Path) -> Result<Vec<u8>, 
 }
 
 /// Reads an `--attach` file; the MIME type comes from the extension.
+#[cfg(feature = "cli")]
 pub fn read_attachment(path: &std::path::Path) -> Result<Attachment, MessageError> {
     let data = read_capped(Setting::Attach, path)?;
     let name: String = path

@@ -18,5 +18,6 @@ pub mod demo;
 pub mod discover;
 pub mod exit;
 pub mod fields;
+pub mod password;
 pub mod serve;
 pub mod web;

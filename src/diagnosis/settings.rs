@@ -64,6 +64,7 @@ pub enum Setting {
 impl Setting {
     /// Every setting whose phrase diagnosis texts use, longer phrases first, so a phrase
     /// that contains another is matched whole by [`with_cli_flags`].
+    #[cfg(feature = "cli")]
     pub const IN_TEXTS: &'static [Setting] = &[
         Setting::TlsMode(TlsMode::Implicit),
         Setting::TlsMode(TlsMode::Starttls),
@@ -112,6 +113,7 @@ impl Setting {
     }
 
     /// How the command line names it (`HOST` is the positional argument).
+    #[cfg(feature = "cli")]
     pub fn cli_flag(self) -> &'static str {
         match self {
             Setting::Host => "HOST",
@@ -157,6 +159,7 @@ pub fn tls_mode(mode: TlsMode) -> &'static str {
 }
 
 /// `text` with each setting phrase followed by its flag in parentheses, for the CLI.
+#[cfg(feature = "cli")]
 pub fn with_cli_flags(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 32);
     let mut rest = text;

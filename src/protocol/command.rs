@@ -9,12 +9,12 @@ use std::fmt;
 
 /// A setting whose value cannot be placed on a command line, or cannot be used.
 /// `Display` names the setting in words ("the EHLO name setting: contains a space");
-/// the CLI names its flag instead ([`Setting::cli_flag`]).
+/// the CLI names its flag instead (`Setting::cli_flag`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnsafeValue {
     /// The setting the value belongs to.
     pub what: Setting,
-    /// Why it was refused; other settings it names are phrases of [`Setting`].
+    /// Why it was refused; other settings it names are phrases of `Setting`.
     pub reason: &'static str,
 }
 
