@@ -190,6 +190,7 @@ pub use failure::Failure;
 pub use fixture::Fixture;
 pub use message::{MessageError, MessageSpec};
 pub use probe::{check, Config, MailTarget, TlsChoice};
+pub use diagnosis::settings::Setting;
 pub use protocol::command::UnsafeValue;
 pub use proxy::{ProxyConfig, ProxyUrlError};
 pub use replay::ReplayServer;

@@ -13,7 +13,7 @@ use std::fmt;
 
 /// One of smtprobe's settings, as library texts and errors name it. [`fmt::Display`]
 /// gives the plain words ("the EHLO name setting"); the CLI renders
-/// [`Setting::cli_flag`] instead (`--helo`), or adds it with [`with_cli_flags`].
+/// [`Setting::cli_flag`] instead (`--helo`), or adds it with `with_cli_flags`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Setting {
@@ -63,7 +63,7 @@ pub enum Setting {
 
 impl Setting {
     /// Every setting whose phrase diagnosis texts use, longer phrases first, so a phrase
-    /// that contains another is matched whole by [`with_cli_flags`].
+    /// that contains another is matched whole by `with_cli_flags`.
     #[cfg(feature = "cli")]
     pub const IN_TEXTS: &'static [Setting] = &[
         Setting::TlsMode(TlsMode::Implicit),
