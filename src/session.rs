@@ -1770,6 +1770,15 @@ mod tests {
         }
     }
 
+    /// A session with [`cfg`] in `mode`, fed `inputs` one call at a time.
+    fn fed(mode: TlsMode, inputs: &[&str]) -> Session {
+        let mut s = Session::new(cfg(mode));
+        for input in inputs {
+            s.handle_input(input.as_bytes());
+        }
+        s
+    }
+
     /// The outcome among the events queued so far.
     fn finished(s: &mut Session) -> Option<Result<(), Failure>> {
         std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
@@ -2194,10 +2203,14 @@ mod tests {
 
     #[test]
     fn starttls_injection_in_same_packet_aborts_without_credentials() {
-        let mut s = Session::new(cfg(TlsMode::Starttls));
-        s.handle_input(b"220 mx\r\n");
-        s.handle_input(b"250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n");
-        s.handle_input(b"220 Ready\r\n250-mx\r\n250 AUTH PLAIN\r\n");
+        let mut s = fed(
+            TlsMode::Starttls,
+            &[
+                "220 mx\r\n",
+                "250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n",
+                "220 Ready\r\n250-mx\r\n250 AUTH PLAIN\r\n",
+            ],
+        );
         let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
         assert!(!std::iter::from_fn(|| s.poll_io()).any(|io| io == Io::StartTls));
         let fin = events.iter().find_map(|e| match e {
@@ -2213,10 +2226,14 @@ mod tests {
 
     #[test]
     fn starttls_injection_partial_line_aborts() {
-        let mut s = Session::new(cfg(TlsMode::Starttls));
-        s.handle_input(b"220 mx\r\n");
-        s.handle_input(b"250-mx\r\n250 STARTTLS\r\n");
-        s.handle_input(b"220 Ready\r\n235 fa");
+        let mut s = fed(
+            TlsMode::Starttls,
+            &[
+                "220 mx\r\n",
+                "250-mx\r\n250 STARTTLS\r\n",
+                "220 Ready\r\n235 fa",
+            ],
+        );
         let fin = finished(&mut s);
         assert!(matches!(fin, Some(Err(Failure::StartTlsInjection { .. }))));
     }
@@ -2635,10 +2652,7 @@ mod tests {
         // 100 lines of 500 bytes: under the reply caps, so the parser keeps waiting.
         let flood = format!("250-{}\r\n", "p".repeat(494)).repeat(100);
         let run = |mode: TlsMode, inputs: &[&str], eof: bool| {
-            let mut s = Session::new(cfg(mode));
-            for i in inputs {
-                s.handle_input(i.as_bytes());
-            }
+            let mut s = fed(mode, inputs);
             if eof {
                 s.handle_eof();
             }
@@ -2705,9 +2719,7 @@ mod tests {
 
     #[test]
     fn unsolicited_bytes_after_greeting_stop_the_session() {
-        let mut s = Session::new(cfg(TlsMode::Starttls));
-        s.handle_input(b"220 mx\r\n250 surprise\r\n");
-        let fin = finished(&mut s);
+        let fin = finished(&mut fed(TlsMode::Starttls, &["220 mx\r\n250 surprise\r\n"]));
         assert!(matches!(fin, Some(Err(Failure::Unsolicited { .. }))));
     }
 
@@ -3069,62 +3081,55 @@ mod tests {
     fn helo_fallback_once_and_never_auth_or_starttls() {
         let mut c = cfg(TlsMode::None);
         c.auth = None;
-        let script = "
-            S: 220 old.mx SMTP
-            C: EHLO client.example
-            S: 502 5.5.1 command not implemented
-            C: HELO client.example
-            S: 250 old.mx
-            C: QUIT
-            S: 221 bye";
         let mut s = Session::new(c.clone());
         for l in ["220 old.mx SMTP\r\n", "502 5.5.1 no\r\n", "250 old.mx\r\n"] {
             s.handle_input(l.as_bytes());
         }
         assert!(s.helo_fallback());
-        assert_eq!(check(c, script).0, Ok(()));
-        // STARTTLS or AUTH is impossible on a HELO-only server.
-        let script = "
-            S: 220 old.mx SMTP
-            C: EHLO client.example
-            S: 500 unrecognized command
-            C: HELO client.example
-            S: 250 old.mx
-            C: QUIT
-            S: 221 bye";
-        assert_eq!(
-            check(cfg(TlsMode::Starttls), script).0,
-            Err(Failure::NotEsmtp { needed: "STARTTLS" })
-        );
+        // HELO after a 502 or 500 to EHLO (RFC 5321 §4.1.4); STARTTLS or AUTH is
+        // impossible on a HELO-only server.
+        for (config, ehlo_reply, want) in [
+            (c, "502 5.5.1 command not implemented", Ok(())),
+            (
+                cfg(TlsMode::Starttls),
+                "500 unrecognized command",
+                Err(Failure::NotEsmtp { needed: "STARTTLS" }),
+            ),
+        ] {
+            let script = format!(
+                "S: 220 old.mx SMTP
+                C: EHLO client.example
+                S: {ehlo_reply}
+                C: HELO client.example
+                S: 250 old.mx
+                {QUIT_BYE}"
+            );
+            assert_eq!(check(config, &script).0, want, "{script}");
+        }
         // A refused HELO is the EHLO-stage failure; a 550 to EHLO is no reason for HELO.
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 502 no
+        for refusal in [
+            "S: 502 no
             C: HELO client.example
-            S: 501 no
-            C: QUIT
-            S: 221 bye";
-        assert!(matches!(
-            check(cfg(TlsMode::Starttls), script).0,
-            Err(Failure::Reply {
-                stage: Stage::Ehlo,
-                ..
-            })
-        ));
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 550 go away
-            C: QUIT
-            S: 221 bye";
-        assert!(matches!(
-            check(cfg(TlsMode::Starttls), script).0,
-            Err(Failure::Reply {
-                stage: Stage::Ehlo,
-                ..
-            })
-        ));
+            S: 501 no",
+            "S: 550 go away",
+        ] {
+            let script = format!(
+                "S: 220 mx
+                C: EHLO client.example
+                {refusal}
+                {QUIT_BYE}"
+            );
+            assert!(
+                matches!(
+                    check(cfg(TlsMode::Starttls), &script).0,
+                    Err(Failure::Reply {
+                        stage: Stage::Ehlo,
+                        ..
+                    })
+                ),
+                "{script}"
+            );
+        }
     }
 
     #[test]
