@@ -8,7 +8,6 @@
 //! reaches the parser's caps (8 KiB line, 64 KiB reply) without a huge corpus entry.
 #![allow(dead_code)]
 
-use base64::Engine as _;
 use smtprobe::fixture::Fixture;
 use smtprobe::protocol::reply::{ReplyParser, MAX_LINE, MAX_LINES, MAX_REPLY};
 use smtprobe::session::{
@@ -119,22 +118,14 @@ pub fn reply_parser(data: &[u8]) {
     assert_eq!(chunked, whole, "chunking changed the parse");
 }
 
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// Every encoding of the sentinel credentials a leak could take.
+/// Every encoding of the sentinel credentials a leak could take: the library's one list
+/// ([`smtprobe::testing::leak_needles`]), for the password and for the token.
 pub fn secret_forms() -> Vec<Vec<u8>> {
-    [
-        PASSWORD.to_owned(),
-        b64(PASSWORD.as_bytes()),
-        b64(format!("\0{USER}\0{PASSWORD}").as_bytes()),
-        TOKEN.to_owned(),
-        b64(format!("user={USER}\x01auth=Bearer {TOKEN}\x01\x01").as_bytes()),
-    ]
-    .into_iter()
-    .map(String::into_bytes)
-    .collect()
+    [PASSWORD, TOKEN]
+        .into_iter()
+        .flat_map(|secret| smtprobe::testing::leak_needles(USER, secret))
+        .map(|(_, form)| form.into_bytes())
+        .collect()
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -9,7 +9,7 @@
 //! Configure the account with [`Config`]'s builder, run [`check`], read the
 //! [`Report`]'s [`Diagnosis`]. The check never panics on what a server sends and every
 //! network wait has a deadline ([`Config::timeout`], 15 s by default). `check` returns
-//! `Err` ([`protocol::command::UnsafeValue`]) only for a configuration it refuses to
+//! `Err` ([`UnsafeValue`]) only for a configuration it refuses to
 //! send (a host or user name with CR/LF in it), before touching the network.
 //! Everything else — no such host, refused connection, certificate error, wrong
 //! password — is a [`Report`] whose diagnosis names it.
@@ -126,12 +126,24 @@
 //!
 //! # Layers and features
 //!
-//! Data flows down: the command line → [`probe`] → [`transport`] → [`session`] (a
-//! sans-IO state machine) → [`protocol`]; [`transcript`], [`diagnosis`] and [`report`]
-//! describe the result; [`discover`] finds an address's submission settings (provider
-//! table, MX, SRV, autoconfig, each probed). The command line (the hidden `app`
-//! module: CLI, batch, demo, web) sits behind the default `cli` feature: a program that embeds
-//! the check depends on
+//! Data flows down, each layer in a file or folder named after it: the command line
+//! (`src/app/`) → the probe (one check: resolve, connect with Happy Eyeballs, the
+//! diagnose-only probes) → the transport (tokio TCP and rustls, a deadline on every
+//! wait) → the session (a sans-IO state machine that alone decides the outcome) →
+//! [`protocol`] (the sans-IO codec shared with the replay server); [`transcript`],
+//! [`diagnosis`] and [`report`] describe the result; [`discover`] finds an address's
+//! submission settings (provider table, MX, SRV, autoconfig, each probed).
+//!
+//! What is public is what an embedding program uses: the items at the crate root, and
+//! the modules [`diagnosis`] (codes, explanations, provider knowledge), [`discover`],
+//! [`failure`] (the typed evidence in a [`Report`]), [`fixture`], [`protocol`],
+//! [`replay`], [`report`] and [`transcript`]. The probe, transport and session are
+//! internal. Two hidden modules are not part of the API and carry no semver promise:
+//! `app`, the binary's implementation (it lives in the library so the tests drive the
+//! web server and demo in-process), and `session`, public only for the fuzz harness.
+//!
+//! The command line sits behind the default `cli` feature: a program that embeds the
+//! check depends on
 //! `smtprobe = { version = "0.1", default-features = false }` and pulls no clap, no
 //! terminal prompt, no tracing subscriber and no HTTP server.
 #![warn(missing_docs)]
@@ -141,32 +153,51 @@
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod app;
-pub mod certs;
+pub(crate) mod certs;
 mod config_builder;
 pub mod diagnosis;
 pub mod discover;
 pub mod failure;
 pub mod fixture;
-pub mod message;
-pub mod password;
-pub mod probe;
+pub(crate) mod message;
+pub(crate) mod probe;
 pub mod protocol;
-pub mod proxy;
+pub(crate) mod proxy;
 pub mod replay;
 pub mod report;
-pub mod secret;
+pub(crate) mod secret;
+// The sans-IO client itself, public only for the fuzz harness (`fuzz/harness.rs`, shared
+// with `tests/it/fuzz_properties.rs`), which drives it byte by byte. Not the embedding
+// API and exempt from semver: embed [`check`] instead.
+#[doc(hidden)]
 pub mod session;
-pub mod stage;
-pub mod tls_mode;
+pub(crate) mod stage;
+pub(crate) mod tls_mode;
 pub mod transcript;
-pub mod transport;
+pub(crate) mod transport;
 
+/// What smtprobe's own test suites and fuzz harness share with the library (not the
+/// embedding API, exempt from semver): the one list of forms a secret can leak in.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::secret::leak_needles;
+}
+
+// The front door: everything a program needs to configure one check and read its result
+// is named here, at the crate root (one `use smtprobe::{…}` line).
 pub use diagnosis::{Code, Diagnosis};
 pub use failure::Failure;
 pub use fixture::Fixture;
-pub use probe::{check, Config, TlsChoice};
+pub use message::{MessageError, MessageSpec};
+pub use probe::{check, Config, MailTarget, TlsChoice};
+pub use protocol::command::UnsafeValue;
+pub use proxy::{ProxyConfig, ProxyUrlError};
 pub use replay::ReplayServer;
-pub use report::Report;
+pub use report::{Report, Settings};
 pub use secret::Secret;
+pub use session::{AuthChoice, AuthConfig, Credential};
 pub use stage::Stage;
 pub use tls_mode::TlsMode;
+pub use transport::{
+    load_ca_file, ClientCert, IpVersion, Observer, PemFileError, Progress, StageResult, TlsInfo,
+};

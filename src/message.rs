@@ -58,7 +58,7 @@ pub enum MessageError {
         /// What the system said.
         error: std::io::Error,
     },
-    /// A body or attachment file over [`MAX_MESSAGE_BYTES`].
+    /// A body or attachment file over the 100 MiB message cap.
     FileTooLarge {
         /// The setting.
         flag: String,
@@ -67,7 +67,7 @@ pub enum MessageError {
         /// Its size.
         len: u64,
     },
-    /// A requested size over [`MAX_MESSAGE_BYTES`].
+    /// A requested size over the 100 MiB message cap.
     SizeOverCap(u64),
     /// A requested size below the message without filler.
     SizeTooSmall {
@@ -122,6 +122,7 @@ impl std::error::Error for MessageError {
 
 /// Parses `--header 'Name: value'` (RFC 5322 §2.2: the name is printable ASCII
 /// without `:` or space; the value has no line break: no header injection).
+#[cfg(feature = "cli")]
 pub fn parse_header(arg: &str) -> Result<(String, String), MessageError> {
     let (name, value) = arg
         .split_once(':')
@@ -137,6 +138,7 @@ pub fn parse_header(arg: &str) -> Result<(String, String), MessageError> {
 
 /// Reads a file for `flag` (`--attach`, `--body-file`), refusing one larger than
 /// [`MAX_MESSAGE_BYTES`] before reading it.
+#[cfg(feature = "cli")]
 pub fn read_capped(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, MessageError> {
     let err = |error| MessageError::Read {
         flag: flag.to_owned(),
@@ -155,6 +157,7 @@ pub fn read_capped(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, Messag
 }
 
 /// Reads an `--attach` file; the MIME type comes from the extension.
+#[cfg(feature = "cli")]
 pub fn read_attachment(path: &std::path::Path) -> Result<Attachment, MessageError> {
     let data = read_capped("--attach", path)?;
     let name: String = path

@@ -104,6 +104,7 @@ pub struct MailTarget {
 /// Everything one check needs. Build with [`Config::new`] and set fields. Its `Debug`
 /// redacts the credentials (AUTH and proxy).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The host name the user configured (certificates are verified against it).
     pub host: String,
@@ -1069,11 +1070,6 @@ fn build_message(
     };
     // Config::validate already built it once with the same spec: it cannot fail here.
     crate::message::build(spec, from, to, host, &stamp).unwrap_or_default()
-}
-
-/// A small, valid RFC 5322 test message: Date, From, To, Subject, Message-ID.
-pub fn test_message(from: &str, to: &[String], host: &str) -> String {
-    build_message(&crate::message::MessageSpec::default(), from, to, host)
 }
 
 #[cfg(test)]

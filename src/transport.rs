@@ -42,6 +42,7 @@ pub enum IpVersion {
 
 /// What the TLS handshake established.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TlsInfo {
     /// `TLSv1.3` or `TLSv1.2`.
     pub version: String,
@@ -70,18 +71,8 @@ impl Clock {
 }
 
 /// Resolves `host` (or uses `connect_to`) to socket addresses through getaddrinfo (the
-/// system's full name service: hosts file, nsswitch), bounded by `timeout`.
-pub async fn resolve(
-    host: &str,
-    port: u16,
-    connect_to: Option<IpAddr>,
-    ip: IpVersion,
-    timeout: Duration,
-) -> Result<Vec<SocketAddr>, Failure> {
-    resolve_with_server(host, port, connect_to, ip, timeout, None).await
-}
-
-/// [`resolve`], or through hickory and `dns_server` when one is given (`--dns-server`).
+/// system's full name service: hosts file, nsswitch), or through hickory and
+/// `dns_server` when one is given (a testing aid), bounded by `timeout`.
 pub async fn resolve_with_server(
     host: &str,
     port: u16,
@@ -1024,6 +1015,7 @@ pub fn summarize_certificate(der: &CertificateDer<'_>) -> CertSummary {
 
 /// Per-stage timing as the session reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StageResult {
     /// The stage.
     pub stage: Stage,

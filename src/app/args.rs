@@ -507,7 +507,7 @@ fn read_password(spec: &CheckSpec, user: &str) -> Result<Secret, UsageError> {
         PasswordSource::Given(secret) => return Ok(secret.clone()),
         PasswordSource::Command(cmd) => {
             let timeout = timeout_from_secs(spec.timeout)?;
-            return crate::password::from_command(cmd, timeout)
+            return crate::app::password::from_command(cmd, timeout)
                 .map_err(|e| UsageError(format!("--password-command: {e}")));
         }
         PasswordSource::File(path) => return read_password_file(path),
@@ -572,7 +572,7 @@ fn netrc_entry(host: &str, user: Option<&str>) -> Result<Option<(String, Secret)
     };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| UsageError(format!("--netrc: cannot read {}: {e}", path.display())))?;
-    Ok(crate::password::netrc_lookup(&text, host, user))
+    Ok(crate::app::password::netrc_lookup(&text, host, user))
 }
 
 /// Turns `check` flags into a validated [`Config`].

@@ -18,4 +18,5 @@ pub mod demo;
 pub mod discover;
 pub mod exit;
 pub mod fields;
+pub mod password;
 pub mod web;

@@ -8,14 +8,14 @@
 //! information, go to") and whitespace varies. The provider recognised from host and
 //! banner only tailors the fix and hints, it never picks the code.
 
-pub mod annotate;
+pub(crate) mod annotate;
 pub mod codes;
-pub mod credential;
+pub(crate) mod credential;
 pub mod explain;
 pub mod providers;
 pub mod rules;
-pub mod settings;
-pub mod status;
+pub(crate) mod settings;
+pub(crate) mod status;
 
 pub use annotate::{annotate, Annotator};
 pub use codes::{Code, CodeInfo};

@@ -10,6 +10,7 @@ use crate::tls_mode::TlsMode;
 
 /// Every setting phrase the texts use, with its flag. Longer phrases first, so a phrase
 /// that contains another is matched whole.
+#[cfg(feature = "cli")]
 pub const NAMES: &[(&str, &str)] = &[
     ("the TLS mode implicit TLS", "--tls implicit"),
     ("the TLS mode STARTTLS", "--tls starttls"),
@@ -46,6 +47,7 @@ pub fn tls_mode(mode: TlsMode) -> &'static str {
 }
 
 /// `text` with each setting phrase followed by its flag in parentheses, for the CLI.
+#[cfg(feature = "cli")]
 pub fn with_cli_flags(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 32);
     let mut rest = text;

@@ -7,7 +7,7 @@
 //! 2. the domain's MX records, mapped to a provider (Google Workspace, Microsoft 365, …);
 //! 3. SRV records `_submissions._tcp` (implicit TLS) and `_submission._tcp` (STARTTLS),
 //!    RFC 6186 §3.1 and RFC 8314 §5.1;
-//! 4. the Mozilla autoconfig file over verified HTTPS ([`autoconfig`]);
+//! 4. the Mozilla autoconfig file over verified HTTPS (`autoconfig.rs`);
 //! 5. guesses: `smtp.DOMAIN`, `mail.DOMAIN` (only when nothing above gave a server).
 //!
 //! Every candidate host is then probed without credentials, a bounded number at once, on
@@ -17,8 +17,8 @@
 //! greeting grace and Happy Eyeballs apply to every row.
 
 pub mod address;
-pub mod autoconfig;
-pub mod dns;
+pub(crate) mod autoconfig;
+pub(crate) mod dns;
 pub mod providers;
 
 use crate::diagnosis::providers::{mode_label, UsernameForm};

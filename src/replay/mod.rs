@@ -8,9 +8,9 @@
 //! `::1` and the fixture's host; its CA can be written out for the client to trust.
 //!
 //! Two ways to play:
-//! - as a server (the default): [`server::Server`], a sans-IO SMTP server state
+//! - as a server (the default): a sans-IO SMTP server state
 //!   machine, answers any valid client sequence with the fixture's reply at the stage
-//!   where it happens, and gives a [`server::Verdict`] per connection;
+//!   where it happens, and gives a [`Verdict`] per connection;
 //! - `strict` ([`ReplayOptions::strict`], `--strict`): the fixture is a lock-step script
 //!   (the `script` module); a client line that differs gets the answer a real server would give
 //!   (RFC 5321 §4.2.4) and is reported with the fixture line it broke. smtprobe's own
@@ -23,13 +23,13 @@ mod player;
 mod sasl_server;
 mod script;
 pub mod serve;
-pub mod server;
+pub(crate) mod server;
 
 pub use behaviour::Behaviour;
 pub use serve::{serve_main, ServeOptions};
 pub use server::{Finding, Verdict};
 
-use crate::certs::{CertError, ServerCert, TestPki};
+pub use crate::certs::{CertError, ServerCert, TestPki};
 use crate::fixture::{
     step_text, Fixture, FixtureError, Mismatch, MismatchKind, Step, StepLine, MAX_FIXTURE_BYTES,
 };

@@ -170,7 +170,6 @@ pub struct Server {
     log: Vec<String>,
     /// Credentials or mail sent inside TLS (with a bad certificate: a finding).
     used_tls: bool,
-    tls_refused: bool,
     /// `--certificate`: presented whatever the scenario says.
     cert_override: Option<ServerCert>,
     tls_requested: bool,
@@ -194,7 +193,6 @@ impl Server {
             findings: Vec::new(),
             log: Vec::new(),
             used_tls: false,
-            tls_refused: false,
             cert_override: None,
             tls_requested: false,
         };
@@ -271,14 +269,8 @@ impl Server {
     /// The TLS handshake failed (with a bad certificate: the client refused it, as it
     /// should).
     pub fn tls_failed(&mut self, why: &str) {
-        self.tls_refused = true;
         self.log.push(format!("* TLS handshake failed: {why}"));
         self.state = State::Done { after_421: false };
-    }
-
-    /// True after the client refused the certificate.
-    pub fn tls_refused(&self) -> bool {
-        self.tls_refused
     }
 
     /// The client closed the connection (normal at any point: without QUIT after a

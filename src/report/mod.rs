@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 
 /// The settings that worked, ready to copy into an app's SMTP profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Settings {
     /// SMTP server.
     pub host: String,

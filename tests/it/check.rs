@@ -4,7 +4,7 @@
 //! exactly the fixture's client lines.
 
 use crate::common::*;
-use smtprobe::certs::ServerCert;
+use smtprobe::replay::ServerCert;
 use std::time::{Duration, Instant};
 
 const PW: &str = "abcd efgh ijkl mnop";

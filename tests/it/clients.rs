@@ -920,7 +920,7 @@ fn every_client_refuses_a_certificate_it_does_not_trust() {
     let clients = installed_clients();
     let other = tempfile::tempdir().unwrap();
     let other_ca = other.path().join("other-ca.pem");
-    let pki = smtprobe::certs::TestPki::generate(&["localhost"]).unwrap();
+    let pki = smtprobe::replay::TestPki::generate(&["localhost"]).unwrap();
     std::fs::write(&other_ca, pki.ca_pem()).unwrap();
     let all = scenarios();
     let picks = ["gmail-587-plain-send-ok", "gmail-465-login-ok"];

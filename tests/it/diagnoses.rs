@@ -5,11 +5,11 @@
 //! enhanced status codes.
 
 use crate::common::*;
-use smtprobe::certs::{ServerCert, TestPki};
 use smtprobe::diagnosis::codes;
-use smtprobe::probe::{MailTarget, TlsChoice};
-use smtprobe::session::{AuthChoice, AuthConfig, Credential};
+use smtprobe::replay::{ServerCert, TestPki};
 use smtprobe::{check, Config, Secret, Stage};
+use smtprobe::{AuthChoice, AuthConfig, Credential};
+use smtprobe::{MailTarget, TlsChoice};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -378,7 +378,7 @@ async fn every_registered_code_is_emitted_by_the_probe() {
     }
     // 3. Network-level cases that need no script.
     let mut c = Config::new("127.0.0.1");
-    c.ip = smtprobe::transport::IpVersion::V6;
+    c.ip = smtprobe::IpVersion::V6;
     let r = check(c).await.unwrap();
     assert_eq!(r.diagnosis.code, "dns.no-such-host");
     emitted.insert(r.diagnosis.code.into());
@@ -589,7 +589,7 @@ async fn client_certificate_required(
     ca: &[rustls::pki_types::CertificateDer<'static>],
     tls13: bool,
 ) -> String {
-    let provider = smtprobe::certs::provider();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         std::sync::Arc::new(pki.root_store()),
         provider.clone(),

@@ -7,7 +7,7 @@
 //! Without dnsmasq these tests print "skipped" and pass; with `CI` set they fail.
 
 use crate::common::smtprobe;
-use smtprobe::certs::TestPki;
+use smtprobe::replay::TestPki;
 use smtprobe::replay::{ConnectionResult, ReplayOptions, ReplayServer};
 use smtprobe::Fixture;
 use std::net::SocketAddr;

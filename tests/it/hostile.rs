@@ -1020,7 +1020,7 @@ async fn auth_abuse() {
         )
         .into_boxed_str(),
     );
-    let pw_b64 = needle(&forms, "LOGIN base64 password").to_owned();
+    let pw_b64 = needle(&forms, "password: LOGIN payload").to_owned();
     let cases = vec![
         Case::new(
             "an extra 334 after PLAIN's initial response is cancelled",
@@ -1368,7 +1368,7 @@ async fn endless_replies_end_in_a_short_report_from_the_library() {
         let mut config = smtprobe::Config::new("localhost");
         config.port = Some(server.addr.port());
         config.connect_to = Some("127.0.0.1".parse().unwrap());
-        config.tls = smtprobe::probe::TlsChoice::Starttls;
+        config.tls = smtprobe::TlsChoice::Starttls;
         config.helo = Some("client.test".into());
         config.timeout = Duration::from_secs(1);
         config.extra_roots = vec![server.ca_der.clone()];

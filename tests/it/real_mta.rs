@@ -3,8 +3,8 @@
 //! tests say they are skipped and pass on a developer's machine; with `CI` set a missing
 //! MTA fails them, so CI cannot be green without real-server coverage.
 
-use smtprobe::session::{AuthChoice, AuthConfig, Credential};
 use smtprobe::{check, Config, Report, Secret};
+use smtprobe::{AuthChoice, AuthConfig, Credential};
 use std::time::Duration;
 
 struct Mta {
@@ -37,8 +37,7 @@ fn mta(test: &str) -> Option<Mta> {
         submission: port("SMTPROBE_MTA_SUBMISSION_PORT"),
         submissions: port("SMTPROBE_MTA_SUBMISSIONS_PORT"),
         smtp: port("SMTPROBE_MTA_SMTP_PORT"),
-        ca: smtprobe::transport::load_ca_file(std::path::Path::new(&var("SMTPROBE_MTA_CA")))
-            .unwrap(),
+        ca: smtprobe::load_ca_file(std::path::Path::new(&var("SMTPROBE_MTA_CA"))).unwrap(),
         user: var("SMTPROBE_MTA_USER"),
         password: var("SMTPROBE_MTA_PASSWORD"),
         mailbox: var("SMTPROBE_MTA_MAILBOX"),
@@ -46,7 +45,7 @@ fn mta(test: &str) -> Option<Mta> {
 }
 
 impl Mta {
-    fn config(&self, port: u16, tls: smtprobe::probe::TlsChoice) -> Config {
+    fn config(&self, port: u16, tls: smtprobe::TlsChoice) -> Config {
         let mut c = Config::new(self.host.clone());
         c.port = Some(port);
         c.tls = tls;
@@ -72,7 +71,7 @@ fn code(r: &Report) -> &str {
     r.diagnosis.code.as_str()
 }
 
-use smtprobe::probe::TlsChoice;
+use smtprobe::TlsChoice;
 
 #[tokio::test]
 async fn success_on_587_and_465_with_plain_and_login() {
@@ -142,7 +141,7 @@ async fn full_send_lands_in_the_mailbox_and_unknown_recipient_is_rejected() {
     };
     let mut c = m.config(m.submission, TlsChoice::Starttls);
     m.login(&mut c, &m.password, AuthChoice::Auto);
-    c.mail = Some(smtprobe::probe::MailTarget {
+    c.mail = Some(smtprobe::MailTarget {
         from: m.user.clone(),
         to: vec![m.user.clone()],
     });
@@ -162,7 +161,7 @@ async fn full_send_lands_in_the_mailbox_and_unknown_recipient_is_rejected() {
 
     let mut c = m.config(m.submission, TlsChoice::Starttls);
     m.login(&mut c, &m.password, AuthChoice::Auto);
-    c.mail = Some(smtprobe::probe::MailTarget {
+    c.mail = Some(smtprobe::MailTarget {
         from: m.user.clone(),
         to: vec!["nobody@localhost.test".into()],
     });
@@ -306,7 +305,7 @@ async fn swaks_agrees_on_success_and_reply_codes() {
         );
         match c.to {
             Some(to) => {
-                config.mail = Some(smtprobe::probe::MailTarget {
+                config.mail = Some(smtprobe::MailTarget {
                     from: m.user.clone(),
                     to: vec![to.into()],
                 });
@@ -342,7 +341,7 @@ impl Mta {
     fn mail_to_self(&self, c: &mut Config, tag: &str) -> String {
         let subject = format!("{tag} {:?}", std::time::SystemTime::now());
         c.message.headers = vec![("Subject".into(), subject.clone())];
-        c.mail = Some(smtprobe::probe::MailTarget {
+        c.mail = Some(smtprobe::MailTarget {
             from: self.user.clone(),
             to: vec![self.user.clone()],
         });
@@ -351,9 +350,9 @@ impl Mta {
 }
 
 /// The rig's client certificate (signed by its throwaway CA, CN "smtprobe test client").
-fn client_cert() -> std::sync::Arc<smtprobe::transport::ClientCert> {
+fn client_cert() -> std::sync::Arc<smtprobe::ClientCert> {
     std::sync::Arc::new(
-        smtprobe::transport::ClientCert::load(
+        smtprobe::ClientCert::load(
             std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_CERT")),
             std::path::Path::new(&mta_var("SMTPROBE_MTA_CLIENT_KEY")),
         )
@@ -486,7 +485,7 @@ async fn size_probe_against_message_size_limit() {
         m.login(&mut c, &m.password, AuthChoice::Auto);
         c.message.size = Some(size);
         c.message.headers = vec![("Subject".into(), subject.to_owned())];
-        c.mail = Some(smtprobe::probe::MailTarget {
+        c.mail = Some(smtprobe::MailTarget {
             from: m.user.clone(),
             to: vec![m.user.clone()],
         });

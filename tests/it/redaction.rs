@@ -7,8 +7,8 @@
 //! client could leak them in.
 
 use crate::common::*;
-use smtprobe::certs::ServerCert;
-use smtprobe::session::{AuthChoice, AuthConfig, Credential};
+use smtprobe::replay::ServerCert;
+use smtprobe::{AuthChoice, AuthConfig, Credential};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -329,7 +329,11 @@ async fn run_scenarios(out: &mut Outputs, dir: &std::path::Path) {
     }
     assert_eq!(records, 2 * scenarios().len());
     let n = sentinels();
-    for what in ["LOGIN base64 password", "PLAIN base64", "XOAUTH2 base64"] {
+    for what in [
+        "password: LOGIN payload",
+        "password: PLAIN payload",
+        "token: XOAUTH2 payload",
+    ] {
         assert!(
             wire.iter().any(|l| l.contains(needle(&n, what))),
             "the {what} never reached the server: {wire:?}"
@@ -523,7 +527,7 @@ async fn run_library(out: &mut Outputs) {
         let mut config = smtprobe::Config::new("localhost");
         config.port = Some(server.addr.port());
         config.connect_to = Some("127.0.0.1".parse().unwrap());
-        config.tls = smtprobe::probe::TlsChoice::Starttls;
+        config.tls = smtprobe::TlsChoice::Starttls;
         config.helo = Some("client.test".into());
         config.timeout = Duration::from_secs(2);
         config.extra_roots = vec![server.ca_der.clone()];

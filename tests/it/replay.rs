@@ -407,11 +407,13 @@ fn trusting(pem: &str) -> Arc<rustls::ClientConfig> {
         roots.add(c.unwrap()).unwrap();
     }
     Arc::new(
-        rustls::ClientConfig::builder_with_provider(smtprobe::certs::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
     )
 }
 
@@ -901,7 +903,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 
 #[tokio::test]
 async fn serve_presents_the_users_own_certificate() {
-    let pki = smtprobe::certs::TestPki::generate(&["mail.own.test"]).unwrap();
+    let pki = smtprobe::replay::TestPki::generate(&["mail.own.test"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");

@@ -8,7 +8,7 @@
 
 use super::*;
 use base64::Engine as _;
-use smtprobe::certs::ServerCert;
+use smtprobe::replay::ServerCert;
 use smtprobe::replay::{Identity, ReplayOptions};
 use std::time::Duration;
 use std::time::Instant;

@@ -4,7 +4,7 @@
 //! forms (`secrets`). Only 127.0.0.1 is ever used.
 #![allow(dead_code)]
 
-use smtprobe::certs::TestPki;
+use smtprobe::replay::TestPki;
 use std::process::{Command, Output};
 
 pub mod fixture_server;
