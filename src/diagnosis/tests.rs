@@ -45,6 +45,7 @@ fn expect_code_at(stage: Stage, lines: &[&str], ctx: &Context, code: &str) -> Di
     expect_code(&at(stage, lines), ctx, code)
 }
 
+/// The diagnosis of a reply at `stage`, for tests that check its texts, not its code.
 fn diagnose_at(stage: Stage, lines: &[&str], ctx: &Context) -> Diagnosis {
     diagnose(Some(&at(stage, lines)), ctx)
 }
