@@ -1767,6 +1767,15 @@ mod tests {
         }
     }
 
+    /// A session with [`cfg`] in `mode`, fed `inputs` one call at a time.
+    fn fed(mode: TlsMode, inputs: &[&str]) -> Session {
+        let mut s = Session::new(cfg(mode));
+        for input in inputs {
+            s.handle_input(input.as_bytes());
+        }
+        s
+    }
+
     /// The outcome among the events queued so far.
     fn finished(s: &mut Session) -> Option<Result<(), Failure>> {
         std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
@@ -1871,6 +1880,70 @@ mod tests {
         (whole.outcome.expect("session did not finish"), whole.wire)
     }
 
+    // Trace pieces the tests share, spliced in with `format!`: each is a run of `C:`/`S:`
+    // lines as they stand in the RFC examples, so a trace still reads top to bottom.
+
+    /// The plain test server's greeting and EHLO, up to its last EHLO line: each trace
+    /// writes that line itself, since it names the extensions the trace is about.
+    const MX_EHLO: &str = "
+        S: 220 mx
+        C: EHLO client.example
+        S: 250-mx";
+
+    /// [`MX_EHLO`] with an `ESMTP` greeting.
+    const MX_ESMTP_EHLO: &str = "
+        S: 220 mx ESMTP
+        C: EHLO client.example
+        S: 250-mx";
+
+    /// PLAIN with the test account, accepted (RFC 4954 §4).
+    const PLAIN_OK: &str = "
+        C: AUTH PLAIN <redacted: user you@gmail.com>
+        S: 235 ok";
+
+    /// LOGIN with the usual prompts, user name then password, both answered.
+    const LOGIN_ANSWERED: &str = "
+        C: AUTH LOGIN
+        S: 334 VXNlcm5hbWU6
+        C: <redacted username>
+        S: 334 UGFzc3dvcmQ6
+        C: <redacted password>";
+
+    /// The plain test server offering PLAIN alone, and PLAIN sent.
+    const MX_PLAIN_SENT: &str = "
+        S: 220 mx
+        C: EHLO client.example
+        S: 250-mx
+        S: 250 AUTH PLAIN
+        C: AUTH PLAIN <redacted: user you@gmail.com>";
+
+    /// MAIL and RCPT one at a time (no pipelining), both accepted.
+    const MAIL_RCPT_OK: &str = "
+        C: MAIL FROM:<you@gmail.com>
+        S: 250 ok
+        C: RCPT TO:<friend@example.com>
+        S: 250 ok";
+
+    /// QUIT and its 221: how a trace ends once the outcome is decided (RFC 5321
+    /// §4.1.1.10).
+    const QUIT_BYE: &str = "
+        C: QUIT
+        S: 221 bye";
+
+    /// Asserts that `text` is nowhere in the bytes the session sent (which are UTF-8).
+    /// The message names only the text: the wire may hold a credential.
+    fn never_sent(wire: &[u8], text: &str) {
+        let wire = std::str::from_utf8(wire).expect("the session sent UTF-8");
+        assert!(!wire.contains(text), "the session sent {text:?}");
+    }
+
+    /// The stage a trace failed at and the code of the reply that failed it.
+    fn stage_and_code(outcome: Result<(), Failure>) -> (Stage, u16) {
+        let f = outcome.expect_err("the trace should fail");
+        let code = f.reply().expect("a failure with a reply").code();
+        (f.stage(), code)
+    }
+
     const GREETING_587: &str = "
         S: 220 smtp.gmail.com ESMTP t66sm6271302pjb.45 - gsmtp
         C: EHLO client.example
@@ -1925,18 +1998,12 @@ mod tests {
             S: 221 2.0.0 closing connection"
         );
         let (outcome, _) = check(cfg(TlsMode::Starttls), &script);
-        let f = outcome.unwrap_err();
-        assert_eq!(f.stage(), Stage::Auth);
-        assert_eq!(f.reply().unwrap().code(), 535);
+        assert_eq!(stage_and_code(outcome), (Stage::Auth, 535));
     }
 
     #[test]
     fn implicit_tls_login_by_step_not_prompt_text() {
-        let mut c = cfg(TlsMode::Implicit);
-        c.auth.as_mut().unwrap().credential = Credential::Password {
-            secret: Secret::new(PW),
-            choice: AuthChoice::Login,
-        };
+        let c = cfg_choosing(TlsMode::Implicit, AuthChoice::Login);
         // Prompts reversed ("Password:" first): LOGIN answers by step, so the user name
         // still goes first.
         let script = "
@@ -1958,18 +2025,20 @@ mod tests {
         assert!(wire.contains("\r\neW91QGdtYWlsLmNvbQ==\r\nYWJjZCBlZmdoIGlqa2wgbW5vcA==\r\n"));
     }
 
+    /// A server that offers AUTH but no STARTTLS, and the QUIT the session answers with.
+    fn auth_offered_in_clear() -> String {
+        format!(
+            "{MX_ESMTP_EHLO}
+            S: 250 AUTH PLAIN LOGIN
+            {QUIT_BYE}"
+        )
+    }
+
     #[test]
     fn starttls_not_offered_never_continues_in_clear() {
-        let script = "
-            S: 220 mx ESMTP
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 AUTH PLAIN LOGIN
-            C: QUIT
-            S: 221 bye";
-        let (outcome, wire) = check(cfg(TlsMode::Starttls), script);
+        let (outcome, wire) = check(cfg(TlsMode::Starttls), &auth_offered_in_clear());
         assert_eq!(outcome, Err(Failure::StartTlsNotOffered));
-        assert!(!String::from_utf8(wire).unwrap().contains("AUTH"));
+        never_sent(&wire, "AUTH");
     }
 
     /// A plain greeting and EHLO offering STARTTLS, and STARTTLS sent.
@@ -1999,7 +2068,7 @@ mod tests {
         let (outcome, wire) = check(cfg(TlsMode::Starttls), &script);
         assert_eq!(outcome, Err(handshake_closed()));
         // No QUIT in the clear after a failed handshake: the channel is gone.
-        assert!(!String::from_utf8_lossy(&wire).contains("QUIT"));
+        never_sent(&wire, "QUIT");
     }
 
     #[test]
@@ -2108,11 +2177,7 @@ mod tests {
             S: 221 bye"
         );
         let (outcome, _) = check(cfg(TlsMode::Starttls), &script);
-        let f = outcome.unwrap_err();
-        assert_eq!(
-            (f.stage(), f.reply().unwrap().code()),
-            (Stage::Starttls, 454)
-        );
+        assert_eq!(stage_and_code(outcome), (Stage::Starttls, 454));
     }
 
     #[test]
@@ -2135,10 +2200,14 @@ mod tests {
 
     #[test]
     fn starttls_injection_in_same_packet_aborts_without_credentials() {
-        let mut s = Session::new(cfg(TlsMode::Starttls));
-        s.handle_input(b"220 mx\r\n");
-        s.handle_input(b"250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n");
-        s.handle_input(b"220 Ready\r\n250-mx\r\n250 AUTH PLAIN\r\n");
+        let mut s = fed(
+            TlsMode::Starttls,
+            &[
+                "220 mx\r\n",
+                "250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n",
+                "220 Ready\r\n250-mx\r\n250 AUTH PLAIN\r\n",
+            ],
+        );
         let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
         assert!(!std::iter::from_fn(|| s.poll_io()).any(|io| io == Io::StartTls));
         let fin = events.iter().find_map(|e| match e {
@@ -2154,10 +2223,14 @@ mod tests {
 
     #[test]
     fn starttls_injection_partial_line_aborts() {
-        let mut s = Session::new(cfg(TlsMode::Starttls));
-        s.handle_input(b"220 mx\r\n");
-        s.handle_input(b"250-mx\r\n250 STARTTLS\r\n");
-        s.handle_input(b"220 Ready\r\n235 fa");
+        let mut s = fed(
+            TlsMode::Starttls,
+            &[
+                "220 mx\r\n",
+                "250-mx\r\n250 STARTTLS\r\n",
+                "220 Ready\r\n235 fa",
+            ],
+        );
         let fin = finished(&mut s);
         assert!(matches!(fin, Some(Err(Failure::StartTlsInjection { .. }))));
     }
@@ -2166,10 +2239,8 @@ mod tests {
     fn capabilities_before_tls_are_forgotten() {
         // Before TLS the server lists AUTH PLAIN; after TLS only LOGIN. The session must
         // use what it learned after TLS (RFC 3207 §4.2).
-        let script = "
-            S: 220 mx ESMTP
-            C: EHLO client.example
-            S: 250-mx
+        let script = format!(
+            "{MX_ESMTP_EHLO}
             S: 250-AUTH PLAIN
             S: 250 STARTTLS
             C: STARTTLS
@@ -2178,160 +2249,121 @@ mod tests {
             C: EHLO client.example
             S: 250-mx
             S: 250 AUTH LOGIN
-            C: AUTH LOGIN
-            S: 334 VXNlcm5hbWU6
-            C: <redacted username>
-            S: 334 UGFzc3dvcmQ6
-            C: <redacted password>
+            {LOGIN_ANSWERED}
             S: 235 ok
-            C: QUIT
-            S: 221 bye";
-        assert_eq!(check(cfg(TlsMode::Starttls), script).0, Ok(()));
+            {QUIT_BYE}"
+        );
+        assert_eq!(check(cfg(TlsMode::Starttls), &script).0, Ok(()));
     }
 
     #[test]
     fn plaintext_auth_refused_without_flag() {
-        let script = "
-            S: 220 mx ESMTP
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 AUTH PLAIN LOGIN
-            C: QUIT
-            S: 221 bye";
-        let (outcome, wire) = check(cfg(TlsMode::None), script);
+        let (outcome, wire) = check(cfg(TlsMode::None), &auth_offered_in_clear());
         assert_eq!(outcome, Err(Failure::PlaintextAuthRefused));
-        assert!(!String::from_utf8(wire).unwrap().contains("AUTH"));
+        never_sent(&wire, "AUTH");
         let mut allowed = cfg(TlsMode::None);
         allowed.allow_plaintext_auth = true;
-        let script = "
-            S: 220 mx ESMTP
-            C: EHLO client.example
-            S: 250-mx
+        let script = format!(
+            "{MX_ESMTP_EHLO}
             S: 250 AUTH PLAIN LOGIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 ok
-            C: QUIT
-            S: 221 bye";
-        assert_eq!(check(allowed, script).0, Ok(()));
+            {PLAIN_OK}
+            {QUIT_BYE}"
+        );
+        assert_eq!(check(allowed, &script).0, Ok(()));
+    }
+
+    /// [`cfg`] with the SASL mechanism chosen instead of picked.
+    fn cfg_choosing(mode: TlsMode, choice: AuthChoice) -> SessionConfig {
+        let mut c = cfg(mode);
+        c.auth.as_mut().unwrap().credential = Credential::Password {
+            secret: Secret::new(PW),
+            choice,
+        };
+        c
     }
 
     #[test]
     fn success_before_credentials_is_a_failure() {
-        let mut c = cfg(TlsMode::Implicit);
-        c.auth.as_mut().unwrap().credential = Credential::Password {
-            secret: Secret::new(PW),
-            choice: AuthChoice::Login,
-        };
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let c = cfg_choosing(TlsMode::Implicit, AuthChoice::Login);
+        let script = format!(
+            "{MX_EHLO}
             S: 250 AUTH LOGIN
             C: AUTH LOGIN
             S: 235 2.7.0 Accepted
-            C: QUIT
-            S: 221 bye";
-        let (outcome, wire) = check(c, script);
+            {QUIT_BYE}"
+        );
+        let (outcome, wire) = check(c, &script);
         assert!(
             matches!(outcome, Err(Failure::AuthProtocol { .. })),
             "{outcome:?}"
         );
-        assert!(
-            !String::from_utf8(wire).unwrap().contains("YWJj"),
-            "password sent"
-        );
+        // Not even the start of the password's base64.
+        never_sent(&wire, "YWJj");
     }
 
     #[test]
     fn auth_503_is_a_failure_not_success() {
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
+        let script = format!(
+            "{MX_PLAIN_SENT}
             S: 503 5.5.1 Error: already authenticated
-            C: QUIT
-            S: 221 bye";
-        let (outcome, _) = check(cfg(TlsMode::Implicit), script);
-        assert_eq!(outcome.unwrap_err().reply().unwrap().code(), 503);
+            {QUIT_BYE}"
+        );
+        let (outcome, _) = check(cfg(TlsMode::Implicit), &script);
+        assert_eq!(stage_and_code(outcome), (Stage::Auth, 503));
     }
 
     #[test]
     fn extra_challenge_after_plain_is_cancelled() {
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
+        let script = format!(
+            "{MX_PLAIN_SENT}
             S: 334
             C: *
             S: 501 5.7.0 cancelled
-            C: QUIT
-            S: 221 bye";
-        let (outcome, _) = check(cfg(TlsMode::Implicit), script);
+            {QUIT_BYE}"
+        );
+        let (outcome, _) = check(cfg(TlsMode::Implicit), &script);
         assert!(matches!(outcome, Err(Failure::AuthProtocol { .. })));
     }
 
     #[test]
     fn invalid_base64_login_challenge_and_third_prompt_are_cancelled() {
-        let mut c = cfg(TlsMode::Implicit);
-        c.auth.as_mut().unwrap().credential = Credential::Password {
-            secret: Secret::new(PW),
-            choice: AuthChoice::Login,
-        };
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 AUTH LOGIN
-            C: AUTH LOGIN
-            S: 334 not*base64!
-            C: *
-            S: 501 cancelled
-            C: QUIT
-            S: 221 bye";
-        assert!(matches!(
-            check(c.clone(), script).0,
-            Err(Failure::AuthProtocol { .. })
-        ));
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 AUTH LOGIN
-            C: AUTH LOGIN
-            S: 334 VXNlcm5hbWU6
-            C: <redacted username>
-            S: 334 UGFzc3dvcmQ6
-            C: <redacted password>
-            S: 334 T25lIG1vcmU6
-            C: *
-            S: 501 cancelled
-            C: QUIT
-            S: 221 bye";
-        assert!(matches!(
-            check(c, script).0,
-            Err(Failure::AuthProtocol { .. })
-        ));
+        let c = cfg_choosing(TlsMode::Implicit, AuthChoice::Login);
+        for exchange in [
+            "C: AUTH LOGIN
+            S: 334 not*base64!"
+                .to_owned(),
+            format!(
+                "{LOGIN_ANSWERED}
+                S: 334 T25lIG1vcmU6"
+            ),
+        ] {
+            let script = format!(
+                "{MX_EHLO}
+                S: 250 AUTH LOGIN
+                {exchange}
+                C: *
+                S: 501 cancelled
+                {QUIT_BYE}"
+            );
+            assert!(
+                matches!(
+                    check(c.clone(), &script).0,
+                    Err(Failure::AuthProtocol { .. })
+                ),
+                "{script}"
+            );
+        }
     }
 
     #[test]
     fn mechanism_forced_but_not_offered() {
-        let mut c = cfg(TlsMode::Implicit);
-        c.auth.as_mut().unwrap().credential = Credential::Password {
-            secret: Secret::new(PW),
-            choice: AuthChoice::Plain,
-        };
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let c = cfg_choosing(TlsMode::Implicit, AuthChoice::Plain);
+        let script = format!(
+            "{MX_EHLO}
             S: 250 AUTH LOGIN CRAM-MD5
-            C: QUIT
-            S: 221 bye";
-        let (outcome, _) = check(c, script);
+            {QUIT_BYE}"
+        );
+        let (outcome, _) = check(c, &script);
         assert_eq!(
             outcome,
             Err(Failure::MechanismUnsupported {
@@ -2341,10 +2373,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn xoauth2_error_challenge_is_answered_and_decoded() {
+    /// [`cfg`] with an OAuth token for the account instead of a password.
+    fn cfg_oauth() -> SessionConfig {
         let mut c = cfg(TlsMode::Implicit);
         c.auth.as_mut().unwrap().credential = Credential::OAuthToken(Secret::new("ya29.tok"));
+        c
+    }
+
+    /// The decoded error challenge and the reply code of an `OAuthRejected` outcome.
+    fn oauth_rejected(outcome: Option<Result<(), Failure>>) -> (String, u16) {
+        match outcome {
+            Some(Err(Failure::OAuthRejected { challenge, reply })) => (challenge, reply.code()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn xoauth2_error_challenge_is_answered_and_decoded() {
         let script = "
             S: 220 smtp.gmail.com ESMTP x - gsmtp
             C: EHLO client.example
@@ -2358,14 +2403,9 @@ mod tests {
             C: QUIT
             S: 221 bye";
         // The empty client line trims to "C:"; compare without the trim.
-        let run = drive(c, script, 3);
-        match run.outcome {
-            Some(Err(Failure::OAuthRejected { challenge, reply })) => {
-                assert!(challenge.contains("\"status\":\"400\""), "{challenge}");
-                assert_eq!(reply.code(), 535);
-            }
-            other => panic!("{other:?}"),
-        }
+        let (challenge, code) = oauth_rejected(drive(cfg_oauth(), script, 3).outcome);
+        assert!(challenge.contains("\"status\":\"400\""), "{challenge}");
+        assert_eq!(code, 535);
     }
 
     /// Found by the hostile-server suite: a 235 after the server's own XOAUTH2 error
@@ -2373,19 +2413,16 @@ mod tests {
     /// QUIT, which the server reads as the SASL response.
     #[test]
     fn xoauth2_success_or_second_challenge_after_an_error_challenge() {
-        let mut c = cfg(TlsMode::Implicit);
-        c.auth.as_mut().unwrap().credential = Credential::OAuthToken(Secret::new("ya29.tok"));
-        let head = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let head = format!(
+            "{MX_EHLO}
             S: 250 AUTH XOAUTH2
             C: AUTH XOAUTH2 <redacted: token for user you@gmail.com>
             S: 334 eyJzdGF0dXMiOiI0MDEifQ==
-            C: ";
+            C: "
+        );
         let run = drive(
-            c.clone(),
-            &format!("{head}\nS: 235 2.7.0 Accepted\nC: QUIT\nS: 221 bye"),
+            cfg_oauth(),
+            &format!("{head}\nS: 235 2.7.0 Accepted\n{QUIT_BYE}"),
             3,
         );
         match run.outcome {
@@ -2396,17 +2433,13 @@ mod tests {
         assert!(wire.ends_with("\r\n\r\nQUIT\r\n"), "{wire:?}");
 
         let run = drive(
-            c,
-            &format!("{head}\nS: 334 eyJzdGF0dXMiOiI0MDEifQ==\nC: *\nS: 501 cancelled\nC: QUIT\nS: 221 bye"),
+            cfg_oauth(),
+            &format!("{head}\nS: 334 eyJzdGF0dXMiOiI0MDEifQ==\nC: *\nS: 501 cancelled\n{QUIT_BYE}"),
             3,
         );
-        match run.outcome {
-            Some(Err(Failure::OAuthRejected { challenge, reply })) => {
-                assert!(challenge.contains("401"), "{challenge}");
-                assert_eq!(reply.code(), 334);
-            }
-            other => panic!("{other:?}"),
-        }
+        let (challenge, code) = oauth_rejected(run.outcome);
+        assert!(challenge.contains("401"), "{challenge}");
+        assert_eq!(code, 334);
         let wire = String::from_utf8(run.wire).unwrap();
         assert!(wire.ends_with("\r\n\r\n*\r\nQUIT\r\n"), "{wire:?}");
     }
@@ -2423,15 +2456,12 @@ mod tests {
 
     #[test]
     fn pipelined_send_when_offered() {
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let script = format!(
+            "{MX_EHLO}
             S: 250-PIPELINING
             S: 250-SIZE 1000
             S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 ok
+            {PLAIN_OK}
             C: MAIL FROM:<you@gmail.com> SIZE=32
             C: RCPT TO:<friend@example.com>
             C: DATA
@@ -2440,9 +2470,9 @@ mod tests {
             S: 354  Go ahead
             C: <message: 4 lines, 36 bytes>
             S: 250 2.0.0 OK  1746829334 - gsmtp
-            C: QUIT
-            S: 221 bye";
-        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), true), script);
+            {QUIT_BYE}"
+        );
+        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), true), &script);
         assert_eq!(outcome, Ok(()));
         assert!(String::from_utf8(wire)
             .unwrap()
@@ -2525,34 +2555,26 @@ mod tests {
 
     #[test]
     fn sequential_send_without_pipelining_and_recipient_rejected() {
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
+        let script = format!(
+            "{MX_PLAIN_SENT}
             S: 235 ok
             C: MAIL FROM:<you@gmail.com>
             S: 250 ok
             C: RCPT TO:<friend@example.com>
             S: 550 5.1.1 no such user
-            C: QUIT
-            S: 221 bye";
-        let (outcome, _) = check(with_mail(cfg(TlsMode::Implicit), true), script);
-        let f = outcome.unwrap_err();
-        assert_eq!((f.stage(), f.reply().unwrap().code()), (Stage::Rcpt, 550));
+            {QUIT_BYE}"
+        );
+        let (outcome, _) = check(with_mail(cfg(TlsMode::Implicit), true), &script);
+        assert_eq!(stage_and_code(outcome), (Stage::Rcpt, 550));
     }
 
     #[test]
     fn pipelined_group_failure_reports_first_failure_and_ends_empty_data() {
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let script = format!(
+            "{MX_EHLO}
             S: 250-PIPELINING
             S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 ok
+            {PLAIN_OK}
             C: MAIL FROM:<you@gmail.com>
             C: RCPT TO:<friend@example.com>
             C: DATA
@@ -2562,77 +2584,61 @@ mod tests {
             S: 354 go ahead anyway
             C: .
             S: 554 no valid recipients
-            C: QUIT
-            S: 221 bye";
-        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), true), script);
-        let f = outcome.unwrap_err();
-        assert_eq!((f.stage(), f.reply().unwrap().code()), (Stage::Mail, 530));
-        assert!(
-            !String::from_utf8(wire).unwrap().contains("hidden dot"),
-            "body must not be sent"
+            {QUIT_BYE}"
         );
+        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), true), &script);
+        assert_eq!(stage_and_code(outcome), (Stage::Mail, 530));
+        // The body must not be sent.
+        never_sent(&wire, "hidden dot");
     }
 
     #[test]
     fn data_without_354_sends_no_body() {
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
+        let script = format!(
+            "{MX_PLAIN_SENT}
             S: 235 ok
-            C: MAIL FROM:<you@gmail.com>
-            S: 250 ok
-            C: RCPT TO:<friend@example.com>
-            S: 250 ok
+            {MAIL_RCPT_OK}
             C: DATA
             S: 250 thanks
-            C: QUIT
-            S: 221 bye";
-        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), false), script);
+            {QUIT_BYE}"
+        );
+        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), false), &script);
         assert_eq!(outcome.unwrap_err().stage(), Stage::Data);
-        assert!(!String::from_utf8(wire).unwrap().contains("hidden dot"));
+        never_sent(&wire, "hidden dot");
     }
 
     #[test]
     fn service_unavailable_421_stops_without_quit() {
-        for stage_script in [
-            "S: 421 4.7.0 Try again later, closing connection. (EHLO) x - gsmtp",
-            "C: EHLO client.example\nS: 421 4.7.0 Try again later, closing connection. (EHLO) g4sm - gsmtp",
+        // The trace ends at the 421: no QUIT follows (RFC 5321 §3.8).
+        for (script, stage) in [
+            (
+                "S: 421 4.7.0 Try again later, closing connection. (EHLO) x - gsmtp",
+                Stage::Greeting,
+            ),
+            (
+                "S: 220 mx\nC: EHLO client.example\nS: 421 4.7.0 Try again later, closing connection. (EHLO) g4sm - gsmtp",
+                Stage::Ehlo,
+            ),
         ] {
-            let script = if stage_script.starts_with("C:") {
-                format!("S: 220 mx\n{stage_script}")
-            } else {
-                stage_script.to_string()
-            };
-            let (outcome, _) = check(cfg(TlsMode::Implicit), &script);
-            assert_eq!(outcome.unwrap_err().reply().unwrap().code(), 421);
+            let (outcome, _) = check(cfg(TlsMode::Implicit), script);
+            assert_eq!(stage_and_code(outcome), (stage, 421), "{script}");
         }
     }
 
     #[test]
     fn reply_421_after_the_message_ends_without_quit() {
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
-            S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
+        let script = format!(
+            "{MX_PLAIN_SENT}
             S: 235 ok
-            C: MAIL FROM:<you@gmail.com>
-            S: 250 ok
-            C: RCPT TO:<friend@example.com>
-            S: 250 ok
+            {MAIL_RCPT_OK}
             C: DATA
             S: 354 go ahead
             C: <message: 4 lines, 36 bytes>
-            S: 421 4.3.2 Service shutting down";
-        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), false), script);
-        let failure = outcome.unwrap_err();
-        assert_eq!(failure.stage(), Stage::Data);
-        assert_eq!(failure.reply().unwrap().code(), 421);
-        assert!(!String::from_utf8(wire).unwrap().contains("QUIT"));
+            S: 421 4.3.2 Service shutting down"
+        );
+        let (outcome, wire) = check(with_mail(cfg(TlsMode::Implicit), false), &script);
+        assert_eq!(stage_and_code(outcome), (Stage::Data, 421));
+        never_sent(&wire, "QUIT");
     }
 
     /// Found by the hostile-server suite: a greeting followed by 60 KB of unfinished
@@ -2643,10 +2649,7 @@ mod tests {
         // 100 lines of 500 bytes: under the reply caps, so the parser keeps waiting.
         let flood = format!("250-{}\r\n", "p".repeat(494)).repeat(100);
         let run = |mode: TlsMode, inputs: &[&str], eof: bool| {
-            let mut s = Session::new(cfg(mode));
-            for i in inputs {
-                s.handle_input(i.as_bytes());
-            }
+            let mut s = fed(mode, inputs);
             if eof {
                 s.handle_eof();
             }
@@ -2713,9 +2716,7 @@ mod tests {
 
     #[test]
     fn unsolicited_bytes_after_greeting_stop_the_session() {
-        let mut s = Session::new(cfg(TlsMode::Starttls));
-        s.handle_input(b"220 mx\r\n250 surprise\r\n");
-        let fin = finished(&mut s);
+        let fin = finished(&mut fed(TlsMode::Starttls, &["220 mx\r\n250 surprise\r\n"]));
         assert!(matches!(fin, Some(Err(Failure::Unsolicited { .. }))));
     }
 
@@ -2723,14 +2724,12 @@ mod tests {
     fn no_user_means_no_auth_stage() {
         let mut c = cfg(TlsMode::Implicit);
         c.auth = None;
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let script = format!(
+            "{MX_EHLO}
             S: 250 AUTH PLAIN
-            C: QUIT
-            S: 221 bye";
-        assert_eq!(check(c, script).0, Ok(()));
+            {QUIT_BYE}"
+        );
+        assert_eq!(check(c, &script).0, Ok(()));
     }
 
     /// Issue 10: I/O requests and past-tense events come apart. The AUTH line is sent
@@ -2830,9 +2829,7 @@ mod tests {
     fn transcript_never_contains_the_password_or_its_base64() {
         let script = format!(
             "{GREETING_587}
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 2.7.0 Accepted
-            C: QUIT
+            {PLAIN_ACCEPTED_THEN_QUIT}
             S: 221 bye"
         );
         let mut s = Session::new(cfg(TlsMode::Starttls));
@@ -2995,20 +2992,18 @@ mod tests {
     #[test]
     fn scram_nonce_not_extending_ours_is_cancelled_before_any_proof() {
         // r=attacker-chosen nonce, not starting with the client's.
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let script = format!(
+            "{MX_EHLO}
             S: 250 AUTH SCRAM-SHA-256
             C: AUTH SCRAM-SHA-256 <client-first: user user>
             S: 334 cj1ldmlsLHM9UVNYQ1IrUTZzZWs4YmY5MixpPTQwOTY=
             C: *
             S: 501 cancelled
-            C: QUIT
-            S: 221 bye";
-        let (o, wire) = check(with_choice(TlsMode::Implicit, AuthChoice::Auto), script);
+            {QUIT_BYE}"
+        );
+        let (o, wire) = check(with_choice(TlsMode::Implicit, AuthChoice::Auto), &script);
         assert!(matches!(o, Err(Failure::AuthProtocol { .. })), "{o:?}");
-        assert!(!String::from_utf8(wire).unwrap().contains("p="));
+        never_sent(&wire, "p=");
     }
 
     #[test]
@@ -3023,18 +3018,16 @@ mod tests {
             },
         });
         // Without TLS, CRAM-MD5 comes before PLAIN: the password stays off the wire.
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let script = format!(
+            "{MX_EHLO}
             S: 250 AUTH PLAIN LOGIN CRAM-MD5
             C: AUTH CRAM-MD5
             S: 334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+
             C: <redacted: CRAM-MD5 response for user tim>
             S: 235 2.7.0 ok
-            C: QUIT
-            S: 221 bye";
-        let (o, wire) = check(c, script);
+            {QUIT_BYE}"
+        );
+        let (o, wire) = check(c, &script);
         assert_eq!(o, Ok(()));
         let wire = String::from_utf8(wire).unwrap();
         assert!(wire.contains("\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"));
@@ -3062,25 +3055,21 @@ mod tests {
             user: String::new(),
             credential: Credential::External,
         });
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let script = format!(
+            "{MX_EHLO}
             S: 250 AUTH PLAIN EXTERNAL
             C: AUTH EXTERNAL =
             S: 235 2.7.0 ok
-            C: QUIT
-            S: 221 bye";
-        assert_eq!(check(c.clone(), script).0, Ok(()));
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+            {QUIT_BYE}"
+        );
+        assert_eq!(check(c.clone(), &script).0, Ok(()));
+        let script = format!(
+            "{MX_EHLO}
             S: 250 AUTH PLAIN
-            C: QUIT
-            S: 221 bye";
+            {QUIT_BYE}"
+        );
         assert!(matches!(
-            check(c, script).0,
+            check(c, &script).0,
             Err(Failure::MechanismUnsupported { wanted: Some(w), .. }) if w == "EXTERNAL"
         ));
     }
@@ -3089,62 +3078,55 @@ mod tests {
     fn helo_fallback_once_and_never_auth_or_starttls() {
         let mut c = cfg(TlsMode::None);
         c.auth = None;
-        let script = "
-            S: 220 old.mx SMTP
-            C: EHLO client.example
-            S: 502 5.5.1 command not implemented
-            C: HELO client.example
-            S: 250 old.mx
-            C: QUIT
-            S: 221 bye";
         let mut s = Session::new(c.clone());
         for l in ["220 old.mx SMTP\r\n", "502 5.5.1 no\r\n", "250 old.mx\r\n"] {
             s.handle_input(l.as_bytes());
         }
         assert!(s.helo_fallback());
-        assert_eq!(check(c, script).0, Ok(()));
-        // STARTTLS or AUTH is impossible on a HELO-only server.
-        let script = "
-            S: 220 old.mx SMTP
-            C: EHLO client.example
-            S: 500 unrecognized command
-            C: HELO client.example
-            S: 250 old.mx
-            C: QUIT
-            S: 221 bye";
-        assert_eq!(
-            check(cfg(TlsMode::Starttls), script).0,
-            Err(Failure::NotEsmtp { needed: "STARTTLS" })
-        );
+        // HELO after a 502 or 500 to EHLO (RFC 5321 §4.1.4); STARTTLS or AUTH is
+        // impossible on a HELO-only server.
+        for (config, ehlo_reply, want) in [
+            (c, "502 5.5.1 command not implemented", Ok(())),
+            (
+                cfg(TlsMode::Starttls),
+                "500 unrecognized command",
+                Err(Failure::NotEsmtp { needed: "STARTTLS" }),
+            ),
+        ] {
+            let script = format!(
+                "S: 220 old.mx SMTP
+                C: EHLO client.example
+                S: {ehlo_reply}
+                C: HELO client.example
+                S: 250 old.mx
+                {QUIT_BYE}"
+            );
+            assert_eq!(check(config, &script).0, want, "{script}");
+        }
         // A refused HELO is the EHLO-stage failure; a 550 to EHLO is no reason for HELO.
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 502 no
+        for refusal in [
+            "S: 502 no
             C: HELO client.example
-            S: 501 no
-            C: QUIT
-            S: 221 bye";
-        assert!(matches!(
-            check(cfg(TlsMode::Starttls), script).0,
-            Err(Failure::Reply {
-                stage: Stage::Ehlo,
-                ..
-            })
-        ));
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 550 go away
-            C: QUIT
-            S: 221 bye";
-        assert!(matches!(
-            check(cfg(TlsMode::Starttls), script).0,
-            Err(Failure::Reply {
-                stage: Stage::Ehlo,
-                ..
-            })
-        ));
+            S: 501 no",
+            "S: 550 go away",
+        ] {
+            let script = format!(
+                "S: 220 mx
+                C: EHLO client.example
+                {refusal}
+                {QUIT_BYE}"
+            );
+            assert!(
+                matches!(
+                    check(cfg(TlsMode::Starttls), &script).0,
+                    Err(Failure::Reply {
+                        stage: Stage::Ehlo,
+                        ..
+                    })
+                ),
+                "{script}"
+            );
+        }
     }
 
     #[test]
@@ -3209,17 +3191,14 @@ mod tests {
 
     #[test]
     fn message_over_the_announced_size_is_not_sent() {
-        let script = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx
+        let script = format!(
+            "{MX_EHLO}
             S: 250-SIZE 20
             S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 ok
-            C: QUIT
-            S: 221 bye";
-        let (o, wire) = check(with_mail(cfg(TlsMode::Implicit), true), script);
+            {PLAIN_OK}
+            {QUIT_BYE}"
+        );
+        let (o, wire) = check(with_mail(cfg(TlsMode::Implicit), true), &script);
         assert_eq!(
             o,
             Err(Failure::MessageTooLarge {
@@ -3227,7 +3206,7 @@ mod tests {
                 limit: 20
             })
         );
-        assert!(!String::from_utf8(wire).unwrap().contains("MAIL"));
+        never_sent(&wire, "MAIL");
     }
 
     #[test]
@@ -3239,17 +3218,12 @@ mod tests {
             m.message = "Subject: grüße\n\nhé\n".into();
             c
         };
-        let head = "
-            S: 220 mx
-            C: EHLO client.example
-            S: 250-mx";
         let script = format!(
-            "{head}
+            "{MX_EHLO}
             S: 250-8BITMIME
             S: 250-SMTPUTF8
             S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 ok
+            {PLAIN_OK}
             C: MAIL FROM:<you@gmail.com> BODY=8BITMIME SMTPUTF8
             S: 250 ok
             C: RCPT TO:<jörg@bücher.example>
@@ -3258,18 +3232,15 @@ mod tests {
             S: 354 go
             C: <message: 3 lines, 28 bytes>
             S: 250 queued
-            C: QUIT
-            S: 221 bye"
+            {QUIT_BYE}"
         );
         assert_eq!(check(utf8(cfg(TlsMode::Implicit)), &script).0, Ok(()));
         let script = format!(
-            "{head}
+            "{MX_EHLO}
             S: 250-8BITMIME
             S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
-            S: 235 ok
-            C: QUIT
-            S: 221 bye"
+            {PLAIN_OK}
+            {QUIT_BYE}"
         );
         assert_eq!(
             check(utf8(cfg(TlsMode::Implicit)), &script).0,
@@ -3281,12 +3252,9 @@ mod tests {
         let mut ascii_addr = utf8(cfg(TlsMode::Implicit));
         ascii_addr.mail.as_mut().unwrap().to = vec!["friend@example.com".into()];
         let script = format!(
-            "{head}
-            S: 250 AUTH PLAIN
-            C: AUTH PLAIN <redacted: user you@gmail.com>
+            "{MX_PLAIN_SENT}
             S: 235 ok
-            C: QUIT
-            S: 221 bye"
+            {QUIT_BYE}"
         );
         assert!(matches!(
             check(ascii_addr, &script).0,
