@@ -185,12 +185,12 @@ pub mod testing {
 
 // The front door: everything a program needs to configure one check and read its result
 // is named here, at the crate root (one `use smtprobe::{…}` line).
+pub use diagnosis::settings::Setting;
 pub use diagnosis::{Code, Diagnosis};
 pub use failure::Failure;
 pub use fixture::Fixture;
 pub use message::{MessageError, MessageSpec};
 pub use probe::{check, Config, MailTarget, TlsChoice};
-pub use diagnosis::settings::Setting;
 pub use protocol::command::UnsafeValue;
 pub use proxy::{ProxyConfig, ProxyUrlError};
 pub use replay::ReplayServer;
