@@ -254,6 +254,22 @@ pub enum Failure {
     Proxy(crate::proxy::ProxyFailure),
 }
 
+/// A TLS layer failure is a check's failure as it is: the handshake, certificate or
+/// alert evidence moves up unchanged.
+impl From<TlsFailure> for Failure {
+    fn from(f: TlsFailure) -> Self {
+        Failure::Tls(f)
+    }
+}
+
+/// A proxy failure (RFC 1928 reply, HTTP CONNECT status) is the check's failure at the
+/// proxy stage.
+impl From<crate::proxy::ProxyFailure> for Failure {
+    fn from(f: crate::proxy::ProxyFailure) -> Self {
+        Failure::Proxy(f)
+    }
+}
+
 impl Failure {
     /// The stage the failure belongs to.
     pub fn stage(&self) -> Stage {

@@ -636,7 +636,7 @@ impl Probe {
                     self.rec
                         .event(Stage::Proxy, false, format!("proxy failed: {}", f.detail));
                     self.rec.close(Some(Stage::Proxy));
-                    Err(Failure::Proxy(f))
+                    Err(f.into())
                 }
             };
         }

@@ -867,11 +867,12 @@ async fn handshake(
         }
         Ok(Err(err)) => {
             let first = first.lock().map(|f| f.clone()).unwrap_or_default();
-            Err(Failure::Tls(TlsFailure {
+            Err(TlsFailure {
                 kind: classify_tls_error(&err, &first),
                 certificate: cert(),
                 after_starttls,
-            }))
+            }
+            .into())
         }
     }
 }
@@ -1233,7 +1234,7 @@ impl Driver<'_> {
     /// the server's typed verdict, not a silent close.
     fn read_failed(&mut self, e: &io::Error, mode: TlsMode) {
         let alert = tls_alert_after_handshake(e).map(|kind| {
-            Failure::Tls(TlsFailure {
+            Failure::from(TlsFailure {
                 kind,
                 certificate: self.tls_info.as_ref().and_then(|i| i.certificate.clone()),
                 after_starttls: mode != TlsMode::Implicit,
