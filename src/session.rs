@@ -713,11 +713,12 @@ impl Session {
     /// server-final-message (`v=`) is redacted here, where it is captured: with the
     /// server-first-message it is enough to guess the password offline (RFC 5802 §9).
     fn reply_received(&mut self, reply: &Reply) {
-        let (stage, tls) = match &self.state {
-            State::Transaction(t) => (t.outstanding.front().copied().unwrap_or(t.stage), self.tls),
-            State::AwaitQuit(_) => (Stage::Quit, self.tls),
-            other => (other.stage(), self.tls),
+        let stage = match &self.state {
+            State::Transaction(t) => t.outstanding.front().copied().unwrap_or(t.stage),
+            State::AwaitQuit(_) => Stage::Quit,
+            other => other.stage(),
         };
+        let tls = self.tls;
         let scram_final = matches!(
             &self.state,
             State::Auth(AuthExchange {
