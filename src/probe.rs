@@ -215,12 +215,7 @@ impl Config {
         check_line_safe(Setting::Host, &self.host)?;
         // A name TLS cannot verify is the user's to fix, not a DNS answer (every mode
         // needs it: `auto` and the diagnose-only probes may speak TLS).
-        if transport::tls_server_name(&self.host).is_err() {
-            return Err(UnsafeValue {
-                what: Setting::Host,
-                reason: transport::INVALID_SERVER_NAME,
-            });
-        }
+        transport::tls_server_name(&self.host)?;
         if let Some(h) = &self.helo {
             check_helo_name(h)?;
         }
@@ -310,10 +305,7 @@ impl Config {
 pub async fn check(config: Config) -> Result<Report, UnsafeValue> {
     config.validate()?;
     let roots = shared_roots(&config.extra_roots);
-    let mut tls = TlsSettings::new(&config.host, roots).map_err(|_| UnsafeValue {
-        what: Setting::Host,
-        reason: transport::INVALID_SERVER_NAME,
-    })?;
+    let mut tls = TlsSettings::new(&config.host, roots)?;
     tls.client_cert = config.client_cert.clone();
     // Boxed: the running check's state (about 10 kB) is allocated when it starts, not
     // in every future that merely holds a `check` call — `batch` keeps up to twice its

@@ -5,10 +5,12 @@
 //! and is not extended by bytes that trickle in: a server sending one byte a second cannot
 //! keep us waiting longer than `--timeout` for one reply.
 
+use crate::diagnosis::settings::Setting;
 use crate::failure::{
     CertSummary, ConnectAttempt, ConnectErrorKind, DnsErrorKind, Failure, TlsFailure,
     TlsFailureKind,
 };
+use crate::protocol::command::UnsafeValue;
 use crate::protocol::escape_bytes;
 use crate::session::{Event, Io, Session, QUIT_GRACE};
 use crate::stage::Stage;
@@ -759,6 +761,17 @@ impl std::fmt::Display for InvalidServerName {
 }
 
 impl std::error::Error for InvalidServerName {}
+
+/// A host TLS cannot verify is a refused host setting, wherever it is found (a
+/// config's validation, a check's TLS settings): one rule, one message.
+impl From<InvalidServerName> for UnsafeValue {
+    fn from(_: InvalidServerName) -> UnsafeValue {
+        UnsafeValue {
+            what: Setting::Host,
+            reason: INVALID_SERVER_NAME,
+        }
+    }
+}
 
 /// Why a host is refused as a TLS server name (RFC 6066 §3 names a host by its DNS name;
 /// rustls also accepts an IP address).
