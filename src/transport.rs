@@ -1188,9 +1188,14 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    /// Runs a handshake on `tcp` and records it; a failure goes to the session, which
-    /// decides what it means (the stream is gone then).
-    async fn handshake(&mut self, tcp: TcpStream, after_starttls: bool, rec: &mut Recorder) {
+    /// Runs a handshake on `tcp` and records it; true when it completed. A failure goes
+    /// to the session, which decides what it means (the stream is gone then).
+    async fn handshake(
+        &mut self,
+        tcp: TcpStream,
+        after_starttls: bool,
+        rec: &mut Recorder,
+    ) -> bool {
         match handshake(tcp, self.tls, self.timeout, after_starttls).await {
             Ok((stream, info)) => {
                 rec.line(
@@ -1201,11 +1206,13 @@ impl Driver<'_> {
                 );
                 self.tls_info = Some(info);
                 self.conn = SmtpStream::Tls(Box::new(stream));
+                true
             }
             Err(f) => {
                 let detail = describe_tls(&f);
                 self.session.handle_tls_failed(f, &detail);
                 self.conn = SmtpStream::Gone;
+                false
             }
         }
     }
@@ -1216,8 +1223,7 @@ impl Driver<'_> {
         let _ = self.flush(self.timeout).await;
         match std::mem::replace(&mut self.conn, SmtpStream::Gone) {
             SmtpStream::Plain(tcp) => {
-                self.handshake(tcp, true, rec).await;
-                if matches!(self.conn, SmtpStream::Tls(_)) {
+                if self.handshake(tcp, true, rec).await {
                     self.session.handle_tls_established();
                 }
             }
@@ -1279,8 +1285,7 @@ pub async fn run_connection(
     if mode == TlsMode::Implicit {
         // RFC 8314 §3: the handshake comes before the greeting.
         rec.start(Stage::Tls);
-        d.handshake(tcp, false, rec).await;
-        if matches!(d.conn, SmtpStream::Tls(_)) {
+        if d.handshake(tcp, false, rec).await {
             rec.end(Stage::Tls, true);
         }
     } else {
