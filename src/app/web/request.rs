@@ -92,12 +92,7 @@ impl ApiError {
 
     /// A 400 about one field.
     pub fn field(field: &str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: 400,
-            code: "bad-field",
-            message: message.into(),
-            field: Some(field.to_owned()),
-        }
+        FieldError::of(field, message).into()
     }
 
     /// `{"error": {"code", "message", "field"?}}`.
@@ -287,12 +282,10 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
     a.password = password.map_or(PasswordSource::Ask, PasswordSource::Given);
     let mut config = config_from_spec(&a).map_err(|e| {
         let (message, field) = in_field_words(&e.0);
-        ApiError {
-            status: 400,
-            code: "bad-field",
-            message,
+        ApiError::from(FieldError {
             field: field.map(str::to_owned),
-        }
+            message,
+        })
     })?;
     if let (Some(token), Some(user)) = (token, user) {
         crate::protocol::command::check_line_safe(crate::diagnosis::settings::Setting::User, &user)
