@@ -117,7 +117,10 @@ pub async fn check_address(args: &CheckArgs) -> Result<Finished, UsageError> {
             );
         }
     }
-    let config = args::config_from_spec(&check)?;
+    // The trust anchors `options` already read: the file is read once.
+    check.ca_file = None;
+    let mut config = args::config_from_spec(&check)?;
+    config.extra_roots = opts.extra_roots.clone();
     if !args.json {
         print(&format!(
             "\nChecking {}:{} ({}){}\n\n",
