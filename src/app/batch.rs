@@ -174,14 +174,10 @@ pub struct BatchArgs {
 /// Runs `smtprobe batch` on its own multi-threaded runtime.
 pub fn run(args: BatchArgs) -> Finished {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build();
-    match rt {
-        Ok(rt) => rt.block_on(run_async(args)),
-        Err(e) => Finished::internal(format_args!("cannot start the async runtime: {e}")),
-    }
+    crate::app::exit::block_on(
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads),
+        run_async(args),
+    )
 }
 
 /// What every row shares: the check flags as a template, the trust anchors read once,
