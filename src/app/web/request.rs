@@ -9,7 +9,6 @@
 use crate::app::args::{config_from_spec, CheckSpec, PasswordSource};
 use crate::app::fields::{check_known, FieldError, Fields};
 use crate::probe::Config;
-use crate::secret::Secret;
 use crate::session::{AuthConfig, Credential};
 use serde_json::{Map, Value};
 
@@ -299,14 +298,6 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
         });
     }
     Ok(config)
-}
-
-/// The password or token of a request, for the tests that prove it never comes back.
-pub fn secrets_of(map: &Map<String, Value>) -> Vec<Secret> {
-    ["password", "oauth2_token"]
-        .iter()
-        .filter_map(|k| map.get(*k).and_then(Value::as_str).map(Secret::new))
-        .collect()
 }
 
 #[cfg(test)]
