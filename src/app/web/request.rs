@@ -6,7 +6,7 @@
 //! `oauth2_token_env`), pick its own address (`connect_to`) or lower security
 //! (`allow_plaintext_auth`) are refused by name. Messages name fields, never values.
 
-use crate::app::args::{config_from_spec, CheckSpec, PasswordSource};
+use crate::app::args::{config_from_spec, CheckSpec, PasswordSource, DEFAULT_TIMEOUT};
 use crate::app::fields::{check_known, FieldError, Fields};
 use crate::probe::Config;
 use crate::session::{AuthConfig, Credential};
@@ -223,7 +223,7 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
     let mut a = CheckSpec {
         host: f.string("host")?,
         provider: f.string("provider")?,
-        timeout: max_timeout.min(15.0),
+        timeout: max_timeout.min(DEFAULT_TIMEOUT),
         ..CheckSpec::default()
     };
     if a.host.is_none() && a.provider.is_none() {
