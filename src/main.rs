@@ -57,11 +57,5 @@ fn run(command: Command) -> Finished {
 
 /// Runs `f` on a current-thread runtime (`batch` and `web` start their own).
 fn block_on(f: impl std::future::Future<Output = Finished>) -> Finished {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(f),
-        Err(e) => Finished::internal(format_args!("cannot start the async runtime: {e}")),
-    }
+    exit::block_on(&mut tokio::runtime::Builder::new_current_thread(), f)
 }

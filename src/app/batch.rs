@@ -174,14 +174,10 @@ pub struct BatchArgs {
 /// Runs `smtprobe batch` on its own multi-threaded runtime.
 pub fn run(args: BatchArgs) -> Finished {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build();
-    match rt {
-        Ok(rt) => rt.block_on(run_async(args)),
-        Err(e) => Finished::internal(format_args!("cannot start the async runtime: {e}")),
-    }
+    crate::app::exit::block_on(
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads),
+        run_async(args),
+    )
 }
 
 /// What every row shares: the check flags as a template, the trust anchors read once,
@@ -681,10 +677,10 @@ fn parse_row(line: u64, text: &[u8], d: &Defaults) -> Result<Row, RowError> {
     let id = row_id(&map).map_err(|e| fail(None, e.message))?;
     let fail = |e: FieldError| fail(Some(&id), e.message);
     check_known(&map, FIELDS, &[]).map_err(&fail)?;
-    let row_ca = Fields { map: &map }.string("ca_file").map_err(&fail)?;
     let spec = row_spec(&Fields { map: &map }, d).map_err(&fail)?;
     let mut config = config_from_spec(&spec).map_err(|e| fail(FieldError::new(e.0)))?;
-    if row_ca.is_none() {
+    // The template's `ca_file` was taken out by `defaults`, so the spec's is the row's.
+    if spec.ca_file.is_none() {
         config.extra_roots = d.roots.clone();
     }
     Ok(Row {
@@ -741,6 +737,8 @@ fn row_id(map: &Map<String, Value>) -> Result<String, FieldError> {
 /// A row's fields merged over the batch's flags.
 fn row_spec(f: &Fields<'_>, d: &Defaults) -> Result<CheckSpec, FieldError> {
     let mut a = d.template.clone();
+    // First, as the row's errors have always been ordered.
+    a.ca_file = f.string("ca_file")?.map(PathBuf::from);
     a.host = Some(
         f.string("host")?
             .ok_or_else(|| FieldError::new("missing field \"host\""))?,
@@ -779,7 +777,6 @@ fn row_spec(f: &Fields<'_>, d: &Defaults) -> Result<CheckSpec, FieldError> {
     }
     a.oauth2_token_env = f.string("oauth2_token_env")?;
     a.password = row_password(f, &a, d)?;
-    a.ca_file = f.string("ca_file")?.map(PathBuf::from);
     Ok(a)
 }
 

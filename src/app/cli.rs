@@ -481,7 +481,6 @@ async fn check_host(args: &CheckArgs) -> Result<Finished, Finished> {
 
 /// Prints a report as JSON or for people. A closed pipe (`| head`) is not an error.
 pub fn print_report(report: &Report, json: bool, annotate: bool) {
-    use std::io::Write as _;
     let text = if json {
         let mut t = serde_json::to_string_pretty(&report.to_json()).unwrap_or_else(|_| "{}".into());
         t.push('\n');
@@ -499,6 +498,12 @@ pub fn print_report(report: &Report, json: bool, annotate: bool) {
         }
         shown.render(style)
     };
+    print(&text);
+}
+
+/// Writes `text` to stdout and flushes it. A closed pipe (`| head`) is not an error.
+pub(crate) fn print(text: &str) {
+    use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }

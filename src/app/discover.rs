@@ -2,9 +2,10 @@
 //! `smtprobe check ADDRESS` (the flags live in [`crate::app::args`] and [`crate::app::cli`]).
 
 use crate::app::args::{self, CheckArgs, DiscoveryFlags, NetworkArgs, PasswordSource, UsageError};
+use crate::app::cli::print;
 use crate::app::exit::Finished;
 use crate::discover::{address, discover, Discovery, Options};
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 
 /// Discovery's options from the flags; `timeout` in seconds (checked by the one rule,
 /// [`args::timeout_from_secs`]).
@@ -25,11 +26,6 @@ fn options(flags: &DiscoveryFlags, net: &NetworkArgs, timeout: f64) -> Result<Op
             .map_err(|e| UsageError(format!("--ca-file: {e}")))?;
     }
     Ok(o)
-}
-
-fn print(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
 async fn run(address_text: &str, opts: &Options) -> Result<Discovery, UsageError> {
@@ -117,7 +113,10 @@ pub async fn check_address(args: &CheckArgs) -> Result<Finished, UsageError> {
             );
         }
     }
-    let config = args::config_from_spec(&check)?;
+    // The trust anchors `options` already read: the file is read once.
+    check.ca_file = None;
+    let mut config = args::config_from_spec(&check)?;
+    config.extra_roots = opts.extra_roots.clone();
     if !args.json {
         print(&format!(
             "\nChecking {}:{} ({}){}\n\n",

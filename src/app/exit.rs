@@ -110,6 +110,18 @@ impl Finished {
     }
 }
 
+/// Runs `f` on a runtime from `builder` (`batch` and `web` use a multi-threaded one, the
+/// other commands a current-thread one); the one rendering of a runtime that cannot start.
+pub fn block_on(
+    builder: &mut tokio::runtime::Builder,
+    f: impl std::future::Future<Output = Finished>,
+) -> Finished {
+    match builder.enable_all().build() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => Finished::internal(format_args!("cannot start the async runtime: {e}")),
+    }
+}
+
 /// The exit code of a finished command: the one place that decides them.
 pub fn code(finished: &Finished) -> i32 {
     match finished {

@@ -8,7 +8,6 @@
 
 use super::exit::{CommandError, Finished};
 use crate::replay::{self, ConnectionResult, LoadError, ReplayError, ReplayOptions, ReplayServer};
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::task::JoinSet;
@@ -68,8 +67,7 @@ fn usage(message: impl std::fmt::Display) -> Finished {
 }
 
 fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+    crate::app::cli::print(&format!("{line}\n"));
 }
 
 /// A load error for stderr; the two about the starting scenario name its flag.

@@ -205,6 +205,7 @@ pub fn encode_data(body: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn first_arg_is_the_mechanism() {
@@ -213,8 +214,6 @@ mod tests {
         assert_eq!(Command::first_arg_of(b"AUTH"), "");
         assert_eq!(Command::first_arg_of(b"AUTH "), "");
     }
-
-    use super::*;
 
     #[test]
     fn lines_are_encoded() {

@@ -252,14 +252,7 @@ pub fn run(args: WebArgs) -> Finished {
         dns_server: args.dns_server,
         port_map: args.port_map.clone(),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return Finished::internal(format_args!("cannot start the async runtime: {e}")),
-    };
-    rt.block_on(async {
+    crate::app::exit::block_on(&mut tokio::runtime::Builder::new_multi_thread(), async {
         let server = match WebServer::bind(args.listen, opts.clone()).await {
             Ok(s) => s,
             Err(e) => {

@@ -6,10 +6,9 @@
 //! `oauth2_token_env`), pick its own address (`connect_to`) or lower security
 //! (`allow_plaintext_auth`) are refused by name. Messages name fields, never values.
 
-use crate::app::args::{config_from_spec, CheckSpec, PasswordSource};
+use crate::app::args::{config_from_spec, CheckSpec, PasswordSource, DEFAULT_TIMEOUT};
 use crate::app::fields::{check_known, FieldError, Fields};
 use crate::probe::Config;
-use crate::secret::Secret;
 use crate::session::{AuthConfig, Credential};
 use serde_json::{Map, Value};
 
@@ -92,12 +91,7 @@ impl ApiError {
 
     /// A 400 about one field.
     pub fn field(field: &str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: 400,
-            code: "bad-field",
-            message: message.into(),
-            field: Some(field.to_owned()),
-        }
+        FieldError::of(field, message).into()
     }
 
     /// `{"error": {"code", "message", "field"?}}`.
@@ -229,7 +223,7 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
     let mut a = CheckSpec {
         host: f.string("host")?,
         provider: f.string("provider")?,
-        timeout: max_timeout.min(15.0),
+        timeout: max_timeout.min(DEFAULT_TIMEOUT),
         ..CheckSpec::default()
     };
     if a.host.is_none() && a.provider.is_none() {
@@ -287,12 +281,10 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
     a.password = password.map_or(PasswordSource::Ask, PasswordSource::Given);
     let mut config = config_from_spec(&a).map_err(|e| {
         let (message, field) = in_field_words(&e.0);
-        ApiError {
-            status: 400,
-            code: "bad-field",
-            message,
+        ApiError::from(FieldError {
             field: field.map(str::to_owned),
-        }
+            message,
+        })
     })?;
     if let (Some(token), Some(user)) = (token, user) {
         crate::protocol::command::check_line_safe(crate::diagnosis::settings::Setting::User, &user)
@@ -306,14 +298,6 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
         });
     }
     Ok(config)
-}
-
-/// The password or token of a request, for the tests that prove it never comes back.
-pub fn secrets_of(map: &Map<String, Value>) -> Vec<Secret> {
-    ["password", "oauth2_token"]
-        .iter()
-        .filter_map(|k| map.get(*k).and_then(Value::as_str).map(Secret::new))
-        .collect()
 }
 
 #[cfg(test)]
