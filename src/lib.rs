@@ -166,6 +166,7 @@ pub(crate) mod proxy;
 pub mod replay;
 pub mod report;
 pub(crate) mod secret;
+pub(crate) mod setting;
 // The sans-IO client itself, public only for the fuzz harness (`fuzz/harness.rs`, shared
 // with `tests/it/fuzz_properties.rs`), which drives it byte by byte. Not the embedding
 // API and exempt from semver: embed [`check`] instead.
@@ -185,7 +186,6 @@ pub mod testing {
 
 // The front door: everything a program needs to configure one check and read its result
 // is named here, at the crate root (one `use smtprobe::{…}` line).
-pub use diagnosis::settings::Setting;
 pub use diagnosis::{Code, Diagnosis};
 pub use failure::Failure;
 pub use fixture::Fixture;
@@ -197,6 +197,7 @@ pub use replay::ReplayServer;
 pub use report::{Report, Settings};
 pub use secret::Secret;
 pub use session::{AuthChoice, AuthConfig, Credential};
+pub use setting::Setting;
 pub use stage::Stage;
 pub use tls_mode::TlsMode;
 pub use transport::{

@@ -5,7 +5,7 @@
 //! exact bytes. Everything it produces is 7-bit except a body the user wrote in UTF-8,
 //! which the session then sends with `BODY=8BITMIME` (RFC 6152) or refuses to send.
 
-use crate::diagnosis::settings::Setting;
+use crate::setting::Setting;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 

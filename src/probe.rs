@@ -3,12 +3,12 @@
 //! port speaks. With `--tls auto` a detected mismatch switches mode before any
 //! credential is sent; with an explicit mode it is only diagnosed.
 
-use crate::diagnosis::settings::Setting;
 use crate::diagnosis::{self, CredentialShape};
 use crate::failure::{ConnectAttempt, Failure, TlsFailureKind};
 use crate::protocol::command::{check_helo_name, check_line_safe, check_mailbox, UnsafeValue};
 use crate::report::{Report, Settings};
 use crate::session::{AuthConfig, Credential, MailConfig, Session, SessionConfig};
+use crate::setting::Setting;
 use crate::stage::Stage;
 use crate::tls_mode::TlsMode;
 use crate::transcript::Direction;

@@ -5,7 +5,6 @@
 //! and is not extended by bytes that trickle in: a server sending one byte a second cannot
 //! keep us waiting longer than `--timeout` for one reply.
 
-use crate::diagnosis::settings::Setting;
 use crate::failure::{
     CertSummary, ConnectAttempt, ConnectErrorKind, DnsErrorKind, Failure, TlsFailure,
     TlsFailureKind,
@@ -13,6 +12,7 @@ use crate::failure::{
 use crate::protocol::command::UnsafeValue;
 use crate::protocol::escape_bytes;
 use crate::session::{Event, Io, Session, QUIT_GRACE};
+use crate::setting::Setting;
 use crate::stage::Stage;
 use crate::tls_mode::TlsMode;
 use crate::transcript::{lines_of, Direction, Entry, Transcript, CONNECTED, TLS_ESTABLISHED};

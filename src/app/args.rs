@@ -12,10 +12,10 @@
 //!   [`Config`] (the timeout rule is [`timeout_from_secs`], the TLS choice is the
 //!   library's [`TlsChoice`] from flag to report).
 
-use crate::diagnosis::settings::Setting;
 use crate::probe::{Config, MailTarget, TlsChoice};
 use crate::secret::Secret;
 use crate::session::{AuthChoice, AuthConfig, Credential};
+use crate::setting::Setting;
 use crate::stage::Stage;
 use crate::transport::IpVersion;
 use clap::{Args, ValueEnum};
@@ -498,7 +498,7 @@ impl From<crate::protocol::command::UnsafeValue> for UsageError {
         UsageError(format!(
             "{}: {}",
             e.what.cli_flag(),
-            crate::diagnosis::settings::with_cli_flags(e.reason)
+            crate::setting::with_cli_flags(e.reason)
         ))
     }
 }

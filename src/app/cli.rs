@@ -247,7 +247,7 @@ fn write_html(path: &std::path::Path, html: &str) -> Result<(), Finished> {
 pub fn run_explain(query: &str) -> Finished {
     match crate::diagnosis::explain::explain(query) {
         Ok(page) => {
-            let page = crate::diagnosis::settings::with_cli_flags(&page);
+            let page = crate::setting::with_cli_flags(&page);
             print!("{page}");
             if !page.ends_with('\n') {
                 println!();
@@ -492,9 +492,9 @@ pub fn print_report(report: &Report, json: bool, annotate: bool) {
         // The library names settings; on the command line they are flags.
         let mut shown = report.clone();
         let d = &mut shown.diagnosis;
-        d.fix = crate::diagnosis::settings::with_cli_flags(&d.fix);
+        d.fix = crate::setting::with_cli_flags(&d.fix);
         for h in &mut d.hints {
-            *h = crate::diagnosis::settings::with_cli_flags(h);
+            *h = crate::setting::with_cli_flags(h);
         }
         shown.render(style)
     };

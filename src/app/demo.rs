@@ -321,11 +321,8 @@ pub fn config_for(f: &Fixture, port: u16, tls: TlsChoice, ca_pem: &str) -> Confi
                 let a = &l[start..end];
                 // Patterned addresses (`{any}`) stand for whatever the app sent.
                 Some(
-                    if crate::protocol::command::check_mailbox(
-                        crate::diagnosis::settings::Setting::To,
-                        a,
-                    )
-                    .is_ok()
+                    if crate::protocol::command::check_mailbox(crate::setting::Setting::To, a)
+                        .is_ok()
                     {
                         a.to_owned()
                     } else {

@@ -14,7 +14,6 @@ pub(crate) mod credential;
 pub mod explain;
 pub mod providers;
 pub mod rules;
-pub(crate) mod settings;
 pub(crate) mod status;
 
 pub use annotate::{annotate, Annotator};
@@ -646,7 +645,7 @@ fn connect(attempts: &[ConnectAttempt], ctx: &Context) -> Draft {
                 "Port {} {verb}: many hosting providers and clouds block outgoing mail ports (25, 465, 587). Try port {alt} with {} (the port setting {alt}, {}); if that fails too, ask your provider to unblock outgoing SMTP or use their relay.",
                 ctx.port,
                 providers::mode_label(mode),
-                settings::tls_mode(mode)
+                crate::setting::tls_mode(mode)
             ));
         }
         if ctx.port == 25 {

@@ -791,7 +791,7 @@ fn other_failure_variants() {
     );
     assert_mentions(&d.fix, &["the TLS mode implicit TLS"]);
     assert!(
-        super::settings::with_cli_flags(&d.fix).contains("--tls implicit"),
+        crate::setting::with_cli_flags(&d.fix).contains("--tls implicit"),
         "{}",
         d.fix
     );

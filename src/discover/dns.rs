@@ -137,10 +137,7 @@ impl Dns {
                 let group = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
                 (
                     ResolverConfig::from_parts(None, vec![], group),
-                    format!(
-                        "DNS server {addr} ({})",
-                        crate::diagnosis::settings::Setting::DnsServer
-                    ),
+                    format!("DNS server {addr} ({})", crate::setting::Setting::DnsServer),
                 )
             }
             None => {

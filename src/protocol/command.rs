@@ -4,7 +4,7 @@
 //! exists (see [`check_line_safe`]): a user name or address carrying `\r\n` could otherwise
 //! inject a second command.
 
-use crate::diagnosis::settings::Setting;
+use crate::setting::Setting;
 use std::fmt;
 
 /// A setting whose value cannot be placed on a command line, or cannot be used.

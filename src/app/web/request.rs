@@ -287,7 +287,7 @@ pub fn config_from_request(map: &Map<String, Value>, max_timeout: f64) -> Result
         })
     })?;
     if let (Some(token), Some(user)) = (token, user) {
-        crate::protocol::command::check_line_safe(crate::diagnosis::settings::Setting::User, &user)
+        crate::protocol::command::check_line_safe(crate::setting::Setting::User, &user)
             .map_err(|e| ApiError::field("user", e.to_string()))?;
         if user.is_empty() {
             return Err(ApiError::field("user", "field \"user\" is empty"));

@@ -1,5 +1,7 @@
-//! The names diagnosis texts use for smtprobe's settings, and the command-line flag each
-//! one is called by.
+//! The names smtprobe's settings go by in library text, and the command-line flag each
+//! one is called by. A bottom-layer vocabulary (like `stage.rs` and `tls_mode.rs`): the
+//! codec's `UnsafeValue`, the message builder, the probe and the diagnosis all name
+//! settings with it, so nothing low reaches up into `diagnosis` for it.
 //!
 //! Fix texts and hints in the library name settings ("the TLS mode STARTTLS"), never
 //! command-line flags: the library also serves `serve`, `batch`, the JSON output and
