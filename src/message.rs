@@ -235,6 +235,17 @@ pub struct Stamp {
     pub id: String,
 }
 
+impl Stamp {
+    /// The longest stamp a real message gets (the probe's Date and Message-ID), so a
+    /// size that fits with it also fits the real one: what validation checks against.
+    pub fn longest() -> Stamp {
+        Stamp {
+            date: "Thu, 01 Jan 1970 00:00:00 +0000".into(),
+            id: format!("{}.{}", "f".repeat(32), "f".repeat(8)),
+        }
+    }
+}
+
 /// Builds the message with CRLF line ends. `host` is the server being checked (named
 /// in the default body).
 pub fn build(
@@ -245,8 +256,31 @@ pub fn build(
     stamp: &Stamp,
 ) -> Result<String, MessageError> {
     let base = assemble(spec, from, to, host, stamp, "");
-    let Some(size) = spec.size else {
+    let Some(n) = filler_len(spec, &base)? else {
         return Ok(base);
+    };
+    let out = assemble(spec, from, to, host, stamp, &filler(n));
+    debug_assert_eq!(Some(out.len() as u64), spec.size);
+    Ok(out)
+}
+
+/// Checks what [`build`] would refuse (a size over the cap or below the message
+/// without filler) without making the filler: validation runs before every check, and
+/// a `--size` message may be 100 MiB.
+pub fn check(
+    spec: &MessageSpec,
+    from: &str,
+    to: &[String],
+    host: &str,
+    stamp: &Stamp,
+) -> Result<(), MessageError> {
+    filler_len(spec, &assemble(spec, from, to, host, stamp, "")).map(|_| ())
+}
+
+/// How many filler bytes make the message exactly `spec.size` (`None`: no size asked).
+fn filler_len(spec: &MessageSpec, base: &str) -> Result<Option<usize>, MessageError> {
+    let Some(size) = spec.size else {
+        return Ok(None);
     };
     if size > MAX_MESSAGE_BYTES {
         return Err(MessageError::SizeOverCap(size));
@@ -256,10 +290,7 @@ pub fn build(
     if size < len + 3 {
         return Err(MessageError::SizeTooSmall { size, len });
     }
-    let filler = filler((size - len) as usize);
-    let out = assemble(spec, from, to, host, stamp, &filler);
-    debug_assert_eq!(out.len() as u64, size);
-    Ok(out)
+    Ok(Some((size - len) as usize))
 }
 
 /// Exactly `n` bytes (n ≥ 3) of 7-bit filler lines, each under RFC 5322's 78-character

@@ -240,13 +240,8 @@ impl Config {
             for t in &m.to {
                 check_mailbox(Setting::To, t)?;
             }
-            // The longest stamp build_message makes, so a size that passes here also
-            // fits the real one.
-            let stamp = crate::message::Stamp {
-                date: "Thu, 01 Jan 1970 00:00:00 +0000".into(),
-                id: format!("{}.{}", "f".repeat(32), "f".repeat(8)),
-            };
-            if crate::message::build(&self.message, &m.from, &m.to, &self.host, &stamp).is_err() {
+            let stamp = crate::message::Stamp::longest();
+            if crate::message::check(&self.message, &m.from, &m.to, &self.host, &stamp).is_err() {
                 return Err(UnsafeValue {
                     what: Setting::Size,
                     reason: "is smaller than the message without filler, or above 100 MiB",
